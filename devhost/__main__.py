@@ -1,0 +1,96 @@
+"""Run the app locally: ``python -m devhost [--port 7071] [--tenants FILE ...] [--outbox DIR]``.
+
+Starts Azurite (unless ``TABLES_CONNECTION_STRING`` points at a running one), loads the tenant
+definitions into the tenants table, and serves ``function_app.app`` with uvicorn on
+127.0.0.1. Every flag has a setting of the same meaning, so a test harness can use either.
+Stop with Ctrl-C; Azurite stops with it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _host_json_route_prefix() -> str:
+    try:
+        config = json.loads((ROOT / "host.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return "api"
+    return config.get("extensions", {}).get("http", {}).get("routePrefix", "api")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7071")))
+    parser.add_argument("--tenants", nargs="*", help="tenant definition files or folders (TENANT_DEFINITIONS)")
+    parser.add_argument("--outbox", help="folder for mailed login codes (MAIL_OUTBOX_DIR)")
+    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"))
+    parser.add_argument("--access-log", action="store_true", help="log every request (slower)")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)  # SDK request logs: URLs and headers
+    log = logging.getLogger("devhost")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("the development host is meant for loopback only; serving on %s", args.host)
+    if args.tenants:
+        os.environ["TENANT_DEFINITIONS"] = os.pathsep.join(args.tenants)
+    if args.outbox:
+        os.environ["MAIL_OUTBOX_DIR"] = args.outbox
+    os.environ.setdefault("PURGE_SCHEDULE", "0 17 3 * * *")
+
+    azurite = None
+    if not os.environ.get("TABLES_CONNECTION_STRING") and not os.environ.get("TABLES_ENDPOINT"):
+        from .azurite import Azurite
+
+        azurite = Azurite(int(os.environ["AZURITE_PORT"]) if os.environ.get("AZURITE_PORT") else None).start()
+        os.environ["TABLES_CONNECTION_STRING"] = azurite.connection_string
+        log.info("Azurite (tables, in memory) on 127.0.0.1:%d", azurite.port)
+    try:
+        sys.path.insert(0, str(ROOT))
+        from sendsecure import runtime
+        from sendsecure.errors import ConfigurationError
+        from sendsecure.settings import get_settings
+        from sendsecure.tenants import load_tenant_files
+
+        try:
+            settings = get_settings()
+            paths = [p for p in settings.tenant_definitions.split(os.pathsep) if p]
+            tenants = load_tenant_files(paths)
+            runtime.tenant_directory().save(tenants)
+        except ConfigurationError as error:
+            log.error("configuration: %s", error)
+            return 2
+        log.info("tenants loaded: %s", ", ".join(f"{t.id} ({', '.join(t.mail_domains)})" for t in tenants))
+        log.info("mail transport: %s%s", settings.mail_transport,
+                 f" -> {Path(settings.mail_outbox_dir).resolve()}" if settings.mail_transport == "outbox" else "")
+
+        import uvicorn
+
+        import function_app
+
+        from .asgi import FunctionHost
+
+        origins = tuple(o.strip() for o in os.environ.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip())
+        host = FunctionHost(function_app.app, route_prefix=_host_json_route_prefix(), cors_origins=origins)
+        log.info("serving %d HTTP and %d timer functions on http://%s:%d/%s",
+                 len(host.http_functions), len(host.timer_functions), args.host, args.port,
+                 _host_json_route_prefix())
+        uvicorn.run(host, host=args.host, port=args.port, loop="uvloop", http="httptools",
+                    log_level=args.log_level.lower(), access_log=args.access_log, lifespan="on",
+                    timeout_keep_alive=30)
+        return 0
+    finally:
+        if azurite is not None:
+            azurite.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+"""Composition only: logging, the FunctionApp, and one Blueprint per area."""
+import logging
+
+import azure.functions as func
+
+from functions import auth, fallback, health, housekeeping, session
+
+logging.getLogger("azure").setLevel(logging.WARNING)  # SDK request logs carry URLs and headers
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+for blueprint in (auth.bp, session.bp, health.bp, housekeeping.bp, fallback.bp):
+    app.register_functions(blueprint)

@@ -1,0 +1,1 @@
+"""The triggers: one Blueprint per area, each trigger thin (parse, authenticate, call, map)."""

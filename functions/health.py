@@ -1,0 +1,18 @@
+"""Health without a session (API.md "/health"): storage and keys reachable, app version."""
+import azure.functions as func
+
+from sendsecure import health
+from sendsecure.httpapi import endpoint, json_response
+
+bp = func.Blueprint()
+
+
+@bp.function_name("get_health")
+@bp.route(route="v1/health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+def get_health(req: func.HttpRequest) -> func.HttpResponse:
+    report = health.check()
+    headers = {"Cache-Control": "no-store"}
+    if report["status"] != "ok":
+        headers["Retry-After"] = "10"
+    return json_response(report, 200 if report["status"] == "ok" else 503, headers=headers)

@@ -1,0 +1,58 @@
+"""Append-only audit log (SPEC S6; NTA 7516 6.4.2, NEN 7513: what, when, who, on whose behalf).
+
+One row per event, partitioned by tenant and month, row keys time-ordered and unique; rows
+are only ever inserted. Actors are pseudonyms (keyed hashes), never addresses, and no
+codes, tokens, phone numbers or subjects are written.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from . import storage
+from .context import CORRELATION_ID
+
+# The events of the login area; later areas add theirs.
+LOGIN_CODE_REQUESTED = "login.code_requested"
+LOGIN_SUCCEEDED = "login.succeeded"
+LOGIN_FAILED = "login.failed"
+LOGIN_LOCKED_OUT = "login.locked_out"
+LOGOUT = "logout"
+
+_ALLOWED_DETAIL_TYPES = (str, int, bool, float)
+
+
+def audit_entity(event: str, *, tenant_id: str | None, actor: str | None, outcome: str, at: datetime,
+                 correlation_id: str, details: dict[str, Any]) -> dict[str, Any]:
+    """The row for one event (pure, so the format is tested without storage)."""
+    at = at.astimezone(timezone.utc)
+    entity: dict[str, Any] = {
+        "PartitionKey": f"{tenant_id or '-'}.{at:%Y%m}",
+        "RowKey": f"{at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:12]}",
+        "event": event,
+        "outcome": outcome,
+        "at": at,
+        "tenant_id": tenant_id or "",
+        "actor": actor or "",
+        "correlation_id": correlation_id,
+    }
+    for key, value in details.items():
+        if value is None:
+            continue
+        if not isinstance(value, _ALLOWED_DETAIL_TYPES):
+            raise TypeError(f"audit detail {key} must be a plain value")
+        entity[key] = value
+    return entity
+
+
+class AuditLog:
+    def __init__(self, tables: storage.TableStore) -> None:
+        self._tables = tables
+
+    def record(self, event: str, *, tenant_id: str | None, actor: str | None, outcome: str, **details: Any) -> None:
+        entity = audit_entity(
+            event, tenant_id=tenant_id, actor=actor, outcome=outcome,
+            at=datetime.now(timezone.utc), correlation_id=CORRELATION_ID.get(), details=details,
+        )
+        self._tables.insert(storage.AUDIT, entity)

@@ -1,0 +1,74 @@
+"""The one error hierarchy of the application.
+
+Each error knows its HTTP status and stable ``code`` (API.md); ``sendsecure.httpapi`` maps
+them to RFC 9457 problem details in one place. Messages here are for people and never carry
+an exception's text, a code, a token or an address.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class ProblemError(Exception):
+    status = 500
+    code = "internal_error"
+    title = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        retry_after: int | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors
+        self.retry_after = retry_after
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+
+class InvalidBody(ProblemError):
+    status, code, title = 400, "invalid_body", "The request body is not valid"
+
+    @classmethod
+    def field(cls, field: str, message: str) -> "InvalidBody":
+        return cls(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+class Unauthenticated(ProblemError):
+    status, code, title = 401, "unauthenticated", "A valid session is required"
+
+
+class InvalidCode(ProblemError):
+    status, code, title = 401, "invalid_code", "The code is wrong or no longer valid"
+
+
+class NotFound(ProblemError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class MethodNotAllowed(ProblemError):
+    status, code, title = 405, "method_not_allowed", "Method not allowed"
+
+
+class PayloadTooLarge(ProblemError):
+    status, code, title = 413, "payload_too_large", "The request body is too large"
+
+
+class RateLimited(ProblemError):
+    status, code, title = 429, "rate_limited", "Too many requests"
+
+
+class DependencyUnavailable(ProblemError):
+    status, code, title = 503, "dependency_unavailable", "A service this request needs is unavailable"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5, **kwargs: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **kwargs)
+
+
+class ConfigurationError(Exception):
+    """A setting or a tenant definition is wrong: raised at start-up or on load, never per request."""

@@ -1,0 +1,33 @@
+"""Development outbox: each message becomes one ``.eml`` file in a folder (``MAIL_OUTBOX_DIR``).
+
+For local runs and test harnesses only. The file name starts with a sortable UTC time; the
+code is also in the header ``X-Dev-Login-Code`` so a harness need not parse the body, and the
+transport logs it, because reading the code is the point of a development outbox.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import OutgoingMail
+
+logger = logging.getLogger(__name__)
+
+
+class OutboxTransport:
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    def send(self, mail: OutgoingMail) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        message = mail.to_email_message()
+        if mail.login_code:
+            message["X-Dev-Login-Code"] = mail.login_code
+        name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.eml"
+        temporary = self.folder / (name + ".tmp")
+        temporary.write_bytes(bytes(message))
+        os.replace(temporary, self.folder / name)  # readers never see half a file
+        logger.warning("DEVELOPMENT OUTBOX: login code %s written to %s", mail.login_code, name)

@@ -1,0 +1,110 @@
+"""Composition: one cached factory per client and service, built on first use in a worker.
+
+Triggers ask here for what they need; nothing is built at import. ``reset()`` forgets all of
+it (tests change settings between cases; a worker never calls it).
+"""
+from __future__ import annotations
+
+import functools
+
+from .settings import get_settings
+
+
+@functools.cache
+def tables():
+    from .storage import TableStore
+
+    return TableStore(get_settings())
+
+
+@functools.cache
+def key_store():
+    from .keys import LocalKeyStore
+
+    settings = get_settings()
+    if settings.key_store == "local":
+        return LocalKeyStore(settings.local_key_dir)
+    raise AssertionError(settings.key_store)  # settings only admit known stores
+
+
+@functools.cache
+def pseudonyms():
+    from .keys import Pseudonyms
+
+    return Pseudonyms(key_store())
+
+
+@functools.cache
+def mail_transport():
+    settings = get_settings()
+    if settings.mail_transport == "graph":
+        from .mail.graph import GraphTransport
+
+        return GraphTransport(
+            tenant_id=settings.graph_tenant_id, client_id=settings.graph_client_id,
+            client_secret=settings.graph_client_secret, authority_host=settings.graph_authority_host,
+            graph_base_url=settings.graph_base_url, timeout=settings.storage_timeout_seconds * 2,
+        )
+    if settings.mail_transport == "smtp":
+        from .mail.smtp import SmtpTransport
+
+        return SmtpTransport(
+            host=settings.smtp_host, port=settings.smtp_port, starttls=settings.smtp_starttls,
+            username=settings.smtp_username, password=settings.smtp_password,
+            timeout=settings.storage_timeout_seconds * 2,
+        )
+    from .mail.outbox import OutboxTransport
+
+    return OutboxTransport(settings.mail_outbox_dir)
+
+
+@functools.cache
+def tenant_directory():
+    from .tenantstore import TenantDirectory
+
+    return TenantDirectory(tables())
+
+
+@functools.cache
+def audit_log():
+    from .audit import AuditLog
+
+    return AuditLog(tables())
+
+
+@functools.cache
+def sessions():
+    from .sessions import SessionPolicy, SessionService
+
+    s = get_settings()
+    return SessionService(tables(), SessionPolicy(
+        idle_seconds=s.session_idle_seconds, absolute_seconds=s.session_absolute_seconds,
+        touch_seconds=s.session_touch_seconds, cache_seconds=s.session_cache_seconds,
+    ))
+
+
+@functools.cache
+def email_login():
+    from .logincodes import IssueWindow, LockoutPolicy
+    from .login import EmailCodeLogin, LoginPolicy
+
+    s = get_settings()
+    policy = LoginPolicy(
+        code_ttl_seconds=s.code_ttl_seconds,
+        code_max_attempts=s.code_max_attempts,
+        lockout=LockoutPolicy(s.lockout_threshold, s.lockout_base_seconds, s.lockout_max_seconds),
+        per_mailbox=IssueWindow(s.issue_limit_per_mailbox, s.issue_window_seconds),
+        per_client=IssueWindow(s.issue_limit_per_client, s.issue_window_seconds),
+        mail_from=s.mail_from,
+    )
+    return EmailCodeLogin(tables=tables(), tenants=tenant_directory(), sessions=sessions(), mail=mail_transport(),
+                          pseudonyms=pseudonyms(), audit_log=audit_log(), policy=policy)
+
+
+_FACTORIES = (tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)
+
+
+def reset() -> None:
+    get_settings.cache_clear()
+    for factory in _FACTORIES:
+        factory.cache_clear()

@@ -1,0 +1,169 @@
+"""Sessions (SPEC A3, A5): opaque bearer tokens for one person's mailbox on one device.
+
+- A token has 256 random bits; only its SHA-256 is stored (row key), so a copy of the table
+  holds no usable token. A fast hash is right here: the token is random, not a password.
+- A session ends after ``idle`` seconds without use (sliding, 30 days), after its absolute
+  lifetime (90 days) or at logout. The last-use time is written at most once per ``touch``
+  seconds (an hour), not per request.
+- Each worker caches validated sessions for ``cache_seconds`` (default 5) so that a burst of
+  calls from the add-in costs no storage round trip. Logout removes the row and this worker's
+  copy at once; another worker may accept the ended token until its copy is that old. Set
+  ``SESSION_CACHE_SECONDS=0`` to read storage on every request.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+
+from . import storage
+from .errors import Unauthenticated
+
+TOKEN_PREFIX = "sst_"
+_CACHE_LIMIT = 10000
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Session:
+    tenant_id: str
+    mailbox: str
+    login_method: str
+    device_id: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime  # absolute end
+
+    def idle_expires_at(self, idle_seconds: int) -> datetime:
+        return min(self.last_used_at + timedelta(seconds=idle_seconds), self.expires_at)
+
+    def is_valid(self, now: datetime, idle_seconds: int) -> bool:
+        return now < self.idle_expires_at(idle_seconds)
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    idle_seconds: int
+    absolute_seconds: int
+    touch_seconds: int
+    cache_seconds: float
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+class SessionService:
+    def __init__(self, tables: storage.TableStore, policy: SessionPolicy) -> None:
+        self._tables = tables
+        self.policy = policy
+        self._cache: OrderedDict[str, tuple[Session, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _keys(digest: str) -> tuple[str, str]:
+        return digest[:2], digest
+
+    def create(self, *, tenant_id: str, mailbox: str, login_method: str, device_id: str,
+               now: datetime | None = None) -> tuple[str, Session]:
+        now = now or datetime.now(timezone.utc)
+        token = new_token()
+        session = Session(
+            tenant_id=tenant_id, mailbox=mailbox, login_method=login_method, device_id=device_id,
+            created_at=now, last_used_at=now, expires_at=now + timedelta(seconds=self.policy.absolute_seconds),
+        )
+        partition, row = self._keys(token_hash(token))
+        self._tables.insert(storage.SESSIONS, {
+            "PartitionKey": partition, "RowKey": row, "tenant_id": tenant_id, "mailbox": mailbox,
+            "login_method": login_method, "device_id": device_id, "created_at": now,
+            "last_used_at": now, "expires_at": session.expires_at,
+        })
+        return token, session
+
+    def authenticate(self, token: str, now: datetime | None = None) -> Session:
+        """The live session for a bearer token, or ``Unauthenticated``."""
+        now = now or datetime.now(timezone.utc)
+        digest = token_hash(token)
+        session = self._cached(digest)
+        if session is None:
+            partition, row = self._keys(digest)
+            entity = self._tables.get(storage.SESSIONS, partition, row)
+            if entity is None:
+                raise Unauthenticated("The session is unknown or has ended; log in again.")
+            session = Session(
+                tenant_id=entity["tenant_id"], mailbox=entity["mailbox"], login_method=entity["login_method"],
+                device_id=entity.get("device_id", ""), created_at=_utc(entity["created_at"]),
+                last_used_at=_utc(entity["last_used_at"]), expires_at=_utc(entity["expires_at"]),
+            )
+        if not session.is_valid(now, self.policy.idle_seconds):
+            self._forget(digest)
+            self._tables.delete(storage.SESSIONS, *self._keys(digest))
+            raise Unauthenticated("The session has expired; log in again.")
+        if now - session.last_used_at >= timedelta(seconds=self.policy.touch_seconds):
+            session = replace(session, last_used_at=now)
+            partition, row = self._keys(digest)
+            self._tables.upsert(storage.SESSIONS, {"PartitionKey": partition, "RowKey": row, "last_used_at": now})
+        self._remember(digest, session)
+        return session
+
+    def end(self, token: str) -> Session:
+        session = self.authenticate(token)
+        digest = token_hash(token)
+        self._forget(digest)
+        self._tables.delete(storage.SESSIONS, *self._keys(digest))
+        return session
+
+    def purge_expired(self, now: datetime | None = None) -> int:
+        """Delete sessions past their absolute end or idle timeout; returns how many."""
+        now = now or datetime.now(timezone.utc)
+        idle_cutoff = now - timedelta(seconds=self.policy.idle_seconds)
+        removed = 0
+        rows = self._tables.query(
+            storage.SESSIONS, "expires_at le @now or last_used_at le @idle", {"now": now, "idle": idle_cutoff},
+            select=["PartitionKey", "RowKey"],
+        )
+        for row in rows:
+            self._tables.delete(storage.SESSIONS, row["PartitionKey"], row["RowKey"])
+            removed += 1
+        return removed
+
+    # ----- per-worker cache -------------------------------------------------------------
+
+    def _cached(self, digest: str) -> Session | None:
+        if self.policy.cache_seconds <= 0:
+            return None
+        with self._lock:
+            item = self._cache.get(digest)
+            if item is None:
+                return None
+            session, stored = item
+            if time.monotonic() - stored > self.policy.cache_seconds:
+                del self._cache[digest]
+                return None
+            return session
+
+    def _remember(self, digest: str, session: Session) -> None:
+        if self.policy.cache_seconds <= 0:
+            return
+        with self._lock:
+            previous = self._cache.get(digest)
+            stored = previous[1] if previous is not None else time.monotonic()
+            self._cache[digest] = (session, stored)
+            self._cache.move_to_end(digest)
+            while len(self._cache) > _CACHE_LIMIT:
+                self._cache.popitem(last=False)
+
+    def _forget(self, digest: str) -> None:
+        with self._lock:
+            self._cache.pop(digest, None)

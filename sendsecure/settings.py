@@ -1,0 +1,150 @@
+"""One frozen settings object, read from the environment once per worker.
+
+Every name here appears the same in ``local.settings.example.json`` and (later) in the
+app settings that ``infra/`` deploys. The README lists them all with their defaults.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+from .errors import ConfigurationError
+
+MAIL_TRANSPORTS = ("graph", "smtp", "outbox")
+KEY_STORES = ("local",)
+
+
+def _text(env: Mapping[str, str], name: str, default: str = "") -> str:
+    return env.get(name, default).strip()
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"setting {name} must be an integer") from None
+    if value < minimum:
+        raise ConfigurationError(f"setting {name} must be at least {minimum}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"setting {name} must be true or false")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _text(env, name, default).lower()
+    if value not in choices:
+        raise ConfigurationError(f"setting {name} must be one of {', '.join(choices)}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Table Storage: a connection string locally (Azurite), an endpoint + managed identity in Azure.
+    tables_connection_string: str
+    tables_endpoint: str
+    managed_identity_client_id: str
+    table_prefix: str
+    storage_timeout_seconds: int
+    # Mail for login codes.
+    mail_transport: str
+    mail_from: str
+    mail_outbox_dir: str
+    smtp_host: str
+    smtp_port: int
+    smtp_starttls: bool
+    smtp_username: str
+    smtp_password: str
+    graph_tenant_id: str
+    graph_client_id: str
+    graph_client_secret: str
+    graph_authority_host: str
+    graph_base_url: str
+    # Keys.
+    key_store: str
+    local_key_dir: str
+    # Login codes (SPEC A1).
+    code_ttl_seconds: int
+    code_max_attempts: int
+    lockout_threshold: int
+    lockout_base_seconds: int
+    lockout_max_seconds: int
+    issue_window_seconds: int
+    issue_limit_per_mailbox: int
+    issue_limit_per_client: int
+    # Sessions (SPEC A3).
+    session_idle_seconds: int
+    session_absolute_seconds: int
+    session_touch_seconds: int
+    session_cache_seconds: int
+    # HTTP.
+    max_body_bytes: int
+    # Development run.
+    tenant_definitions: str
+    app_version: str
+
+    @property
+    def tables_configured(self) -> bool:
+        return bool(self.tables_connection_string or self.tables_endpoint)
+
+
+def from_environment(env: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from ``env`` (default: ``os.environ``); raise on a bad value."""
+    env = os.environ if env is None else env
+    from . import __version__
+
+    return Settings(
+        tables_connection_string=_text(env, "TABLES_CONNECTION_STRING"),
+        tables_endpoint=_text(env, "TABLES_ENDPOINT"),
+        managed_identity_client_id=_text(env, "AZURE_CLIENT_ID"),
+        table_prefix=_text(env, "TABLE_PREFIX"),
+        storage_timeout_seconds=_int(env, "STORAGE_TIMEOUT_SECONDS", 5, 1),
+        mail_transport=_choice(env, "MAIL_TRANSPORT", "outbox", MAIL_TRANSPORTS),
+        mail_from=_text(env, "MAIL_FROM", "no-reply@sendsecure.example"),
+        mail_outbox_dir=_text(env, "MAIL_OUTBOX_DIR", ".run/outbox"),
+        smtp_host=_text(env, "SMTP_HOST", "127.0.0.1"),
+        smtp_port=_int(env, "SMTP_PORT", 25, 1),
+        smtp_starttls=_bool(env, "SMTP_STARTTLS", False),
+        smtp_username=_text(env, "SMTP_USERNAME"),
+        smtp_password=env.get("SMTP_PASSWORD", ""),
+        graph_tenant_id=_text(env, "GRAPH_TENANT_ID"),
+        graph_client_id=_text(env, "GRAPH_CLIENT_ID"),
+        graph_client_secret=env.get("GRAPH_CLIENT_SECRET", ""),
+        graph_authority_host=_text(env, "GRAPH_AUTHORITY_HOST", "https://login.microsoftonline.com").rstrip("/"),
+        graph_base_url=_text(env, "GRAPH_BASE_URL", "https://graph.microsoft.com").rstrip("/"),
+        key_store=_choice(env, "KEY_STORE", "local", KEY_STORES),
+        local_key_dir=_text(env, "LOCAL_KEY_DIR", ".run/keys"),
+        code_ttl_seconds=_int(env, "LOGIN_CODE_TTL_SECONDS", 600, 60),
+        code_max_attempts=_int(env, "LOGIN_CODE_MAX_ATTEMPTS", 5, 1),
+        lockout_threshold=_int(env, "LOGIN_LOCKOUT_THRESHOLD", 10, 1),
+        lockout_base_seconds=_int(env, "LOGIN_LOCKOUT_SECONDS", 900, 1),
+        lockout_max_seconds=_int(env, "LOGIN_LOCKOUT_MAX_SECONDS", 86400, 1),
+        issue_window_seconds=_int(env, "LOGIN_ISSUE_WINDOW_SECONDS", 900, 1),
+        issue_limit_per_mailbox=_int(env, "LOGIN_ISSUE_LIMIT_PER_MAILBOX", 5, 1),
+        issue_limit_per_client=_int(env, "LOGIN_ISSUE_LIMIT_PER_CLIENT", 30, 1),
+        session_idle_seconds=_int(env, "SESSION_IDLE_DAYS", 30, 1) * 86400,
+        session_absolute_seconds=_int(env, "SESSION_ABSOLUTE_DAYS", 90, 1) * 86400,
+        session_touch_seconds=_int(env, "SESSION_TOUCH_SECONDS", 3600, 1),
+        session_cache_seconds=_int(env, "SESSION_CACHE_SECONDS", 5, 0),
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", 65536, 1024),
+        tenant_definitions=_text(env, "TENANT_DEFINITIONS", "tenants/demo.json"),
+        app_version=_text(env, "APP_VERSION", __version__),
+    )
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return from_environment()

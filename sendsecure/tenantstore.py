@@ -1,0 +1,78 @@
+"""The tenants table: onboarded tenants and the mail domains they own (SPEC T5).
+
+Rows: ``PartitionKey="tenant", RowKey=<id>`` with the definition as JSON. Each worker keeps
+all tenants in memory and re-reads the (small) table at most every ``cache_seconds``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+from . import storage
+from .errors import ConfigurationError
+from .tenants import Tenant, parse_tenant
+
+logger = logging.getLogger(__name__)
+PARTITION = "tenant"
+
+
+class TenantDirectory:
+    def __init__(self, tables: storage.TableStore, cache_seconds: float = 60.0) -> None:
+        self._tables = tables
+        self._cache_seconds = cache_seconds
+        self._by_domain: dict[str, Tenant] = {}
+        self._by_id: dict[str, Tenant] = {}
+        self._loaded_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def save(self, tenants: list[Tenant]) -> None:
+        """Store definitions (insert or replace); a mail domain can belong to one tenant only."""
+        self._refresh(force=True)
+        for tenant in tenants:
+            for domain in tenant.mail_domains:
+                owner = self._by_domain.get(domain)
+                if owner is not None and owner.id != tenant.id:
+                    raise ConfigurationError(f"mail_domains: {domain} already belongs to tenant {owner.id}")
+        for tenant in tenants:
+            self._tables.upsert(
+                storage.TENANTS,
+                {"PartitionKey": PARTITION, "RowKey": tenant.id, "definition": json.dumps(tenant.to_dict())},
+                merge=False,
+            )
+        self._refresh(force=True)
+
+    def remove(self, tenant_id: str) -> None:
+        self._tables.delete(storage.TENANTS, PARTITION, tenant_id)
+        self._refresh(force=True)
+
+    def for_domain(self, domain: str) -> Tenant | None:
+        self._refresh()
+        return self._by_domain.get(domain)
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        self._refresh()
+        return self._by_id.get(tenant_id)
+
+    def all(self) -> list[Tenant]:
+        self._refresh()
+        return sorted(self._by_id.values(), key=lambda t: t.id)
+
+    def _refresh(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._loaded_at < self._cache_seconds:
+            return
+        with self._lock:
+            if not force and time.monotonic() - self._loaded_at < self._cache_seconds:
+                return
+            by_id: dict[str, Tenant] = {}
+            for row in self._tables.query(storage.TENANTS, "PartitionKey eq @p", {"p": PARTITION}):
+                try:
+                    tenant = parse_tenant(json.loads(row["definition"]))
+                except (ConfigurationError, ValueError, KeyError):
+                    logger.error("tenant row %s is not a valid definition; ignored", row.get("RowKey"))
+                    continue
+                by_id[tenant.id] = tenant
+            self._by_id = by_id
+            self._by_domain = {domain: t for t in by_id.values() for domain in t.mail_domains}
+            self._loaded_at = time.monotonic()
