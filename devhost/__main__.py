@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.outbox:
         os.environ["MAIL_OUTBOX_DIR"] = args.outbox
     os.environ.setdefault("PURGE_SCHEDULE", "0 17 3 * * *")
+    os.environ.setdefault("MAIL_OUTBOX_LOG_CODES", "true")  # development only: show the code
 
     azurite = None
     if not os.environ.get("TABLES_CONNECTION_STRING") and not os.environ.get("TABLES_ENDPOINT"):

@@ -30,7 +30,7 @@ def normalise_domain(domain: str) -> str:
         except idna.IDNAError:
             raise InvalidAddress("domain is not a valid internationalised domain name") from None
     labels = text.split(".")
-    if len(labels) < 2 or not all(_LABEL_RE.match(label) for label in labels):
+    if len(labels) < 2 or not all(_LABEL_RE.fullmatch(label) for label in labels):
         raise InvalidAddress("domain is not a valid host name")
     if labels[-1].isdigit():
         raise InvalidAddress("domain is not a valid host name")
@@ -43,7 +43,7 @@ def normalise_mailbox(address: str) -> str:
     local, at, domain = text.rpartition("@")
     if not at or not local:
         raise InvalidAddress("address needs a local part and a domain")
-    if len(local) > 64 or not _LOCAL_RE.match(local):
+    if len(local) > 64 or not _LOCAL_RE.fullmatch(local):
         raise InvalidAddress("local part is not valid")
     normalised = f"{local.lower()}@{normalise_domain(domain)}"
     if len(normalised) > 254:

@@ -26,7 +26,7 @@ _ALLOWED_DETAIL_TYPES = (str, int, bool, float)
 def audit_entity(event: str, *, tenant_id: str | None, actor: str | None, outcome: str, at: datetime,
                  correlation_id: str, details: dict[str, Any]) -> dict[str, Any]:
     """The row for one event (pure, so the format is tested without storage)."""
-    at = at.astimezone(timezone.utc)
+    at = (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
     entity: dict[str, Any] = {
         "PartitionKey": f"{tenant_id or '-'}.{at:%Y%m}",
         "RowKey": f"{at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:12]}",
@@ -40,6 +40,8 @@ def audit_entity(event: str, *, tenant_id: str | None, actor: str | None, outcom
     for key, value in details.items():
         if value is None:
             continue
+        if key in entity:
+            raise ValueError(f"audit detail {key} would overwrite a field of the record")
         if not isinstance(value, _ALLOWED_DETAIL_TYPES):
             raise TypeError(f"audit detail {key} must be a plain value")
         entity[key] = value

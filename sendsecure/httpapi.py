@@ -98,7 +98,7 @@ def endpoint(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callab
     @functools.wraps(handler)
     def wrapper(req: func.HttpRequest) -> func.HttpResponse:
         incoming = req.headers.get("x-correlation-id", "")
-        correlation_id = incoming if _CORRELATION_RE.match(incoming) else uuid.uuid4().hex
+        correlation_id = incoming if _CORRELATION_RE.fullmatch(incoming) else uuid.uuid4().hex
         token = CORRELATION_ID.set(correlation_id)
         try:
             try:

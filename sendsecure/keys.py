@@ -32,7 +32,7 @@ class LocalKeyStore:
         self._lock = threading.Lock()
 
     def get_or_create(self, name: str) -> bytes:
-        if not _NAME_RE.match(name):
+        if not _NAME_RE.fullmatch(name):
             raise ValueError("key names are 1-100 characters of a-z, 0-9 and '-'")
         key = self._cache.get(name)
         if key is not None:

@@ -123,7 +123,7 @@ class EmailCodeLogin:
 
     def verify(self, challenge_id: str, code: str, *, device_id: str) -> tuple[str, Session]:
         now = datetime.now(timezone.utc)
-        well_formed = bool(_CHALLENGE_RE.match(challenge_id))
+        well_formed = bool(_CHALLENGE_RE.fullmatch(challenge_id))
         row = self._tables.get(storage.LOGIN_CODES, challenge_id[:2], challenge_id) if well_formed else None
         if row is None:
             self._audit.record(audit.LOGIN_FAILED, tenant_id=None, actor=None, outcome="unknown_challenge")

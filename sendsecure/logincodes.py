@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -77,7 +78,7 @@ class IssueWindow:
         """(allowed, window start, count after this event, seconds until the window resets)."""
         if start is None or now >= start + timedelta(seconds=self.seconds) or now < start:
             start, count = now, 0
-        retry_after = max(1, int((start + timedelta(seconds=self.seconds) - now).total_seconds()) + 1)
+        retry_after = max(1, math.ceil((start + timedelta(seconds=self.seconds) - now).total_seconds()))
         if count >= self.limit:
             return False, start, count, retry_after
         return True, start, count + 1, retry_after

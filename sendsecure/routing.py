@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 _PARAM_RE = re.compile(r"^\{(\*{1,2})?([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z]+)(?:\([^)]*\))?)?(\?)?\}$")
 _CONSTRAINTS = {
-    "int": r"-?\d{1,10}",
-    "long": r"-?\d{1,19}",
+    "int": r"-?[0-9]{1,10}",
+    "long": r"-?[0-9]{1,19}",
     "bool": r"(?i:true|false)",
     "guid": r"[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}",
     "alpha": r"[A-Za-z]+",

@@ -55,7 +55,7 @@ def mail_transport():
         )
     from .mail.outbox import OutboxTransport
 
-    return OutboxTransport(settings.mail_outbox_dir)
+    return OutboxTransport(settings.mail_outbox_dir, log_codes=settings.mail_outbox_log_codes)
 
 
 @functools.cache

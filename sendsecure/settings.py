@@ -63,6 +63,7 @@ class Settings:
     mail_transport: str
     mail_from: str
     mail_outbox_dir: str
+    mail_outbox_log_codes: bool
     smtp_host: str
     smtp_port: int
     smtp_starttls: bool
@@ -115,6 +116,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> Settings:
         mail_transport=_choice(env, "MAIL_TRANSPORT", "outbox", MAIL_TRANSPORTS),
         mail_from=_text(env, "MAIL_FROM", "no-reply@sendsecure.example"),
         mail_outbox_dir=_text(env, "MAIL_OUTBOX_DIR", ".run/outbox"),
+        mail_outbox_log_codes=_bool(env, "MAIL_OUTBOX_LOG_CODES", False),
         smtp_host=_text(env, "SMTP_HOST", "127.0.0.1"),
         smtp_port=_int(env, "SMTP_PORT", 25, 1),
         smtp_starttls=_bool(env, "SMTP_STARTTLS", False),

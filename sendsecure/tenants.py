@@ -97,7 +97,7 @@ def parse_tenant(data: Any, where: str = "") -> Tenant:
     if unknown:
         raise ConfigurationError(f"{where}{unknown[0]}: unknown field")
     tenant_id = data.get("id")
-    if not isinstance(tenant_id, str) or not _ID_RE.match(tenant_id):
+    if not isinstance(tenant_id, str) or not _ID_RE.fullmatch(tenant_id):
         raise ConfigurationError(f"{where}id: must be 3-40 characters of a-z, 0-9 and '-'")
     name = data.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:

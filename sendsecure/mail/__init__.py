@@ -33,10 +33,10 @@ class OutgoingMail:
         message["Subject"] = self.subject
         message["Date"] = formatdate(usegmt=True)
         message["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or None)
-        message["Content-Language"] = self.language
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(self.text)
         message.add_alternative(self.html, subtype="html")
+        message["Content-Language"] = self.language  # after set_content, which drops Content-* headers
         return message
 
 

@@ -1,8 +1,9 @@
 """Development outbox: each message becomes one ``.eml`` file in a folder (``MAIL_OUTBOX_DIR``).
 
 For local runs and test harnesses only. The file name starts with a sortable UTC time; the
-code is also in the header ``X-Dev-Login-Code`` so a harness need not parse the body, and the
-transport logs it, because reading the code is the point of a development outbox.
+code is also in the header ``X-Dev-Login-Code`` so a harness need not parse the body. With
+``log_codes`` (``MAIL_OUTBOX_LOG_CODES``, which the development host turns on) the code is
+also logged; nowhere else is a code ever logged.
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ logger = logging.getLogger(__name__)
 
 
 class OutboxTransport:
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, log_codes: bool = False) -> None:
         self.folder = Path(folder)
+        self.log_codes = log_codes
 
     def send(self, mail: OutgoingMail) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -30,4 +32,5 @@ class OutboxTransport:
         temporary = self.folder / (name + ".tmp")
         temporary.write_bytes(bytes(message))
         os.replace(temporary, self.folder / name)  # readers never see half a file
-        logger.warning("DEVELOPMENT OUTBOX: login code %s written to %s", mail.login_code, name)
+        if self.log_codes:
+            logger.warning("DEVELOPMENT OUTBOX: login code %s written to %s", mail.login_code, name)

@@ -1,0 +1,58 @@
+"""Test session: Azurite started once (by its own pid, stopped at the end), fresh settings per test.
+
+Tiers: tests/unit (pure, no services), tests/functions (registered functions called through
+``app.get_functions()``), tests/integration (Azurite), tests/e2e (development host over HTTP).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+TEST_TENANTS = ROOT / "tests" / "data" / "tenants.json"
+_prefixes = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def azurite():
+    from devhost.azurite import Azurite
+
+    with Azurite() as server:
+        yield server
+
+
+@pytest.fixture
+def app_env(azurite, tmp_path, monkeypatch):
+    """Settings for one test: its own tables (a fresh prefix), outbox and key folder."""
+    from sendsecure import runtime
+    from sendsecure.tenants import load_tenant_files
+
+    env = {
+        "TABLES_CONNECTION_STRING": azurite.connection_string,
+        "TABLE_PREFIX": f"t{os.getpid()}x{next(_prefixes)}",
+        "MAIL_TRANSPORT": "outbox",
+        "MAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "LOCAL_KEY_DIR": str(tmp_path / "keys"),
+        "TENANT_DEFINITIONS": str(TEST_TENANTS),
+        "PURGE_SCHEDULE": "0 17 3 * * *",
+    }
+    for name in [n for n in os.environ if n.startswith(("LOGIN_", "SESSION_", "MAIL_", "GRAPH_", "SMTP_"))]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    runtime.reset()
+    runtime.tenant_directory().save(load_tenant_files([TEST_TENANTS]))
+    yield env
+    runtime.reset()
+
+
+@pytest.fixture
+def outbox(app_env):
+    from helpers import Outbox
+
+    return Outbox(Path(app_env["MAIL_OUTBOX_DIR"]))

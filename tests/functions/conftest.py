@@ -1,0 +1,46 @@
+"""The functions tier: registered functions looked up by name through ``app.get_functions()``."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+
+@pytest.fixture(scope="session")
+def functions() -> dict[str, Any]:
+    import function_app
+
+    found = {fn.get_function_name(): fn for fn in function_app.app.get_functions()}
+    return found
+
+
+@pytest.fixture
+def call(functions, app_env):
+    """Call an HTTP function by name with a built request; returns the HttpResponse."""
+
+    def invoke(name: str, method: str = "GET", path: str = "/api/", *, body: Any = None, raw: bytes | None = None,
+               headers: dict[str, str] | None = None, route_params: dict[str, str] | None = None,
+               client: str = "192.0.2.10") -> func.HttpResponse:
+        payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+        all_headers = {"content-type": "application/json", "x-forwarded-for": client, **(headers or {})}
+        request = func.HttpRequest(method, f"http://127.0.0.1{path}", headers=all_headers, params={},
+                                   route_params=route_params or {}, body=payload)
+        return functions[name].get_user_function()(request)
+
+    return invoke
+
+
+@pytest.fixture
+def login(call, outbox):
+    """Log in through the functions; returns the session token."""
+
+    def log_in(mailbox: str = "jan@ziekenhuis-a.example", device_id: str = "device-1") -> str:
+        challenge = json.loads(call("request_login_code", "POST", body={"mailbox": mailbox}).get_body())
+        response = call("verify_login_code", "POST", body={"challenge_id": challenge["challenge_id"],
+                                                            "code": outbox.last_code(), "device_id": device_id})
+        assert response.status_code == 200, response.get_body()
+        return json.loads(response.get_body())["session_token"]
+
+    return log_in
