@@ -1,8 +1,9 @@
-"""Health without a session (API.md "/health"): storage and keys reachable, app version."""
+"""Health and the OpenAPI document, both without a session (API.md "/health")."""
 import azure.functions as func
 
 from sendsecure import health
 from sendsecure.httpapi import endpoint, json_response
+from sendsecure.i18n import data_file
 
 bp = func.Blueprint()
 
@@ -16,3 +17,10 @@ def get_health(req: func.HttpRequest) -> func.HttpResponse:
     if report["status"] != "ok":
         headers["Retry-After"] = "10"
     return json_response(report, 200 if report["status"] == "ok" else 503, headers=headers)
+
+
+@bp.function_name("get_openapi")
+@bp.route(route="v1/openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+def get_openapi(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(data_file("openapi.json"), headers={"Cache-Control": "public, max-age=300"})

@@ -239,3 +239,18 @@ def test_s6_no_code_token_or_address_in_the_application_log(call, outbox, login,
     text = "\n".join(record.getMessage() for record in caplog.records)
     for secret in (token, code, MAILBOX, "ziekenhuis-a.example"):
         assert secret not in text
+
+
+def test_api_openapi_document_describes_exactly_the_registered_routes(functions, call):
+    from sendsecure import __version__
+
+    response = call("get_openapi")
+    assert response.status_code == 200
+    document = json_of(response)
+    assert document["info"]["version"] == __version__
+    documented = {(path, method.upper(), operation["operationId"])
+                  for path, operations in document["paths"].items() for method, operation in operations.items()}
+    registered = {("/" + fn.get_trigger().route, method.value, name)
+                  for name, fn in functions.items() if fn.get_trigger().type == "httpTrigger"
+                  and name != "unknown_route" for method in fn.get_trigger().methods}
+    assert documented == registered
