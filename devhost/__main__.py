@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7071")))
     parser.add_argument("--tenants", nargs="*", help="tenant definition files or folders (TENANT_DEFINITIONS)")
     parser.add_argument("--outbox", help="folder for mailed login codes (MAIL_OUTBOX_DIR)")
+    parser.add_argument("--domain-book", help="variant definition file of the book sources (DOMAIN_BOOK_SOURCES)")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"))
     parser.add_argument("--access-log", action="store_true", help="log every request (slower)")
     args = parser.parse_args(argv)
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["TENANT_DEFINITIONS"] = os.pathsep.join(args.tenants)
     if args.outbox:
         os.environ["MAIL_OUTBOX_DIR"] = args.outbox
+    if args.domain_book is not None:
+        os.environ["DOMAIN_BOOK_SOURCES"] = args.domain_book
     os.environ.setdefault("PURGE_SCHEDULE", "0 17 3 * * *")
     os.environ.setdefault("MAIL_OUTBOX_LOG_CODES", "true")  # development only: show the code
 
@@ -70,6 +73,21 @@ def main(argv: list[str] | None = None) -> int:
             log.error("configuration: %s", error)
             return 2
         log.info("tenants loaded: %s", ", ".join(f"{t.id} ({', '.join(t.mail_domains)})" for t in tenants))
+        if settings.domain_book_sources:
+            # Until the timer sync exists, the book comes from source files through its parsers.
+            from sendsecure.bookstore import publish_from_sources
+            from sendsecure.tenants import DomainBookVariant
+
+            try:
+                pointers = publish_from_sources(runtime.books(), settings.domain_book_sources,
+                                                [variant.value for variant in DomainBookVariant])
+            except ConfigurationError as error:
+                log.error("domain book: %s", error)
+                return 2
+            for pointer in pointers:
+                log.info("domain book %s: %d entries, version %s", pointer.variant, pointer.entry_count, pointer.version)
+        else:
+            log.warning("DOMAIN_BOOK_SOURCES is empty: no domain book, validation offers standard sending (V-O3)")
         log.info("mail transport: %s%s", settings.mail_transport,
                  f" -> {Path(settings.mail_outbox_dir).resolve()}" if settings.mail_transport == "outbox" else "")
 

@@ -14,9 +14,9 @@ bp = func.Blueprint()
 def get_health(req: func.HttpRequest) -> func.HttpResponse:
     report = health.check()
     headers = {"Cache-Control": "no-store"}
-    if report["status"] != "ok":
+    if report["status"] == "unavailable":
         headers["Retry-After"] = "10"
-    return json_response(report, 200 if report["status"] == "ok" else 503, headers=headers)
+    return json_response(report, 503 if report["status"] == "unavailable" else 200, headers=headers)
 
 
 @bp.function_name("get_openapi")

@@ -18,7 +18,7 @@ import azure.functions as func
 
 from .context import CORRELATION_ID
 from .errors import (
-    DependencyUnavailable,
+    dependency_failure,
     InvalidBody,
     PayloadTooLarge,
     ProblemError,
@@ -67,29 +67,6 @@ def problem_response(error: ProblemError) -> func.HttpResponse:
         charset="utf-8",
         headers=headers,
     )
-
-
-def dependency_failure(exc: BaseException) -> DependencyUnavailable | None:
-    """Map an SDK or network failure of a dependency to 503; ``None`` if it is not one."""
-    if isinstance(exc, DependencyUnavailable):
-        return exc
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        return DependencyUnavailable()
-    try:  # azure.core is only loaded when an adapter has loaded it already
-        from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
-    except ImportError:  # pragma: no cover - azure-core is a runtime requirement
-        return None
-    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
-        return DependencyUnavailable()
-    if isinstance(exc, HttpResponseError) and (exc.status_code or 0) in (408, 429, 500, 502, 503, 504):
-        retry = 5
-        response = getattr(exc, "response", None)
-        if response is not None:
-            header = response.headers.get("Retry-After", "")
-            if header.isdigit():
-                retry = int(header)
-        return DependencyUnavailable(retry_after=retry)
-    return None
 
 
 def endpoint(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[func.HttpRequest], func.HttpResponse]:

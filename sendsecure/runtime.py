@@ -101,7 +101,21 @@ def email_login():
                           pseudonyms=pseudonyms(), audit_log=audit_log(), policy=policy)
 
 
-_FACTORIES = (tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)
+@functools.cache
+def books():
+    from .bookstore import DomainBookStore
+
+    return DomainBookStore(tables(), check_seconds=get_settings().book_check_seconds)
+
+
+@functools.cache
+def validation():
+    from .validation import DraftValidation
+
+    return DraftValidation(tenant_directory(), books())
+
+
+_FACTORIES = (books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)
 
 
 def reset() -> None:

@@ -93,6 +93,12 @@ class Settings:
     session_cache_seconds: int
     # HTTP.
     max_body_bytes: int
+    max_draft_bytes: int
+    # Domain book and info (SPEC D3, D4, U3).
+    domain_book_sources: str
+    book_check_seconds: int
+    manual_url: str
+    release_notes_url: str
     # Development run.
     tenant_definitions: str
     app_version: str
@@ -142,6 +148,11 @@ def from_environment(env: Mapping[str, str] | None = None) -> Settings:
         session_touch_seconds=_int(env, "SESSION_TOUCH_SECONDS", 3600, 1),
         session_cache_seconds=_int(env, "SESSION_CACHE_SECONDS", 5, 0),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 65536, 1024),
+        max_draft_bytes=_int(env, "MAX_DRAFT_BYTES", 1048576, 1024),
+        domain_book_sources=_text(env, "DOMAIN_BOOK_SOURCES", "domainbook/variants.json"),
+        book_check_seconds=_int(env, "BOOK_CHECK_SECONDS", 10, 0),
+        manual_url=_text(env, "MANUAL_URL", "https://sendsecure.example/handleiding"),
+        release_notes_url=_text(env, "RELEASE_NOTES_URL", "https://sendsecure.example/release-notes"),
         tenant_definitions=_text(env, "TENANT_DEFINITIONS", "tenants/demo.json"),
         app_version=_text(env, "APP_VERSION", __version__),
     )

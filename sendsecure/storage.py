@@ -22,7 +22,9 @@ SESSIONS = "sessions"
 LOGIN_CODES = "logincodes"
 LOGIN_GUARDS = "loginguards"
 AUDIT = "audit"
-TABLE_NAMES = (TENANTS, SESSIONS, LOGIN_CODES, LOGIN_GUARDS, AUDIT)
+BOOK = "domainbook"
+BOOK_META = "domainbookmeta"
+TABLE_NAMES = (TENANTS, SESSIONS, LOGIN_CODES, LOGIN_GUARDS, AUDIT, BOOK, BOOK_META)
 
 
 class Conflict(Exception):

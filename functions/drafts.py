@@ -1,0 +1,29 @@
+"""Draft validation and the on-send check (SPEC V-*, V-O4; API.md "Drafts")."""
+import azure.functions as func
+
+from sendsecure import runtime
+from sendsecure.drafts import parse_draft
+from sendsecure.httpapi import current_session, endpoint, json_body, json_response, request_language
+from sendsecure.settings import get_settings
+
+bp = func.Blueprint()
+
+
+@bp.function_name("validate_draft")
+@bp.route(route="v1/drafts/validate", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+def validate_draft(req: func.HttpRequest) -> func.HttpResponse:
+    session = current_session(req)
+    draft = parse_draft(json_body(req, get_settings().max_draft_bytes))
+    verdict = runtime.validation().verdict(session, draft, request_language(req))
+    return json_response(verdict, headers={"Cache-Control": "no-store"})
+
+
+@bp.function_name("check_on_send")
+@bp.route(route="v1/drafts/on-send", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+def check_on_send(req: func.HttpRequest) -> func.HttpResponse:
+    session = current_session(req)
+    draft = parse_draft(json_body(req, get_settings().max_draft_bytes))
+    decision = runtime.validation().on_send(session, draft, request_language(req))
+    return json_response(decision, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,156 @@
+"""The draft as the add-in sends it (API.md "Drafts"): parsed and bounded, or 400 naming the field.
+
+Bounds (documented in the README): at most 1,000 recipients over To, CC and BCC; addresses and
+names at most 512 characters; a subject of at most 2,000 characters; at most 500 attachments,
+each with a name of at most 1,024 characters and an integer size from 0 to 10 GiB; at most
+1,000 typed phones. A syntactically invalid address is not an input error: the rules report it
+(V-R8). Pure.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidBody
+
+MAX_RECIPIENTS = 1000
+MAX_ADDRESS = 512
+MAX_SUBJECT = 2000
+MAX_ATTACHMENTS = 500
+MAX_ATTACHMENT_NAME = 1024
+MAX_ATTACHMENT_SIZE = 10 * 1024**3
+MAX_PHONES = 1000
+RECIPIENT_TYPES = frozenset({"user", "externalUser", "distributionList", "other"})
+FIELDS = ("to", "cc", "bcc")
+
+
+@dataclass(frozen=True, slots=True)
+class DraftRecipient:
+    address: str
+    name: str
+    type: str
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
+class DraftAttachment:
+    name: str
+    size: int
+    inline: bool
+
+
+@dataclass(frozen=True)
+class Draft:
+    sender: str | None
+    to: tuple[DraftRecipient, ...]
+    cc: tuple[DraftRecipient, ...]
+    bcc: tuple[DraftRecipient, ...]
+    subject: str
+    attachments: tuple[DraftAttachment, ...]
+    phones: dict[str, str]
+
+    @property
+    def recipients(self) -> tuple[DraftRecipient, ...]:
+        return self.to + self.cc + self.bcc
+
+
+def _fail(field: str, message: str) -> InvalidBody:
+    return InvalidBody.field(field, message)
+
+
+def _string(value: Any, field: str, limit: int, *, required: bool = True) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise _fail(field, "is required" if value is None else "must be a string")
+    if len(value) > limit:
+        raise _fail(field, f"may be at most {limit} characters")
+    return value
+
+
+def _recipients(data: dict[str, Any], field: str) -> tuple[DraftRecipient, ...]:
+    items = data.get(field, [])
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise _fail(field, "must be a list of recipients")
+    if len(items) > MAX_RECIPIENTS:
+        raise _fail(field, f"may hold at most {MAX_RECIPIENTS} recipients")
+    result = []
+    for index, item in enumerate(items):
+        where = f"{field}[{index}]"
+        if isinstance(item, str):  # a bare address is accepted as a user recipient
+            result.append(DraftRecipient(_string(item, where, MAX_ADDRESS), "", "user", field))
+            continue
+        if not isinstance(item, dict):
+            raise _fail(where, "must be an object with an address")
+        kind = item.get("type", "user")
+        if kind not in RECIPIENT_TYPES:
+            raise _fail(f"{where}.type", "must be one of user, externalUser, distributionList, other")
+        result.append(DraftRecipient(
+            address=_string(item.get("address"), f"{where}.address", MAX_ADDRESS),
+            name=_string(item.get("name"), f"{where}.name", MAX_ADDRESS, required=False),
+            type=kind,
+            field=field,
+        ))
+    return tuple(result)
+
+
+def _attachments(data: dict[str, Any]) -> tuple[DraftAttachment, ...]:
+    items = data.get("attachments", [])
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise _fail("attachments", "must be a list")
+    if len(items) > MAX_ATTACHMENTS:
+        raise _fail("attachments", f"may hold at most {MAX_ATTACHMENTS} attachments")
+    result = []
+    for index, item in enumerate(items):
+        where = f"attachments[{index}]"
+        if not isinstance(item, dict):
+            raise _fail(where, "must be an object with name and size")
+        size = item.get("size")
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise _fail(f"{where}.size", "must be a whole number of bytes")
+        if not 0 <= size <= MAX_ATTACHMENT_SIZE:
+            raise _fail(f"{where}.size", f"must be between 0 and {MAX_ATTACHMENT_SIZE} bytes")
+        inline = item.get("inline", False)
+        if not isinstance(inline, bool):
+            raise _fail(f"{where}.inline", "must be true or false")
+        result.append(DraftAttachment(_string(item.get("name"), f"{where}.name", MAX_ATTACHMENT_NAME), size, inline))
+    return tuple(result)
+
+
+def _phones(data: dict[str, Any]) -> dict[str, str]:
+    phones = data.get("phones", {})
+    if phones is None:
+        return {}
+    if not isinstance(phones, dict):
+        raise _fail("phones", "must be an object of address: phone number")
+    if len(phones) > MAX_PHONES:
+        raise _fail("phones", f"may hold at most {MAX_PHONES} numbers")
+    result = {}
+    for address, phone in phones.items():
+        if len(address) > MAX_ADDRESS:
+            raise _fail("phones", f"addresses may be at most {MAX_ADDRESS} characters")
+        value = _string(phone, f"phones.{address[:64]}", 64, required=False).strip()
+        if value:
+            result[address.strip().lower()] = value
+    return result
+
+
+def parse_draft(data: dict[str, Any]) -> Draft:
+    """The draft in a request body (``data`` is the parsed JSON object)."""
+    sender = data.get("from")
+    if sender is not None:
+        sender = _string(sender, "from", MAX_ADDRESS).strip() or None
+    to, cc, bcc = (_recipients(data, field) for field in FIELDS)
+    if len(to) + len(cc) + len(bcc) > MAX_RECIPIENTS:
+        raise _fail("to", f"To, CC and BCC may hold at most {MAX_RECIPIENTS} recipients together")
+    return Draft(
+        sender=sender,
+        to=to, cc=cc, bcc=bcc,
+        subject=_string(data.get("subject"), "subject", MAX_SUBJECT, required=False),
+        attachments=_attachments(data),
+        phones=_phones(data),
+    )

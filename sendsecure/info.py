@@ -1,0 +1,33 @@
+"""The info a session may see about its installation (SPEC U3) and the domain book's age (D3)."""
+from __future__ import annotations
+
+from typing import Any
+
+from . import runtime
+from .domainbook import DomainBook
+from .sessions import Session
+from .settings import get_settings
+
+
+def book_status(book: DomainBook | None) -> dict[str, Any]:
+    if book is None:
+        return {"available": False, "version": None, "synced_at": None, "age_seconds": None}
+    return {"available": True, "version": book.version, "synced_at": book.synced_at.isoformat(),
+            "age_seconds": book.age_seconds(), "entries": len(book.entries)}
+
+
+def for_session(session: Session) -> dict[str, Any]:
+    settings = get_settings()
+    validation = runtime.validation()
+    tenant = validation.tenant_of(session)
+    return {
+        "version": settings.app_version,
+        "tenant_name": tenant.name,
+        "domain_book_variant": tenant.domain_book_variant.value,
+        "installation_type": tenant.installation_type.value,
+        "login_method": tenant.login_method.value,
+        "security_by_default": tenant.security_by_default,
+        "manual_url": settings.manual_url,
+        "release_notes_url": settings.release_notes_url,
+        "domain_book": book_status(validation.book_for(tenant)),
+    }

@@ -1,0 +1,367 @@
+"""The validation engine (SPEC V-S1..V-O4, A4, X1, X2, X4): draft + tenant + book + phones -> verdict.
+
+Pure: no I/O, no Azure imports. It takes the parsed draft, the tenant's policy, an immutable
+domain book snapshot (or ``None`` when no book is available, V-O3), the user's stored phones
+and the language, and returns the verdict of API.md as plain data. Send, on-send and (later)
+the policy dry-run all call ``evaluate``.
+
+Decisions where the manual is silent (also in the README):
+- A recipient listed more than once (To, CC, BCC, any case) is one recipient, reported at its
+  first place (To before CC before BCC); for V-R7 only BCC recipients that are not also in To
+  or CC count as BCC.
+- "Inside the community" for V-R7 means own organisation or community; NTA-route and external
+  recipients are outside it (SPEC V-R2: the NTA 7516 community is outside the community).
+- The attachment extension is the text after the last dot of the name, after trailing dots
+  and spaces are dropped (Windows ignores them, so ``evil.exe.`` is an .exe), lower case.
+- A look-alike warning (X1) is given for external recipients only: anything in the book or
+  in the own organisation is what it claims to be.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from .addresses import InvalidAddress, normalise_mailbox
+from .domainbook import BookEntry, DomainBook
+from .drafts import Draft
+from .i18n import data_file
+from .tenants import InstallationType
+
+ATTACHMENT_LIMIT = 20 * 1024 * 1024          # V-A1: 20 MB
+RECIPIENT_WARNING = 20                       # V-R1
+RECIPIENT_LIMIT = 100                        # V-R1
+
+OWN, COMMUNITY, NTA, EXTERNAL = "own_organisation", "community", "nta7516", "external"
+INSIDE = frozenset({OWN, COMMUNITY})
+_LANGUAGE_TAG = re.compile(r"\((NL|EN|DE)\)", re.IGNORECASE)
+_BSN_CANDIDATE = re.compile(r"(?<![0-9])[0-9](?:[ .\-]?[0-9]){7,8}(?![0-9])")
+
+
+@dataclass(frozen=True)
+class TenantPolicy:
+    installation_type: InstallationType
+    own_domains: frozenset[str]
+    security_by_default: bool = False
+
+
+@functools.cache
+def _texts() -> dict[str, Any]:
+    return data_file("findings.json")
+
+
+@functools.cache
+def blocked_extensions() -> tuple[frozenset[str], str]:
+    data = data_file("blocked_extensions.json")
+    return frozenset(data["extensions"]), data["version"]
+
+
+@functools.lru_cache(maxsize=65536)
+def _normalised(address: str) -> tuple[str, str] | None:
+    """(address, domain) in normal form, or ``None`` if it is not a valid address."""
+    try:
+        value = normalise_mailbox(address)
+    except InvalidAddress:
+        return None
+    return value, value.rpartition("@")[2]
+
+
+@functools.lru_cache(maxsize=65536)
+def attachment_extension(name: str) -> str:
+    base = name.rstrip(" .")
+    dot = base.rfind(".")
+    if dot < 0 or dot < max(base.rfind("/"), base.rfind("\\")):
+        return ""
+    return base[dot + 1:].lower()
+
+
+def contains_bsn(subject: str) -> bool:
+    """X2: nine digits (separators allowed) passing the eleven-test."""
+    for match in _BSN_CANDIDATE.finditer(subject):
+        digits = [int(c) for c in match.group() if c.isdigit()]
+        if len(digits) != 9 or not any(digits):
+            continue
+        total = sum(weight * digit for weight, digit in zip(range(9, 1, -1), digits[:8])) - digits[8]
+        if total % 11 == 0:
+            return True
+    return False
+
+
+@functools.cache
+def _finding_table(language: str) -> dict[str, tuple[str, str, str, str]]:
+    """code -> (rule, severity, colour, message template) in one language."""
+    return {code: (text["rule"], text["severity"], text["colour"], text[language])
+            for code, text in _texts().items() if not code.startswith("_")}
+
+
+_MESSAGES: dict[tuple, str] = {}   # formatted messages: the same recipients come back draft after draft
+_MESSAGE_LIMIT = 100000
+
+
+class _Findings:
+    """Collects findings in one language, with the data each one used (X4)."""
+
+    __slots__ = ("language", "items", "blocking", "table")
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self.items: list[dict[str, Any]] = []
+        self.blocking = False
+        self.table = _finding_table(language)
+
+    def add(self, code: str, target: str, data: dict[str, Any] | None = None, **params: str) -> None:
+        rule, severity, colour, template = self.table[code]
+        if params:
+            key = (code, self.language, *params.values())
+            message = _MESSAGES.get(key)
+            if message is None:
+                if len(_MESSAGES) > _MESSAGE_LIMIT:
+                    _MESSAGES.clear()
+                message = _MESSAGES[key] = template.format(**params)
+        else:
+            message = template
+        finding = {"rule": rule, "code": code, "severity": severity, "colour": colour,
+                   "message": message, "target": target}
+        if data is not None:
+            finding["data"] = data
+        if severity == "blocking":
+            self.blocking = True
+        self.items.append(finding)
+
+
+def _entry_data(entry: BookEntry | None, book_data: dict[str, Any]) -> dict[str, Any]:
+    if entry is None:
+        return {"entry": None, **book_data}
+    return {"entry": entry.key, "organisation": entry.organisation, "network": entry.network,
+            "nta7516": entry.nta7516, **book_data}
+
+
+def evaluate(
+    draft: Draft,
+    *,
+    policy: TenantPolicy,
+    session_mailbox: str,
+    book: DomainBook | None,
+    stored_phones: Mapping[str, str],
+    language: str,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    findings = _Findings(language)
+    installation = policy.installation_type
+    own_domains = policy.own_domains
+    if book is not None:
+        book_age = book.age_seconds(now or datetime.now(timezone.utc))
+        book_data = {"book_version": book.version, "book_age_seconds": book_age}
+        domain_book = {"available": True, "variant": book.variant, "version": book.version,
+                       "synced_at": book.synced_at.isoformat(), "age_seconds": book_age}
+    else:
+        book_data = {"book_version": None, "book_age_seconds": None}
+        domain_book = {"available": False, "variant": None, "version": None, "synced_at": None, "age_seconds": None}
+        findings.add("domain_book_unavailable", "domain_book")
+
+    # ----- sender (V-S1, V-S2, A4) --------------------------------------------------------
+    raw_sender = draft.sender or session_mailbox
+    normal_sender = _normalised(raw_sender)
+    sender_entry = None
+    sender_nta = False
+    sender_address = normal_sender[0] if normal_sender else raw_sender.strip()
+    if normal_sender is None:
+        findings.add("sender_invalid", "sender")
+    else:
+        if normal_sender[1] not in own_domains:
+            findings.add("sender_not_own_organisation", "sender", address=sender_address)
+        if book is not None:
+            sender_entry = book.lookup(*normal_sender)
+            if sender_entry is None:
+                findings.add("sender_not_in_domain_book", "sender", _entry_data(None, book_data), address=sender_address)
+            else:
+                sender_nta = sender_entry.nta7516
+                data = _entry_data(sender_entry, book_data)
+                findings.add("sender_verified", "sender", data, address=sender_address,
+                             organisation=sender_entry.organisation or sender_entry.key)
+                findings.add("sender_nta7516" if sender_nta else "sender_not_nta7516", "sender", data)
+    sender = {"address": sender_address, "in_domain_book": sender_entry is not None, "nta7516": sender_nta,
+              "organisation": sender_entry.organisation if sender_entry else None,
+              "person": session_mailbox}
+
+    # ----- recipients (V-R1..V-R9, X1) ----------------------------------------------------
+    typed_phones: set[str] = set()
+    for address in draft.phones:
+        normal = _normalised(address)
+        if normal is not None:
+            typed_phones.add(normal[0])
+    add = findings.add
+    entries_get = book.entries.get if book is not None else {}.get
+    no_entry_data = _entry_data(None, book_data) if book is not None else None
+    entry_data: dict[str, dict[str, Any]] = {}
+    sms_required = installation is InstallationType.VIEWER_SMS_REQUIRED
+    seen: set[str] = set()
+    recipients: list[dict[str, Any]] = []
+    bcc_only: list[str] = []   # categories of recipients that are in BCC and nowhere else
+    to_addresses: list[str] = []
+    for item in draft.recipients:
+        normal = _normalised(item.address)
+        key = normal[0] if normal is not None else item.address.strip().lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        target = f"recipients/{len(recipients)}"
+        field = item.field
+        if field == "to":
+            to_addresses.append(key)
+        if normal is None:
+            recipients.append({"address": item.address.strip(), "name": item.name, "field": field,
+                               "category": EXTERNAL, "route": "none", "access_code": None, "phone_input": "none",
+                               "stored_phone": None, "nta7516": False, "valid": False})
+            add("invalid_address", target, None, address=item.address.strip())
+            if field == "bcc":
+                bcc_only.append(EXTERNAL)
+            continue
+        address, domain = normal
+        entry = entries_get(address) or entries_get(domain)
+        if domain in own_domains:
+            category = OWN
+        elif entry is not None and entry.community:
+            category = COMMUNITY
+        elif entry is not None and entry.nta7516 and sender_nta:
+            category = NTA
+        else:
+            category = EXTERNAL
+        if item.type == "distributionList":
+            add("distribution_list", target, None, address=address)
+        if category == OWN or category == COMMUNITY:
+            record = {"address": address, "name": item.name, "field": field, "category": category,
+                      "route": "direct", "access_code": None, "phone_input": "none", "stored_phone": None,
+                      "nta7516": entry.nta7516 if entry is not None else False, "valid": True}
+        elif category == NTA:
+            record = {"address": address, "name": item.name, "field": field, "category": category,
+                      "route": "nta7516", "access_code": None,
+                      "phone_input": "optional" if sms_required else "none",
+                      "stored_phone": stored_phones.get(address), "nta7516": True, "valid": True}
+            if sms_required and address not in typed_phones and record["stored_phone"] is None:
+                data = entry_data.get(entry.key) or entry_data.setdefault(entry.key, _entry_data(entry, book_data))
+                add("nta_fallback_needs_phone", target, data, address=address)
+        else:
+            stored = stored_phones.get(address)
+            has_phone = stored is not None or address in typed_phones
+            data = no_entry_data if entry is None else (
+                entry_data.get(entry.key) or entry_data.setdefault(entry.key, _entry_data(entry, book_data)))
+            if sms_required:
+                route, access_code, phone_input = "viewer", "sms", "required"
+                if not has_phone:
+                    add("phone_required", target, data, address=address)
+            elif installation is InstallationType.VIEWER_SMS_OPTIONAL:
+                route, access_code, phone_input = "viewer", "sms" if has_phone else "email", "optional"
+                if not has_phone:
+                    add("phone_advised", target, data, address=address)
+            elif installation is InstallationType.VIEWER:
+                route, access_code, phone_input = "viewer", "email", "none"
+            else:
+                route, access_code, phone_input = "none", None, "none"
+                add("external_not_allowed", target, data, address=address)
+            record = {"address": address, "name": item.name, "field": field, "category": category,
+                      "route": route, "access_code": access_code, "phone_input": phone_input,
+                      "stored_phone": stored, "nta7516": entry.nta7516 if entry is not None else False,
+                      "valid": True}
+            if book is not None:
+                intended = book.lookalike_of(domain)
+                if intended is not None:
+                    add("lookalike_domain", target, _entry_data(book.entries[intended], book_data),
+                        address=address, intended=intended)
+        if entry is not None:
+            record["organisation"] = entry.organisation
+            record["network"] = entry.network
+        if field == "bcc":
+            bcc_only.append(category)
+        recipients.append(record)
+
+    count = len(recipients)
+    all_own = count > 0 and all(r["category"] == OWN for r in recipients)
+    if count == 0:
+        findings.add("no_recipients", "recipients")
+    elif not to_addresses:
+        findings.add("to_required", "recipients")                                   # V-R6
+    if not all_own:                                                                  # V-R1
+        if count > RECIPIENT_LIMIT:
+            findings.add("too_many_recipients", "recipients", count=count, limit=RECIPIENT_LIMIT)
+        elif count > RECIPIENT_WARNING:
+            findings.add("many_recipients", "recipients", count=count)
+    if bcc_only and to_addresses:                                                     # V-R7
+        inside = sum(1 for category in bcc_only if category in INSIDE)
+        if 0 < inside < len(bcc_only):
+            findings.add("bcc_mixed", "recipients")
+        elif inside == 0:
+            if to_addresses != [sender_address] or draft.cc:
+                findings.add("bcc_outside_requires_to_sender", "recipients", address=sender_address)
+
+    # ----- attachments (V-A1..V-A4) ---------------------------------------------------------
+    blocked, list_version = blocked_extensions()
+    items = []
+    total = 0
+    any_blocked = False
+    for index, attachment in enumerate(draft.attachments):
+        extension = attachment_extension(attachment.name)
+        is_blocked = extension in blocked
+        total += attachment.size
+        items.append({"name": attachment.name, "size": attachment.size, "extension": extension,
+                      "inline": attachment.inline, "blocked": is_blocked and not all_own})
+        if is_blocked and not all_own:
+            any_blocked = True
+            findings.add("blocked_extension", f"attachments/{index}", {"list": list_version},
+                         name=attachment.name, extension=extension)
+    too_large = total > ATTACHMENT_LIMIT and not all_own
+    if too_large:
+        findings.add("attachments_too_large", "attachments", {"limit": ATTACHMENT_LIMIT},
+                     size_mb=f"{total / 1048576:.1f}", limit_mb=ATTACHMENT_LIMIT // 1048576)
+    attachments = {"count": len(items), "total_size": total, "limit": ATTACHMENT_LIMIT, "items": items,
+                   "limits_apply": not all_own, "blocked_list": list_version}
+
+    # ----- subject (V-M1, V-M2, X2) --------------------------------------------------------
+    subject = draft.subject.strip()
+    if not subject:
+        findings.add("empty_subject", "subject")
+    tag = _LANGUAGE_TAG.search(draft.subject)
+    notification_language = tag.group(1).lower() if tag else "nl"
+    if tag:
+        names = _texts()["_language_names"][language]
+        findings.add("notification_language", "subject", language_name=names[notification_language])
+    if subject and contains_bsn(subject):
+        findings.add("bsn_in_subject", "subject")
+
+    # ----- outcome (V-O1, V-O2) --------------------------------------------------------------
+    can_send_secure = not findings.blocking
+    auto_send = can_send_secure and bool(subject) and count > 0 and (
+        all_own or (all(r["category"] in INSIDE for r in recipients) and count <= RECIPIENT_WARNING
+                    and total <= ATTACHMENT_LIMIT and not any_blocked))
+    return {
+        "can_send_secure": can_send_secure,
+        "auto_send": auto_send,
+        "standard_send_offered": book is None,
+        "needs_confirmation": can_send_secure and not subject,
+        "notification_language": notification_language,
+        "installation_type": installation.value,
+        "domain_book": domain_book,
+        "sender": sender,
+        "recipients": recipients,
+        "attachments": attachments,
+        "findings": findings.items,
+    }
+
+
+def on_send_decision(verdict: dict[str, Any], policy: TenantPolicy) -> dict[str, Any]:
+    """V-O4: allow Outlook's own Send, or intercept it and show the pop-up."""
+    recipients = verdict["recipients"]
+    all_own = bool(recipients) and all(r["category"] == OWN and r["valid"] for r in recipients)
+    if not policy.security_by_default:
+        action, reasons = "allow", ["security_by_default_off"]
+    elif all_own and not any(f["severity"] == "blocking" for f in verdict["findings"]):
+        action, reasons = "allow", ["own_organisation_only"]
+    elif verdict["auto_send"]:
+        action, reasons = "allow", ["auto_send"]
+    else:
+        action = "intercept"
+        reasons = sorted({f["code"] for f in verdict["findings"] if f["severity"] in ("blocking", "warning")}) \
+            or ["secure_route_needed"]
+    return {"action": action, "reasons": reasons, "verdict": verdict}

@@ -1,0 +1,59 @@
+"""Validating drafts for a session (SPEC V-*, V-O3, V-O4): the tenant, the book, the phones, the engine.
+
+The only service between the draft triggers and the pure engine: it finds the session's
+tenant and policy, the current domain book snapshot of the tenant's variant (or none, V-O3),
+and calls ``rules.evaluate``.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .bookstore import DomainBookStore
+from .domainbook import DomainBook
+from .drafts import Draft
+from .errors import Unauthenticated, dependency_failure
+from .rules import TenantPolicy, evaluate, on_send_decision
+from .sessions import Session
+from .tenants import Tenant
+from .tenantstore import TenantDirectory
+
+logger = logging.getLogger(__name__)
+
+
+class DraftValidation:
+    def __init__(self, tenants: TenantDirectory, books: DomainBookStore) -> None:
+        self._tenants = tenants
+        self._books = books
+        self._policies: dict[Tenant, TenantPolicy] = {}
+
+    def tenant_of(self, session: Session) -> Tenant:
+        tenant = self._tenants.get(session.tenant_id)
+        if tenant is None:
+            raise Unauthenticated("Your organisation is no longer onboarded; log in again.")
+        return tenant
+
+    def policy_of(self, tenant: Tenant) -> TenantPolicy:
+        policy = self._policies.get(tenant)
+        if policy is None:
+            policy = self._policies[tenant] = TenantPolicy(
+                tenant.installation_type, frozenset(tenant.mail_domains), tenant.security_by_default)
+        return policy
+
+    def book_for(self, tenant: Tenant) -> DomainBook | None:
+        try:
+            return self._books.current(tenant.domain_book_variant.value)
+        except Exception as error:
+            if dependency_failure(error) is None:
+                raise
+            logger.warning("domain book %s unavailable (%s)", tenant.domain_book_variant.value, type(error).__name__)
+            return None
+
+    def verdict(self, session: Session, draft: Draft, language: str) -> dict[str, Any]:
+        tenant = self.tenant_of(session)
+        return evaluate(draft, policy=self.policy_of(tenant), session_mailbox=session.mailbox,
+                        book=self.book_for(tenant), stored_phones={}, language=language)
+
+    def on_send(self, session: Session, draft: Draft, language: str) -> dict[str, Any]:
+        tenant = self.tenant_of(session)
+        return on_send_decision(self.verdict(session, draft, language), self.policy_of(tenant))
