@@ -2,15 +2,16 @@
 
 Three formats, each turned into ``BookEntry`` values by a pure parser (text in, entries out):
 
-- ``zorgmail_text``: the published ZorgMail domain book: lines starting with ``###`` are comments,
-  every other line holds domains separated by any white space. Used for the community list and
-  for each Safe Relay partner network's list (community, network named by the source).
+- ``zorgmail_text``: the published ZorgMail domain book: lines starting with ``###`` (after any
+  leading white space) are comments, every other line holds domains separated by any white
+  space. Used for the community list and for each Safe Relay partner network's list (community,
+  network named by the source).
 - ``nta_register_csv``: the register of organisations meeting NTA 7516 through a certified
   supplier, columns ``domain,organisation,supplier,nta7516`` (not community; network
   ``nta7516:<supplier slug>``).
 - ``address_book_csv``: single addresses, columns ``address,organisation,role`` (community).
 
-Decisions (written down here and in the README):
+Decisions (the project docs should repeat them):
 
 - A bad line or row never fails a source: it is left out, counted in ``rejected_count`` and
   listed (line number and a reason that does not echo the value) in ``rejected``, at most

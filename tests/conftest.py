@@ -56,3 +56,12 @@ def outbox(app_env):
     from helpers import Outbox
 
     return Outbox(Path(app_env["MAIL_OUTBOX_DIR"]))
+
+
+@pytest.fixture
+def sample_book(app_env):
+    """The shipped sample domain book, both variants, published through the sync's parsers."""
+    from sendsecure import runtime
+    from sendsecure.bookstore import publish_from_sources
+
+    return publish_from_sources(runtime.books(), ROOT / "domainbook" / "variants.json", ["zorgmail", "sigra"])

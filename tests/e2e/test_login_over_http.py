@@ -129,3 +129,21 @@ def test_devhost_starts_and_stops_its_own_azurite(tmp_path):
         assert stop_devhost(host) == 0
     for pid in children:
         assert subprocess.run(["kill", "-0", pid], capture_output=True).returncode != 0, "Azurite left running"
+
+
+def test_v_o1_v_o4_validate_and_on_send_over_http_with_a_session(devhost):
+    auth = {"Authorization": f"Bearer {log_in(devhost)['session_token']}", "Accept-Language": "en"}
+    draft = {"to": [{"address": "jan@huisarts-b.example", "name": "Jan", "type": "user"},
+                    {"address": "piet@gmail.example", "name": "Piet", "type": "externalUser"}],
+             "subject": "Verwijzing", "attachments": [{"name": "brief.pdf", "size": 183211, "inline": False}]}
+    verdict = requests.post(devhost.url("/api/v1/drafts/validate"), json=draft, headers=auth, timeout=10).json()
+    assert [r["category"] for r in verdict["recipients"]] == ["community", "external"]
+    assert verdict["can_send_secure"] is False
+    assert any(f["code"] == "phone_required" and "Enter a mobile number" in f["message"] for f in verdict["findings"])
+    decision = requests.post(devhost.url("/api/v1/drafts/on-send"), json=draft, headers=auth, timeout=10).json()
+    assert decision["action"] == "intercept"
+    draft["phones"] = {"piet@gmail.example": "+31612345678"}
+    decision = requests.post(devhost.url("/api/v1/drafts/on-send"), json=draft, headers=auth, timeout=10).json()
+    assert decision["action"] == "intercept" and decision["verdict"]["can_send_secure"] is True
+    info = requests.get(devhost.url("/api/v1/info"), headers=auth, timeout=10).json()
+    assert info["domain_book"]["available"] is True

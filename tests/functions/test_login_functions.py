@@ -203,7 +203,7 @@ def test_api_unknown_route_is_404_and_wrong_method_is_405(call):
     assert wrong.headers["Allow"] == "DELETE, GET"
 
 
-def test_api_health_reports_storage_and_version_without_a_session(call):
+def test_api_health_reports_storage_and_version_without_a_session(call, sample_book):
     from sendsecure import __version__
 
     response = call("get_health")
