@@ -3,7 +3,7 @@ import azure.functions as func
 
 from sendsecure import runtime
 from sendsecure.drafts import parse_draft
-from sendsecure.httpapi import current_session, endpoint, json_body, json_response, request_language
+from sendsecure.httpapi import current_session, endpoint, json_body, json_response, session_language
 from sendsecure.settings import get_settings
 
 bp = func.Blueprint()
@@ -15,7 +15,7 @@ bp = func.Blueprint()
 def validate_draft(req: func.HttpRequest) -> func.HttpResponse:
     session = current_session(req)
     draft = parse_draft(json_body(req, get_settings().max_draft_bytes))
-    verdict = runtime.validation().verdict(session, draft, request_language(req))
+    verdict = runtime.validation().verdict(session, draft, session_language(req, session))
     return json_response(verdict, headers={"Cache-Control": "no-store"})
 
 
@@ -25,5 +25,5 @@ def validate_draft(req: func.HttpRequest) -> func.HttpResponse:
 def check_on_send(req: func.HttpRequest) -> func.HttpResponse:
     session = current_session(req)
     draft = parse_draft(json_body(req, get_settings().max_draft_bytes))
-    decision = runtime.validation().on_send(session, draft, request_language(req))
+    decision = runtime.validation().on_send(session, draft, session_language(req, session))
     return json_response(decision, headers={"Cache-Control": "no-store"})

@@ -167,3 +167,10 @@ def request_language(req: func.HttpRequest, preferred: str | None = None) -> str
     from .i18n import negotiate_language
 
     return negotiate_language(req.headers.get("accept-language"), preferred)
+
+
+def session_language(req: func.HttpRequest, session) -> str:
+    """U1: the user's setting, else the browser's language (Accept-Language), else Dutch."""
+    from . import runtime
+
+    return request_language(req, runtime.user_settings().get(session).language)

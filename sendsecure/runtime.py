@@ -115,7 +115,14 @@ def validation():
     return DraftValidation(tenant_directory(), books())
 
 
-_FACTORIES = (books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)
+@functools.cache
+def user_settings():
+    from .usersettings import UserSettingsStore
+
+    return UserSettingsStore(tables(), pseudonyms())
+
+
+_FACTORIES = (user_settings, books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)
 
 
 def reset() -> None:

@@ -1,0 +1,73 @@
+"""User settings (SPEC U1, U2, S7): language and send delay, per person (tenant + mailbox).
+
+Rows in ``usersettings``: ``PartitionKey = <tenant>``, ``RowKey`` = the person's pseudonym.
+A person without a row gets the defaults: the browser's language (``Accept-Language``) else
+Dutch, and no send delay. Each worker caches a person's settings for ``cache_seconds``; a
+change is seen at once by the worker that made it and within that time by the others.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from . import storage
+from .errors import InvalidBody
+from .i18n import LANGUAGES
+from .keys import Pseudonyms
+from .sessions import Session
+
+SEND_DELAYS = (0, 5, 10)
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    language: str | None      # None: not chosen; the browser's language applies
+    send_delay_seconds: int = 0
+
+
+class UserSettingsStore:
+    def __init__(self, tables: storage.TableStore, pseudonyms: Pseudonyms, cache_seconds: float = 30.0) -> None:
+        self._tables = tables
+        self._pseudonyms = pseudonyms
+        self._cache_seconds = cache_seconds
+        self._cache: dict[tuple[str, str], tuple[UserSettings, float]] = {}
+        self._lock = threading.Lock()
+
+    def _key(self, session: Session) -> tuple[str, str]:
+        return session.tenant_id, self._pseudonyms.of("mailbox", session.mailbox)
+
+    def get(self, session: Session) -> UserSettings:
+        key = self._key(session)
+        cached = self._cache.get(key)
+        if cached is not None and time.monotonic() - cached[1] < self._cache_seconds:
+            return cached[0]
+        row = self._tables.get(storage.USER_SETTINGS, *key)
+        settings = UserSettings(row.get("language") or None, row.get("send_delay_seconds", 0)) if row else UserSettings(None)
+        with self._lock:
+            if len(self._cache) > 10000:
+                self._cache.clear()
+            self._cache[key] = (settings, time.monotonic())
+        return settings
+
+    def update(self, session: Session, changes: dict[str, Any]) -> UserSettings:
+        """Apply a partial update (``language``, ``send_delay_seconds``); 400 naming a bad field."""
+        unknown = sorted(set(changes) - {"language", "send_delay_seconds"})
+        if unknown:
+            raise InvalidBody.field(unknown[0], "is not a setting")
+        current = self.get(session)
+        language = changes.get("language", current.language)
+        if language is not None and language not in LANGUAGES:
+            raise InvalidBody.field("language", "must be nl, en or de")
+        delay = changes.get("send_delay_seconds", current.send_delay_seconds)
+        if isinstance(delay, bool) or delay not in SEND_DELAYS:
+            raise InvalidBody.field("send_delay_seconds", "must be 0, 5 or 10")
+        key = self._key(session)
+        self._tables.upsert(storage.USER_SETTINGS, {"PartitionKey": key[0], "RowKey": key[1],
+                                                     "language": language or "", "send_delay_seconds": delay},
+                            merge=False)
+        settings = UserSettings(language, delay)
+        with self._lock:
+            self._cache[key] = (settings, time.monotonic())
+        return settings
