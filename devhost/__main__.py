@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -98,10 +99,15 @@ def main(argv: list[str] | None = None) -> int:
         from .asgi import FunctionHost
 
         origins = tuple(o.strip() for o in os.environ.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip())
-        host = FunctionHost(function_app.app, route_prefix=_host_json_route_prefix(), cors_origins=origins)
+        threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "") or 32)  # as the Python worker
+        host = FunctionHost(function_app.app, route_prefix=_host_json_route_prefix(), cors_origins=origins,
+                            threads=threads)
         log.info("serving %d HTTP and %d timer functions on http://%s:%d/%s",
                  len(host.http_functions), len(host.timer_functions), args.host, args.port,
                  _host_json_route_prefix())
+        # uvicorn re-raises SIGTERM after its shutdown, which would skip the finally below and
+        # leave Azurite running; exiting with SystemExit runs it.
+        signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
         uvicorn.run(host, host=args.host, port=args.port, loop="uvloop", http="httptools",
                     log_level=args.log_level.lower(), access_log=args.access_log, lifespan="on",
                     timeout_keep_alive=30)

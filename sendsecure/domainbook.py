@@ -16,6 +16,8 @@ Pure: no I/O. The snapshot also carries the look-alike index (SPEC X1).
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -70,10 +72,17 @@ def merge_entries(entries: list[BookEntry]) -> dict[str, BookEntry]:
 
 # ----- look-alike index (SPEC X1) -----------------------------------------------------------
 #
-# Pass-Join partitioning: a string within edit distance 2 of a book domain keeps at least one
-# of that domain's three segments intact, shifted by at most 2 positions. The index maps
-# (length, segment number, segment text) to domains; a query probes 5 lengths x 3 segments x
-# 5 positions and verifies the few candidates with a real edit distance. No scan of the book.
+# An edit is inserting, deleting or substituting one character (Levenshtein; a swap of two
+# neighbours is two edits). A domain is split into its name and its top-level domain; the
+# book's TLDs are few, so a query first finds the TLDs within two edits of its own, then looks
+# for names within the remaining edits among the book's names under that TLD.
+#
+# Names are found without scanning the book, by Pass-Join partitioning: a name within edit
+# distance 2 of a book name keeps at least one of that name's three segments intact, shifted by
+# at most 2 positions. The index maps (tld, length, segment number, segment text) to domains; a
+# query probes 5 lengths x 3 segments x 5 positions and verifies the few candidates with
+# rapidfuzz's Levenshtein distance (C++). Splitting off the TLD matters: a shared suffix such as
+# ".nl" would otherwise be a segment that matches most of the book.
 
 LOOKALIKE_DISTANCE = 2
 _PARTS = LOOKALIKE_DISTANCE + 1
@@ -90,33 +99,70 @@ def _segments(length: int) -> list[tuple[int, int]]:
     return spans
 
 
-def build_lookalike_index(domains: list[str]) -> dict[tuple[int, int, str], tuple[str, ...]]:
-    index: dict[tuple[int, int, str], list[str]] = {}
+def build_lookalike_index(domains: list[str]) -> dict[tuple, tuple[str, ...]]:
+    index: dict[tuple, list[str]] = {}
+    keyed: list[tuple[str, str]] = []
     for domain in domains:
-        length = len(domain)
+        keyed.append((domain, domain))
+        if domain.count(".") >= 2:  # a query that lost the last dot splits one dot earlier
+            cut = domain.rfind(".")
+            keyed.append((domain[:cut] + domain[cut + 1:], domain))
+    for key_domain, domain in keyed:
+        name, _, tld = key_domain.rpartition(".")
+        index.setdefault(("tld", tld), [])
+        length = len(name)
         if length <= _PARTS:
+            index.setdefault(("short", tld), []).append(domain)
             continue
         for number, (start, size) in enumerate(_segments(length)):
-            index.setdefault((length, number, domain[start:start + size]), []).append(domain)
+            index.setdefault((tld, length, number, name[start:start + size]), []).append(domain)
     return {key: tuple(value) for key, value in index.items()}
 
 
 def edit_distance(a: str, b: str, limit: int = LOOKALIKE_DISTANCE) -> int:
-    """Levenshtein distance (insert, delete, substitute one character), stopping above ``limit``.
+    """Levenshtein distance; ``limit + 1`` when it is larger than ``limit``."""
+    from rapidfuzz.distance import Levenshtein
 
-    A swap of two neighbouring characters counts as two edits.
+    return Levenshtein.distance(a, b, score_cutoff=limit)
+
+
+def _lookalike_candidates(index: dict[tuple, tuple[str, ...]], tlds: tuple[str, ...], domain: str,
+                          limit: int = LOOKALIKE_DISTANCE) -> set[str]:
+    """Book domains that may be within ``limit`` edits of ``domain`` (a superset; verify after).
+
+    The name/TLD split assumes the last dots correspond; an edit that inserts a dot is covered
+    by also probing the domain with that dot removed, with one edit less to spend.
     """
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, 1):
-        current = [i]
-        for j, char_b in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
-        if min(current) > limit:
-            return limit + 1
-        previous = current
-    return previous[-1]
+    from rapidfuzz.distance import Levenshtein
+
+    candidates: set[str] = set()
+    if limit > 0:
+        for position, char in enumerate(domain):
+            variant = domain[:position] + domain[position + 1:]
+            if char == "." and "." in variant:
+                candidates |= _lookalike_candidates(index, tlds, variant, limit - 1)
+    name, _, tld = domain.rpartition(".")
+    length = len(name)
+    for book_tld in tlds:
+        budget = limit - Levenshtein.distance(tld, book_tld, score_cutoff=limit)
+        if budget < 0:
+            continue
+        for other_length in range(max(1, length - budget), length + budget + 1):
+            if other_length <= _PARTS:  # names too short to split: few, all compared
+                candidates.update(index.get(("short", book_tld), ()))
+                continue
+            if budget == 0:  # only the very name under this TLD can do
+                found = index.get((book_tld, other_length, 0, name[:_segments(other_length)[0][1]]), ())
+                candidates.update(d for d in found if d.replace(".", "") == (name + book_tld).replace(".", ""))
+                continue
+            for number, (start, size) in enumerate(_segments(other_length)):
+                low = max(0, start - budget)
+                high = min(length - size, start + budget)
+                for position in range(low, high + 1):
+                    found = index.get((book_tld, other_length, number, name[position:position + size]))
+                    if found:
+                        candidates.update(found)
+    return candidates
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,7 +173,7 @@ class DomainBook:
     version: str
     synced_at: datetime
     entries: dict[str, BookEntry]
-    lookalikes: dict[tuple[int, int, str], tuple[str, ...]] = field(repr=False, default_factory=dict)
+    lookalikes: dict[tuple, tuple[str, ...]] = field(repr=False, default_factory=dict)
     # Answers of lookalike_of, kept with the snapshot so they go when it goes.
     _lookalike_answers: dict[str, str | None] = field(repr=False, default_factory=dict)
 
@@ -135,6 +181,10 @@ class DomainBook:
     def build(cls, variant: str, version: str, synced_at: datetime, entries: dict[str, BookEntry]) -> "DomainBook":
         domains = [key for key in entries if "@" not in key]
         return cls(variant, version, synced_at, entries, build_lookalike_index(domains))
+
+    @functools.cached_property
+    def tlds(self) -> tuple[str, ...]:
+        return tuple(sorted(key[1] for key in self.lookalikes if key[0] == "tld"))
 
     def age_seconds(self, now: datetime | None = None) -> int:
         now = now or datetime.now(timezone.utc)
@@ -159,25 +209,44 @@ class DomainBook:
 _ANSWER_LIMIT = 50000
 
 
+def latin_skeleton(domain: str) -> str | None:
+    """The plain-ASCII reading of an internationalised domain (``zïekenhuis`` -> ``ziekenhuis``):
+    decoded from punycode, accents stripped. ``None`` if nothing is left to compare. Letters
+    from other scripts that merely look Latin (Cyrillic ``е``) need a confusables table and
+    are not covered."""
+    import unicodedata
+
+    import idna
+
+    try:
+        text = idna.decode(domain)
+    except idna.IDNAError:
+        return None
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return plain if plain.isascii() and plain != domain and "." in plain else None
+
+
 def _lookalike(book: DomainBook, domain: str) -> str | None:
     if domain in book.entries:
         return None
-    index = book.lookalikes
-    length = len(domain)
-    candidates: set[str] = set()
-    for other_length in range(length - LOOKALIKE_DISTANCE, length + LOOKALIKE_DISTANCE + 1):
-        if other_length <= _PARTS:
-            continue
-        for number, (start, size) in enumerate(_segments(other_length)):
-            low = max(0, start - LOOKALIKE_DISTANCE)
-            high = min(length - size, start + LOOKALIKE_DISTANCE)
-            for position in range(low, high + 1):
-                found = index.get((other_length, number, domain[position:position + size]))
-                if found:
-                    candidates.update(found)
-    best, best_distance = None, LOOKALIKE_DISTANCE + 1
-    for candidate in sorted(candidates):
-        distance = edit_distance(domain, candidate)
-        if distance < best_distance:
-            best, best_distance = candidate, distance
-    return best
+    if "xn--" in domain:  # an accented twin of a book domain is a look-alike too
+        skeleton = latin_skeleton(domain)
+        if skeleton is not None:
+            if skeleton in book.entries:
+                return skeleton
+            found = _closest(book, skeleton)
+            if found is not None:
+                return found
+    return _closest(book, domain)
+
+
+def _closest(book: DomainBook, domain: str) -> str | None:
+    candidates = _lookalike_candidates(book.lookalikes, book.tlds, domain)
+    if not candidates:
+        return None
+    from rapidfuzz import process
+    from rapidfuzz.distance import Levenshtein
+
+    best = process.extractOne(domain, sorted(candidates), scorer=Levenshtein.distance,
+                              score_cutoff=LOOKALIKE_DISTANCE)
+    return best[0] if best is not None else None

@@ -145,8 +145,11 @@ def parse_draft(data: dict[str, Any]) -> Draft:
     if sender is not None:
         sender = _string(sender, "from", MAX_ADDRESS).strip() or None
     to, cc, bcc = (_recipients(data, field) for field in FIELDS)
-    if len(to) + len(cc) + len(bcc) > MAX_RECIPIENTS:
-        raise _fail("to", f"To, CC and BCC may hold at most {MAX_RECIPIENTS} recipients together")
+    total = 0
+    for field, recipients in zip(FIELDS, (to, cc, bcc)):
+        total += len(recipients)
+        if total > MAX_RECIPIENTS:  # the field where the count goes over
+            raise _fail(field, f"To, CC and BCC may hold at most {MAX_RECIPIENTS} recipients together")
     return Draft(
         sender=sender,
         to=to, cc=cc, bcc=bcc,

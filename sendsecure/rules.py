@@ -28,6 +28,7 @@ from .addresses import InvalidAddress, normalise_mailbox
 from .domainbook import BookEntry, DomainBook
 from .drafts import Draft
 from .i18n import data_file
+from .phones import DEFAULT_REGION, normalise_phone
 from .tenants import InstallationType
 
 ATTACHMENT_LIMIT = 20 * 1024 * 1024          # V-A1: 20 MB
@@ -35,6 +36,7 @@ RECIPIENT_WARNING = 20                       # V-R1
 RECIPIENT_LIMIT = 100                        # V-R1
 
 OWN, COMMUNITY, NTA, EXTERNAL = "own_organisation", "community", "nta7516", "external"
+UNKNOWN = "unknown"   # no domain book (V-O3): outside the own organisation, nothing can be said
 INSIDE = frozenset({OWN, COMMUNITY})
 _LANGUAGE_TAG = re.compile(r"\((NL|EN|DE)\)", re.IGNORECASE)
 _BSN_CANDIDATE = re.compile(r"(?<![0-9])[0-9](?:[ .\-]?[0-9]){7,8}(?![0-9])")
@@ -149,6 +151,7 @@ def evaluate(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     findings = _Findings(language)
+    add = findings.add
     installation = policy.installation_type
     own_domains = policy.own_domains
     if book is not None:
@@ -159,7 +162,17 @@ def evaluate(
     else:
         book_data = {"book_version": None, "book_age_seconds": None}
         domain_book = {"available": False, "variant": None, "version": None, "synced_at": None, "age_seconds": None}
-        findings.add("domain_book_unavailable", "domain_book")
+        add("domain_book_unavailable", "domain_book", book_data)
+    no_entry_data = _entry_data(None, book_data)
+    entry_data: dict[str, dict[str, Any]] = {}
+
+    def data_of(entry: BookEntry | None) -> dict[str, Any]:
+        if entry is None:
+            return no_entry_data
+        data = entry_data.get(entry.key)
+        if data is None:
+            data = entry_data[entry.key] = _entry_data(entry, book_data)
+        return data
 
     # ----- sender (V-S1, V-S2, A4) --------------------------------------------------------
     raw_sender = draft.sender or session_mailbox
@@ -168,46 +181,50 @@ def evaluate(
     sender_nta = False
     sender_address = normal_sender[0] if normal_sender else raw_sender.strip()
     if normal_sender is None:
-        findings.add("sender_invalid", "sender")
+        add("sender_invalid", "sender", no_entry_data)
     else:
-        if normal_sender[1] not in own_domains:
-            findings.add("sender_not_own_organisation", "sender", address=sender_address)
         if book is not None:
             sender_entry = book.lookup(*normal_sender)
+        if normal_sender[1] not in own_domains:
+            add("sender_not_own_organisation", "sender", data_of(sender_entry), address=sender_address)
+        if book is not None:
             if sender_entry is None:
-                findings.add("sender_not_in_domain_book", "sender", _entry_data(None, book_data), address=sender_address)
+                add("sender_not_in_domain_book", "sender", no_entry_data, address=sender_address)
             else:
                 sender_nta = sender_entry.nta7516
-                data = _entry_data(sender_entry, book_data)
-                findings.add("sender_verified", "sender", data, address=sender_address,
-                             organisation=sender_entry.organisation or sender_entry.key)
-                findings.add("sender_nta7516" if sender_nta else "sender_not_nta7516", "sender", data)
+                data = data_of(sender_entry)
+                add("sender_verified", "sender", data, address=sender_address,
+                    organisation=sender_entry.organisation or sender_entry.key)
+                add("sender_nta7516" if sender_nta else "sender_not_nta7516", "sender", data)
     sender = {"address": sender_address, "in_domain_book": sender_entry is not None, "nta7516": sender_nta,
               "organisation": sender_entry.organisation if sender_entry else None,
               "person": session_mailbox}
 
     # ----- recipients (V-R1..V-R9, X1) ----------------------------------------------------
-    typed_phones: set[str] = set()
-    for address in draft.phones:
+    region = DEFAULT_REGION.get(language, "NL")
+    typed_phones: dict[str, tuple[str | None, str | None]] = {}   # address -> (E.164, error)
+    for address, phone in draft.phones.items():
         normal = _normalised(address)
         if normal is not None:
-            typed_phones.add(normal[0])
-    add = findings.add
+            typed_phones[normal[0]] = normalise_phone(phone, region)
     entries_get = book.entries.get if book is not None else {}.get
-    no_entry_data = _entry_data(None, book_data) if book is not None else None
-    entry_data: dict[str, dict[str, Any]] = {}
     sms_required = installation is InstallationType.VIEWER_SMS_REQUIRED
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
+    lists: set[str] = set()
     recipients: list[dict[str, Any]] = []
     bcc_only: list[str] = []   # categories of recipients that are in BCC and nowhere else
     to_addresses: list[str] = []
     for item in draft.recipients:
         normal = _normalised(item.address)
         key = normal[0] if normal is not None else item.address.strip().lower()
-        if key in seen:
+        index = seen.get(key)
+        if index is not None:  # counted once; still a distribution list wherever it is marked so
+            if item.type == "distributionList" and key not in lists:
+                lists.add(key)
+                add("distribution_list", f"recipients/{index}", data_of(None), address=key)
             continue
-        seen.add(key)
-        target = f"recipients/{len(recipients)}"
+        index = seen[key] = len(recipients)
+        target = f"recipients/{index}"
         field = item.field
         if field == "to":
             to_addresses.append(key)
@@ -215,61 +232,64 @@ def evaluate(
             recipients.append({"address": item.address.strip(), "name": item.name, "field": field,
                                "category": EXTERNAL, "route": "none", "access_code": None, "phone_input": "none",
                                "stored_phone": None, "nta7516": False, "valid": False})
-            add("invalid_address", target, None, address=item.address.strip())
+            add("invalid_address", target, no_entry_data, address=item.address.strip())
             if field == "bcc":
                 bcc_only.append(EXTERNAL)
             continue
         address, domain = normal
         entry = entries_get(address) or entries_get(domain)
+        if item.type == "distributionList":
+            lists.add(key)
+            add("distribution_list", target, data_of(entry), address=address)
         if domain in own_domains:
             category = OWN
+        elif book is None:
+            category = UNKNOWN
         elif entry is not None and entry.community:
             category = COMMUNITY
         elif entry is not None and entry.nta7516 and sender_nta:
             category = NTA
         else:
             category = EXTERNAL
-        if item.type == "distributionList":
-            add("distribution_list", target, None, address=address)
-        if category == OWN or category == COMMUNITY:
-            record = {"address": address, "name": item.name, "field": field, "category": category,
-                      "route": "direct", "access_code": None, "phone_input": "none", "stored_phone": None,
-                      "nta7516": entry.nta7516 if entry is not None else False, "valid": True}
+        route, access_code, phone_input, stored = "direct", None, "none", None
+        typed = typed_phones.get(address)
+        if typed is not None and typed[1] is not None and category in (NTA, EXTERNAL):
+            add(typed[1], target, data_of(entry), address=address)     # invalid_phone / not_mobile
+        has_phone = (typed is not None and typed[0] is not None) or address in stored_phones
+        if category == UNKNOWN:
+            route = "none"
         elif category == NTA:
-            record = {"address": address, "name": item.name, "field": field, "category": category,
-                      "route": "nta7516", "access_code": None,
-                      "phone_input": "optional" if sms_required else "none",
-                      "stored_phone": stored_phones.get(address), "nta7516": True, "valid": True}
-            if sms_required and address not in typed_phones and record["stored_phone"] is None:
-                data = entry_data.get(entry.key) or entry_data.setdefault(entry.key, _entry_data(entry, book_data))
-                add("nta_fallback_needs_phone", target, data, address=address)
-        else:
+            if installation is InstallationType.STANDARD:               # manual 4.5.1.4
+                route = "none"
+                add("nta_not_allowed", target, data_of(entry), address=address)
+            else:
+                route = "nta7516"
+                stored = stored_phones.get(address)
+                if sms_required:
+                    phone_input = "optional"
+                    if not has_phone:
+                        add("nta_fallback_needs_phone", target, data_of(entry), address=address)
+        elif category == EXTERNAL:
             stored = stored_phones.get(address)
-            has_phone = stored is not None or address in typed_phones
-            data = no_entry_data if entry is None else (
-                entry_data.get(entry.key) or entry_data.setdefault(entry.key, _entry_data(entry, book_data)))
             if sms_required:
                 route, access_code, phone_input = "viewer", "sms", "required"
                 if not has_phone:
-                    add("phone_required", target, data, address=address)
+                    add("phone_required", target, data_of(entry), address=address)
             elif installation is InstallationType.VIEWER_SMS_OPTIONAL:
                 route, access_code, phone_input = "viewer", "sms" if has_phone else "email", "optional"
                 if not has_phone:
-                    add("phone_advised", target, data, address=address)
+                    add("phone_advised", target, data_of(entry), address=address)
             elif installation is InstallationType.VIEWER:
-                route, access_code, phone_input = "viewer", "email", "none"
+                route, access_code = "viewer", "email"
             else:
-                route, access_code, phone_input = "none", None, "none"
-                add("external_not_allowed", target, data, address=address)
-            record = {"address": address, "name": item.name, "field": field, "category": category,
-                      "route": route, "access_code": access_code, "phone_input": phone_input,
-                      "stored_phone": stored, "nta7516": entry.nta7516 if entry is not None else False,
-                      "valid": True}
-            if book is not None:
-                intended = book.lookalike_of(domain)
-                if intended is not None:
-                    add("lookalike_domain", target, _entry_data(book.entries[intended], book_data),
-                        address=address, intended=intended)
+                route = "none"
+                add("external_not_allowed", target, data_of(entry), address=address)
+            intended = book.lookalike_of(domain)
+            if intended is not None:
+                add("lookalike_domain", target, data_of(book.entries[intended]), address=address, intended=intended)
+        record = {"address": address, "name": item.name, "field": field, "category": category, "route": route,
+                  "access_code": access_code, "phone_input": phone_input, "stored_phone": stored,
+                  "nta7516": entry.nta7516 if entry is not None else False, "valid": True}
         if entry is not None:
             record["organisation"] = entry.organisation
             record["network"] = entry.network
@@ -279,22 +299,23 @@ def evaluate(
 
     count = len(recipients)
     all_own = count > 0 and all(r["category"] == OWN for r in recipients)
+    counts = {"recipients": count, "warning_above": RECIPIENT_WARNING, "limit": RECIPIENT_LIMIT}
     if count == 0:
-        findings.add("no_recipients", "recipients")
+        add("no_recipients", "recipients", counts)
     elif not to_addresses:
-        findings.add("to_required", "recipients")                                   # V-R6
+        add("to_required", "recipients", counts)                                       # V-R6
     if not all_own:                                                                  # V-R1
         if count > RECIPIENT_LIMIT:
-            findings.add("too_many_recipients", "recipients", count=count, limit=RECIPIENT_LIMIT)
+            add("too_many_recipients", "recipients", counts, count=count, limit=RECIPIENT_LIMIT)
         elif count > RECIPIENT_WARNING:
-            findings.add("many_recipients", "recipients", count=count)
-    if bcc_only and to_addresses:                                                     # V-R7
+            add("many_recipients", "recipients", counts, count=count)
+    if bcc_only and to_addresses and book is not None:                               # V-R7
         inside = sum(1 for category in bcc_only if category in INSIDE)
+        bcc_data = {"bcc_inside": inside, "bcc_outside": len(bcc_only) - inside, **book_data}
         if 0 < inside < len(bcc_only):
-            findings.add("bcc_mixed", "recipients")
-        elif inside == 0:
-            if to_addresses != [sender_address] or draft.cc:
-                findings.add("bcc_outside_requires_to_sender", "recipients", address=sender_address)
+            add("bcc_mixed", "recipients", bcc_data)
+        elif inside == 0 and (to_addresses != [sender_address] or draft.cc):
+            add("bcc_outside_requires_to_sender", "recipients", bcc_data, address=sender_address)
 
     # ----- attachments (V-A1..V-A4) ---------------------------------------------------------
     blocked, list_version = blocked_extensions()
@@ -303,32 +324,33 @@ def evaluate(
     any_blocked = False
     for index, attachment in enumerate(draft.attachments):
         extension = attachment_extension(attachment.name)
-        is_blocked = extension in blocked
+        is_blocked = extension in blocked and not all_own
         total += attachment.size
         items.append({"name": attachment.name, "size": attachment.size, "extension": extension,
-                      "inline": attachment.inline, "blocked": is_blocked and not all_own})
-        if is_blocked and not all_own:
+                      "inline": attachment.inline, "blocked": is_blocked})
+        if is_blocked:
             any_blocked = True
-            findings.add("blocked_extension", f"attachments/{index}", {"list": list_version},
-                         name=attachment.name, extension=extension)
+            add("blocked_extension", f"attachments/{index}", {"list": list_version},
+                name=attachment.name, extension=extension)
     too_large = total > ATTACHMENT_LIMIT and not all_own
     if too_large:
-        findings.add("attachments_too_large", "attachments", {"limit": ATTACHMENT_LIMIT},
-                     size_mb=f"{total / 1048576:.1f}", limit_mb=ATTACHMENT_LIMIT // 1048576)
+        add("attachments_too_large", "attachments", {"total_size": total, "limit": ATTACHMENT_LIMIT},
+            size_mb=f"{total / 1048576:.1f}", limit_mb=ATTACHMENT_LIMIT // 1048576)
     attachments = {"count": len(items), "total_size": total, "limit": ATTACHMENT_LIMIT, "items": items,
                    "limits_apply": not all_own, "blocked_list": list_version}
 
     # ----- subject (V-M1, V-M2, X2) --------------------------------------------------------
     subject = draft.subject.strip()
     if not subject:
-        findings.add("empty_subject", "subject")
+        add("empty_subject", "subject", {})
     tag = _LANGUAGE_TAG.search(draft.subject)
     notification_language = tag.group(1).lower() if tag else "nl"
     if tag:
         names = _texts()["_language_names"][language]
-        findings.add("notification_language", "subject", language_name=names[notification_language])
+        add("notification_language", "subject", {"tag": tag.group(0)},
+            language_name=names[notification_language])
     if subject and contains_bsn(subject):
-        findings.add("bsn_in_subject", "subject")
+        add("bsn_in_subject", "subject", {"check": "eleven-test"})
 
     # ----- outcome (V-O1, V-O2) --------------------------------------------------------------
     can_send_secure = not findings.blocking
@@ -356,7 +378,9 @@ def on_send_decision(verdict: dict[str, Any], policy: TenantPolicy) -> dict[str,
     all_own = bool(recipients) and all(r["category"] == OWN and r["valid"] for r in recipients)
     if not policy.security_by_default:
         action, reasons = "allow", ["security_by_default_off"]
-    elif all_own and not any(f["severity"] == "blocking" for f in verdict["findings"]):
+    elif all_own and not any(f["severity"] == "blocking" and f["code"] != "domain_book_unavailable"
+                             for f in verdict["findings"]):
+        # Mail that stays in the own organisation needs no secure route, book or no book.
         action, reasons = "allow", ["own_organisation_only"]
     elif verdict["auto_send"]:
         action, reasons = "allow", ["auto_send"]

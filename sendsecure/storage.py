@@ -28,6 +28,27 @@ USER_SETTINGS = "usersettings"
 TABLE_NAMES = (TENANTS, SESSIONS, LOGIN_CODES, LOGIN_GUARDS, AUDIT, BOOK, BOOK_META, USER_SETTINGS)
 
 
+POOL_SIZE = 64  # above the worker's thread count, so concurrent requests reuse connections
+
+
+def _transport(timeout: int):
+    """The SDK's requests transport with a connection pool as large as the worker's concurrency,
+    no environment look-ups (proxy, .netrc) per request, and short timeouts."""
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    session = requests.Session()
+    session.trust_env = False
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE,
+                          max_retries=Retry(total=False, redirect=False, raise_on_status=False))
+    for scheme in ("http://", "https://"):
+        session.mount(scheme, adapter)
+    return RequestsTransport(session=session, session_owner=False, use_env_settings=False,
+                             connection_timeout=timeout, read_timeout=timeout)
+
+
 class Conflict(Exception):
     """An optimistic-concurrency write lost the race (the entity changed or already exists)."""
 
@@ -46,13 +67,8 @@ class TableStore:
             from azure.data.tables import TableServiceClient
 
             s = self._settings
-            options = dict(
-                connection_timeout=s.storage_timeout_seconds,
-                read_timeout=s.storage_timeout_seconds,
-                retry_total=1,
-                retry_connect=1,
-                retry_backoff_factor=0.2,
-            )
+            options = dict(transport=_transport(s.storage_timeout_seconds), retry_total=1, retry_connect=1,
+                           retry_backoff_factor=0.2)
             if s.tables_connection_string:
                 self._service = TableServiceClient.from_connection_string(s.tables_connection_string, **options)
             else:
