@@ -73,9 +73,11 @@ def merge_entries(entries: list[BookEntry]) -> dict[str, BookEntry]:
 # ----- look-alike index (SPEC X1) -----------------------------------------------------------
 #
 # An edit is inserting, deleting or substituting one character (Levenshtein; a swap of two
-# neighbours is two edits). A domain is split into its name and its top-level domain; the
-# book's TLDs are few, so a query first finds the TLDs within two edits of its own, then looks
-# for names within the remaining edits among the book's names under that TLD.
+# neighbours is two edits). A domain is split into its name and its top-level domain, and a
+# look-alike is within two edits in name and TLD together; an edit that moves the dot before
+# the TLD (``praktijk.nl`` -> ``praktijkn.l``) is found only where removing or adding that dot
+# is the edit. The book's TLDs are few, so a query first finds the TLDs within two edits of
+# its own, then looks for names within the remaining edits among the book's names under them.
 #
 # Names are found without scanning the book, by Pass-Join partitioning: a name within edit
 # distance 2 of a book name keeps at least one of that name's three segments intact, shifted by

@@ -224,15 +224,15 @@ def evaluate(
                 add("distribution_list", f"recipients/{index}", data_of(None), address=key)
             continue
         index = seen[key] = len(recipients)
-        target = f"recipients/{index}"
         field = item.field
         if field == "to":
             to_addresses.append(key)
         if normal is None:
             recipients.append({"address": item.address.strip(), "name": item.name, "field": field,
                                "category": EXTERNAL, "route": "none", "access_code": None, "phone_input": "none",
-                               "stored_phone": None, "nta7516": False, "valid": False})
-            add("invalid_address", target, no_entry_data, address=item.address.strip())
+                               "stored_phone": None, "nta7516": False, "valid": False,
+                               "organisation": None, "network": None})
+            add("invalid_address", f"recipients/{index}", no_entry_data, address=item.address.strip())
             if field == "bcc":
                 bcc_only.append(EXTERNAL)
             continue
@@ -240,7 +240,7 @@ def evaluate(
         entry = entries_get(address) or entries_get(domain)
         if item.type == "distributionList":
             lists.add(key)
-            add("distribution_list", target, data_of(entry), address=address)
+            add("distribution_list", f"recipients/{index}", data_of(entry), address=address)
         if domain in own_domains:
             category = OWN
         elif book is None:
@@ -252,50 +252,55 @@ def evaluate(
         else:
             category = EXTERNAL
         route, access_code, phone_input, stored = "direct", None, "none", None
-        typed = typed_phones.get(address)
-        if typed is not None and typed[1] is not None and category in (NTA, EXTERNAL):
-            add(typed[1], target, data_of(entry), address=address)     # invalid_phone / not_mobile
-        has_phone = (typed is not None and typed[0] is not None) or address in stored_phones
-        if category == UNKNOWN:
-            route = "none"
-        elif category == NTA:
-            if installation is InstallationType.STANDARD:               # manual 4.5.1.4
-                route = "none"
-                add("nta_not_allowed", target, data_of(entry), address=address)
+        if category is NTA or category is EXTERNAL:
+            target = f"recipients/{index}"
+            typed = typed_phones.get(address) if typed_phones else None
+            if typed is not None and typed[1] is not None:
+                add(typed[1], target, data_of(entry), address=address)     # invalid_phone / not_mobile
+            stored = stored_phones.get(address) if stored_phones else None
+            has_phone = stored is not None or (typed is not None and typed[0] is not None)
+            if category is NTA:
+                if installation is InstallationType.STANDARD:             # manual 4.5.1.4
+                    route = "none"
+                    add("nta_not_allowed", target, data_of(entry), address=address)
+                else:
+                    route = "nta7516"
+                    if sms_required:
+                        phone_input = "optional"
+                        if not has_phone:
+                            add("nta_fallback_needs_phone", target, data_of(entry), address=address)
             else:
-                route = "nta7516"
-                stored = stored_phones.get(address)
                 if sms_required:
-                    phone_input = "optional"
+                    route, access_code, phone_input = "viewer", "sms", "required"
                     if not has_phone:
-                        add("nta_fallback_needs_phone", target, data_of(entry), address=address)
-        elif category == EXTERNAL:
-            stored = stored_phones.get(address)
-            if sms_required:
-                route, access_code, phone_input = "viewer", "sms", "required"
-                if not has_phone:
-                    add("phone_required", target, data_of(entry), address=address)
-            elif installation is InstallationType.VIEWER_SMS_OPTIONAL:
-                route, access_code, phone_input = "viewer", "sms" if has_phone else "email", "optional"
-                if not has_phone:
-                    add("phone_advised", target, data_of(entry), address=address)
-            elif installation is InstallationType.VIEWER:
-                route, access_code = "viewer", "email"
-            else:
-                route = "none"
-                add("external_not_allowed", target, data_of(entry), address=address)
-            intended = book.lookalike_of(domain)
-            if intended is not None:
-                add("lookalike_domain", target, data_of(book.entries[intended]), address=address, intended=intended)
-        record = {"address": address, "name": item.name, "field": field, "category": category, "route": route,
-                  "access_code": access_code, "phone_input": phone_input, "stored_phone": stored,
-                  "nta7516": entry.nta7516 if entry is not None else False, "valid": True}
-        if entry is not None:
-            record["organisation"] = entry.organisation
-            record["network"] = entry.network
+                        add("phone_required", target, data_of(entry), address=address)
+                elif installation is InstallationType.VIEWER_SMS_OPTIONAL:
+                    route, access_code, phone_input = "viewer", "sms" if has_phone else "email", "optional"
+                    if not has_phone:
+                        add("phone_advised", target, data_of(entry), address=address)
+                elif installation is InstallationType.VIEWER:
+                    route, access_code = "viewer", "email"
+                else:
+                    route = "none"
+                    add("external_not_allowed", target, data_of(entry), address=address)
+                intended = book.lookalike_of(domain)
+                if intended is not None:
+                    add("lookalike_domain", target, data_of(book.entries[intended]), address=address,
+                        intended=intended)
+        elif category is UNKNOWN:
+            route = "none"
+        if entry is None:
+            recipients.append({"address": address, "name": item.name, "field": field, "category": category,
+                               "route": route, "access_code": access_code, "phone_input": phone_input,
+                               "stored_phone": stored, "nta7516": False, "valid": True,
+                               "organisation": None, "network": None})
+        else:
+            recipients.append({"address": address, "name": item.name, "field": field, "category": category,
+                               "route": route, "access_code": access_code, "phone_input": phone_input,
+                               "stored_phone": stored, "nta7516": entry.nta7516, "valid": True,
+                               "organisation": entry.organisation, "network": entry.network})
         if field == "bcc":
             bcc_only.append(category)
-        recipients.append(record)
 
     count = len(recipients)
     all_own = count > 0 and all(r["category"] == OWN for r in recipients)
