@@ -34,6 +34,8 @@ test-unit: $(PY_STAMP)
 bench: install
 	$(PY) bench/import_time.py
 	$(PY) bench/session_load.py
+	$(PY) bench/engine.py
+	$(PY) bench/drafts_load.py
 
 clean:
 	rm -rf $(VENV) node_modules .run .pytest_cache
