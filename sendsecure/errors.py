@@ -55,6 +55,16 @@ class MethodNotAllowed(ProblemError):
     status, code, title = 405, "method_not_allowed", "Method not allowed"
 
 
+class Unprocessable(ProblemError):
+    """A well-formed request the rules refuse (422); ``code`` names the rule's reason."""
+
+    status, code, title = 422, "unprocessable", "The request cannot be carried out"
+
+    def __init__(self, code: str, detail: str, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.code = code
+
+
 class PayloadTooLarge(ProblemError):
     status, code, title = 413, "payload_too_large", "The request body is too large"
 

@@ -48,7 +48,7 @@ def _books() -> dict[str, Any]:
 
 def check() -> dict[str, Any]:
     storage = _probe("storage", lambda: runtime.tables().ping())
-    keys = _probe("keys", lambda: runtime.key_store().get_or_create(PSEUDONYM_KEY))
+    keys = _probe("keys", lambda: runtime.key_store().stable(PSEUDONYM_KEY))
     books = _books() if storage == "ok" else {"available": False, "version": None, "synced_at": None,
                                               "age_seconds": None, "variants": {}}
     if storage != "ok" or keys != "ok":

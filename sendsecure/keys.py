@@ -1,58 +1,203 @@
 """Secret keys behind one interface, and the keyed hashes (pseudonyms) made with them.
 
-``KeyStore.get_or_create(name)`` returns a 256-bit secret, creating it on first use. The
-implementation here is the local development key store: one file per key, mode 0600, in a
-folder (``LOCAL_KEY_DIR``). It is for development and tests only; the Key Vault store
-(azure-keyvault-secrets) serves the same interface in Azure. Keys are cached per worker.
+A key store keeps named 256-bit keys in versions (SPEC P4, DESIGN "Keys"):
+- ``current(name)`` -> (version, key), creating the key on first use;
+- ``version(name, version)`` -> key: an older version still opens what it sealed;
+- ``rotate(name)`` -> (version, key): a new current version;
+- ``destroy(name)``: every version gone (offboarding); afterwards ``KeyNotFound``;
+- ``stable(name)`` -> key: the oldest version, for keys that must never change (pseudonyms).
+  Two workers that create the same key at once both end up with the same (oldest) version.
+
+Two implementations, chosen by ``KEY_STORE``: ``keyvault`` (Azure Key Vault secrets through
+azure-keyvault-secrets and the managed identity; ``sendsecure/keyvault.py``) and ``local``
+(development only: one file per version, mode 0600, in ``LOCAL_KEY_DIR``). Both cache keys
+in memory per worker (Microsoft's advice: key in Key Vault, cached; data in storage): a
+version is immutable and kept; the current version is re-read after ``current_ttl`` seconds
+so a rotation elsewhere is picked up.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
 import re
 import secrets
+import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Protocol
 
-_NAME_RE = re.compile(r"^[a-z0-9-]{1,100}$")
+from .errors import DependencyUnavailable
+
+NAME_RE = re.compile(r"^[a-z0-9-]{1,100}$")
+PSEUDONYM_KEY = "pseudonym-key"
+
+
+class KeyNotFound(Exception):
+    """The key (or this version of it) does not exist, e.g. because it was destroyed."""
+
+
+class KeyStoreUnavailable(DependencyUnavailable):
+    """The key store does not answer or throttles (503 with Retry-After)."""
 
 
 class KeyStore(Protocol):
-    def get_or_create(self, name: str) -> bytes: ...
+    def current(self, name: str) -> tuple[str, bytes]: ...
+    def version(self, name: str, version: str) -> bytes: ...
+    def rotate(self, name: str) -> tuple[str, bytes]: ...
+    def destroy(self, name: str) -> None: ...
+    def stable(self, name: str) -> bytes: ...
 
 
-class LocalKeyStore:
-    """Development only: keys as files (mode 0600) in one folder."""
+def new_key() -> bytes:
+    return secrets.token_bytes(32)
 
-    def __init__(self, folder: str | Path) -> None:
-        self._folder = Path(folder)
-        self._cache: dict[str, bytes] = {}
+
+def encode_key(key: bytes) -> str:
+    return base64.b64encode(key).decode("ascii")
+
+
+def decode_key(text: str) -> bytes:
+    key = base64.b64decode(text, validate=True)
+    if len(key) != 32:
+        raise ValueError("a key must be 256 bits")
+    return key
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name):
+        raise ValueError("key names are 1-100 characters of a-z, 0-9 and '-'")
+    return name
+
+
+class CachedKeyStore:
+    """The per-worker cache shared by both stores; subclasses do the reading and writing."""
+
+    def __init__(self, current_ttl: float = 300.0) -> None:
+        self._current_ttl = current_ttl
+        self._current: dict[str, tuple[str, bytes, float]] = {}
+        self._versions: dict[tuple[str, str], bytes] = {}
+        self._stable: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    def get_or_create(self, name: str) -> bytes:
-        if not _NAME_RE.fullmatch(name):
-            raise ValueError("key names are 1-100 characters of a-z, 0-9 and '-'")
-        key = self._cache.get(name)
+    # ----- to implement ------------------------------------------------------------------
+    def _read_current(self, name: str) -> tuple[str, bytes] | None: raise NotImplementedError  # noqa: E704
+    def _read_oldest(self, name: str) -> tuple[str, bytes] | None: raise NotImplementedError  # noqa: E704
+    def _read_version(self, name: str, version: str) -> bytes | None: raise NotImplementedError  # noqa: E704
+    def _write_new_version(self, name: str, key: bytes) -> str: raise NotImplementedError  # noqa: E704
+    def _delete(self, name: str) -> None: raise NotImplementedError  # noqa: E704
+
+    # ----- the interface -----------------------------------------------------------------
+    def current(self, name: str) -> tuple[str, bytes]:
+        check_name(name)
+        cached = self._current.get(name)
+        if cached is not None and time.monotonic() - cached[2] < self._current_ttl:
+            return cached[0], cached[1]
+        with self._lock:
+            found = self._read_current(name)
+            if found is None:
+                key = new_key()
+                found = (self._write_new_version(name, key), key)
+            self._remember(name, *found)
+            return found
+
+    def version(self, name: str, version: str) -> bytes:
+        check_name(name)
+        key = self._versions.get((name, version))
         if key is not None:
             return key
+        key = self._read_version(name, version)
+        if key is None:
+            raise KeyNotFound()
+        self._versions[(name, version)] = key
+        return key
+
+    def rotate(self, name: str) -> tuple[str, bytes]:
+        check_name(name)
         with self._lock:
-            self._folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            path = self._folder / f"{name}.key"
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                key = bytes.fromhex(path.read_text("ascii").strip())
-            else:
-                key = secrets.token_bytes(32)
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(key.hex())
-            self._cache[name] = key
-            return key
+            key = new_key()
+            version = self._write_new_version(name, key)
+            self._remember(name, version, key)
+            return version, key
+
+    def destroy(self, name: str) -> None:
+        check_name(name)
+        with self._lock:
+            self._delete(name)
+            self._current.pop(name, None)
+            self._stable.pop(name, None)
+            for cached in [k for k in self._versions if k[0] == name]:
+                del self._versions[cached]
+
+    def stable(self, name: str) -> bytes:
+        check_name(name)
+        cached = self._stable.get(name)
+        if cached is not None:
+            return cached
+        with self._lock:
+            found = self._read_oldest(name)
+            if found is None:
+                self._write_new_version(name, new_key())
+                found = self._read_oldest(name)  # a concurrent creator may have been first
+                if found is None:
+                    raise KeyStoreUnavailable("The key store lost a key it just wrote.")
+            self._stable[name] = found[1]
+            self._versions[(name, found[0])] = found[1]
+            return found[1]
+
+    def _remember(self, name: str, version: str, key: bytes) -> None:
+        self._current[name] = (version, key, time.monotonic())
+        self._versions[(name, version)] = key
 
 
-PSEUDONYM_KEY = "pseudonym-key"
+class LocalKeyStore(CachedKeyStore):
+    """Development only: ``<folder>/<name>/<version>.key`` files (mode 0600), base64 inside.
+
+    Versions are time-ordered names, so the newest file is the current version.
+    """
+
+    def __init__(self, folder: str | Path, current_ttl: float = 300.0) -> None:
+        super().__init__(current_ttl)
+        self._folder = Path(folder)
+
+    def _dir(self, name: str) -> Path:
+        return self._folder / name
+
+    def _versions_on_disk(self, name: str) -> list[str]:
+        try:
+            return sorted(p.stem for p in self._dir(name).glob("*.key"))
+        except OSError as error:
+            raise KeyStoreUnavailable("The local key store cannot be read.") from error
+
+    def _read_current(self, name: str) -> tuple[str, bytes] | None:
+        versions = self._versions_on_disk(name)
+        return (versions[-1], self._read_version(name, versions[-1])) if versions else None
+
+    def _read_oldest(self, name: str) -> tuple[str, bytes] | None:
+        versions = self._versions_on_disk(name)
+        return (versions[0], self._read_version(name, versions[0])) if versions else None
+
+    def _read_version(self, name: str, version: str) -> bytes | None:
+        if not re.fullmatch(r"[0-9a-f]{1,64}", version):
+            return None
+        try:
+            return decode_key((self._dir(name) / f"{version}.key").read_text("ascii").strip())
+        except FileNotFoundError:
+            return None
+
+    def _write_new_version(self, name: str, key: bytes) -> str:
+        folder = self._dir(name)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        version = f"{time.time_ns():020d}{secrets.token_hex(4)}"
+        descriptor = os.open(folder / f"{version}.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(encode_key(key))
+        return version
+
+    def _delete(self, name: str) -> None:
+        shutil.rmtree(self._dir(name), ignore_errors=True)
 
 
 class Pseudonyms:
@@ -66,5 +211,5 @@ class Pseudonyms:
         self._keys = keys
 
     def of(self, kind: str, value: str) -> str:
-        key = self._keys.get_or_create(PSEUDONYM_KEY)
+        key = self._keys.stable(PSEUDONYM_KEY)
         return hmac.new(key, f"{kind}\x00{value}".encode("utf-8"), hashlib.sha256).hexdigest()[:40]

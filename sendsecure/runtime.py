@@ -19,12 +19,17 @@ def tables():
 
 @functools.cache
 def key_store():
+    settings = get_settings()
+    if settings.key_store == "keyvault":
+        from .errors import ConfigurationError
+        from .keyvault import key_vault_store_from_settings
+
+        if not settings.key_vault_url:
+            raise ConfigurationError("KEY_STORE=keyvault needs KEY_VAULT_URL")
+        return key_vault_store_from_settings(settings.key_vault_url, settings.managed_identity_client_id)
     from .keys import LocalKeyStore
 
-    settings = get_settings()
-    if settings.key_store == "local":
-        return LocalKeyStore(settings.local_key_dir)
-    raise AssertionError(settings.key_store)  # settings only admit known stores
+    return LocalKeyStore(settings.local_key_dir)
 
 
 @functools.cache
@@ -112,7 +117,7 @@ def books():
 def validation():
     from .validation import DraftValidation
 
-    return DraftValidation(tenant_directory(), books())
+    return DraftValidation(tenant_directory(), books(), phonebook())
 
 
 @functools.cache
@@ -122,7 +127,14 @@ def user_settings():
     return UserSettingsStore(tables(), pseudonyms())
 
 
-_FACTORIES = (user_settings, books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)
+@functools.cache
+def phonebook():
+    from .phonebook import PhoneBook
+
+    return PhoneBook(tables(), key_store(), pseudonyms(), audit_log())
+
+
+_FACTORIES = (phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)
 
 
 def reset() -> None:

@@ -13,7 +13,7 @@ from typing import Mapping
 from .errors import ConfigurationError
 
 MAIL_TRANSPORTS = ("graph", "smtp", "outbox")
-KEY_STORES = ("local",)
+KEY_STORES = ("local", "keyvault")
 
 
 def _text(env: Mapping[str, str], name: str, default: str = "") -> str:
@@ -77,6 +77,7 @@ class Settings:
     # Keys.
     key_store: str
     local_key_dir: str
+    key_vault_url: str
     # Login codes (SPEC A1).
     code_ttl_seconds: int
     code_max_attempts: int
@@ -135,6 +136,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> Settings:
         graph_base_url=_text(env, "GRAPH_BASE_URL", "https://graph.microsoft.com").rstrip("/"),
         key_store=_choice(env, "KEY_STORE", "local", KEY_STORES),
         local_key_dir=_text(env, "LOCAL_KEY_DIR", ".run/keys"),
+        key_vault_url=_text(env, "KEY_VAULT_URL"),
         code_ttl_seconds=_int(env, "LOGIN_CODE_TTL_SECONDS", 600, 60),
         code_max_attempts=_int(env, "LOGIN_CODE_MAX_ATTEMPTS", 5, 1),
         lockout_threshold=_int(env, "LOGIN_LOCKOUT_THRESHOLD", 10, 1),

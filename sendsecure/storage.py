@@ -25,7 +25,8 @@ AUDIT = "audit"
 BOOK = "domainbook"
 BOOK_META = "domainbookmeta"
 USER_SETTINGS = "usersettings"
-TABLE_NAMES = (TENANTS, SESSIONS, LOGIN_CODES, LOGIN_GUARDS, AUDIT, BOOK, BOOK_META, USER_SETTINGS)
+PHONES = "phones"
+TABLE_NAMES = (TENANTS, SESSIONS, LOGIN_CODES, LOGIN_GUARDS, AUDIT, BOOK, BOOK_META, USER_SETTINGS, PHONES)
 
 
 POOL_SIZE = 64  # above the worker's thread count, so concurrent requests reuse connections

@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from .addresses import InvalidAddress, normalise_mailbox
 from .bookstore import DomainBookStore
 from .domainbook import DomainBook
 from .drafts import Draft
+from .phonebook import PhoneBook
 from .errors import Unauthenticated, dependency_failure
 from .rules import TenantPolicy, evaluate, on_send_decision
 from .sessions import Session
@@ -22,9 +24,10 @@ logger = logging.getLogger(__name__)
 
 
 class DraftValidation:
-    def __init__(self, tenants: TenantDirectory, books: DomainBookStore) -> None:
+    def __init__(self, tenants: TenantDirectory, books: DomainBookStore, phones: PhoneBook) -> None:
         self._tenants = tenants
         self._books = books
+        self._phones = phones
         self._policies: dict[Tenant, TenantPolicy] = {}
 
     def tenant_of(self, session: Session) -> Tenant:
@@ -49,10 +52,25 @@ class DraftValidation:
             logger.warning("domain book %s unavailable (%s)", tenant.domain_book_variant.value, type(error).__name__)
             return None
 
+    def stored_phones(self, session: Session, tenant: Tenant, draft: Draft) -> dict[str, str]:
+        """V-R9: the person's stored numbers for the draft's recipients outside the own
+        organisation, from one partition query (none at all when every recipient is own)."""
+        own = tenant.mail_domains
+        addresses = set()
+        for recipient in draft.recipients:
+            try:
+                address = normalise_mailbox(recipient.address)
+            except InvalidAddress:
+                continue
+            if address.rpartition("@")[2] not in own:
+                addresses.add(address)
+        return self._phones.for_draft(session, addresses) if addresses else {}
+
     def verdict(self, session: Session, draft: Draft, language: str) -> dict[str, Any]:
         tenant = self.tenant_of(session)
         return evaluate(draft, policy=self.policy_of(tenant), session_mailbox=session.mailbox,
-                        book=self.book_for(tenant), stored_phones={}, language=language)
+                        book=self.book_for(tenant), stored_phones=self.stored_phones(session, tenant, draft),
+                        language=language)
 
     def on_send(self, session: Session, draft: Draft, language: str) -> dict[str, Any]:
         tenant = self.tenant_of(session)

@@ -22,10 +22,10 @@ def call(functions, app_env):
 
     def invoke(name: str, method: str = "GET", path: str = "/api/", *, body: Any = None, raw: bytes | None = None,
                headers: dict[str, str] | None = None, route_params: dict[str, str] | None = None,
-               client: str = "192.0.2.10") -> func.HttpResponse:
+               params: dict[str, str] | None = None, client: str = "192.0.2.10") -> func.HttpResponse:
         payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
         all_headers = {"content-type": "application/json", "x-forwarded-for": client, **(headers or {})}
-        request = func.HttpRequest(method, f"http://127.0.0.1{path}", headers=all_headers, params={},
+        request = func.HttpRequest(method, f"http://127.0.0.1{path}", headers=all_headers, params=params or {},
                                    route_params=route_params or {}, body=payload)
         return functions[name].get_user_function()(request)
 

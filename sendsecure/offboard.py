@@ -1,0 +1,47 @@
+"""Offboard a tenant (SPEC I2, P4): ``python -m sendsecure.offboard <tenant-id> [--yes]``.
+
+Destroys the tenant's phone data key first (after that no stored number of the tenant can be
+opened, wherever a copy of the table is), then deletes its phone rows, its user settings and
+its sessions, and removes it from the tenants table so nobody can log in for it. The audit log
+is kept (NEN 7513 retention) and records the offboarding.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import runtime, storage
+
+
+def offboard(tenant_id: str) -> dict[str, int]:
+    phones = runtime.phonebook().destroy_tenant(tenant_id)
+    tables = runtime.tables()
+    settings = 0
+    for row in tables.query(storage.USER_SETTINGS, "PartitionKey eq @p", {"p": tenant_id},
+                            select=["PartitionKey", "RowKey"]):
+        tables.delete(storage.USER_SETTINGS, row["PartitionKey"], row["RowKey"])
+        settings += 1
+    sessions = 0
+    for row in tables.query(storage.SESSIONS, "tenant_id eq @t", {"t": tenant_id}, select=["PartitionKey", "RowKey"]):
+        tables.delete(storage.SESSIONS, row["PartitionKey"], row["RowKey"])
+        sessions += 1
+    runtime.tenant_directory().remove(tenant_id)
+    runtime.audit_log().record("tenant.offboarded", tenant_id=tenant_id, actor="operator", outcome="removed",
+                               phones=phones, sessions=sessions, settings=settings)
+    return {"phones": phones, "sessions": sessions, "settings": settings}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sendsecure.offboard", description=__doc__.splitlines()[0])
+    parser.add_argument("tenant_id")
+    parser.add_argument("--yes", action="store_true", help="do it (without this flag nothing happens)")
+    args = parser.parse_args(argv)
+    if not args.yes:
+        print(f"This destroys every stored phone number of tenant {args.tenant_id}. Run again with --yes.")
+        return 2
+    print(offboard(args.tenant_id))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

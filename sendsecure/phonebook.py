@@ -1,0 +1,186 @@
+"""Recipients' phone numbers, encrypted at rest under per-tenant keys (SPEC P1-P4, V-R9, S6).
+
+Per logged-in person, one number per recipient address.
+
+Rows in ``phones``:
+- ``PartitionKey = <tenant>.<person pseudonym>``: one person's numbers are one partition, so
+  the numbers for a draft are one partition query, and a tenant's rows are one key range;
+- ``RowKey`` = a keyed hash of the normalised recipient address: no address in the table;
+- ``sealed`` = base64(nonce || AES-256-GCM ciphertext) of the E.164 number, ``key_version``
+  = the version of the tenant's data key that sealed it.
+
+The associated data binds tenant, person and recipient, so a ciphertext copied to another row
+(another person, another recipient, another tenant) fails to open. The tenant's data key is
+the key store's ``phone-key-<tenant>`` (Key Vault in Azure), created on first use; a rotation
+(a new version) leaves old rows readable and each write re-seals with the current version.
+Destroying the key destroys the numbers (offboarding).
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import os
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from . import audit, storage
+from .addresses import InvalidAddress, normalise_mailbox
+from .errors import InvalidBody, Unprocessable, dependency_failure
+from .i18n import data_file
+from .keys import KeyNotFound, KeyStore, Pseudonyms
+from .phones import DEFAULT_REGION, describe, normalise_phone
+from .sessions import Session
+
+logger = logging.getLogger(__name__)
+
+PHONE_SET = "phone.set"
+PHONE_CHANGED = "phone.changed"
+PHONE_DELETED = "phone.deleted"
+
+
+def key_name(tenant_id: str) -> str:
+    return f"phone-key-{tenant_id}"
+
+
+def associated_data(tenant_id: str, person: str, recipient: str) -> bytes:
+    return f"sendsecure.phone\x00{tenant_id}\x00{person}\x00{recipient}".encode("utf-8")
+
+
+def seal(key: bytes, number: str, aad: bytes) -> str:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(12)
+    return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, number.encode("ascii"), aad)).decode("ascii")
+
+
+def open_sealed(key: bytes, sealed: str, aad: bytes) -> str:
+    """The number, or ``ValueError`` if the ciphertext does not open under this key and binding."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    raw = base64.b64decode(sealed)
+    try:
+        return AESGCM(key).decrypt(raw[:12], raw[12:], aad).decode("ascii")
+    except InvalidTag:
+        raise ValueError("the sealed number does not open here") from None
+
+
+class PhoneBook:
+    def __init__(self, tables: storage.TableStore, keys: KeyStore, pseudonyms: Pseudonyms,
+                 audit_log: audit.AuditLog) -> None:
+        self._tables = tables
+        self._keys = keys
+        self._pseudonyms = pseudonyms
+        self._audit = audit_log
+
+    # ----- keys of rows ----------------------------------------------------------------
+
+    def _person(self, session: Session) -> str:
+        return self._pseudonyms.of("mailbox", session.mailbox)
+
+    def _partition(self, session: Session) -> str:
+        return f"{session.tenant_id}.{self._person(session)}"
+
+    def _recipient(self, session: Session, address: str) -> str:
+        return self._pseudonyms.of(f"recipient:{session.tenant_id}", address)
+
+    @staticmethod
+    def normalise_address(address: str) -> str:
+        try:
+            return normalise_mailbox(address)
+        except InvalidAddress as error:
+            raise InvalidBody.field("address", f"is not a valid e-mail address ({error})") from None
+
+    # ----- the endpoints ---------------------------------------------------------------
+
+    def get(self, session: Session, address: str) -> dict[str, str] | None:
+        address = self.normalise_address(address)
+        row = self._tables.get(storage.PHONES, self._partition(session), self._recipient(session, address))
+        number = self._open(session, row) if row is not None else None
+        return None if number is None else {"address": address, **describe(number)}
+
+    def put(self, session: Session, address: str, raw_phone: Any, region: Any, language: str) -> dict[str, str]:
+        address = self.normalise_address(address)
+        if not isinstance(raw_phone, str) or not raw_phone.strip() or len(raw_phone) > 64:
+            raise InvalidBody.field("phone", "must be a phone number as text")
+        if region is not None and (not isinstance(region, str) or len(region) != 2 or not region.isalpha()):
+            raise InvalidBody.field("region", "must be a two-letter region code such as NL")
+        number, problem = normalise_phone(raw_phone, (region or DEFAULT_REGION.get(language, "NL")).upper())
+        if problem is not None:
+            message = data_file("findings.json")[problem][language].format(address=address)
+            raise Unprocessable(problem, message, errors=[{"field": "phone", "message": message}])
+        partition, row_key = self._partition(session), self._recipient(session, address)
+        version, key = self._tenant_key(session.tenant_id)
+        sealed = seal(key, number, associated_data(session.tenant_id, self._person(session), row_key))
+        existing = self._tables.get(storage.PHONES, partition, row_key)
+        self._tables.upsert(storage.PHONES, {
+            "PartitionKey": partition, "RowKey": row_key, "sealed": sealed, "key_version": version,
+            "updated_at": datetime.now(timezone.utc),
+        }, merge=False)
+        self._audit.record(PHONE_CHANGED if existing is not None else PHONE_SET, tenant_id=session.tenant_id,
+                           actor=self._person(session), outcome="stored", recipient=row_key, key_version=version)
+        return {"address": address, **describe(number)}
+
+    def delete(self, session: Session, address: str) -> bool:
+        address = self.normalise_address(address)
+        partition, row_key = self._partition(session), self._recipient(session, address)
+        if self._tables.get(storage.PHONES, partition, row_key) is None:
+            return False
+        self._tables.delete(storage.PHONES, partition, row_key)
+        self._audit.record(PHONE_DELETED, tenant_id=session.tenant_id, actor=self._person(session),
+                           outcome="deleted", recipient=row_key)
+        return True
+
+    # ----- for verdicts (V-R9) ---------------------------------------------------------
+
+    def for_draft(self, session: Session, addresses: Iterable[str]) -> dict[str, str]:
+        """Stored numbers of these (normalised) addresses: one partition query, never one per recipient."""
+        wanted = {self._recipient(session, address): address for address in addresses}
+        if not wanted:
+            return {}
+        found: dict[str, str] = {}
+        rows = self._tables.query(storage.PHONES, "PartitionKey eq @p", {"p": self._partition(session)})
+        for row in rows:
+            address = wanted.get(row["RowKey"])
+            if address is not None:
+                number = self._open(session, row)
+                if number is not None:
+                    found[address] = number
+        return found
+
+    # ----- keys and sealing --------------------------------------------------------------
+
+    def _tenant_key(self, tenant_id: str) -> tuple[str, bytes]:
+        try:
+            return self._keys.current(key_name(tenant_id))
+        except Exception as error:  # the key store's own failures become 503
+            failure = dependency_failure(error)
+            if failure is not None:
+                raise failure from None
+            raise
+
+    def _open(self, session: Session, row: dict[str, Any]) -> str | None:
+        try:
+            key = self._keys.version(key_name(session.tenant_id), row["key_version"])
+        except KeyNotFound:
+            return None  # the tenant's key was destroyed: the number is gone
+        try:
+            return open_sealed(key, row["sealed"], associated_data(session.tenant_id, self._person(session),
+                                                                    row["RowKey"]))
+        except ValueError:
+            logger.error("a stored phone number did not open under its binding (row moved or altered)")
+            return None
+
+    # ----- offboarding (I2) ------------------------------------------------------------
+
+    def destroy_tenant(self, tenant_id: str) -> int:
+        """Destroy the tenant's data key, then its rows; returns the number of rows removed."""
+        self._keys.destroy(key_name(tenant_id))
+        removed = 0
+        rows = self._tables.query(storage.PHONES, "PartitionKey ge @low and PartitionKey lt @high",
+                                  {"low": f"{tenant_id}.", "high": f"{tenant_id}/"}, select=["PartitionKey", "RowKey"])
+        for row in rows:
+            self._tables.delete(storage.PHONES, row["PartitionKey"], row["RowKey"])
+            removed += 1
+        return removed
+

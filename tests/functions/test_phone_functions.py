@@ -1,0 +1,132 @@
+"""Recipients' phone numbers through the registered functions (SPEC P1-P4, V-R9, S6)."""
+from __future__ import annotations
+
+from helpers import json_of
+
+RECIPIENT = "piet@gmail.example"
+
+
+def auth(token, language=None):
+    headers = {"authorization": f"Bearer {token}"}
+    if language:
+        headers["accept-language"] = language
+    return headers
+
+
+def put(call, token, address, phone, region=None, language=None):
+    body = {"phone": phone} if region is None else {"phone": phone, "region": region}
+    return call("put_phone", "PUT", body=body, headers=auth(token, language), route_params={"address": address})
+
+
+def get(call, token, address):
+    return call("get_phone", headers=auth(token), route_params={"address": address})
+
+
+def test_p1_store_read_change_delete(call, login):
+    token = login()
+    assert get(call, token, RECIPIENT).status_code == 404
+    stored = put(call, token, RECIPIENT, "06 12345678")
+    assert stored.status_code == 200
+    assert json_of(stored) == {"address": RECIPIENT, "phone": "+31612345678", "national_format": "06 12345678",
+                               "region": "NL"}
+    assert json_of(get(call, token, "Piet@Gmail.Example"))["phone"] == "+31612345678"
+    put(call, token, RECIPIENT, "+49 151 23456789")
+    assert json_of(get(call, token, RECIPIENT))["phone"] == "+4915123456789"
+    assert call("delete_phone", "DELETE", headers=auth(token), route_params={"address": RECIPIENT}).status_code == 204
+    assert get(call, token, RECIPIENT).status_code == 404
+
+
+def test_p2_any_reasonable_input_becomes_e164(call, login):
+    token = login()
+    for raw in ("06 12345678", "+31 6-1234 5678", "0031612345678", "(06) 1234 5678", "+31612345678"):
+        assert json_of(put(call, token, RECIPIENT, raw))["phone"] == "+31612345678", raw
+
+
+def test_p3_default_region_follows_the_language(call, login):
+    token = login()
+    assert json_of(put(call, token, RECIPIENT, "07400 123456", language="en"))["phone"] == "+447400123456"
+    assert json_of(put(call, token, RECIPIENT, "0151 23456789", language="de"))["phone"] == "+4915123456789"
+    assert json_of(put(call, token, RECIPIENT, "0151 23456789", region="DE", language="nl"))["region"] == "DE"
+
+
+def test_p2_invalid_and_landline_numbers_are_422_in_the_users_language(call, login):
+    token = login()
+    invalid = put(call, token, RECIPIENT, "12345", language="en")
+    assert invalid.status_code == 422 and json_of(invalid)["code"] == "invalid_phone"
+    assert "not a valid phone number" in json_of(invalid)["detail"]
+    landline = put(call, token, RECIPIENT, "020 123 4567", language="nl")
+    assert landline.status_code == 422 and json_of(landline)["code"] == "not_mobile"
+    assert "geen mobiel nummer" in json_of(landline)["detail"]
+    assert get(call, token, RECIPIENT).status_code == 404   # nothing stored
+
+
+def test_p2_bad_input_is_400_naming_the_field(call, login):
+    token = login()
+    for body, field in (({}, "phone"), ({"phone": 612345678}, "phone"), ({"phone": "0612345678", "region": "NLD"}, "region")):
+        response = call("put_phone", "PUT", body=body, headers=auth(token), route_params={"address": RECIPIENT})
+        assert response.status_code == 400 and json_of(response)["errors"][0]["field"] == field
+    bad_address = put(call, token, "not an address", "0612345678")
+    assert bad_address.status_code == 400 and json_of(bad_address)["errors"][0]["field"] == "address"
+
+
+def test_p4_users_never_see_each_others_numbers(call, login):
+    """Isolation: user A's numbers are invisible and untouchable for B, same tenant or another."""
+    alice = login("alice@ziekenhuis-a.example")
+    bob = login("bob@ziekenhuis-a.example")
+    carol = login("carol@huisarts-b.example")
+    put(call, alice, RECIPIENT, "0612345678")
+    for other in (bob, carol):
+        assert get(call, other, RECIPIENT).status_code == 404
+        call("delete_phone", "DELETE", headers=auth(other), route_params={"address": RECIPIENT})
+        put(call, other, RECIPIENT, "0687654321")
+    assert json_of(get(call, alice, RECIPIENT))["phone"] == "+31612345678"
+    assert json_of(get(call, bob, RECIPIENT))["phone"] == "+31687654321"
+
+
+def countries(call, token, language):
+    response = call("list_phone_countries", headers=auth(token), params={"lang": language})
+    assert response.status_code == 200
+    return json_of(response)
+
+
+def plain(name):
+    import unicodedata
+
+    return "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c)).casefold()
+
+
+def test_p3_country_list_puts_the_languages_countries_first(call, login):
+    token = login()
+    for language, first in (("nl", ["NL", "GB", "DE"]), ("en", ["GB", "NL", "DE"]), ("de", ["DE", "NL", "GB"])):
+        listed = countries(call, token, language)
+        assert [c["region"] for c in listed[:3]] == first
+        assert len(listed) > 200 and len({c["region"] for c in listed}) == len(listed)
+        rest = [c["name"] for c in listed[3:]]
+        assert rest == sorted(rest, key=plain)
+    dutch = {c["region"]: c for c in countries(call, token, "nl")}
+    assert dutch["DE"]["name"] == "Duitsland" and dutch["DE"]["calling_code"] == 49
+    assert {c["region"]: c for c in countries(call, token, "de")}["NL"]["name"] == "Niederlande"
+
+
+def test_v_r9_stored_phone_comes_back_in_the_verdict(call, login, sample_book):
+    token = login()
+    put(call, token, RECIPIENT, "0612345678")
+    verdict = json_of(call("validate_draft", "POST", body={"to": [{"address": "Piet@gmail.example"}], "subject": "x"},
+                           headers=auth(token)))
+    [recipient] = verdict["recipients"]
+    assert recipient["stored_phone"] == "+31612345678" and recipient["access_code"] == "sms"
+    assert verdict["can_send_secure"] is True   # viewer_sms_required is satisfied by the stored number
+
+
+def test_s6_phone_changes_are_audited_without_the_number(call, login):
+    from sendsecure import runtime, storage
+
+    token = login()
+    put(call, token, RECIPIENT, "0612345678")
+    put(call, token, RECIPIENT, "0687654321")
+    call("delete_phone", "DELETE", headers=auth(token), route_params={"address": RECIPIENT})
+    rows = [r for r in runtime.tables().query(storage.AUDIT, "PartitionKey ne ''") if r["event"].startswith("phone.")]
+    assert [r["event"] for r in sorted(rows, key=lambda r: r["RowKey"])] == ["phone.set", "phone.changed", "phone.deleted"]
+    for row in rows:
+        for value in row.values():
+            assert "612345678" not in str(value) and "687654321" not in str(value) and "piet" not in str(value)

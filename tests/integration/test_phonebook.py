@@ -1,0 +1,112 @@
+"""Phone numbers sealed at rest under per-tenant keys, against Azurite and the key store (SPEC P4, V-R9, I2)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from sendsecure import runtime, storage
+from sendsecure.phonebook import key_name
+from sendsecure.sessions import Session
+
+NOW = datetime.now(timezone.utc)
+
+
+def person(mailbox, tenant="zorg-a"):
+    return Session(tenant_id=tenant, mailbox=mailbox, login_method="email_code", device_id="d",
+                   created_at=NOW, last_used_at=NOW, expires_at=NOW)
+
+
+ALICE, BOB = person("alice@ziekenhuis-a.example"), person("bob@ziekenhuis-a.example")
+CAROL = person("carol@huisarts-b.example", "zorg-b")
+
+
+def rows(tenant=None):
+    everything = list(runtime.tables().query(storage.PHONES, "PartitionKey ne ''"))
+    return [r for r in everything if tenant is None or r["PartitionKey"].startswith(tenant + ".")]
+
+
+def test_p4_no_number_or_address_in_clear_in_the_table(app_env):
+    runtime.phonebook().put(ALICE, "piet@gmail.example", "0612345678", None, "nl")
+    [row] = rows()
+    text = " ".join(str(v) for v in row.values())
+    for secret in ("612345678", "piet", "gmail", "alice"):
+        assert secret not in text
+    assert row["key_version"] and row["sealed"]
+
+
+def test_p4_a_sealed_number_moved_to_another_row_does_not_open(app_env):
+    book = runtime.phonebook()
+    book.put(ALICE, "piet@gmail.example", "0612345678", None, "nl")
+    book.put(BOB, "kees@gmail.example", "0687654321", None, "nl")
+    alice_row = next(r for r in rows() if r["PartitionKey"].endswith(runtime.pseudonyms().of("mailbox", ALICE.mailbox)))
+    # Copy Alice's ciphertext into Bob's partition, under the row key Bob would use for piet.
+    bob_partition = f"zorg-a.{runtime.pseudonyms().of('mailbox', BOB.mailbox)}"
+    bob_row_key = runtime.pseudonyms().of("recipient:zorg-a", "piet@gmail.example")
+    runtime.tables().upsert(storage.PHONES, {"PartitionKey": bob_partition, "RowKey": bob_row_key,
+                                             "sealed": alice_row["sealed"], "key_version": alice_row["key_version"]})
+    assert book.get(BOB, "piet@gmail.example") is None
+    # And under another recipient of Alice herself.
+    runtime.tables().upsert(storage.PHONES, {**{k: alice_row[k] for k in ("PartitionKey", "sealed", "key_version")},
+                                             "RowKey": runtime.pseudonyms().of("recipient:zorg-a", "jan@gmail.example")})
+    assert book.get(ALICE, "jan@gmail.example") is None
+    assert book.get(ALICE, "piet@gmail.example")["phone"] == "+31612345678"
+
+
+def test_p4_rotation_keeps_old_records_readable_and_reseals_on_write(app_env):
+    book = runtime.phonebook()
+    book.put(ALICE, "piet@gmail.example", "0612345678", None, "nl")
+    book.put(ALICE, "kees@gmail.example", "0687654321", None, "nl")
+    old_version = rows()[0]["key_version"]
+    new_version, _ = runtime.key_store().rotate(key_name("zorg-a"))
+    assert new_version != old_version
+    assert book.get(ALICE, "piet@gmail.example")["phone"] == "+31612345678"   # sealed with the old version
+    book.put(ALICE, "piet@gmail.example", "0612345679", None, "nl")           # a write re-seals
+    versions = {r["RowKey"]: r["key_version"] for r in rows()}
+    assert versions[runtime.pseudonyms().of("recipient:zorg-a", "piet@gmail.example")] == new_version
+    assert versions[runtime.pseudonyms().of("recipient:zorg-a", "kees@gmail.example")] == old_version
+    assert book.get(ALICE, "kees@gmail.example")["phone"] == "+31687654321"
+
+
+def test_p4_tenants_have_their_own_keys(app_env):
+    book = runtime.phonebook()
+    book.put(ALICE, "piet@gmail.example", "0612345678", None, "nl")
+    book.put(CAROL, "piet@gmail.example", "0612345678", None, "nl")
+    keys = runtime.key_store()
+    assert keys.current(key_name("zorg-a"))[1] != keys.current(key_name("zorg-b"))[1]
+
+
+def test_i2_offboarding_destroys_the_key_and_the_rows(app_env):
+    from sendsecure.offboard import offboard
+
+    book = runtime.phonebook()
+    book.put(ALICE, "piet@gmail.example", "0612345678", None, "nl")
+    book.put(CAROL, "piet@gmail.example", "0612345678", None, "nl")
+    stolen = rows("zorg-a")[0]   # a copy of the table taken before offboarding
+    result = offboard("zorg-a")
+    assert result["phones"] == 1
+    assert rows("zorg-a") == [] and len(rows("zorg-b")) == 1
+    # The copy no longer opens: the key version that sealed it is gone.
+    from sendsecure.keys import KeyNotFound
+
+    with pytest.raises(KeyNotFound):
+        runtime.key_store().version(key_name("zorg-a"), stolen["key_version"])
+    runtime.tables().upsert(storage.PHONES, {k: stolen[k] for k in ("PartitionKey", "RowKey", "sealed", "key_version")})
+    assert book.get(ALICE, "piet@gmail.example") is None
+    assert book.get(CAROL, "piet@gmail.example")["phone"] == "+31612345678"   # the other tenant is untouched
+    assert runtime.tenant_directory().get("zorg-a") is None
+
+
+def test_v_r9_stored_phones_for_a_draft_are_one_partition_query(app_env, monkeypatch):
+    book = runtime.phonebook()
+    for n in range(30):
+        book.put(ALICE, f"patient{n}@gmail.example", f"06123456{n:02d}", None, "nl")
+    book.put(BOB, "patient1@gmail.example", "0687654321", None, "nl")
+    tables = runtime.tables()
+    queries = []
+    original = tables.query
+    monkeypatch.setattr(tables, "query", lambda *a, **k: queries.append(a) or original(*a, **k))
+    wanted = [f"patient{n}@gmail.example" for n in range(0, 100, 2)]   # 50 addresses, 15 of them stored
+    found = book.for_draft(ALICE, wanted)
+    assert len(queries) == 1
+    assert found == {f"patient{n}@gmail.example": f"+316123456{n:02d}" for n in range(0, 30, 2)}
