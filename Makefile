@@ -36,6 +36,7 @@ bench: install
 	$(PY) bench/session_load.py
 	$(PY) bench/engine.py
 	$(PY) bench/drafts_load.py
+	$(PY) bench/phones.py
 
 clean:
 	rm -rf $(VENV) node_modules .run .pytest_cache
