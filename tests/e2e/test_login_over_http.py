@@ -147,3 +147,19 @@ def test_v_o1_v_o4_validate_and_on_send_over_http_with_a_session(devhost):
     assert decision["action"] == "intercept" and decision["verdict"]["can_send_secure"] is True
     info = requests.get(devhost.url("/api/v1/info"), headers=auth, timeout=10).json()
     assert info["domain_book"]["available"] is True
+
+
+def test_p1_p4_phones_over_http_are_per_person(devhost):
+    alice = {"Authorization": f"Bearer {log_in(devhost, 'alice@ziekenhuis-a.example')['session_token']}"}
+    bob = {"Authorization": f"Bearer {log_in(devhost, 'bob@ziekenhuis-a.example')['session_token']}"}
+    url = devhost.url("/api/v1/phones/piet%40gmail.example")
+    stored = requests.put(url, json={"phone": "06 12345678"}, headers=alice, timeout=10)
+    assert stored.status_code == 200 and stored.json()["phone"] == "+31612345678"
+    assert requests.get(url, headers=alice, timeout=10).json()["national_format"] == "06 12345678"
+    assert requests.get(url, headers=bob, timeout=10).status_code == 404
+    assert requests.delete(url, headers=bob, timeout=10).status_code == 204
+    assert requests.get(url, headers=alice, timeout=10).status_code == 200
+    refused = requests.put(url, json={"phone": "+31 20 123 4567"}, headers={**alice, "Accept-Language": "en"}, timeout=10)
+    assert refused.status_code == 422 and refused.json()["code"] == "not_mobile"
+    countries = requests.get(devhost.url("/api/v1/phone-countries?lang=de"), headers=alice, timeout=10).json()
+    assert [c["region"] for c in countries[:3]] == ["DE", "NL", "GB"]
