@@ -18,6 +18,7 @@ so a rotation elsewhere is picked up.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -125,18 +126,20 @@ class CachedKeyStore:
     def destroy(self, name: str) -> None:
         check_name(name)
         with self._lock:
-            self._delete(name)
-            self._current.pop(name, None)
-            self._stable.pop(name, None)
-            for cached in [k for k in self._versions if k[0] == name]:
-                del self._versions[cached]
+            try:
+                self._delete(name)
+            finally:  # this worker forgets the key even if the store failed half way
+                self._current.pop(name, None)
+                self._stable.pop(name, None)
+                for cached in [k for k in self._versions if k[0] == name]:
+                    del self._versions[cached]
 
     def stable(self, name: str) -> bytes:
         check_name(name)
         cached = self._stable.get(name)
         if cached is not None:
             return cached
-        with self._lock:
+        with self._lock, self._creation_guard(name):
             found = self._read_oldest(name)
             if found is None:
                 self._write_new_version(name, new_key())
@@ -146,6 +149,10 @@ class CachedKeyStore:
             self._stable[name] = found[1]
             self._versions[(name, found[0])] = found[1]
             return found[1]
+
+    def _creation_guard(self, name: str):
+        """Held while a stable key may be created; stores that can, serialise across processes."""
+        return contextlib.nullcontext()
 
     def _remember(self, name: str, version: str, key: bytes) -> None:
         self._current[name] = (version, key, time.monotonic())
@@ -189,12 +196,34 @@ class LocalKeyStore(CachedKeyStore):
 
     def _write_new_version(self, name: str, key: bytes) -> str:
         folder = self._dir(name)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder.mkdir(exist_ok=True, mode=0o700)
         version = f"{time.time_ns():020d}{secrets.token_hex(4)}"
-        descriptor = os.open(folder / f"{version}.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(encode_key(key))
+        # Written under a temporary name and linked into place: a reader never sees a key file
+        # without its key, and link() fails rather than overwrite.
+        temporary = folder / f".{version}.{secrets.token_hex(4)}.tmp"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(encode_key(key))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(temporary, folder / f"{version}.key")
+        finally:
+            temporary.unlink(missing_ok=True)
         return version
+
+    @contextlib.contextmanager
+    def _creation_guard(self, name: str):
+        import fcntl
+
+        self._folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self._folder / f".{name}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)   # other processes on this folder wait here
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _delete(self, name: str) -> None:
         shutil.rmtree(self._dir(name), ignore_errors=True)

@@ -4,6 +4,9 @@ Destroys the tenant's phone data key first (after that no stored number of the t
 opened, wherever a copy of the table is), then deletes its phone rows, its user settings and
 its sessions, and removes it from the tenants table so nobody can log in for it. The audit log
 is kept (NEN 7513 retention) and records the offboarding.
+
+Other running workers forget the tenant within a minute (their tenant cache) and the data key
+within five (their key cache); restart the app after offboarding to end that at once.
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from . import runtime, storage
 
 
 def offboard(tenant_id: str) -> dict[str, int]:
+    # The tenant goes first, so no new login or number can arrive while its data is destroyed.
+    runtime.tenant_directory().remove(tenant_id)
     phones = runtime.phonebook().destroy_tenant(tenant_id)
     tables = runtime.tables()
     settings = 0
@@ -25,7 +30,6 @@ def offboard(tenant_id: str) -> dict[str, int]:
     for row in tables.query(storage.SESSIONS, "tenant_id eq @t", {"t": tenant_id}, select=["PartitionKey", "RowKey"]):
         tables.delete(storage.SESSIONS, row["PartitionKey"], row["RowKey"])
         sessions += 1
-    runtime.tenant_directory().remove(tenant_id)
     runtime.audit_log().record("tenant.offboarded", tenant_id=tenant_id, actor="operator", outcome="removed",
                                phones=phones, sessions=sessions, settings=settings)
     return {"phones": phones, "sessions": sessions, "settings": settings}

@@ -65,3 +65,11 @@ def sample_book(app_env):
     from sendsecure.bookstore import publish_from_sources
 
     return publish_from_sources(runtime.books(), ROOT / "domainbook" / "variants.json", ["zorgmail", "sigra"])
+
+
+@pytest.fixture(scope="session")
+def functions():
+    """The app's functions by name, through ``app.get_functions()`` (which may run once per app)."""
+    import function_app
+
+    return {fn.get_function_name(): fn for fn in function_app.app.get_functions()}

@@ -8,14 +8,6 @@ import azure.functions as func
 import pytest
 
 
-@pytest.fixture(scope="session")
-def functions() -> dict[str, Any]:
-    import function_app
-
-    found = {fn.get_function_name(): fn for fn in function_app.app.get_functions()}
-    return found
-
-
 @pytest.fixture
 def call(functions, app_env):
     """Call an HTTP function by name with a built request; returns the HttpResponse."""
