@@ -20,6 +20,8 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import threading
+import time
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
@@ -67,11 +69,16 @@ def open_sealed(key: bytes, sealed: str, aad: bytes) -> str:
 
 class PhoneBook:
     def __init__(self, tables: storage.TableStore, keys: KeyStore, pseudonyms: Pseudonyms,
-                 audit_log: audit.AuditLog) -> None:
+                 audit_log: audit.AuditLog, cache_seconds: float = 10.0) -> None:
         self._tables = tables
         self._keys = keys
         self._pseudonyms = pseudonyms
         self._audit = audit_log
+        self._cache_seconds = cache_seconds
+        # partition -> (row key -> (sealed, key version), read at): a person's sealed rows, so that
+        # re-validating a draft does not query storage each time. Numbers stay sealed in memory.
+        self._rows: dict[str, tuple[dict[str, tuple[str, str]], float]] = {}
+        self._lock = threading.Lock()
 
     # ----- keys of rows ----------------------------------------------------------------
 
@@ -117,6 +124,7 @@ class PhoneBook:
             "PartitionKey": partition, "RowKey": row_key, "sealed": sealed, "key_version": version,
             "updated_at": datetime.now(timezone.utc),
         }, merge=False)
+        self._changed(session)
         self._audit.record(PHONE_CHANGED if existing is not None else PHONE_SET, tenant_id=session.tenant_id,
                            actor=self._person(session), outcome="stored", recipient=row_key, key_version=version)
         return {"address": address, **describe(number)}
@@ -127,6 +135,7 @@ class PhoneBook:
         if self._tables.get(storage.PHONES, partition, row_key) is None:
             return False
         self._tables.delete(storage.PHONES, partition, row_key)
+        self._changed(session)
         self._audit.record(PHONE_DELETED, tenant_id=session.tenant_id, actor=self._person(session),
                            outcome="deleted", recipient=row_key)
         return True
@@ -134,19 +143,39 @@ class PhoneBook:
     # ----- for verdicts (V-R9) ---------------------------------------------------------
 
     def for_draft(self, session: Session, addresses: Iterable[str]) -> dict[str, str]:
-        """Stored numbers of these (normalised) addresses: one partition query, never one per recipient."""
+        """Stored numbers of these (normalised) addresses: one partition query, never one per
+        recipient, and none while this worker read the partition less than ``cache_seconds`` ago
+        (a change made through this worker clears its copy at once)."""
         wanted = {self._recipient(session, address): address for address in addresses}
         if not wanted:
             return {}
+        rows = self._partition_rows(session)
         found: dict[str, str] = {}
-        rows = self._tables.query(storage.PHONES, "PartitionKey eq @p", {"p": self._partition(session)})
-        for row in rows:
-            address = wanted.get(row["RowKey"])
-            if address is not None:
-                number = self._open(session, row)
+        for row_key, address in wanted.items():
+            sealed = rows.get(row_key)
+            if sealed is not None:
+                number = self._open(session, {"RowKey": row_key, "sealed": sealed[0], "key_version": sealed[1]})
                 if number is not None:
                     found[address] = number
         return found
+
+    def _partition_rows(self, session: Session) -> dict[str, tuple[str, str]]:
+        partition = self._partition(session)
+        cached = self._rows.get(partition)
+        if cached is not None and time.monotonic() - cached[1] < self._cache_seconds:
+            return cached[0]
+        rows = {row["RowKey"]: (row["sealed"], row["key_version"])
+                for row in self._tables.query(storage.PHONES, "PartitionKey eq @p", {"p": partition},
+                                              select=["RowKey", "sealed", "key_version"])}
+        with self._lock:
+            if len(self._rows) > 10000:
+                self._rows.clear()
+            self._rows[partition] = (rows, time.monotonic())
+        return rows
+
+    def _changed(self, session: Session) -> None:
+        with self._lock:
+            self._rows.pop(self._partition(session), None)
 
     # ----- keys and sealing --------------------------------------------------------------
 
@@ -176,6 +205,9 @@ class PhoneBook:
     def destroy_tenant(self, tenant_id: str) -> int:
         """Destroy the tenant's data key, then its rows; returns the number of rows removed."""
         self._keys.destroy(key_name(tenant_id))
+        with self._lock:
+            for partition in [p for p in self._rows if p.startswith(f"{tenant_id}.")]:
+                del self._rows[partition]
         removed = 0
         rows = self._tables.query(storage.PHONES, "PartitionKey ge @low and PartitionKey lt @high",
                                   {"low": f"{tenant_id}.", "high": f"{tenant_id}/"}, select=["PartitionKey", "RowKey"])

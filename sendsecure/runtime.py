@@ -131,7 +131,7 @@ def user_settings():
 def phonebook():
     from .phonebook import PhoneBook
 
-    return PhoneBook(tables(), key_store(), pseudonyms(), audit_log())
+    return PhoneBook(tables(), key_store(), pseudonyms(), audit_log(), get_settings().phone_cache_seconds)
 
 
 _FACTORIES = (phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)

@@ -69,6 +69,8 @@ class SessionService:
         self._tables = tables
         self.policy = policy
         self._cache: OrderedDict[str, tuple[Session, float]] = OrderedDict()
+        self._unknown: dict[str, float] = {}
+        self._refreshing: set[str] = set()
         self._lock = threading.Lock()
 
     @staticmethod
@@ -96,16 +98,13 @@ class SessionService:
         now = now or datetime.now(timezone.utc)
         digest = token_hash(token)
         session = self._cached(digest)
-        if session is None:
-            partition, row = self._keys(digest)
-            entity = self._tables.get(storage.SESSIONS, partition, row)
-            if entity is None:
-                raise Unauthenticated("The session is unknown or has ended; log in again.")
-            session = Session(
-                tenant_id=entity["tenant_id"], mailbox=entity["mailbox"], login_method=entity["login_method"],
-                device_id=entity.get("device_id", ""), created_at=_utc(entity["created_at"]),
-                last_used_at=_utc(entity["last_used_at"]), expires_at=_utc(entity["expires_at"]),
-            )
+        fetched = session is None
+        if fetched:
+            try:
+                session = self._load(digest)
+            finally:
+                with self._lock:
+                    self._refreshing.discard(digest)
         if not session.is_valid(now, self.policy.idle_seconds):
             self._forget(digest)
             self._tables.delete(storage.SESSIONS, *self._keys(digest))
@@ -114,8 +113,24 @@ class SessionService:
             session = replace(session, last_used_at=now)
             partition, row = self._keys(digest)
             self._tables.upsert(storage.SESSIONS, {"PartitionKey": partition, "RowKey": row, "last_used_at": now})
-        self._remember(digest, session)
+        self._remember(digest, session, fetched)
         return session
+
+    def _load(self, digest: str) -> Session:
+        partition, row = self._keys(digest)
+        entity = self._tables.get(storage.SESSIONS, partition, row)
+        if entity is None:
+            if self.policy.cache_seconds > 0:
+                with self._lock:  # tokens are random: an unknown one never becomes known later
+                    if len(self._unknown) > _CACHE_LIMIT:
+                        self._unknown.clear()
+                    self._unknown[digest] = time.monotonic()
+            raise Unauthenticated("The session is unknown or has ended; log in again.")
+        return Session(
+            tenant_id=entity["tenant_id"], mailbox=entity["mailbox"], login_method=entity["login_method"],
+            device_id=entity.get("device_id", ""), created_at=_utc(entity["created_at"]),
+            last_used_at=_utc(entity["last_used_at"]), expires_at=_utc(entity["expires_at"]),
+        )
 
     def end(self, token: str) -> Session:
         session = self.authenticate(token)
@@ -141,24 +156,42 @@ class SessionService:
     # ----- per-worker cache -------------------------------------------------------------
 
     def _cached(self, digest: str) -> Session | None:
+        """A cached session, or ``None`` when the caller must read storage.
+
+        When a copy is older than ``cache_seconds`` one request refreshes it while concurrent
+        requests keep using the copy (up to twice that age), so an expiring entry costs one
+        storage read, not one per request in flight. Unknown tokens are remembered as unknown.
+        """
         if self.policy.cache_seconds <= 0:
             return None
+        ttl = self.policy.cache_seconds
         with self._lock:
+            now = time.monotonic()
+            unknown = self._unknown.get(digest)
+            if unknown is not None:
+                if now - unknown <= ttl:
+                    raise Unauthenticated("The session is unknown or has ended; log in again.")
+                del self._unknown[digest]
             item = self._cache.get(digest)
             if item is None:
                 return None
             session, stored = item
-            if time.monotonic() - stored > self.policy.cache_seconds:
+            age = now - stored
+            if age <= ttl:
+                return session
+            if digest in self._refreshing and age <= 2 * ttl:
+                return session
+            if age > 2 * ttl:
                 del self._cache[digest]
-                return None
-            return session
+            self._refreshing.add(digest)
+            return None
 
-    def _remember(self, digest: str, session: Session) -> None:
+    def _remember(self, digest: str, session: Session, fetched: bool) -> None:
         if self.policy.cache_seconds <= 0:
             return
         with self._lock:
             previous = self._cache.get(digest)
-            stored = previous[1] if previous is not None else time.monotonic()
+            stored = previous[1] if previous is not None and not fetched else time.monotonic()
             self._cache[digest] = (session, stored)
             self._cache.move_to_end(digest)
             while len(self._cache) > _CACHE_LIMIT:

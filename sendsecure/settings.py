@@ -92,6 +92,7 @@ class Settings:
     session_absolute_seconds: int
     session_touch_seconds: int
     session_cache_seconds: int
+    phone_cache_seconds: int
     # HTTP.
     max_body_bytes: int
     max_draft_bytes: int
@@ -149,6 +150,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> Settings:
         session_absolute_seconds=_int(env, "SESSION_ABSOLUTE_DAYS", 90, 1) * 86400,
         session_touch_seconds=_int(env, "SESSION_TOUCH_SECONDS", 3600, 1),
         session_cache_seconds=_int(env, "SESSION_CACHE_SECONDS", 5, 0),
+        phone_cache_seconds=_int(env, "PHONE_CACHE_SECONDS", 10, 0),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 65536, 1024),
         max_draft_bytes=_int(env, "MAX_DRAFT_BYTES", 1048576, 1024),
         domain_book_sources=_text(env, "DOMAIN_BOOK_SOURCES", "domainbook/variants.json"),

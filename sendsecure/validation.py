@@ -52,9 +52,12 @@ class DraftValidation:
             logger.warning("domain book %s unavailable (%s)", tenant.domain_book_variant.value, type(error).__name__)
             return None
 
-    def stored_phones(self, session: Session, tenant: Tenant, draft: Draft) -> dict[str, str]:
-        """V-R9: the person's stored numbers for the draft's recipients outside the own
-        organisation, from one partition query (none at all when every recipient is own)."""
+    def stored_phones(self, session: Session, tenant: Tenant, draft: Draft, book: DomainBook | None) -> dict[str, str]:
+        """V-R9: the person's stored numbers for the recipients that may need one: outside the
+        own organisation and the community (NTA route or external). One partition query at most;
+        none when no recipient needs a number (the common case: mail within the community)."""
+        if book is None:  # no book, no routes (V-O3)
+            return {}
         own = tenant.mail_domains
         addresses = set()
         for recipient in draft.recipients:
@@ -62,15 +65,17 @@ class DraftValidation:
                 address = normalise_mailbox(recipient.address)
             except InvalidAddress:
                 continue
-            if address.rpartition("@")[2] not in own:
+            domain = address.rpartition("@")[2]
+            entry = book.lookup(address, domain)
+            if domain not in own and (entry is None or not entry.community):
                 addresses.add(address)
         return self._phones.for_draft(session, addresses) if addresses else {}
 
     def verdict(self, session: Session, draft: Draft, language: str) -> dict[str, Any]:
         tenant = self.tenant_of(session)
-        return evaluate(draft, policy=self.policy_of(tenant), session_mailbox=session.mailbox,
-                        book=self.book_for(tenant), stored_phones=self.stored_phones(session, tenant, draft),
-                        language=language)
+        book = self.book_for(tenant)
+        return evaluate(draft, policy=self.policy_of(tenant), session_mailbox=session.mailbox, book=book,
+                        stored_phones=self.stored_phones(session, tenant, draft, book), language=language)
 
     def on_send(self, session: Session, draft: Draft, language: str) -> dict[str, Any]:
         tenant = self.tenant_of(session)
