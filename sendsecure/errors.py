@@ -6,6 +6,8 @@ an exception's text, a code, a token or an address.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 
@@ -84,6 +86,28 @@ class ConfigurationError(Exception):
     """A setting or a tenant definition is wrong: raised at start-up or on load, never per request."""
 
 
+DEFAULT_RETRY_AFTER = 5
+MAX_RETRY_AFTER = 3600
+
+
+def retry_after_seconds(value: str | None) -> int:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), clamped to [1, 3600]."""
+    if not value:
+        return DEFAULT_RETRY_AFTER
+    value = value.strip()
+    if value.isdigit():
+        seconds = int(value)
+    else:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return DEFAULT_RETRY_AFTER
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        seconds = int((moment - datetime.now(timezone.utc)).total_seconds() + 0.999)
+    return max(1, min(MAX_RETRY_AFTER, seconds))
+
+
 def dependency_failure(exc: BaseException) -> DependencyUnavailable | None:
     """Map an SDK or network failure of a dependency to 503; ``None`` if it is not one."""
     if isinstance(exc, DependencyUnavailable):
@@ -97,11 +121,7 @@ def dependency_failure(exc: BaseException) -> DependencyUnavailable | None:
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return DependencyUnavailable()
     if isinstance(exc, HttpResponseError) and (exc.status_code or 0) in (408, 429, 500, 502, 503, 504):
-        retry = 5
         response = getattr(exc, "response", None)
-        if response is not None:
-            header = response.headers.get("Retry-After", "")
-            if header.isdigit():
-                retry = int(header)
-        return DependencyUnavailable(retry_after=retry)
+        return DependencyUnavailable(retry_after=retry_after_seconds(
+            response.headers.get("Retry-After") if response is not None else None))
     return None

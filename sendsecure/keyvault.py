@@ -49,18 +49,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any
 
-from .errors import ConfigurationError
+from .errors import DEFAULT_RETRY_AFTER, ConfigurationError, retry_after_seconds
 from .keys import CachedKeyStore, KeyStoreUnavailable, decode_key, encode_key
 
 logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/octet-stream;base64"
-DEFAULT_RETRY_AFTER = 5
-MAX_RETRY_AFTER = 3600
 VERSION_RE = re.compile(r"[0-9a-f]{32}")  # Key Vault secret versions are 32 lowercase hex digits
 _ERROR_CODE_RE = re.compile(r"[A-Za-z0-9_.]{1,64}")
 
@@ -257,7 +253,7 @@ def _unavailable(error: Exception, action: str, name: str) -> KeyStoreUnavailabl
     code = code if isinstance(code, str) and _ERROR_CODE_RE.fullmatch(code) else "-"
     if status is not None and (status == 429 or status >= 500):
         response = getattr(error, "response", None)
-        retry_after = _retry_after(response.headers.get("Retry-After") if response is not None else None)
+        retry_after = retry_after_seconds(response.headers.get("Retry-After") if response is not None else None)
         logger.warning("Key Vault answered %d (%s) to %s of secret %s; retry after %d s",
                        status, code, action, name, retry_after)
         return KeyStoreUnavailable("The key store is busy or unavailable.", retry_after=retry_after)
@@ -280,24 +276,6 @@ def _decode(name: str, value: str | None) -> bytes:
     except ValueError:  # binascii.Error included; its text never carries the value
         logger.error("Key Vault secret %s does not hold a 256-bit key in base64", name)
         raise KeyStoreUnavailable("The key store holds an unusable key.") from None
-
-
-def _retry_after(value: str | None) -> int:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date), clamped to [1, 3600]."""
-    if not value:
-        return DEFAULT_RETRY_AFTER
-    value = value.strip()
-    if value.isdigit():
-        seconds = int(value)
-    else:
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return DEFAULT_RETRY_AFTER
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        seconds = int((moment - datetime.now(timezone.utc)).total_seconds() + 0.999)
-    return max(1, min(MAX_RETRY_AFTER, seconds))
 
 
 def key_vault_store_from_settings(vault_url: str, managed_identity_client_id: str) -> KeyVaultKeyStore:

@@ -14,12 +14,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..errors import DependencyUnavailable
+from ..errors import DependencyUnavailable, retry_after_seconds
 from . import OutgoingMail
 
 if TYPE_CHECKING:
@@ -28,8 +26,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RETRY_AFTER = 5
-MAX_RETRY_AFTER = 3600
 _OAUTH_ERROR_RE = re.compile(r"[a-z_]{1,64}")  # OAuth error codes are a fixed vocabulary
 
 
@@ -133,7 +129,7 @@ class GraphTransport:
         if status == 429 or status >= 500:
             logger.warning("Graph mail: sendMail answered %d", status)
             raise DependencyUnavailable(
-                "The mail service is unavailable.", retry_after=_retry_after(response.headers.get("Retry-After"))
+                "The mail service is unavailable.", retry_after=retry_after_seconds(response.headers.get("Retry-After"))
             )
         logger.error("Graph mail: sendMail answered %d", status)  # 4xx: permissions, mailbox, request
         raise DependencyUnavailable("The mail service is unavailable.")
@@ -157,21 +153,3 @@ def _http_session(*, verify: str | bool, timeout: float) -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
-
-
-def _retry_after(value: str | None) -> int:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date), clamped to [1, 3600]."""
-    if not value:
-        return DEFAULT_RETRY_AFTER
-    value = value.strip()
-    if value.isdigit():
-        seconds = int(value)
-    else:
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return DEFAULT_RETRY_AFTER
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        seconds = int((moment - datetime.now(timezone.utc)).total_seconds() + 0.999)
-    return max(1, min(MAX_RETRY_AFTER, seconds))
