@@ -17,6 +17,7 @@ so a rotation elsewhere is picked up.
 """
 from __future__ import annotations
 
+import abc
 import base64
 import contextlib
 import hashlib
@@ -73,7 +74,7 @@ def check_name(name: str) -> str:
     return name
 
 
-class CachedKeyStore:
+class CachedKeyStore(abc.ABC):
     """The per-worker cache shared by both stores; subclasses do the reading and writing."""
 
     def __init__(self, current_ttl: float = 300.0) -> None:
@@ -83,12 +84,26 @@ class CachedKeyStore:
         self._stable: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    # ----- to implement ------------------------------------------------------------------
-    def _read_current(self, name: str) -> tuple[str, bytes] | None: raise NotImplementedError  # noqa: E704
-    def _read_oldest(self, name: str) -> tuple[str, bytes] | None: raise NotImplementedError  # noqa: E704
-    def _read_version(self, name: str, version: str) -> bytes | None: raise NotImplementedError  # noqa: E704
-    def _write_new_version(self, name: str, key: bytes) -> str: raise NotImplementedError  # noqa: E704
-    def _delete(self, name: str) -> None: raise NotImplementedError  # noqa: E704
+    # ----- what a store implements ----------------------------------------------------------
+    @abc.abstractmethod
+    def _read_current(self, name: str) -> tuple[str, bytes] | None:
+        """The newest version and its key, or ``None`` if the key does not exist."""
+
+    @abc.abstractmethod
+    def _read_oldest(self, name: str) -> tuple[str, bytes] | None:
+        """The oldest version and its key, or ``None`` if the key does not exist."""
+
+    @abc.abstractmethod
+    def _read_version(self, name: str, version: str) -> bytes | None:
+        """One version's key, or ``None`` if there is no such version."""
+
+    @abc.abstractmethod
+    def _write_new_version(self, name: str, key: bytes) -> str:
+        """Store ``key`` as a new version of ``name``; returns the version."""
+
+    @abc.abstractmethod
+    def _delete(self, name: str) -> None:
+        """Remove every version of ``name`` for good."""
 
     # ----- the interface -----------------------------------------------------------------
     def current(self, name: str) -> tuple[str, bytes]:

@@ -47,18 +47,6 @@ class FixedTokenCredential:
         return AccessToken(self.token, int(time.time()) + 3600)
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def ca_bundle(ca: trustme.CA, tmp_path: Path) -> str:
-    path = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return str(path)
-
-
 def _forget_challenges() -> None:
     """The SDK caches a vault's challenge per host:port for the whole process; start each test
     without it, so a port used again by a later fake cannot skip the 401 round trip."""

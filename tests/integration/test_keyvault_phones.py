@@ -6,7 +6,6 @@ import json
 
 import azure.functions as func
 import pytest
-import trustme
 
 from fake_keyvault import FakeKeyVault
 from sendsecure import runtime, storage
@@ -14,18 +13,15 @@ from test_keyvault import FixedTokenCredential, _forget_challenges
 
 
 @pytest.fixture
-def vault_phones(app_env, tmp_path, monkeypatch):
+def vault_phones(app_env, ca, ca_bundle, monkeypatch):
     """The app's phone book, its keys in the fake vault instead of the local folder."""
     from sendsecure.keyvault import KeyVaultKeyStore
 
-    ca = trustme.CA()
-    bundle = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(bundle))
     _forget_challenges()
     vault = FakeKeyVault()
     vault.start(ca)
     store = KeyVaultKeyStore(vault.base_url, FixedTokenCredential(vault.token), verify_challenge_resource=False,
-                             connection_verify=str(bundle))
+                             connection_verify=ca_bundle)
     monkeypatch.setattr(runtime, "key_store", lambda: store)
     runtime.phonebook.cache_clear()
     runtime.pseudonyms.cache_clear()

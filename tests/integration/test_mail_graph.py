@@ -141,18 +141,6 @@ class FakeMicrosoftHandler(BaseHTTPRequestHandler):
             self._answer(status, {"error": {"code": "ErrorFromFake", "message": "failure made by the test"}}, headers)
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def ca_bundle(ca: trustme.CA, tmp_path: Path) -> str:
-    path = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return str(path)
-
-
 @pytest.fixture
 def fake(ca: trustme.CA) -> Iterator[FakeMicrosoft]:
     """The fake Entra ID + Graph server, listening on 127.0.0.1 only, shut down afterwards."""
