@@ -5,7 +5,10 @@ import email
 import email.message
 import email.policy
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from sendsecure.domainbook import BookEntry, DomainBook
 
 
 class Outbox:
@@ -28,3 +31,21 @@ class Outbox:
 
 def json_of(response) -> dict:
     return json.loads(response.get_body())
+
+
+# The small in-memory domain book of the rule tests (tables and properties).
+RULES_SYNCED_AT = datetime(2026, 11, 28, 8, 0, 0, tzinfo=timezone.utc)
+RULES_NOW = RULES_SYNCED_AT + timedelta(hours=2)    # X4: the book is exactly 7200 s old then
+RULES_BOOK_VERSION = "test-v1"
+RULES_BOOK = DomainBook.build("zorgmail", RULES_BOOK_VERSION, RULES_SYNCED_AT, {
+    e.key: e for e in [
+        BookEntry("ziekenhuis-a.example", "Ziekenhuis A", "zorgmail", True, True, "", "test"),
+        BookEntry("huisarts-b.example", "Huisartsenpraktijk B", "zorgmail", True, False, "", "test"),
+        BookEntry("ezorg-praktijk.example", "E-Zorg Praktijk", "e-zorg", True, True, "", "test"),
+        BookEntry("nta-ziekenhuis-d.example", "Ziekenhuis D", "nta7516:veilig-mailen-bv", False, True,
+                  "Veilig Mailen BV", "test"),
+        BookEntry("nta-praktijk-e.example", "Praktijk E", "nta7516:ander-bv", False, False, "Ander BV", "test"),
+        BookEntry("dr.jansen@gezondheidscentrum-oost.example", "Dr. Jansen", "zorgmail", True, False, "", "test"),
+        BookEntry("ziekenhuis-rijnmond.example", "Ziekenhuis Rijnmond", "zorgmail", True, True, "", "test"),
+    ]
+})

@@ -10,34 +10,21 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sendsecure.addresses import InvalidAddress, normalise_domain, normalise_mailbox
-from sendsecure.domainbook import BookEntry, DomainBook, edit_distance
+from sendsecure.domainbook import edit_distance
 from sendsecure.drafts import parse_draft
 from sendsecure.rules import ATTACHMENT_LIMIT, TenantPolicy, blocked_extensions, evaluate
 from sendsecure.tenants import InstallationType
 
-# The same book and tenants as tests/unit/test_rules_table.py (kept self-contained on purpose).
-SYNCED_AT = datetime(2026, 11, 28, 8, 0, 0, tzinfo=timezone.utc)
-NOW = SYNCED_AT + timedelta(hours=2)
+from helpers import RULES_BOOK as BOOK  # noqa: E402  (shared with tests/unit/test_rules_table.py)
+from helpers import RULES_NOW as NOW  # noqa: E402
+
 PHONE = "+31612345678"
-BOOK = DomainBook.build("zorgmail", "test-v1", SYNCED_AT, {
-    e.key: e for e in [
-        BookEntry("ziekenhuis-a.example", "Ziekenhuis A", "zorgmail", True, True),
-        BookEntry("huisarts-b.example", "Huisartsenpraktijk B", "zorgmail", True, False),
-        BookEntry("ezorg-praktijk.example", "E-Zorg Praktijk", "e-zorg", True, True),
-        BookEntry("nta-ziekenhuis-d.example", "Ziekenhuis D", "nta7516:veilig-mailen-bv", False, True,
-                  "Veilig Mailen BV"),
-        BookEntry("nta-praktijk-e.example", "Praktijk E", "nta7516:ander-bv", False, False, "Ander BV"),
-        BookEntry("dr.jansen@gezondheidscentrum-oost.example", "Dr. Jansen", "zorgmail", True, False),
-        BookEntry("ziekenhuis-rijnmond.example", "Ziekenhuis Rijnmond", "zorgmail", True, True),
-    ]
-})
 TENANTS = {
     "a": (frozenset({"ziekenhuis-a.example", "poli.ziekenhuis-a.example"}), "an@ziekenhuis-a.example"),
     "b": (frozenset({"huisarts-b.example"}), "an@huisarts-b.example"),   # sender organisation not NTA

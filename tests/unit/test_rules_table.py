@@ -17,12 +17,12 @@ Decisions documented in ``rules.py`` / ``domainbook.py`` are tested as such:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any, Callable
 
 import pytest
 
-from sendsecure.domainbook import BookEntry, DomainBook
+from sendsecure.domainbook import DomainBook
 from sendsecure.drafts import parse_draft
 from sendsecure.i18n import data_file
 from sendsecure.rules import ATTACHMENT_LIMIT, TenantPolicy, evaluate, on_send_decision
@@ -30,27 +30,10 @@ from sendsecure.tenants import InstallationType
 
 # ----- the book ---------------------------------------------------------------------------------
 
-SYNCED_AT = datetime(2026, 11, 28, 8, 0, 0, tzinfo=timezone.utc)
-NOW = SYNCED_AT + timedelta(hours=2)                # X4: the book is exactly 7200 s old
-BOOK_VERSION = "test-v1"
-
-
-def _entry(key: str, organisation: str, network: str, community: bool, nta: bool, supplier: str = "") -> BookEntry:
-    return BookEntry(key, organisation, network, community, nta, supplier, "test")
-
-
-BOOK = DomainBook.build("zorgmail", BOOK_VERSION, SYNCED_AT, {
-    e.key: e for e in [
-        _entry("ziekenhuis-a.example", "Ziekenhuis A", "zorgmail", True, True),
-        _entry("huisarts-b.example", "Huisartsenpraktijk B", "zorgmail", True, False),
-        _entry("ezorg-praktijk.example", "E-Zorg Praktijk", "e-zorg", True, True),
-        _entry("nta-ziekenhuis-d.example", "Ziekenhuis D", "nta7516:veilig-mailen-bv", False, True,
-               "Veilig Mailen BV"),
-        _entry("nta-praktijk-e.example", "Praktijk E", "nta7516:ander-bv", False, False, "Ander BV"),
-        _entry("dr.jansen@gezondheidscentrum-oost.example", "Dr. Jansen", "zorgmail", True, False),
-        _entry("ziekenhuis-rijnmond.example", "Ziekenhuis Rijnmond", "zorgmail", True, True),
-    ]
-})
+from helpers import RULES_BOOK as BOOK  # noqa: E402  (shared with tests/unit/test_rules_properties.py)
+from helpers import RULES_BOOK_VERSION as BOOK_VERSION  # noqa: E402
+from helpers import RULES_NOW as NOW  # noqa: E402
+from helpers import RULES_SYNCED_AT as SYNCED_AT  # noqa: E402
 
 # ----- tenants --------------------------------------------------------------------------------
 
