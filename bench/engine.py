@@ -32,12 +32,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from generate_book import generate  # noqa: E402
 
-from sendsecure import rules  # noqa: E402
-from sendsecure.booksources import load_variant  # noqa: E402
-from sendsecure.domainbook import BookEntry, DomainBook  # noqa: E402
-from sendsecure.drafts import parse_draft  # noqa: E402
-from sendsecure.rules import TenantPolicy, evaluate  # noqa: E402
-from sendsecure.tenants import InstallationType  # noqa: E402
+from sendsecure.core import rules  # noqa: E402
+from sendsecure.core.booksources import load_variant  # noqa: E402
+from sendsecure.core.domainbook import BookEntry, DomainBook  # noqa: E402
+from sendsecure.core.drafts import parse_draft  # noqa: E402
+from sendsecure.core.rules import TenantPolicy, evaluate  # noqa: E402
+from sendsecure.core.tenants import InstallationType  # noqa: E402
 
 OWN = "ziekenhuis-a.example"
 

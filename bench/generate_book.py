@@ -4,7 +4,7 @@
 
 Writes into DIR the five sources of a ``zorgmail`` variant - ``zorgmail.txt``, ``e-zorg.txt``,
 ``zorgring-nhn.txt`` (ZorgMail text format), ``nta7516-register.csv`` and ``address-book.csv`` -
-and a ``variants.json`` naming them, so ``sendsecure.booksources.load_variant("zorgmail",
+and a ``variants.json`` naming them, so ``sendsecure.core.booksources.load_variant("zorgmail",
 DIR / "variants.json")`` reads it like the shipped sample. About 80% of the entries are community
 domains (ZorgMail and the two partner networks), 10% are only in the NTA 7516 register and 10%
 are single addresses; the register also lists some community domains (as the real one does),

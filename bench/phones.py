@@ -41,7 +41,7 @@ def main() -> int:
     parser.add_argument("--stored", type=int, default=100)
     args = parser.parse_args()
 
-    from sendsecure import phones as phone_module
+    from sendsecure.core import phones as phone_module
     from sendsecure.phonebook import associated_data, open_sealed, seal
 
     key = os.urandom(32)

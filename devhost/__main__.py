@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         from sendsecure import runtime
         from sendsecure.errors import ConfigurationError
         from sendsecure.settings import get_settings
-        from sendsecure.tenants import load_tenant_files
+        from sendsecure.core.tenants import load_tenant_files
 
         try:
             settings = get_settings()
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         if settings.domain_book_sources:
             # Until the timer sync exists, the book comes from source files through its parsers.
             from sendsecure.bookstore import publish_from_sources
-            from sendsecure.tenants import DomainBookVariant
+            from sendsecure.core.tenants import DomainBookVariant
 
             try:
                 pointers = publish_from_sources(runtime.books(), settings.domain_book_sources,

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, quote
 import azure.functions as func
 from azure.functions.timer import TimerRequest
 
-from sendsecure.routing import RouteTemplate, compile_route, precedence_key
+from sendsecure.http.routing import RouteTemplate, compile_route, precedence_key
 
 logger = logging.getLogger("devhost")
 

@@ -2,7 +2,7 @@
 import azure.functions as func
 
 from sendsecure import runtime
-from sendsecure.httpapi import client_address, endpoint, json_body, json_response, request_language, string_field
+from sendsecure.http.httpapi import client_address, endpoint, json_body, json_response, request_language, string_field
 from sendsecure.settings import get_settings
 
 bp = func.Blueprint()

@@ -2,8 +2,8 @@
 import azure.functions as func
 
 from sendsecure import runtime
-from sendsecure.drafts import parse_draft
-from sendsecure.httpapi import current_session, endpoint, json_body, json_response, session_language
+from sendsecure.core.drafts import parse_draft
+from sendsecure.http.httpapi import current_session, endpoint, json_body, json_response, session_language
 from sendsecure.settings import get_settings
 
 bp = func.Blueprint()

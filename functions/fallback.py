@@ -8,8 +8,8 @@ import functools
 import azure.functions as func
 
 from sendsecure.errors import MethodNotAllowed, NotFound
-from sendsecure.httpapi import endpoint
-from sendsecure.routing import compile_route
+from sendsecure.http.httpapi import endpoint
+from sendsecure.http.routing import compile_route
 
 bp = func.Blueprint()
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]

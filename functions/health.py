@@ -1,9 +1,9 @@
 """Health and the OpenAPI document, both without a session (API.md "/health")."""
 import azure.functions as func
 
-from sendsecure import health
-from sendsecure.httpapi import endpoint, json_response
-from sendsecure.i18n import data_file
+from sendsecure.http import health
+from sendsecure.http.httpapi import endpoint, json_response
+from sendsecure.core.i18n import data_file
 
 bp = func.Blueprint()
 

@@ -1,8 +1,8 @@
 """What the settings screen shows about this installation (SPEC U3, D3; API.md "/info")."""
 import azure.functions as func
 
-from sendsecure import info
-from sendsecure.httpapi import current_session, endpoint, json_response
+from sendsecure.http import info
+from sendsecure.http.httpapi import current_session, endpoint, json_response
 
 bp = func.Blueprint()
 

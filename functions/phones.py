@@ -3,10 +3,10 @@ import azure.functions as func
 
 from sendsecure import runtime
 from sendsecure.errors import NotFound
-from sendsecure.httpapi import (
+from sendsecure.http.httpapi import (
     current_session, empty_response, endpoint, json_body, json_response, session_language)
-from sendsecure.i18n import LANGUAGES
-from sendsecure.phones import country_list
+from sendsecure.core.i18n import LANGUAGES
+from sendsecure.core.phones import country_list
 from sendsecure.settings import get_settings
 
 bp = func.Blueprint()

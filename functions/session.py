@@ -2,7 +2,7 @@
 import azure.functions as func
 
 from sendsecure import audit, runtime
-from sendsecure.httpapi import bearer_token, current_session, empty_response, endpoint, json_response
+from sendsecure.http.httpapi import bearer_token, current_session, empty_response, endpoint, json_response
 
 bp = func.Blueprint()
 

@@ -2,7 +2,7 @@
 import azure.functions as func
 
 from sendsecure import runtime
-from sendsecure.httpapi import current_session, endpoint, json_body, json_response, request_language
+from sendsecure.http.httpapi import current_session, endpoint, json_body, json_response, request_language
 from sendsecure.settings import get_settings
 
 bp = func.Blueprint()

@@ -10,8 +10,8 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from . import storage
-from .context import CORRELATION_ID
+from sendsecure.adapters import storage
+from sendsecure.context import CORRELATION_ID
 
 # The events of the login area; later areas add theirs.
 LOGIN_CODE_REQUESTED = "login.code_requested"

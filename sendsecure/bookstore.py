@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import storage
-from .domainbook import BookEntry, DomainBook
-from .errors import DependencyUnavailable, dependency_failure
+from sendsecure.adapters import storage
+from sendsecure.core.domainbook import BookEntry, DomainBook
+from sendsecure.errors import DependencyUnavailable, dependency_failure
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ class DomainBookStore:
 
 def publish_from_sources(store: DomainBookStore, definition_file: str | Path, variants: list[str]) -> list[BookPointer]:
     """Load variants from their source files (the sync's parsers) and publish them."""
-    from .booksources import load_variant
+    from sendsecure.core.booksources import load_variant
 
     pointers = []
     for variant in variants:

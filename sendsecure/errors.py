@@ -1,6 +1,6 @@
 """The one error hierarchy of the application.
 
-Each error knows its HTTP status and stable ``code`` (API.md); ``sendsecure.httpapi`` maps
+Each error knows its HTTP status and stable ``code`` (API.md); ``sendsecure.http.httpapi`` maps
 them to RFC 9457 problem details in one place. Messages here are for people and never carry
 an exception's text, a code, a token or an address.
 """

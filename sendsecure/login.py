@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from . import audit, storage
-from .addresses import InvalidAddress, domain_of, normalise_mailbox
-from .errors import DependencyUnavailable, InvalidBody, InvalidCode, RateLimited
-from .keys import Pseudonyms
-from .logincodes import (
+from sendsecure import audit
+from sendsecure.adapters import storage
+from sendsecure.core.addresses import InvalidAddress, domain_of, normalise_mailbox
+from sendsecure.errors import DependencyUnavailable, InvalidBody, InvalidCode, RateLimited
+from sendsecure.adapters.keys import Pseudonyms
+from sendsecure.core.logincodes import (
     IssueWindow,
     LockoutPolicy,
     code_matches,
@@ -33,10 +34,10 @@ from .logincodes import (
     new_code,
     new_salt,
 )
-from .mail import MailTransport, login_code_mail
-from .sessions import Session, SessionService
-from .tenantstore import TenantDirectory
-from .tenants import LoginMethod
+from sendsecure.adapters.mail import MailTransport, login_code_mail
+from sendsecure.sessions import Session, SessionService
+from sendsecure.tenantstore import TenantDirectory
+from sendsecure.core.tenants import LoginMethod
 
 logger = logging.getLogger(__name__)
 _CHALLENGE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")

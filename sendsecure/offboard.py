@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import runtime, storage
+from sendsecure import runtime
+from sendsecure.adapters import storage
 
 
 def offboard(tenant_id: str) -> dict[str, int]:

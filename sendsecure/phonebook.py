@@ -25,13 +25,14 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from . import audit, storage
-from .addresses import InvalidAddress, normalise_mailbox
-from .errors import InvalidBody, Unprocessable, dependency_failure
-from .i18n import data_file
-from .keys import KeyNotFound, KeyStore, Pseudonyms
-from .phones import DEFAULT_REGION, describe, normalise_phone
-from .sessions import Session
+from sendsecure import audit
+from sendsecure.adapters import storage
+from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
+from sendsecure.errors import InvalidBody, Unprocessable, dependency_failure
+from sendsecure.core.i18n import data_file
+from sendsecure.adapters.keys import KeyNotFound, KeyStore, Pseudonyms
+from sendsecure.core.phones import DEFAULT_REGION, describe, normalise_phone
+from sendsecure.sessions import Session
 
 logger = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import functools
 
-from .settings import get_settings
+from sendsecure.settings import get_settings
 
 
 @functools.cache
 def tables():
-    from .storage import TableStore
+    from sendsecure.adapters.storage import TableStore
 
     return TableStore(get_settings())
 
@@ -21,20 +21,20 @@ def tables():
 def key_store():
     settings = get_settings()
     if settings.key_store == "keyvault":
-        from .errors import ConfigurationError
-        from .keyvault import key_vault_store_from_settings
+        from sendsecure.errors import ConfigurationError
+        from sendsecure.adapters.keyvault import key_vault_store_from_settings
 
         if not settings.key_vault_url:
             raise ConfigurationError("KEY_STORE=keyvault needs KEY_VAULT_URL")
         return key_vault_store_from_settings(settings.key_vault_url, settings.managed_identity_client_id)
-    from .keys import LocalKeyStore
+    from sendsecure.adapters.keys import LocalKeyStore
 
     return LocalKeyStore(settings.local_key_dir)
 
 
 @functools.cache
 def pseudonyms():
-    from .keys import Pseudonyms
+    from sendsecure.adapters.keys import Pseudonyms
 
     return Pseudonyms(key_store())
 
@@ -43,7 +43,7 @@ def pseudonyms():
 def mail_transport():
     settings = get_settings()
     if settings.mail_transport == "graph":
-        from .mail.graph import GraphTransport
+        from sendsecure.adapters.mail.graph import GraphTransport
 
         return GraphTransport(
             tenant_id=settings.graph_tenant_id, client_id=settings.graph_client_id,
@@ -51,35 +51,35 @@ def mail_transport():
             graph_base_url=settings.graph_base_url, timeout=settings.storage_timeout_seconds * 2,
         )
     if settings.mail_transport == "smtp":
-        from .mail.smtp import SmtpTransport
+        from sendsecure.adapters.mail.smtp import SmtpTransport
 
         return SmtpTransport(
             host=settings.smtp_host, port=settings.smtp_port, starttls=settings.smtp_starttls,
             username=settings.smtp_username, password=settings.smtp_password,
             timeout=settings.storage_timeout_seconds * 2,
         )
-    from .mail.outbox import OutboxTransport
+    from sendsecure.adapters.mail.outbox import OutboxTransport
 
     return OutboxTransport(settings.mail_outbox_dir, log_codes=settings.mail_outbox_log_codes)
 
 
 @functools.cache
 def tenant_directory():
-    from .tenantstore import TenantDirectory
+    from sendsecure.tenantstore import TenantDirectory
 
     return TenantDirectory(tables())
 
 
 @functools.cache
 def audit_log():
-    from .audit import AuditLog
+    from sendsecure.audit import AuditLog
 
     return AuditLog(tables())
 
 
 @functools.cache
 def sessions():
-    from .sessions import SessionPolicy, SessionService
+    from sendsecure.sessions import SessionPolicy, SessionService
 
     s = get_settings()
     return SessionService(tables(), SessionPolicy(
@@ -90,8 +90,8 @@ def sessions():
 
 @functools.cache
 def email_login():
-    from .logincodes import IssueWindow, LockoutPolicy
-    from .login import EmailCodeLogin, LoginPolicy
+    from sendsecure.core.logincodes import IssueWindow, LockoutPolicy
+    from sendsecure.login import EmailCodeLogin, LoginPolicy
 
     s = get_settings()
     policy = LoginPolicy(
@@ -108,28 +108,28 @@ def email_login():
 
 @functools.cache
 def books():
-    from .bookstore import DomainBookStore
+    from sendsecure.bookstore import DomainBookStore
 
     return DomainBookStore(tables(), check_seconds=get_settings().book_check_seconds)
 
 
 @functools.cache
 def validation():
-    from .validation import DraftValidation
+    from sendsecure.validation import DraftValidation
 
     return DraftValidation(tenant_directory(), books(), phonebook())
 
 
 @functools.cache
 def user_settings():
-    from .usersettings import UserSettingsStore
+    from sendsecure.usersettings import UserSettingsStore
 
     return UserSettingsStore(tables(), pseudonyms())
 
 
 @functools.cache
 def phonebook():
-    from .phonebook import PhoneBook
+    from sendsecure.phonebook import PhoneBook
 
     return PhoneBook(tables(), key_store(), pseudonyms(), audit_log(), get_settings().phone_cache_seconds)
 

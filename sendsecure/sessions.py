@@ -20,8 +20,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
-from . import storage
-from .errors import Unauthenticated
+from sendsecure.adapters import storage
+from sendsecure.errors import Unauthenticated
 
 TOKEN_PREFIX = "sst_"
 _CACHE_LIMIT = 10000

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
-from .errors import ConfigurationError
+from sendsecure.errors import ConfigurationError
 
 MAIL_TRANSPORTS = ("graph", "smtp", "outbox")
 KEY_STORES = ("local", "keyvault")
@@ -113,7 +113,7 @@ class Settings:
 def from_environment(env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from ``env`` (default: ``os.environ``); raise on a bad value."""
     env = os.environ if env is None else env
-    from . import __version__
+    from sendsecure import __version__
 
     return Settings(
         tables_connection_string=_text(env, "TABLES_CONNECTION_STRING"),

@@ -10,9 +10,9 @@ import logging
 import threading
 import time
 
-from . import storage
-from .errors import ConfigurationError
-from .tenants import Tenant, parse_tenant
+from sendsecure.adapters import storage
+from sendsecure.errors import ConfigurationError
+from sendsecure.core.tenants import Tenant, parse_tenant
 
 logger = logging.getLogger(__name__)
 PARTITION = "tenant"

@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import storage
-from .errors import InvalidBody
-from .i18n import LANGUAGES
-from .keys import Pseudonyms
-from .sessions import Session
+from sendsecure.adapters import storage
+from sendsecure.errors import InvalidBody
+from sendsecure.core.i18n import LANGUAGES
+from sendsecure.adapters.keys import Pseudonyms
+from sendsecure.sessions import Session
 
 SEND_DELAYS = (0, 5, 10)
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .addresses import InvalidAddress, normalise_mailbox
-from .bookstore import DomainBookStore
-from .domainbook import DomainBook
-from .drafts import Draft
-from .phonebook import PhoneBook
-from .errors import Unauthenticated, dependency_failure
-from .rules import TenantPolicy, evaluate, on_send_decision
-from .sessions import Session
-from .tenants import Tenant
-from .tenantstore import TenantDirectory
+from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
+from sendsecure.bookstore import DomainBookStore
+from sendsecure.core.domainbook import DomainBook
+from sendsecure.core.drafts import Draft
+from sendsecure.phonebook import PhoneBook
+from sendsecure.errors import Unauthenticated, dependency_failure
+from sendsecure.core.rules import TenantPolicy, evaluate, on_send_decision
+from sendsecure.sessions import Session
+from sendsecure.core.tenants import Tenant
+from sendsecure.tenantstore import TenantDirectory
 
 logger = logging.getLogger(__name__)
 

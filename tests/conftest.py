@@ -38,7 +38,7 @@ def azurite():
 def app_env(azurite, tmp_path, monkeypatch):
     """Settings for one test: its own tables (a fresh prefix), outbox and key folder."""
     from sendsecure import runtime
-    from sendsecure.tenants import load_tenant_files
+    from sendsecure.core.tenants import load_tenant_files
 
     env = {
         "TABLES_CONNECTION_STRING": azurite.connection_string,

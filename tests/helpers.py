@@ -8,7 +8,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sendsecure.domainbook import BookEntry, DomainBook
+from sendsecure.core.domainbook import BookEntry, DomainBook
 
 
 class Outbox:

@@ -119,7 +119,8 @@ def test_v_r9_stored_phone_comes_back_in_the_verdict(call, login, sample_book):
 
 
 def test_s6_phone_changes_are_audited_without_the_number(call, login):
-    from sendsecure import runtime, storage
+    from sendsecure import runtime
+    from sendsecure.adapters import storage
 
     token = login()
     put(call, token, RECIPIENT, "0612345678")

@@ -6,13 +6,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sendsecure import runtime, storage
+from sendsecure import runtime
+from sendsecure.adapters import storage
 from sendsecure.bookstore import DomainBookStore, chunk_rows
-from sendsecure.domainbook import BookEntry
-from sendsecure.drafts import parse_draft
+from sendsecure.core.domainbook import BookEntry
+from sendsecure.core.drafts import parse_draft
 from sendsecure.errors import DependencyUnavailable
-from sendsecure.rules import TenantPolicy, evaluate
-from sendsecure.tenants import InstallationType
+from sendsecure.core.rules import TenantPolicy, evaluate
+from sendsecure.core.tenants import InstallationType
 
 DOMAINS = [f"praktijk-{n:03d}.example" for n in range(300)]
 

@@ -24,8 +24,8 @@ from azure.core.credentials import AccessToken
 
 from fake_keyvault import TENANT, FakeKeyVault, StoredVersion
 from sendsecure.errors import ConfigurationError
-from sendsecure.keys import KeyNotFound, KeyStoreUnavailable, encode_key
-from sendsecure.keyvault import CONTENT_TYPE, KeyVaultKeyStore, key_vault_store_from_settings
+from sendsecure.adapters.keys import KeyNotFound, KeyStoreUnavailable, encode_key
+from sendsecure.adapters.keyvault import CONTENT_TYPE, KeyVaultKeyStore, key_vault_store_from_settings
 
 NAME = "tenant-7d5a3c1e-phone-key"
 VAULT_SCOPE = "https://vault.azure.net/.default"
@@ -314,7 +314,7 @@ def test_p4_destroy_with_purge_forbidden_warns_and_blocks_the_name(
     store.destroy(NAME)  # deleted, though recoverable by an administrator: a warning, no error
 
     warnings = [r.getMessage() for r in caplog.records
-                if r.name == "sendsecure.keyvault" and r.levelno == logging.WARNING]
+                if r.name == "sendsecure.adapters.keyvault" and r.levelno == logging.WARNING]
     assert len(warnings) == 1 and NAME in warnings[0] and "403" in warnings[0]
     assert NAME in fake.deleted
     with pytest.raises(KeyNotFound):
@@ -416,7 +416,7 @@ def test_p4_no_key_material_or_token_in_errors_or_logs(
 
     texts = [text for error in raised for text in (str(error), repr(error), error.detail)]
     texts += [record.getMessage() for record in caplog.records]
-    assert any("sendsecure.keyvault" == record.name for record in caplog.records)
+    assert any("sendsecure.adapters.keyvault" == record.name for record in caplog.records)
     for secret in (encode_key(key), key.hex(), encode_key(rotated), rotated.hex(), fake.token):
         assert all(secret not in text for text in texts)
 
@@ -452,7 +452,7 @@ def test_p4_factory_uses_the_managed_identity() -> None:
 
 
 def test_p4_keyvault_module_imports_no_azure_sdk() -> None:
-    probe = ("import sys, sendsecure.keyvault as kv; kv.KeyVaultKeyStore('https://x.vault.azure.net', object()); "
+    probe = ("import sys, sendsecure.adapters.keyvault as kv; kv.KeyVaultKeyStore('https://x.vault.azure.net', object()); "
              "print(sorted(m for m in sys.modules if m.startswith('azure')))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])

@@ -8,14 +8,15 @@ import azure.functions as func
 import pytest
 
 from fake_keyvault import FakeKeyVault
-from sendsecure import runtime, storage
+from sendsecure import runtime
+from sendsecure.adapters import storage
 from test_keyvault import FixedTokenCredential, _forget_challenges
 
 
 @pytest.fixture
 def vault_phones(app_env, ca, ca_bundle, monkeypatch):
     """The app's phone book, its keys in the fake vault instead of the local folder."""
-    from sendsecure.keyvault import KeyVaultKeyStore
+    from sendsecure.adapters.keyvault import KeyVaultKeyStore
 
     _forget_challenges()
     vault = FakeKeyVault()

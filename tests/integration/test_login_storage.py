@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sendsecure import runtime, storage
+from sendsecure import runtime
+from sendsecure.adapters import storage
 from sendsecure.errors import InvalidCode, RateLimited, Unauthenticated
 
 MAILBOX = "an@ziekenhuis-a.example"
@@ -197,7 +198,7 @@ def test_s6_audit_records_login_events_without_personal_data(app_env, outbox):
 
 def test_s6_audit_is_append_only(app_env):
     from sendsecure.audit import audit_entity
-    from sendsecure.storage import Conflict
+    from sendsecure.adapters.storage import Conflict
 
     entity = audit_entity("logout", tenant_id="zorg-a", actor="a", outcome="x", at=datetime.now(timezone.utc),
                           correlation_id="c", details={})

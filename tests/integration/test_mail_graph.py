@@ -24,8 +24,8 @@ import pytest
 import trustme
 
 from sendsecure.errors import DependencyUnavailable
-from sendsecure.mail import OutgoingMail, login_code_mail
-from sendsecure.mail.graph import GraphTransport
+from sendsecure.adapters.mail import OutgoingMail, login_code_mail
+from sendsecure.adapters.mail.graph import GraphTransport
 
 TENANT = "7d5a3c1e-9b2f-4c8d-a1e6-3f0b2d4c6e8a"
 CLIENT_ID = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
@@ -340,7 +340,7 @@ def test_a1_graph_imports_no_http_stack_at_module_import() -> None:
     import subprocess
     import sys
 
-    probe = "import sys, sendsecure.mail.graph; print(sorted({'msal', 'requests'} & set(sys.modules)))"
+    probe = "import sys, sendsecure.adapters.mail.graph; print(sorted({'msal', 'requests'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.stdout.strip() == "[]"

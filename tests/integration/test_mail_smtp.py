@@ -20,8 +20,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from sendsecure.errors import DependencyUnavailable
-from sendsecure.mail import login_code_mail
-from sendsecure.mail.smtp import SmtpTransport
+from sendsecure.adapters.mail import login_code_mail
+from sendsecure.adapters.mail.smtp import SmtpTransport
 
 SENDER = "no-reply@sendsecure.example"
 RECIPIENT = "anna.schmidt@kunde.example"

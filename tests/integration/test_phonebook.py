@@ -5,7 +5,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from sendsecure import runtime, storage
+from sendsecure import runtime
+from sendsecure.adapters import storage
 from sendsecure.phonebook import key_name
 from sendsecure.sessions import Session
 
@@ -87,7 +88,7 @@ def test_i2_offboarding_destroys_the_key_and_the_rows(app_env):
     assert result["phones"] == 1
     assert rows("zorg-a") == [] and len(rows("zorg-b")) == 1
     # The copy no longer opens: the key version that sealed it is gone.
-    from sendsecure.keys import KeyNotFound
+    from sendsecure.adapters.keys import KeyNotFound
 
     with pytest.raises(KeyNotFound):
         runtime.key_store().version(key_name("zorg-a"), stolen["key_version"])

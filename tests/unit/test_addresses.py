@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sendsecure.addresses import InvalidAddress, domain_of, normalise_domain, normalise_mailbox
+from sendsecure.core.addresses import InvalidAddress, domain_of, normalise_domain, normalise_mailbox
 
 
 def test_v_r1_mailbox_is_trimmed_and_lower_cased():

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sendsecure.addresses import normalise_domain
-from sendsecure.booksources import (
+from sendsecure.core.addresses import normalise_domain
+from sendsecure.core.booksources import (
     MAX_LISTED_REJECTIONS,
     LoadedBook,
     ParseResult,
@@ -23,7 +23,7 @@ from sendsecure.booksources import (
     parse_zorgmail_text,
     supplier_slug,
 )
-from sendsecure.domainbook import BookEntry, merge_entries
+from sendsecure.core.domainbook import BookEntry, merge_entries
 from sendsecure.errors import ConfigurationError
 
 ROOT = Path(__file__).resolve().parents[2]

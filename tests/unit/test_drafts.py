@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sendsecure.drafts import (MAX_ATTACHMENT_SIZE, MAX_ATTACHMENTS, MAX_PHONES, MAX_RECIPIENTS, MAX_SUBJECT,
+from sendsecure.core.drafts import (MAX_ATTACHMENT_SIZE, MAX_ATTACHMENTS, MAX_PHONES, MAX_RECIPIENTS, MAX_SUBJECT,
                                parse_draft)
 from sendsecure.errors import InvalidBody
 

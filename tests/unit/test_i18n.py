@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sendsecure.i18n import LANGUAGES, negotiate_language
+from sendsecure.core.i18n import LANGUAGES, negotiate_language
 
 
 @pytest.mark.parametrize("preferred", ["nl", "en", "de"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sendsecure.keys import KeyNotFound, LocalKeyStore, decode_key
+from sendsecure.adapters.keys import KeyNotFound, LocalKeyStore, decode_key
 
 NAME = "tenant-7d5a3c1e-phone-key"
 

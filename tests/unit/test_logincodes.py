@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sendsecure.logincodes import (
+from sendsecure.core.logincodes import (
     IssueWindow,
     LockoutPolicy,
     code_matches,

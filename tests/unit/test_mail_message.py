@@ -5,9 +5,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-import sendsecure.mail as mail_module
-from sendsecure.i18n import data_file
-from sendsecure.mail import OutgoingMail, login_code_mail
+import sendsecure.adapters.mail as mail_module
+from sendsecure.core.i18n import data_file
+from sendsecure.adapters.mail import OutgoingMail, login_code_mail
 
 SENDER = "no-reply@sendsecure.example"
 TO = "jan@ziekenhuis.example"

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from sendsecure.routing import compile_route, precedence_key
+from sendsecure.http.routing import compile_route, precedence_key
 
 GUID = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
 

@@ -15,11 +15,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sendsecure.addresses import InvalidAddress, normalise_domain, normalise_mailbox
-from sendsecure.domainbook import edit_distance
-from sendsecure.drafts import parse_draft
-from sendsecure.rules import ATTACHMENT_LIMIT, TenantPolicy, blocked_extensions, evaluate
-from sendsecure.tenants import InstallationType
+from sendsecure.core.addresses import InvalidAddress, normalise_domain, normalise_mailbox
+from sendsecure.core.domainbook import edit_distance
+from sendsecure.core.drafts import parse_draft
+from sendsecure.core.rules import ATTACHMENT_LIMIT, TenantPolicy, blocked_extensions, evaluate
+from sendsecure.core.tenants import InstallationType
 
 from helpers import RULES_BOOK as BOOK  # noqa: E402  (shared with tests/unit/test_rules_table.py)
 from helpers import RULES_NOW as NOW  # noqa: E402

@@ -22,11 +22,11 @@ from typing import Any, Callable
 
 import pytest
 
-from sendsecure.domainbook import DomainBook
-from sendsecure.drafts import parse_draft
-from sendsecure.i18n import data_file
-from sendsecure.rules import ATTACHMENT_LIMIT, TenantPolicy, evaluate, on_send_decision
-from sendsecure.tenants import InstallationType
+from sendsecure.core.domainbook import DomainBook
+from sendsecure.core.drafts import parse_draft
+from sendsecure.core.i18n import data_file
+from sendsecure.core.rules import ATTACHMENT_LIMIT, TenantPolicy, evaluate, on_send_decision
+from sendsecure.core.tenants import InstallationType
 
 # ----- the book ---------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from sendsecure.errors import ConfigurationError
-from sendsecure.tenants import (
+from sendsecure.core.tenants import (
     DomainBookVariant,
     InstallationType,
     LoginMethod,

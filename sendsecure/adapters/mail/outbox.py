@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import OutgoingMail
+from sendsecure.adapters.mail import OutgoingMail
 
 logger = logging.getLogger(__name__)
 

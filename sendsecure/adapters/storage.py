@@ -11,8 +11,8 @@ import logging
 import threading
 from typing import Any, Callable
 
-from .errors import ConfigurationError, DependencyUnavailable
-from .settings import Settings
+from sendsecure.errors import ConfigurationError, DependencyUnavailable
+from sendsecure.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Protocol
 
-from ..i18n import DEFAULT_LANGUAGE, LANGUAGES, data_file
+from sendsecure.core.i18n import DEFAULT_LANGUAGE, LANGUAGES, data_file
 
 
 @dataclass(frozen=True)

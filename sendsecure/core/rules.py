@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from .addresses import InvalidAddress, normalise_mailbox
-from .domainbook import BookEntry, DomainBook
-from .drafts import Draft
-from .i18n import data_file
-from .phones import DEFAULT_REGION, normalise_phone
-from .tenants import InstallationType
+from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
+from sendsecure.core.domainbook import BookEntry, DomainBook
+from sendsecure.core.drafts import Draft
+from sendsecure.core.i18n import data_file
+from sendsecure.core.phones import DEFAULT_REGION, normalise_phone
+from sendsecure.core.tenants import InstallationType
 
 ATTACHMENT_LIMIT = 20 * 1024 * 1024          # V-A1: 20 MB
 RECIPIENT_WARNING = 20                       # V-R1

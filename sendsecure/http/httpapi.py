@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 import azure.functions as func
 
-from .context import CORRELATION_ID
-from .errors import (
+from sendsecure.context import CORRELATION_ID
+from sendsecure.errors import (
     dependency_failure,
     InvalidBody,
     PayloadTooLarge,
@@ -160,19 +160,19 @@ def client_address(req: func.HttpRequest) -> str:
 
 def current_session(req: func.HttpRequest):
     """The caller's session (SPEC A5), or 401 ``unauthenticated``."""
-    from . import runtime
+    from sendsecure import runtime
 
     return runtime.sessions().authenticate(bearer_token(req))
 
 
 def request_language(req: func.HttpRequest, preferred: str | None = None) -> str:
-    from .i18n import negotiate_language
+    from sendsecure.core.i18n import negotiate_language
 
     return negotiate_language(req.headers.get("accept-language"), preferred)
 
 
 def session_language(req: func.HttpRequest, session) -> str:
     """U1: the user's setting, else the browser's language (Accept-Language), else Dutch."""
-    from . import runtime
+    from sendsecure import runtime
 
     return request_language(req, runtime.user_settings().get(session).language)

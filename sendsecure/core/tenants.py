@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .addresses import InvalidAddress, normalise_domain
-from .errors import ConfigurationError
+from sendsecure.core.addresses import InvalidAddress, normalise_domain
+from sendsecure.errors import ConfigurationError
 
 
 class InstallationType(str, enum.Enum):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidBody
+from sendsecure.errors import InvalidBody
 
 MAX_RECIPIENTS = 1000
 MAX_ADDRESS = 512

@@ -17,8 +17,8 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..errors import DependencyUnavailable, retry_after_seconds
-from . import OutgoingMail
+from sendsecure.errors import DependencyUnavailable, retry_after_seconds
+from sendsecure.adapters.mail import OutgoingMail
 
 if TYPE_CHECKING:
     import msal

@@ -49,8 +49,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from sendsecure.addresses import InvalidAddress, normalise_domain, normalise_mailbox
-from sendsecure.domainbook import ZORGMAIL, BookEntry, DomainBook, merge_entries
+from sendsecure.core.addresses import InvalidAddress, normalise_domain, normalise_mailbox
+from sendsecure.core.domainbook import ZORGMAIL, BookEntry, DomainBook, merge_entries
 from sendsecure.errors import ConfigurationError
 
 MAX_LISTED_REJECTIONS = 100

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from .errors import DependencyUnavailable
+from sendsecure.errors import DependencyUnavailable
 
 NAME_RE = re.compile(r"^[a-z0-9-]{1,100}$")
 PSEUDONYM_KEY = "pseudonym-key"

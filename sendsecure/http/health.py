@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from . import runtime
-from .info import book_status
-from .keys import PSEUDONYM_KEY
-from .settings import get_settings
-from .tenants import DomainBookVariant
+from sendsecure import runtime
+from sendsecure.http.info import book_status
+from sendsecure.adapters.keys import PSEUDONYM_KEY
+from sendsecure.settings import get_settings
+from sendsecure.core.tenants import DomainBookVariant
 
 logger = logging.getLogger(__name__)
 

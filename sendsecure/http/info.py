@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import runtime
-from .domainbook import DomainBook
-from .sessions import Session
-from .settings import get_settings
+from sendsecure import runtime
+from sendsecure.core.domainbook import DomainBook
+from sendsecure.sessions import Session
+from sendsecure.settings import get_settings
 
 
 def book_status(book: DomainBook | None) -> dict[str, Any]:

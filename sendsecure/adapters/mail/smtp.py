@@ -12,8 +12,8 @@ import logging
 import smtplib
 import ssl
 
-from ..errors import DependencyUnavailable
-from . import OutgoingMail
+from sendsecure.errors import DependencyUnavailable
+from sendsecure.adapters.mail import OutgoingMail
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Each key name is one Key Vault secret of the same name (a-z, 0-9 and '-' are valid secret names);
 each key version is a secret version holding the 32 key bytes in base64, content type
-``application/octet-stream;base64``. ``CachedKeyStore`` (``sendsecure.keys``) does the caching, so
+``application/octet-stream;base64``. ``CachedKeyStore`` (``sendsecure.adapters.keys``) does the caching, so
 Key Vault sees about one read per worker per key, not one per request.
 
 - ``current``: the latest secret version; created with ``set_secret`` when the secret is absent.
@@ -51,8 +51,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import DEFAULT_RETRY_AFTER, ConfigurationError, retry_after_seconds
-from .keys import CachedKeyStore, KeyStoreUnavailable, decode_key, encode_key
+from sendsecure.errors import DEFAULT_RETRY_AFTER, ConfigurationError, retry_after_seconds
+from sendsecure.adapters.keys import CachedKeyStore, KeyStoreUnavailable, decode_key, encode_key
 
 logger = logging.getLogger(__name__)
 
