@@ -33,10 +33,17 @@ def key_store():
 
 
 @functools.cache
+def derived_keys():
+    from sendsecure.adapters.keys import DerivedKeys
+
+    return DerivedKeys(key_store())
+
+
+@functools.cache
 def pseudonyms():
     from sendsecure.adapters.keys import Pseudonyms
 
-    return Pseudonyms(key_store())
+    return Pseudonyms(derived_keys())
 
 
 @functools.cache
@@ -134,7 +141,7 @@ def phonebook():
     return PhoneBook(tables(), key_store(), pseudonyms(), audit_log(), get_settings().phone_cache_seconds)
 
 
-_FACTORIES = (phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)
+_FACTORIES = (derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)
 
 
 def reset() -> None:

@@ -34,7 +34,7 @@ from typing import Protocol
 from sendsecure.errors import DependencyUnavailable
 
 NAME_RE = re.compile(r"^[a-z0-9-]{1,100}$")
-PSEUDONYM_KEY = "pseudonym-key"
+MASTER_KEY = "master-key"  # the deployment's master secret; every keyed hash derives from it
 
 
 class KeyNotFound(Exception):
@@ -244,16 +244,44 @@ class LocalKeyStore(CachedKeyStore):
         shutil.rmtree(self._dir(name), ignore_errors=True)
 
 
+class DerivedKeys:
+    """One 256-bit key per purpose, derived with HKDF-SHA256 (RFC 5869) from the master secret.
+
+    Purposes never share a key: handing an auditor the key that turns audit pseudonyms back
+    into mailboxes does not let them test which recipients a person stored numbers for, nor
+    forge a login code's MAC. Derived keys are cached per worker with the master secret.
+    """
+
+    def __init__(self, keys: KeyStore, master: str = MASTER_KEY) -> None:
+        self._keys = keys
+        self._master = master
+        self._derived: dict[tuple[bytes, str], bytes] = {}
+
+    def key(self, purpose: str) -> bytes:
+        master = self._keys.stable(self._master)
+        cached = self._derived.get((master, purpose))
+        if cached is None:
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+            cached = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                          info=f"sendsecure/v1/{purpose}".encode("utf-8")).derive(master)
+            self._derived[(master, purpose)] = cached
+        return cached
+
+
 class Pseudonyms:
     """Keyed hashes of personal identifiers (mailboxes, client addresses) for rows and audit.
 
-    Without the key a pseudonym cannot be turned back into the address by trying candidates;
-    with it an auditor can check whether a given mailbox was involved.
+    Each kind of identifier has its own derived key (purpose ``pseudonym:<kind>``). Without
+    that key a pseudonym cannot be turned back into the address by trying candidates; with
+    it an auditor can check whether a given mailbox was involved, and nothing more.
     """
 
-    def __init__(self, keys: KeyStore) -> None:
+    def __init__(self, keys: DerivedKeys) -> None:
         self._keys = keys
 
     def of(self, kind: str, value: str) -> str:
-        key = self._keys.stable(PSEUDONYM_KEY)
+        purpose = "pseudonym:" + kind.split(":", 1)[0]
+        key = self._keys.key(purpose)
         return hmac.new(key, f"{kind}\x00{value}".encode("utf-8"), hashlib.sha256).hexdigest()[:40]

@@ -10,7 +10,7 @@ from typing import Any
 
 from sendsecure import runtime
 from sendsecure.http.info import book_status
-from sendsecure.adapters.keys import PSEUDONYM_KEY
+from sendsecure.adapters.keys import MASTER_KEY
 from sendsecure.settings import get_settings
 from sendsecure.core.tenants import DomainBookVariant
 
@@ -48,7 +48,7 @@ def _books() -> dict[str, Any]:
 
 def check() -> dict[str, Any]:
     storage = _probe("storage", lambda: runtime.tables().ping())
-    keys = _probe("keys", lambda: runtime.key_store().stable(PSEUDONYM_KEY))
+    keys = _probe("keys", lambda: runtime.key_store().stable(MASTER_KEY))
     books = _books() if storage == "ok" else {"available": False, "version": None, "synced_at": None,
                                               "age_seconds": None, "variants": {}}
     if storage != "ok" or keys != "ok":
