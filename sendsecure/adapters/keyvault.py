@@ -88,7 +88,8 @@ class KeyVaultKeyStore(CachedKeyStore):
     ) -> None:
         """``client_options`` go to ``SecretClient`` on top of ``DEFAULT_CLIENT_OPTIONS``, e.g.
         ``connection_verify`` (a CA bundle), ``verify_challenge_resource`` or ``transport``."""
-        super().__init__(current_ttl)
+        super().__init__(current_ttl, **{k: client_options.pop(k) for k in ("verify_ttl", "check_seconds")
+                                           if k in client_options})
         if not vault_url.lower().startswith("https://"):
             raise ConfigurationError("the Key Vault URL must start with https://")
         self._vault_url = vault_url
