@@ -4,7 +4,8 @@
   ``CALLER_CORRELATION_ID``: the caller's own ``X-Correlation-Id`` when it is well-formed, kept
   beside it (never instead of it: a caller must not choose what the audit log links together).
 - ``deadline(seconds)``: every dependency call (Table Storage, Key Vault) inside the block ends by
-  then; ``time_left(limit)`` is what one call may still take (503 once the time is up).
+  then; ``time_left(limit)`` is what one call may still take (503 once the time is up). Every HTTP
+  request starts with ``REQUEST_DEADLINE_SECONDS``; on-send and health set shorter ones.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadlin
 
 _CALLER_CORRELATION_RE = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 MIN_CALL_SECONDS = 0.05  # less time than this left: do not start a call that cannot finish
+REQUEST_DEADLINE_SECONDS = 10.0  # any HTTP request: its dependency calls end by then (503 after)
 
 
 def new_correlation_id() -> str:
@@ -34,7 +36,7 @@ def begin_request(incoming: str | None) -> tuple[str, object]:
     correlation_id = new_correlation_id()
     caller = incoming if incoming and _CALLER_CORRELATION_RE.fullmatch(incoming) else ""
     return correlation_id, (CORRELATION_ID.set(correlation_id), CALLER_CORRELATION_ID.set(caller),
-                            DEADLINE.set(None))
+                            DEADLINE.set(time.monotonic() + REQUEST_DEADLINE_SECONDS))
 
 
 def end_request(token: object) -> None:

@@ -61,6 +61,9 @@ class Settings:
     managed_identity_client_id: str
     table_prefix: str
     storage_timeout_seconds: int
+    # On-send (V-O4) answers within 2 s whatever its dependencies do (issue 7.10): all its storage and
+    # Key Vault calls end within this budget, then 503 with Retry-After; the rest is headroom.
+    on_send_deadline_ms: int
     # Mail for login codes.
     mail_transport: str
     mail_from: str
@@ -148,6 +151,7 @@ def _read(env: Mapping[str, str]) -> Settings:
         managed_identity_client_id=_text(env, "AZURE_CLIENT_ID"),
         table_prefix=_text(env, "TABLE_PREFIX"),
         storage_timeout_seconds=_int(env, "STORAGE_TIMEOUT_SECONDS", 5, 1),
+        on_send_deadline_ms=_int(env, "ON_SEND_DEADLINE_MS", 1000, 100),
         mail_transport=_choice(env, "MAIL_TRANSPORT", "outbox", MAIL_TRANSPORTS),
         mail_from=_text(env, "MAIL_FROM", "no-reply@sendsecure.example"),
         mail_outbox_dir=_text(env, "MAIL_OUTBOX_DIR", ".run/outbox"),

@@ -80,8 +80,7 @@ def _transport(timeout: int):
 
 
 def _table_missing(error: Exception) -> bool:
-    return getattr(error, "error_code", None) == "TableNotFound" or "TableNotFound" in str(
-        getattr(error, "message", "") or "")
+    return getattr(error, "error_code", None) == "TableNotFound"
 
 
 class Conflict(Exception):
@@ -137,14 +136,17 @@ class TableStore:
         except ResourceExistsError:
             pass
 
-    def _on_table(self, name: str, operation: Callable[[Any], Any]) -> Any:
-        """``operation(table client)``; a missing table is created again and the call retried once."""
+    def _on_table(self, name: str, operation: Callable[[Any], Any], *, any_404: bool = False) -> Any:
+        """``operation(table client)``; a missing table is created again and the call retried once.
+
+        ``any_404``: the operation cannot miss an entity, so any 404 means the table is missing
+        (an insert's 404 does not always carry the error code)."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
             return operation(self.table(name))
         except ResourceNotFoundError as error:
-            if not _table_missing(error):
+            if not (any_404 or _table_missing(error)):
                 raise
         self._recreate(name)
         return operation(self.table(name))
@@ -200,7 +202,7 @@ class TableStore:
         from azure.core.exceptions import ResourceExistsError
 
         try:
-            self._on_table(name, lambda table: table.create_entity(entity))
+            self._on_table(name, lambda table: table.create_entity(entity), any_404=True)
         except ResourceExistsError:
             raise Conflict() from None
 
@@ -208,7 +210,7 @@ class TableStore:
         from azure.data.tables import UpdateMode
 
         mode = UpdateMode.MERGE if merge else UpdateMode.REPLACE
-        self._on_table(name, lambda table: table.upsert_entity(entity, mode=mode))
+        self._on_table(name, lambda table: table.upsert_entity(entity, mode=mode), any_404=True)
 
     def replace_if_unchanged(self, name: str, entity: dict[str, Any], etag: str) -> None:
         """Replace an entity read earlier, only if nobody changed it since (its ETag)."""

@@ -482,3 +482,27 @@ def test_p4_keyvault_module_imports_no_azure_sdk() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.stdout.strip() == "[]"
+
+
+# ----- issue 7 item 10: a deadline bounds every Key Vault call ------------------------------------
+
+
+def test_issue7_item10_a_stalled_vault_ends_by_the_requests_deadline(fake: FakeKeyVault, make_store) -> None:
+    import concurrent.futures
+
+    from sendsecure.context import deadline
+
+    store = make_store(read_timeout=60)  # the store's own timeout would let a request hang a minute
+    fake.mode = "stall"
+
+    def on_send_like() -> None:
+        with deadline(0.3):
+            store.current(NAME)
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        error = pool.submit(on_send_like).exception(timeout=5)  # TimeoutError here: the hang
+    finally:
+        fake.release.set()
+        pool.shutdown()
+    assert isinstance(error, KeyStoreUnavailable) and error.status == 503
