@@ -40,3 +40,21 @@ def test_issue8_item7_an_explicit_setting_allows_them_in_azure():
 def test_issue8_item7_development_backends_stay_the_local_default():
     settings = from_environment({})
     assert not settings.running_in_azure and settings.key_store == "local" and settings.mail_transport == "outbox"
+
+
+def test_issue8_item7_the_function_app_does_not_start_in_azure_with_development_backends():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEY_", "MAIL_", "ALLOW_"))}
+    started = subprocess.run([sys.executable, "-c", "import function_app"], cwd=root, capture_output=True,
+                             text=True, env={**env, "WEBSITE_SITE_NAME": "sendsecure-prod"}, timeout=60)
+    assert started.returncode != 0
+    assert "ConfigurationError" in started.stderr and "KEY_STORE=local" in started.stderr
+    allowed = subprocess.run([sys.executable, "-c", "import function_app"], cwd=root, capture_output=True,
+                             text=True, env={**env, "WEBSITE_SITE_NAME": "sendsecure-prod",
+                                             "ALLOW_DEVELOPMENT_BACKENDS": "true"}, timeout=60)
+    assert allowed.returncode == 0, allowed.stderr
