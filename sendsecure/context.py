@@ -58,16 +58,19 @@ def deadline(seconds: float) -> Iterator[None]:
         DEADLINE.reset(token)
 
 
+class DeadlineExceeded(TimeoutError):
+    """The request's time for dependencies is up (``sendsecure.errors.dependency_failure``: 503)."""
+
+
 def time_left(limit: float) -> float:
     """Seconds the next dependency call may take: ``limit``, less when the deadline is nearer.
 
-    Raises ``DependencyUnavailable`` (503) when the deadline has passed."""
+    Raises ``DeadlineExceeded`` (a ``TimeoutError``, so 503 with Retry-After at the HTTP edge)
+    when the deadline has passed."""
     end = DEADLINE.get()
     if end is None:
         return limit
     left = end - time.monotonic()
     if left < MIN_CALL_SECONDS:
-        from sendsecure.errors import DependencyUnavailable
-
-        raise DependencyUnavailable("A service this request needs did not answer in time.", retry_after=5)
+        raise DeadlineExceeded("a service this request needs did not answer in time")
     return min(limit, left)
