@@ -40,8 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from devhost.azurite import Azurite, free_port  # noqa: E402
 from loadtools import RESULTS, log_in  # noqa: E402
+
+from devhost.azurite import Azurite, free_port  # noqa: E402
 
 TARGET_P99_MS = 2000.0
 CLIENT_TIMEOUT = 10.0

@@ -14,7 +14,7 @@ import contextvars
 import random
 import re
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 CORRELATION_ID: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
 CALLER_CORRELATION_ID: contextvars.ContextVar[str] = contextvars.ContextVar("caller_correlation_id", default="")

@@ -128,7 +128,7 @@ class PhoneBook:
             return []
         rows = self._partition_rows(session)
         found: dict[str, str] = {}
-        for row_key, address in wanted.items():
+        for row_key in wanted:
             sealed = rows.get(row_key)
             if sealed is not None:
                 number = self._open(session, {"RowKey": row_key, "sealed": sealed[0], "key_version": sealed[1]})

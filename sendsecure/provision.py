@@ -18,7 +18,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import Iterable
+from collections.abc import Iterable
 
 from sendsecure import runtime
 from sendsecure.adapters.keys import MASTER_KEY

@@ -36,11 +36,11 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
 import shutil
-import logging
 import threading
 import time
 from pathlib import Path

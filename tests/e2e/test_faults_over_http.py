@@ -7,7 +7,6 @@ import signal
 
 import pytest
 import requests
-
 from devhost_process import start_devhost, stop_devhost
 from helpers import Outbox
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import shutil
+from datetime import UTC
 from pathlib import Path
 
 import pytest
-
 from helpers import json_of
+
 from sendsecure import runtime
-from sendsecure.adapters.keys import KeyMissing, MASTER_KEY
+from sendsecure.adapters.keys import MASTER_KEY, KeyMissing
 from sendsecure.phonebook import key_name
 from sendsecure.sessions import Session
 
@@ -66,9 +67,9 @@ def test_issue7_item12_health_says_ok_only_with_the_master_key(call, sample_book
 def test_issue7_item12_a_tenant_without_its_phone_key_cannot_store_numbers(app_env):
     shutil.rmtree(Path(app_env["LOCAL_KEY_DIR"]) / key_name("zorg-a"))
     new_worker()
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     alice = Session(tenant_id="zorg-a", mailbox="alice@ziekenhuis-a.example", login_method="email_code",
                     device_id="d", created_at=now, last_used_at=now, expires_at=now)
     with pytest.raises(KeyMissing):

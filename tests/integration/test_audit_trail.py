@@ -2,7 +2,7 @@
 are recorded (NEN 7513 access logging) without the number; against Azurite."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +13,7 @@ from sendsecure.errors import DependencyUnavailable
 from sendsecure.phonebook import PHONE_READ
 from sendsecure.sessions import Session
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 ALICE = Session(tenant_id="zorg-a", mailbox="alice@ziekenhuis-a.example", login_method="email_code",
                 device_id="d", created_at=NOW, last_used_at=NOW, expires_at=NOW)
 DRAFT = {"to": [{"address": "piet@gmail.example"}], "cc": [], "bcc": [], "subject": "Verwijzing", "attachments": []}

@@ -12,9 +12,11 @@ PRODUCTION = {"KEY_STORE": "keyvault", "KEY_VAULT_URL": "https://sendsecure.vaul
 
 
 @pytest.mark.parametrize("marker", ["WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME"])
-@pytest.mark.parametrize("backend, named", [({"KEY_STORE": "local", "MAIL_TRANSPORT": "graph"}, "KEY_STORE=local"),
-                                            ({"KEY_STORE": "keyvault", "MAIL_TRANSPORT": "outbox"}, "MAIL_TRANSPORT=outbox"),
-                                            ({}, "KEY_STORE=local")])  # the defaults are the development ones
+@pytest.mark.parametrize("backend, named", [
+    ({"KEY_STORE": "local", "MAIL_TRANSPORT": "graph"}, "KEY_STORE=local"),
+    ({"KEY_STORE": "keyvault", "MAIL_TRANSPORT": "outbox"}, "MAIL_TRANSPORT=outbox"),
+    ({}, "KEY_STORE=local"),  # the defaults are the development ones
+])
 def test_issue8_item7_development_backends_fail_start_up_in_azure(marker, backend, named):
     with pytest.raises(ConfigurationError) as raised:
         from_environment({marker: AZURE[marker], **backend})
