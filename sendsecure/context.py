@@ -31,7 +31,10 @@ def new_correlation_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-def begin_request(incoming: str | None) -> tuple[str, object]:
+RequestTokens = tuple["contextvars.Token[str]", "contextvars.Token[str]", "contextvars.Token[float | None]"]
+
+
+def begin_request(incoming: str | None) -> tuple[str, RequestTokens]:
     """Start a request's context: (the server's correlation id, a token for ``end_request``)."""
     correlation_id = new_correlation_id()
     caller = incoming if incoming and _CALLER_CORRELATION_RE.fullmatch(incoming) else ""
@@ -39,8 +42,8 @@ def begin_request(incoming: str | None) -> tuple[str, object]:
                             DEADLINE.set(time.monotonic() + REQUEST_DEADLINE_SECONDS))
 
 
-def end_request(token: object) -> None:
-    correlation, caller, deadline_token = token  # type: ignore[misc]
+def end_request(token: RequestTokens) -> None:
+    correlation, caller, deadline_token = token
     DEADLINE.reset(deadline_token)
     CALLER_CORRELATION_ID.reset(caller)
     CORRELATION_ID.reset(correlation)

@@ -145,7 +145,8 @@ class PhoneBook:
         if region is not None and (not isinstance(region, str) or len(region) != 2 or not region.isalpha()):
             raise InvalidBody.field("region", "must be a two-letter region code such as NL")
         number, problem = normalise_phone(raw_phone, (region or DEFAULT_REGION.get(language, "NL")).upper())
-        if problem is not None:
+        if problem is not None or number is None:
+            problem = problem or "invalid_phone"
             message = data_file("findings.json")[problem][language].format(address=address)
             raise Unprocessable(problem, message, errors=[{"field": "phone", "message": message}])
         partition, row_key = self._partition(session), self._recipient(session, address)

@@ -278,11 +278,15 @@ class LocalKeyStore(CachedKeyStore):
 
     def _read_current(self, name: str) -> tuple[str, bytes] | None:
         versions = self._versions_on_disk(name)
-        return (versions[-1], self._read_version(name, versions[-1])) if versions else None
+        return self._read_pair(name, versions[-1]) if versions else None
 
     def _read_oldest(self, name: str) -> tuple[str, bytes] | None:
         versions = self._versions_on_disk(name)
-        return (versions[0], self._read_version(name, versions[0])) if versions else None
+        return self._read_pair(name, versions[0]) if versions else None
+
+    def _read_pair(self, name: str, version: str) -> tuple[str, bytes] | None:
+        key = self._read_version(name, version)
+        return (version, key) if key is not None else None
 
     def _read_version(self, name: str, version: str) -> bytes | None:
         if not re.fullmatch(r"[0-9a-f]{1,64}", version):

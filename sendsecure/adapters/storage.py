@@ -55,7 +55,7 @@ def deadline_transport(connection_timeout: float, read_timeout: float, **options
     from sendsecure.context import time_left
 
     class DeadlineTransport(RequestsTransport):
-        def send(self, request, **kwargs):  # type: ignore[override]
+        def send(self, request, **kwargs):
             connect = kwargs.get("connection_timeout") or connection_timeout
             read = kwargs.get("read_timeout") or read_timeout
             if isinstance(connect, tuple):  # (connect, read) given by a caller
@@ -92,7 +92,7 @@ class TableStore:
         if not settings.tables_configured:
             raise ConfigurationError("set TABLES_CONNECTION_STRING (local) or TABLES_ENDPOINT (Azure)")
         self._settings = settings
-        self._service = None
+        self._service: Any = None
         self._tables: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -265,7 +265,7 @@ class TableStore:
                 if current is None:
                     self.insert(name, new)
                 else:
-                    self.replace_if_unchanged(name, new, current.metadata["etag"])
+                    self.replace_if_unchanged(name, new, current.metadata["etag"])  # type: ignore[attr-defined]
                 return new
             except Conflict:
                 continue
