@@ -169,8 +169,8 @@ class CachedKeyStore(abc.ABC):
             return cached[0]
         try:
             key = self._read_version(name, version)
-        except KeyStoreUnavailable:
-            if cached is not None:  # the store does not answer: keep reading with what we have
+        except (KeyStoreUnavailable, TimeoutError):  # no answer, or the request's deadline is up
+            if cached is not None:  # keep reading with what we have; the next use asks again
                 return cached[0]
             raise
         if key is None:
@@ -205,7 +205,7 @@ class CachedKeyStore(abc.ABC):
         if cached is not None:  # still there? a cheap read of the one version we use
             try:
                 still = self._read_version(name, cached[0])
-            except KeyStoreUnavailable:
+            except (KeyStoreUnavailable, TimeoutError):
                 return cached[1]
             if still is not None:
                 self._stable[name] = (cached[0], cached[1], now)

@@ -262,3 +262,11 @@ def test_issue8_item1_a_cached_key_survives_a_store_that_does_not_answer(tmp_pat
 
     monkeypatch.setattr(store, "_read_version", unavailable)
     assert store.version(NAME, version) == key  # only a definite "not found" drops a key
+
+    def out_of_time(*args, **kwargs):
+        from sendsecure.context import DeadlineExceeded
+
+        raise DeadlineExceeded("no time left to ask")
+
+    monkeypatch.setattr(store, "_read_version", out_of_time)
+    assert store.version(NAME, version) == key
