@@ -27,7 +27,7 @@ from sendsecure.core.tenants import DomainBookVariant
 
 logger = logging.getLogger(__name__)
 
-HEALTH_DEADLINE_SECONDS = 2.0
+HEALTH_DEADLINE_SECONDS = 1.5
 
 
 def _books() -> dict[str, Any]:

@@ -61,7 +61,7 @@ def test_issue7_item10_on_send_and_health_answer_in_time_while_storage_is_frozen
                 assert int(answer.headers["Retry-After"]) > 0
             else:
                 assert answer.json()["action"] in ("allow", "intercept")
-        health = requests.get(host.url("/api/v1/health"), timeout=ON_SEND_ANSWER_WITHIN + 1)
+        health = requests.get(host.url("/api/v1/health"), timeout=ON_SEND_ANSWER_WITHIN + 2)  # health: 1.5 s deadline
         assert health.status_code == 503 and health.json()["storage"] == "unavailable"
     finally:
         os.killpg(own_azurite.process.pid, signal.SIGCONT)
