@@ -22,9 +22,11 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Azurite (in memory) + the demo tenants + the app on http://127.0.0.1:$(PORT)/api
+# Keys (provisioning, never a request, makes them) + Azurite (in memory) + the demo tenants
+# + the app on http://127.0.0.1:$(PORT)/api
 PORT ?= 7071
 run: install
+	$(PY) -m sendsecure.provision
 	PORT=$(PORT) $(PY) -m devhost
 
 # Every tier: unit, functions, integration (Azurite), e2e (development host over HTTP), with

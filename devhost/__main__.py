@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
             settings = get_settings()
             paths = [p for p in settings.tenant_definitions.split(os.pathsep) if p]
             tenants = load_tenant_files(paths)
+            from sendsecure.provision import provision
+
+            provision([t.id for t in tenants])  # keys and tables, as onboarding does in Azure
             runtime.tenant_directory().save(tenants)
         except ConfigurationError as error:
             log.error("configuration: %s", error)

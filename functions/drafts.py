@@ -2,6 +2,7 @@
 import azure.functions as func
 
 from sendsecure import runtime
+from sendsecure.context import deadline
 from sendsecure.core.drafts import parse_draft
 from sendsecure.http.httpapi import current_session, endpoint, json_body, json_response, session_language
 from sendsecure.settings import get_settings
@@ -23,7 +24,8 @@ def validate_draft(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/drafts/on-send", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @endpoint
 def check_on_send(req: func.HttpRequest) -> func.HttpResponse:
-    session = current_session(req)
-    draft = parse_draft(json_body(req, get_settings().max_draft_bytes))
-    decision = runtime.validation().on_send(session, draft, session_language(req, session))
+    with deadline(get_settings().on_send_deadline_ms / 1000):  # a hung dependency: 503 in time (issue 7.10)
+        session = current_session(req)
+        draft = parse_draft(json_body(req, get_settings().max_draft_bytes))
+        decision = runtime.validation().on_send(session, draft, session_language(req, session))
     return json_response(decision, headers={"Cache-Control": "no-store"})

@@ -3,6 +3,10 @@
 One row per event, partitioned by tenant and month, row keys time-ordered and unique; rows
 are only ever inserted. Actors are pseudonyms (keyed hashes), never addresses, and no
 codes, tokens, phone numbers or subjects are written.
+
+``correlation_id`` is the server's own id of the request (the caller cannot choose what the log
+ties together); a well-formed ``X-Correlation-Id`` of the caller is kept beside it as
+``caller_correlation_id``.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sendsecure.adapters import storage
-from sendsecure.context import CORRELATION_ID
+from sendsecure.context import CALLER_CORRELATION_ID, CORRELATION_ID
 
 # The events of the login area; later areas add theirs.
 LOGIN_CODE_REQUESTED = "login.code_requested"
@@ -24,7 +28,7 @@ _ALLOWED_DETAIL_TYPES = (str, int, bool, float)
 
 
 def audit_entity(event: str, *, tenant_id: str | None, actor: str | None, outcome: str, at: datetime,
-                 correlation_id: str, details: dict[str, Any]) -> dict[str, Any]:
+                 correlation_id: str, details: dict[str, Any], caller_correlation_id: str = "") -> dict[str, Any]:
     """The row for one event (pure, so the format is tested without storage)."""
     at = (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
     entity: dict[str, Any] = {
@@ -36,6 +40,7 @@ def audit_entity(event: str, *, tenant_id: str | None, actor: str | None, outcom
         "tenant_id": tenant_id or "",
         "actor": actor or "",
         "correlation_id": correlation_id,
+        "caller_correlation_id": caller_correlation_id,
     }
     for key, value in details.items():
         if value is None:
@@ -56,5 +61,6 @@ class AuditLog:
         entity = audit_entity(
             event, tenant_id=tenant_id, actor=actor, outcome=outcome,
             at=datetime.now(timezone.utc), correlation_id=CORRELATION_ID.get(), details=details,
+            caller_correlation_id=CALLER_CORRELATION_ID.get(),
         )
         self._tables.insert(storage.AUDIT, entity)

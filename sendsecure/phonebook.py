@@ -11,9 +11,17 @@ Rows in ``phones``:
 
 The associated data binds tenant, person and recipient, so a ciphertext copied to another row
 (another person, another recipient, another tenant) fails to open. The tenant's data key is
-the key store's ``phone-key-<tenant>`` (Key Vault in Azure), created on first use; a rotation
-(a new version) leaves old rows readable and each write re-seals with the current version.
-Destroying the key destroys the numbers (offboarding).
+the key store's ``phone-key-<tenant>`` (Key Vault in Azure), made when the tenant is provisioned
+(``sendsecure.provision``), never by a request: without it a write is 503. A rotation (a new
+version) leaves old rows readable and each write re-seals with the current version, asked of the
+key store itself (not the worker's cache), so no row is sealed under a key another worker has
+destroyed. Destroying the key destroys the numbers (offboarding).
+
+Audit (S6, NEN 7513): a change is recorded before it is made, so a failed audit insert leaves no
+unrecorded change (a failed change after it is recorded again as ``failed``); every read of stored
+numbers (a lookup, a verdict that returns one) is recorded as ``phone.read`` with the recipients'
+pseudonyms and never the number. A verdict whose read cannot be recorded goes without the stored
+numbers (the add-in asks for them) rather than disclose them unrecorded.
 """
 from __future__ import annotations
 
@@ -39,6 +47,7 @@ logger = logging.getLogger(__name__)
 PHONE_SET = "phone.set"
 PHONE_CHANGED = "phone.changed"
 PHONE_DELETED = "phone.deleted"
+PHONE_READ = "phone.read"
 
 
 def key_name(tenant_id: str) -> str:
@@ -103,9 +112,31 @@ class PhoneBook:
 
     def get(self, session: Session, address: str) -> dict[str, str] | None:
         address = self.normalise_address(address)
-        row = self._tables.get(storage.PHONES, self._partition(session), self._recipient(session, address))
+        row_key = self._recipient(session, address)
+        row = self._tables.get(storage.PHONES, self._partition(session), row_key)
         number = self._open(session, row) if row is not None else None
-        return None if number is None else {"address": address, **describe(number)}
+        if number is None:
+            return None
+        self._record_read(session, "lookup", [row_key])
+        return {"address": address, **describe(number)}
+
+    def lookup(self, session: Session, addresses: Iterable[str]) -> list[dict[str, str]]:
+        """The stored numbers of these addresses (only those stored): one partition read, one
+        audit row for the lot."""
+        wanted = {self._recipient(session, a): a for a in {self.normalise_address(a) for a in addresses}}
+        if not wanted:
+            return []
+        rows = self._partition_rows(session)
+        found: dict[str, str] = {}
+        for row_key in wanted:
+            sealed = rows.get(row_key)
+            if sealed is not None:
+                number = self._open(session, {"RowKey": row_key, "sealed": sealed[0], "key_version": sealed[1]})
+                if number is not None:
+                    found[row_key] = number
+        if found:
+            self._record_read(session, "lookup", sorted(found))
+        return [{"address": wanted[k], **describe(n)} for k, n in sorted(found.items(), key=lambda kv: wanted[kv[0]])]
 
     def put(self, session: Session, address: str, raw_phone: Any, region: Any, language: str) -> dict[str, str]:
         address = self.normalise_address(address)
@@ -114,20 +145,28 @@ class PhoneBook:
         if region is not None and (not isinstance(region, str) or len(region) != 2 or not region.isalpha()):
             raise InvalidBody.field("region", "must be a two-letter region code such as NL")
         number, problem = normalise_phone(raw_phone, (region or DEFAULT_REGION.get(language, "NL")).upper())
-        if problem is not None:
+        if problem is not None or number is None:
+            problem = problem or "invalid_phone"
             message = data_file("findings.json")[problem][language].format(address=address)
             raise Unprocessable(problem, message, errors=[{"field": "phone", "message": message}])
         partition, row_key = self._partition(session), self._recipient(session, address)
         version, key = self._tenant_key(session.tenant_id)
         sealed = seal(key, number, associated_data(session.tenant_id, self._person(session), row_key))
         existing = self._tables.get(storage.PHONES, partition, row_key)
-        self._tables.upsert(storage.PHONES, {
-            "PartitionKey": partition, "RowKey": row_key, "sealed": sealed, "key_version": version,
-            "updated_at": datetime.now(timezone.utc),
-        }, merge=False)
-        self._changed(session)
-        self._audit.record(PHONE_CHANGED if existing is not None else PHONE_SET, tenant_id=session.tenant_id,
-                           actor=self._person(session), outcome="stored", recipient=row_key, key_version=version)
+        event = PHONE_CHANGED if existing is not None else PHONE_SET
+        # Recorded first: if the audit insert fails, nothing has changed.
+        self._audit.record(event, tenant_id=session.tenant_id, actor=self._person(session), outcome="stored",
+                           recipient=row_key, key_version=version)
+        try:
+            self._tables.upsert(storage.PHONES, {
+                "PartitionKey": partition, "RowKey": row_key, "sealed": sealed, "key_version": version,
+                "updated_at": datetime.now(timezone.utc),
+            }, merge=False)
+        except Exception:
+            self._record_failure(session, event, row_key)
+            raise
+        finally:
+            self._changed(session)
         return {"address": address, **describe(number)}
 
     def delete(self, session: Session, address: str) -> bool:
@@ -135,11 +174,30 @@ class PhoneBook:
         partition, row_key = self._partition(session), self._recipient(session, address)
         if self._tables.get(storage.PHONES, partition, row_key) is None:
             return False
-        self._tables.delete(storage.PHONES, partition, row_key)
-        self._changed(session)
         self._audit.record(PHONE_DELETED, tenant_id=session.tenant_id, actor=self._person(session),
                            outcome="deleted", recipient=row_key)
+        try:
+            self._tables.delete(storage.PHONES, partition, row_key)
+        except Exception:
+            self._record_failure(session, PHONE_DELETED, row_key)
+            raise
+        finally:
+            self._changed(session)
         return True
+
+    # ----- audit -------------------------------------------------------------------------
+
+    def _record_read(self, session: Session, purpose: str, row_keys: list[str]) -> None:
+        """NEN 7513 access logging: who read which recipients' numbers (pseudonyms), for what."""
+        self._audit.record(PHONE_READ, tenant_id=session.tenant_id, actor=self._person(session), outcome="returned",
+                           purpose=purpose, count=len(row_keys), recipients=",".join(row_keys))
+
+    def _record_failure(self, session: Session, event: str, row_key: str) -> None:
+        try:
+            self._audit.record(event, tenant_id=session.tenant_id, actor=self._person(session), outcome="failed",
+                               recipient=row_key)
+        except Exception as error:  # noqa: BLE001 - the change's own failure is what the caller gets
+            logger.warning("could not record a failed phone change (%s)", type(error).__name__)
 
     # ----- for verdicts (V-R9) ---------------------------------------------------------
 
@@ -152,12 +210,21 @@ class PhoneBook:
             return {}
         rows = self._partition_rows(session)
         found: dict[str, str] = {}
+        read: list[str] = []
         for row_key, address in wanted.items():
             sealed = rows.get(row_key)
             if sealed is not None:
                 number = self._open(session, {"RowKey": row_key, "sealed": sealed[0], "key_version": sealed[1]})
                 if number is not None:
                     found[address] = number
+                    read.append(row_key)
+        if found:
+            try:
+                self._record_read(session, "verdict", sorted(read))
+            except Exception as error:  # noqa: BLE001 - no unrecorded disclosure; the verdict goes on
+                logger.warning("phone read not recorded (%s); the verdict goes without stored numbers",
+                               type(error).__name__)
+                return {}
         return found
 
     def _partition_rows(self, session: Session) -> dict[str, tuple[str, str]]:
@@ -181,8 +248,10 @@ class PhoneBook:
     # ----- keys and sealing --------------------------------------------------------------
 
     def _tenant_key(self, tenant_id: str) -> tuple[str, bytes]:
+        """The current version, asked of the key store (not the cache) since new data is sealed
+        with it: a key destroyed by another worker is never used for a new row (issue 8.1)."""
         try:
-            return self._keys.current(key_name(tenant_id))
+            return self._keys.current(key_name(tenant_id), fresh=True)
         except Exception as error:  # the key store's own failures become 503
             failure = dependency_failure(error)
             if failure is not None:

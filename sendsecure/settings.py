@@ -14,6 +14,8 @@ from sendsecure.errors import ConfigurationError
 
 MAIL_TRANSPORTS = ("graph", "smtp", "outbox")
 KEY_STORES = ("local", "keyvault")
+# Set by the App Service platform that hosts Azure Functions (every plan), never by a local run.
+AZURE_HOST_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
 
 
 def _text(env: Mapping[str, str], name: str, default: str = "") -> str:
@@ -59,6 +61,9 @@ class Settings:
     managed_identity_client_id: str
     table_prefix: str
     storage_timeout_seconds: int
+    # On-send (V-O4) answers within 2 s whatever its dependencies do (issue 7.10): all its storage and
+    # Key Vault calls end within this budget, then 503 with Retry-After; the rest is headroom.
+    on_send_deadline_ms: int
     # Mail for login codes.
     mail_transport: str
     mail_from: str
@@ -104,15 +109,40 @@ class Settings:
     # Development run.
     tenant_definitions: str
     app_version: str
+    # Where we run (issue 8.7): in Azure the development back ends are refused unless allowed.
+    running_in_azure: bool = False
+    allow_development_backends: bool = False
 
     @property
     def tables_configured(self) -> bool:
         return bool(self.tables_connection_string or self.tables_endpoint)
 
 
+def _refuse_development_backends(settings: Settings) -> Settings:
+    """In Azure, keys on the instance's disk and codes in files are refused (issue 8.7) unless
+    ``ALLOW_DEVELOPMENT_BACKENDS=true`` says it is meant (a throw-away test deployment)."""
+    if not settings.running_in_azure or settings.allow_development_backends:
+        return settings
+    wrong = []
+    if settings.key_store == "local":
+        wrong.append("KEY_STORE=local (keys on the instance's disk; set KEY_STORE=keyvault and KEY_VAULT_URL)")
+    if settings.mail_transport == "outbox":
+        wrong.append("MAIL_TRANSPORT=outbox (login codes written to files; set graph or smtp)")
+    if wrong:
+        raise ConfigurationError(
+            "running in Azure with development back ends: " + "; ".join(wrong)
+            + ". Set ALLOW_DEVELOPMENT_BACKENDS=true only for a throw-away test deployment.")
+    return settings
+
+
 def from_environment(env: Mapping[str, str] | None = None) -> Settings:
-    """Build the settings from ``env`` (default: ``os.environ``); raise on a bad value."""
+    """Build the settings from ``env`` (default: ``os.environ``); raise on a bad value, and on
+    development back ends when running in Azure."""
     env = os.environ if env is None else env
+    return _refuse_development_backends(_read(env))
+
+
+def _read(env: Mapping[str, str]) -> Settings:
     from sendsecure import __version__
 
     return Settings(
@@ -121,6 +151,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> Settings:
         managed_identity_client_id=_text(env, "AZURE_CLIENT_ID"),
         table_prefix=_text(env, "TABLE_PREFIX"),
         storage_timeout_seconds=_int(env, "STORAGE_TIMEOUT_SECONDS", 5, 1),
+        on_send_deadline_ms=_int(env, "ON_SEND_DEADLINE_MS", 1000, 100),
         mail_transport=_choice(env, "MAIL_TRANSPORT", "outbox", MAIL_TRANSPORTS),
         mail_from=_text(env, "MAIL_FROM", "no-reply@sendsecure.example"),
         mail_outbox_dir=_text(env, "MAIL_OUTBOX_DIR", ".run/outbox"),
@@ -159,6 +190,8 @@ def from_environment(env: Mapping[str, str] | None = None) -> Settings:
         release_notes_url=_text(env, "RELEASE_NOTES_URL", "https://sendsecure.example/release-notes"),
         tenant_definitions=_text(env, "TENANT_DEFINITIONS", "tenants/demo.json"),
         app_version=_text(env, "APP_VERSION", __version__),
+        running_in_azure=any(_text(env, marker) for marker in AZURE_HOST_MARKERS),
+        allow_development_backends=_bool(env, "ALLOW_DEVELOPMENT_BACKENDS", False),
     )
 
 

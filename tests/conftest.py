@@ -36,9 +36,10 @@ def azurite():
 
 @pytest.fixture
 def app_env(azurite, tmp_path, monkeypatch):
-    """Settings for one test: its own tables (a fresh prefix), outbox and key folder."""
+    """Settings for one test: its own tables (a fresh prefix), outbox and key folder, provisioned."""
     from sendsecure import runtime
     from sendsecure.core.tenants import load_tenant_files
+    from sendsecure.provision import provision
 
     env = {
         "TABLES_CONNECTION_STRING": azurite.connection_string,
@@ -54,7 +55,11 @@ def app_env(azurite, tmp_path, monkeypatch):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     runtime.reset()
-    runtime.tenant_directory().save(load_tenant_files([TEST_TENANTS]))
+    tenants = load_tenant_files([TEST_TENANTS])
+    # The explicit provisioning step (keys are never made by a request): the master key, one
+    # phone key per tenant, every table.
+    provision([t.id for t in tenants])
+    runtime.tenant_directory().save(tenants)
     yield env
     runtime.reset()
 

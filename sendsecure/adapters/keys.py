@@ -1,19 +1,33 @@
 """Secret keys behind one interface, and the keyed hashes (pseudonyms) made with them.
 
 A key store keeps named 256-bit keys in versions (SPEC P4, DESIGN "Keys"):
-- ``current(name)`` -> (version, key), creating the key on first use;
+- ``provision(name)`` -> bool: create the key if it does not exist (True if it was created). Only
+  the provisioning step calls it (``python -m sendsecure.provision``, tenant onboarding); no
+  request ever creates a key. Two provisioners at once end up with the same (oldest) version.
+- ``current(name, fresh=False)`` -> (version, key); ``fresh=True`` asks the store, not the cache
+  (before sealing new data, so nothing is sealed under a key destroyed by another worker);
 - ``version(name, version)`` -> key: an older version still opens what it sealed;
 - ``rotate(name)`` -> (version, key): a new current version;
 - ``destroy(name)``: every version gone (offboarding); afterwards ``KeyNotFound``;
-- ``stable(name)`` -> key: the oldest version, for keys that must never change (pseudonyms).
-  Two workers that create the same key at once both end up with the same (oldest) version.
+- ``stable(name)`` -> key: the oldest version, for keys that must never change (the master key).
+- ``check(name)`` -> bool: whether the key exists in the store (health), at most one store read
+  per ``check_seconds``.
+
+A key that does not exist is ``KeyMissing`` from ``current`` and ``stable`` (503
+``dependency_unavailable``, logged as an error: provisioning was not run or the key was lost), and
+``KeyNotFound`` from ``version`` (a destroyed tenant key: its data is gone). A store that cannot be
+read (permissions, no answer) is ``KeyStoreUnavailable`` (503).
 
 Two implementations, chosen by ``KEY_STORE``: ``keyvault`` (Azure Key Vault secrets through
 azure-keyvault-secrets and the managed identity; ``sendsecure/keyvault.py``) and ``local``
 (development only: one file per version, mode 0600, in ``LOCAL_KEY_DIR``). Both cache keys
-in memory per worker (Microsoft's advice: key in Key Vault, cached; data in storage): a
-version is immutable and kept; the current version is re-read after ``current_ttl`` seconds
-so a rotation elsewhere is picked up.
+in memory per worker (Microsoft's advice: key in Key Vault, cached; data in storage): the
+current version is re-read after ``current_ttl`` seconds so a rotation elsewhere is picked up;
+a cached version (and the stable key) is used for ``verify_ttl`` seconds, then its next use
+asks the store whether it still exists, so a key destroyed by another worker is dropped from
+this worker's cache on its next use after at most ``verify_ttl`` seconds. If the store does not
+answer that check, reads keep the cached key (a Key Vault hiccup does not stop validation);
+only a definite "not found" drops it. Sealing asks the store every time (``fresh=True``).
 """
 from __future__ import annotations
 
@@ -22,6 +36,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
@@ -33,6 +48,8 @@ from typing import Protocol
 
 from sendsecure.errors import DependencyUnavailable
 
+logger = logging.getLogger(__name__)
+
 NAME_RE = re.compile(r"^[a-z0-9-]{1,100}$")
 MASTER_KEY = "master-key"  # the deployment's master secret; every keyed hash derives from it
 
@@ -42,15 +59,25 @@ class KeyNotFound(Exception):
 
 
 class KeyStoreUnavailable(DependencyUnavailable):
-    """The key store does not answer or throttles (503 with Retry-After)."""
+    """The key store does not answer, throttles or cannot be read (503 with Retry-After)."""
+
+
+class KeyMissing(KeyStoreUnavailable):
+    """A key the deployment needs was never provisioned or is gone (503; provisioning creates it)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__("A key this service needs is missing.", retry_after=60)
+        self.name = name
 
 
 class KeyStore(Protocol):
-    def current(self, name: str) -> tuple[str, bytes]: ...
+    def provision(self, name: str) -> bool: ...
+    def current(self, name: str, *, fresh: bool = False) -> tuple[str, bytes]: ...
     def version(self, name: str, version: str) -> bytes: ...
     def rotate(self, name: str) -> tuple[str, bytes]: ...
     def destroy(self, name: str) -> None: ...
     def stable(self, name: str) -> bytes: ...
+    def check(self, name: str) -> bool: ...
 
 
 def new_key() -> bytes:
@@ -77,11 +104,15 @@ def check_name(name: str) -> str:
 class CachedKeyStore(abc.ABC):
     """The per-worker cache shared by both stores; subclasses do the reading and writing."""
 
-    def __init__(self, current_ttl: float = 300.0) -> None:
+    def __init__(self, current_ttl: float = 300.0, verify_ttl: float = 60.0, check_seconds: float = 10.0) -> None:
         self._current_ttl = current_ttl
+        self._verify_ttl = verify_ttl
+        self._check_seconds = check_seconds
         self._current: dict[str, tuple[str, bytes, float]] = {}
-        self._versions: dict[tuple[str, str], bytes] = {}
-        self._stable: dict[str, bytes] = {}
+        # (name, version) -> (key, when the store last confirmed it)
+        self._versions: dict[tuple[str, str], tuple[bytes, float]] = {}
+        self._stable: dict[str, tuple[str, bytes, float]] = {}
+        self._checked: dict[str, tuple[bool, float]] = {}
         self._lock = threading.Lock()
 
     # ----- what a store implements ----------------------------------------------------------
@@ -106,28 +137,47 @@ class CachedKeyStore(abc.ABC):
         """Remove every version of ``name`` for good."""
 
     # ----- the interface -----------------------------------------------------------------
-    def current(self, name: str) -> tuple[str, bytes]:
+    def provision(self, name: str) -> bool:
+        """Create ``name`` unless it exists; True if this call created it. Provisioning only."""
+        check_name(name)
+        with self._lock, self._creation_guard(name):
+            if self._read_current(name) is not None:
+                return False
+            # Two provisioners racing where the store cannot serialise them (Key Vault) both write;
+            # ``stable`` then picks the same (oldest) version everywhere.
+            self._write_new_version(name, new_key())
+            self._checked.pop(name, None)
+            return True
+
+    def current(self, name: str, *, fresh: bool = False) -> tuple[str, bytes]:
         check_name(name)
         cached = self._current.get(name)
-        if cached is not None and time.monotonic() - cached[2] < self._current_ttl:
+        if not fresh and cached is not None and time.monotonic() - cached[2] < self._current_ttl:
             return cached[0], cached[1]
-        with self._lock:
-            found = self._read_current(name)
-            if found is None:
-                key = new_key()
-                found = (self._write_new_version(name, key), key)
-            self._remember(name, *found)
-            return found
+        found = self._read_current(name)
+        if found is None:
+            self._forget(name)
+            raise self._missing(name)
+        self._remember(name, *found)
+        return found
 
     def version(self, name: str, version: str) -> bytes:
         check_name(name)
-        key = self._versions.get((name, version))
-        if key is not None:
-            return key
-        key = self._read_version(name, version)
+        now = time.monotonic()
+        cached = self._versions.get((name, version))
+        if cached is not None and now - cached[1] < self._verify_ttl:
+            return cached[0]
+        try:
+            key = self._read_version(name, version)
+        except (KeyStoreUnavailable, TimeoutError):  # no answer, or the request's deadline is up
+            if cached is not None:  # keep reading with what we have; the next use asks again
+                return cached[0]
+            raise
         if key is None:
+            if cached is not None:  # destroyed elsewhere since we read it
+                self._forget(name)
             raise KeyNotFound()
-        self._versions[(name, version)] = key
+        self._versions[(name, version)] = (key, now)
         return key
 
     def rotate(self, name: str) -> tuple[str, bytes]:
@@ -144,34 +194,63 @@ class CachedKeyStore(abc.ABC):
             try:
                 self._delete(name)
             finally:  # this worker forgets the key even if the store failed half way
-                self._current.pop(name, None)
-                self._stable.pop(name, None)
-                for cached in [k for k in self._versions if k[0] == name]:
-                    del self._versions[cached]
+                self._forget(name)
 
     def stable(self, name: str) -> bytes:
         check_name(name)
+        now = time.monotonic()
         cached = self._stable.get(name)
-        if cached is not None:
-            return cached
-        with self._lock, self._creation_guard(name):
-            found = self._read_oldest(name)
-            if found is None:
-                self._write_new_version(name, new_key())
-                found = self._read_oldest(name)  # a concurrent creator may have been first
-                if found is None:
-                    raise KeyStoreUnavailable("The key store lost a key it just wrote.")
-            self._stable[name] = found[1]
-            self._versions[(name, found[0])] = found[1]
-            return found[1]
+        if cached is not None and now - cached[2] < self._verify_ttl:
+            return cached[1]
+        if cached is not None:  # still there? a cheap read of the one version we use
+            try:
+                still = self._read_version(name, cached[0])
+            except (KeyStoreUnavailable, TimeoutError):
+                return cached[1]
+            if still is not None:
+                self._stable[name] = (cached[0], cached[1], now)
+                return cached[1]
+            self._forget(name)
+        found = self._read_oldest(name)
+        if found is None:
+            raise self._missing(name)
+        self._stable[name] = (found[0], found[1], now)
+        self._versions[(name, found[0])] = (found[1], now)
+        return found[1]
+
+    def check(self, name: str) -> bool:
+        """Whether ``name`` exists in the store (not the cache); remembered ``check_seconds``."""
+        check_name(name)
+        now = time.monotonic()
+        cached = self._checked.get(name)
+        if cached is not None and now - cached[1] < self._check_seconds:
+            return cached[0]
+        exists = self._read_current(name) is not None
+        self._checked[name] = (exists, now)
+        if not exists:
+            self._forget(name)
+        return exists
 
     def _creation_guard(self, name: str):
-        """Held while a stable key may be created; stores that can, serialise across processes."""
+        """Held while a key may be created; stores that can, serialise across processes."""
         return contextlib.nullcontext()
 
     def _remember(self, name: str, version: str, key: bytes) -> None:
-        self._current[name] = (version, key, time.monotonic())
-        self._versions[(name, version)] = key
+        now = time.monotonic()
+        self._current[name] = (version, key, now)
+        self._versions[(name, version)] = (key, now)
+
+    def _forget(self, name: str) -> None:
+        self._current.pop(name, None)
+        self._stable.pop(name, None)
+        for cached in [k for k in list(self._versions) if k[0] == name]:
+            self._versions.pop(cached, None)
+
+    @staticmethod
+    def _missing(name: str) -> KeyMissing:
+        logger.error("key %s is missing from the key store: run the provisioning step "
+                     "(python -m sendsecure.provision) or restore the key", name)
+        return KeyMissing(name)
 
 
 class LocalKeyStore(CachedKeyStore):
@@ -180,36 +259,57 @@ class LocalKeyStore(CachedKeyStore):
     Versions are time-ordered names, so the newest file is the current version.
     """
 
-    def __init__(self, folder: str | Path, current_ttl: float = 300.0) -> None:
-        super().__init__(current_ttl)
+    def __init__(self, folder: str | Path, current_ttl: float = 300.0, **cache: float) -> None:
+        super().__init__(current_ttl, **cache)
         self._folder = Path(folder)
 
     def _dir(self, name: str) -> Path:
         return self._folder / name
 
     def _versions_on_disk(self, name: str) -> list[str]:
+        # os.listdir, not Path.glob: glob treats an unreadable folder as an empty one.
         try:
-            return sorted(p.stem for p in self._dir(name).glob("*.key"))
+            names = os.listdir(self._dir(name))
+        except FileNotFoundError:
+            return []
         except OSError as error:
-            raise KeyStoreUnavailable("The local key store cannot be read.") from error
+            raise _unreadable(name, error) from None
+        return sorted(n[:-4] for n in names if n.endswith(".key") and not n.startswith("."))
 
     def _read_current(self, name: str) -> tuple[str, bytes] | None:
         versions = self._versions_on_disk(name)
-        return (versions[-1], self._read_version(name, versions[-1])) if versions else None
+        return self._read_pair(name, versions[-1]) if versions else None
 
     def _read_oldest(self, name: str) -> tuple[str, bytes] | None:
         versions = self._versions_on_disk(name)
-        return (versions[0], self._read_version(name, versions[0])) if versions else None
+        return self._read_pair(name, versions[0]) if versions else None
+
+    def _read_pair(self, name: str, version: str) -> tuple[str, bytes] | None:
+        key = self._read_version(name, version)
+        return (version, key) if key is not None else None
 
     def _read_version(self, name: str, version: str) -> bytes | None:
         if not re.fullmatch(r"[0-9a-f]{1,64}", version):
             return None
         try:
-            return decode_key((self._dir(name) / f"{version}.key").read_text("ascii").strip())
+            text = (self._dir(name) / f"{version}.key").read_text("ascii").strip()
         except FileNotFoundError:
             return None
+        except OSError as error:
+            raise _unreadable(name, error) from None
+        try:
+            return decode_key(text)
+        except ValueError:
+            logger.error("local key store: key %s version %s is not a 256-bit key in base64", name, version)
+            raise KeyStoreUnavailable("The key store holds an unusable key.") from None
 
     def _write_new_version(self, name: str, key: bytes) -> str:
+        try:
+            return self._write_file(name, key)
+        except OSError as error:
+            raise _unreadable(name, error) from None
+
+    def _write_file(self, name: str, key: bytes) -> str:
         folder = self._dir(name)
         self._folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         folder.mkdir(exist_ok=True, mode=0o700)
@@ -242,6 +342,11 @@ class LocalKeyStore(CachedKeyStore):
 
     def _delete(self, name: str) -> None:
         shutil.rmtree(self._dir(name), ignore_errors=True)
+
+
+def _unreadable(name: str, error: OSError) -> KeyStoreUnavailable:
+    logger.error("local key store: key %s cannot be read (%s)", name, type(error).__name__)
+    return KeyStoreUnavailable("The key store cannot be read.")
 
 
 class DerivedKeys:

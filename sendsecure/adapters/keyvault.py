@@ -34,6 +34,10 @@ Errors: no answer (connection refused, reset, timeout, TLS), 429 and 5xx become
 serve the request either way. Exception texts and logs name the secret and the HTTP status and
 Key Vault's error code, never a key, a secret value or a token.
 
+Every attempt is also bounded by the request's deadline (``sendsecure.context.deadline``; the
+transport of ``sendsecure.adapters.storage.deadline_transport``), so a vault that accepts
+connections but never answers costs an on-send no more than its budget.
+
 The client keeps retries low (one retry on connection errors only, none on slow reads or on
 429/5xx, whose Retry-After the SDK would otherwise sleep inside the request) and has short
 connection/read timeouts, so a dead vault turns into a 503 within seconds. Do not pass
@@ -88,7 +92,8 @@ class KeyVaultKeyStore(CachedKeyStore):
     ) -> None:
         """``client_options`` go to ``SecretClient`` on top of ``DEFAULT_CLIENT_OPTIONS``, e.g.
         ``connection_verify`` (a CA bundle), ``verify_challenge_resource`` or ``transport``."""
-        super().__init__(current_ttl)
+        super().__init__(current_ttl, **{k: client_options.pop(k) for k in ("verify_ttl", "check_seconds")
+                                           if k in client_options})
         if not vault_url.lower().startswith("https://"):
             raise ConfigurationError("the Key Vault URL must start with https://")
         self._vault_url = vault_url
@@ -107,7 +112,15 @@ class KeyVaultKeyStore(CachedKeyStore):
                 if self._client is None:
                     from azure.keyvault.secrets import SecretClient
 
-                    self._client = SecretClient(self._vault_url, self._credential, **self._client_options)
+                    options = dict(self._client_options)
+                    if "transport" not in options:  # every attempt bounded by the request's deadline too
+                        from sendsecure.adapters.storage import deadline_transport
+
+                        transport_options = {k: options.pop(k) for k in ("connection_verify", "connection_cert")
+                                             if k in options}
+                        options["transport"] = deadline_transport(
+                            options.pop("connection_timeout"), options.pop("read_timeout"), **transport_options)
+                    self._client = SecretClient(self._vault_url, self._credential, **options)
                 client = self._client
         return client
 

@@ -4,6 +4,16 @@ Locally the app uses a connection string (Azurite); in Azure an endpoint and the
 managed identity (no keys in app settings). Clients are built once per worker, nothing
 connects at import, and a dependency that is down surfaces as ``DependencyUnavailable``
 quickly (short timeouts, one retry) instead of hanging the caller.
+
+Deadlines (issue 7 item 10): every HTTP attempt of every Table (and Key Vault) call is bounded by
+``STORAGE_TIMEOUT_SECONDS`` and by the request's deadline (``sendsecure.context.deadline``),
+whichever is nearer; the bound is applied in the transport, so it also holds for callers that use
+a table client directly (batches). A storage that accepts connections but never answers (frozen)
+costs a request at most its deadline, then 503.
+
+Missing tables (issue 7 item 11): a table that disappeared (storage restarted empty, deleted by
+hand) is created again on the first call that finds it missing, with an error in the log, and that
+call is retried once; health lists the tables and reports the missing ones.
 """
 from __future__ import annotations
 
@@ -32,13 +42,28 @@ TABLE_NAMES = (TENANTS, SESSIONS, LOGIN_CODES, LOGIN_GUARDS, AUDIT, BOOK, BOOK_M
 POOL_SIZE = 64  # above the worker's thread count, so concurrent requests reuse connections
 
 
-def _transport(timeout: int):
+def deadline_transport(connection_timeout: float, read_timeout: float, **options: Any):
     """The SDK's requests transport with a connection pool as large as the worker's concurrency,
-    no environment look-ups (proxy, .netrc) per request, and short timeouts."""
+    no environment look-ups (proxy, .netrc) per request, and every attempt bounded by the timeouts
+    and by the request's deadline (``sendsecure.context.time_left``). ``options`` go to
+    ``RequestsTransport`` (e.g. ``connection_verify``)."""
     import requests
     from azure.core.pipeline.transport import RequestsTransport
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
+
+    from sendsecure.context import time_left
+
+    class DeadlineTransport(RequestsTransport):
+        def send(self, request, **kwargs):
+            connect = kwargs.get("connection_timeout") or connection_timeout
+            read = kwargs.get("read_timeout") or read_timeout
+            if isinstance(connect, tuple):  # (connect, read) given by a caller
+                connect, read = connect
+                kwargs.pop("read_timeout", None)
+            kwargs["connection_timeout"] = time_left(connect)
+            kwargs["read_timeout"] = time_left(read)
+            return super().send(request, **kwargs)
 
     session = requests.Session()
     session.trust_env = False
@@ -46,8 +71,16 @@ def _transport(timeout: int):
                           max_retries=Retry(total=False, redirect=False, raise_on_status=False))
     for scheme in ("http://", "https://"):
         session.mount(scheme, adapter)
-    return RequestsTransport(session=session, session_owner=False, use_env_settings=False,
-                             connection_timeout=timeout, read_timeout=timeout)
+    return DeadlineTransport(session=session, session_owner=False, use_env_settings=False,
+                             connection_timeout=connection_timeout, read_timeout=read_timeout, **options)
+
+
+def _transport(timeout: int):
+    return deadline_transport(timeout, timeout)
+
+
+def _table_missing(error: Exception) -> bool:
+    return getattr(error, "error_code", None) == "TableNotFound"
 
 
 class Conflict(Exception):
@@ -59,7 +92,7 @@ class TableStore:
         if not settings.tables_configured:
             raise ConfigurationError("set TABLES_CONNECTION_STRING (local) or TABLES_ENDPOINT (Azure)")
         self._settings = settings
-        self._service = None
+        self._service: Any = None
         self._tables: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -84,12 +117,64 @@ class TableStore:
         client = self._tables.get(name)
         if client is not None:
             return client
+        # Not under the lock: a call that waits for a frozen storage must not make the others wait
+        # past their own deadlines; two threads creating the same table is harmless.
+        client = self._service_client().create_table_if_not_exists(self._settings.table_prefix + name)
         with self._lock:
-            client = self._tables.get(name)
-            if client is None:
-                client = self._service_client().create_table_if_not_exists(self._settings.table_prefix + name)
-                self._tables[name] = client
-        return client
+            return self._tables.setdefault(name, client)
+
+    def _recreate(self, name: str) -> None:
+        """A table this worker used is gone: create it again (data in it is lost; say so)."""
+        from azure.core.exceptions import ResourceExistsError
+
+        logger.error("table %s is missing (storage restarted empty or the table was deleted); creating it "
+                     "again, its earlier rows are gone", self._settings.table_prefix + name)
+        with self._lock:
+            self._tables.pop(name, None)
+        try:
+            self._service_client().create_table(self._settings.table_prefix + name)
+        except ResourceExistsError:
+            pass
+
+    def _on_table(self, name: str, operation: Callable[[Any], Any], *, any_404: bool = False) -> Any:
+        """``operation(table client)``; a missing table is created again and the call retried once.
+
+        ``any_404``: the operation cannot miss an entity, so any 404 means the table is missing
+        (an insert's 404 does not always carry the error code)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return operation(self.table(name))
+        except ResourceNotFoundError as error:
+            if not (any_404 or _table_missing(error)):
+                raise
+        self._recreate(name)
+        return operation(self.table(name))
+
+    def missing_tables(self) -> list[str]:
+        """The logical tables that do not exist in storage (one listing)."""
+        from azure.core.exceptions import AzureError
+
+        prefix = self._settings.table_prefix
+        try:
+            if prefix:
+                listed = self._service_client().query_tables(
+                    "TableName ge @low and TableName lt @high", parameters={"low": prefix, "high": prefix + "~"})
+            else:
+                listed = self._service_client().list_tables()
+            present = {table.name for table in listed}
+        except AzureError:
+            raise DependencyUnavailable("Table Storage does not answer.") from None
+        return [name for name in TABLE_NAMES if prefix + name not in present]
+
+    def create_missing_tables(self) -> list[str]:
+        """Create every table that does not exist (provisioning); returns the logical names created."""
+        missing = self.missing_tables()
+        for name in missing:
+            with self._lock:
+                self._tables.pop(name, None)
+            self.table(name)
+        return missing
 
     def ping(self) -> None:
         """Raise ``DependencyUnavailable`` unless storage answers a cheap read."""
@@ -108,7 +193,7 @@ class TableStore:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return self.table(name).get_entity(partition, row)
+            return self._on_table(name, lambda table: table.get_entity(partition, row))
         except ResourceNotFoundError:
             return None
 
@@ -117,14 +202,15 @@ class TableStore:
         from azure.core.exceptions import ResourceExistsError
 
         try:
-            self.table(name).create_entity(entity)
+            self._on_table(name, lambda table: table.create_entity(entity), any_404=True)
         except ResourceExistsError:
             raise Conflict() from None
 
     def upsert(self, name: str, entity: dict[str, Any], *, merge: bool = True) -> None:
         from azure.data.tables import UpdateMode
 
-        self.table(name).upsert_entity(entity, mode=UpdateMode.MERGE if merge else UpdateMode.REPLACE)
+        mode = UpdateMode.MERGE if merge else UpdateMode.REPLACE
+        self._on_table(name, lambda table: table.upsert_entity(entity, mode=mode), any_404=True)
 
     def replace_if_unchanged(self, name: str, entity: dict[str, Any], etag: str) -> None:
         """Replace an entity read earlier, only if nobody changed it since (its ETag)."""
@@ -133,9 +219,9 @@ class TableStore:
         from azure.data.tables import UpdateMode
 
         try:
-            self.table(name).update_entity(
+            self._on_table(name, lambda table: table.update_entity(
                 entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
-            )
+            ))
         except (ResourceModifiedError, ResourceNotFoundError):
             raise Conflict() from None
 
@@ -143,7 +229,16 @@ class TableStore:
         self.table(name).delete_entity(partition, row)  # deleting a missing entity is not an error
 
     def query(self, name: str, filter: str, parameters: dict[str, Any] | None = None, select: list[str] | None = None):
-        return self.table(name).query_entities(filter, parameters=parameters or {}, select=select)
+        """The matching entities, lazily; a missing table is created again and reads as empty."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        pages = self.table(name).query_entities(filter, parameters=parameters or {}, select=select)
+        try:
+            yield from pages
+        except ResourceNotFoundError as error:
+            if not _table_missing(error):
+                raise
+            self._recreate(name)
 
     def mutate(
         self,
@@ -170,7 +265,7 @@ class TableStore:
                 if current is None:
                     self.insert(name, new)
                 else:
-                    self.replace_if_unchanged(name, new, current.metadata["etag"])
+                    self.replace_if_unchanged(name, new, current.metadata["etag"])  # type: ignore[attr-defined]
                 return new
             except Conflict:
                 continue

@@ -2,6 +2,16 @@
 
 ``status`` is ``ok``; ``degraded`` when storage and keys work but a domain book is missing
 (validation then offers standard sending, V-O3); ``unavailable`` (503) when storage or keys fail.
+
+- ``storage``: ``ok``, ``unavailable`` (no answer in time), or ``tables_missing`` (storage answers
+  but tables are gone, e.g. restarted empty; ``missing_tables`` names them; requests create a
+  missing table again, but its rows are lost: restore or re-provision);
+- ``keys``: ``ok``, ``missing`` (the master key is not in the key store: run provisioning), or
+  ``unavailable`` (the key store cannot be read or does not answer). Asked of the store itself,
+  at most once per 10 s per worker, not of the worker's cache.
+
+The whole check runs under a deadline of ``HEALTH_DEADLINE_SECONDS``: a frozen dependency makes
+health answer 503 in time, not hang.
 """
 from __future__ import annotations
 
@@ -11,19 +21,13 @@ from typing import Any
 from sendsecure import runtime
 from sendsecure.http.info import book_status
 from sendsecure.adapters.keys import MASTER_KEY
+from sendsecure.context import deadline
 from sendsecure.settings import get_settings
 from sendsecure.core.tenants import DomainBookVariant
 
 logger = logging.getLogger(__name__)
 
-
-def _probe(name: str, check) -> str:
-    try:
-        check()
-        return "ok"
-    except Exception as exc:  # noqa: BLE001 - a health check reports, it does not fail
-        logger.warning("health: %s unavailable (%s)", name, type(exc).__name__)
-        return "unavailable"
+HEALTH_DEADLINE_SECONDS = 1.5
 
 
 def _books() -> dict[str, Any]:
@@ -46,14 +50,38 @@ def _books() -> dict[str, Any]:
     }
 
 
+def _storage() -> tuple[str, list[str]]:
+    try:
+        missing = runtime.tables().missing_tables()
+    except Exception as exc:  # noqa: BLE001 - a health check reports, it does not fail
+        logger.warning("health: storage unavailable (%s)", type(exc).__name__)
+        return "unavailable", []
+    if missing:
+        logger.error("health: tables missing: %s", ", ".join(missing))
+        return "tables_missing", missing
+    return "ok", []
+
+
+def _keys() -> str:
+    try:
+        return "ok" if runtime.key_store().check(MASTER_KEY) else "missing"
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("health: keys unavailable (%s)", type(exc).__name__)
+        return "unavailable"
+
+
 def check() -> dict[str, Any]:
-    storage = _probe("storage", lambda: runtime.tables().ping())
-    keys = _probe("keys", lambda: runtime.key_store().stable(MASTER_KEY))
-    books = _books() if storage == "ok" else {"available": False, "version": None, "synced_at": None,
-                                              "age_seconds": None, "variants": {}}
+    with deadline(HEALTH_DEADLINE_SECONDS):
+        storage, missing = _storage()
+        keys = _keys()
+        books = _books() if storage == "ok" else {"available": False, "version": None, "synced_at": None,
+                                                  "age_seconds": None, "variants": {}}
     if storage != "ok" or keys != "ok":
         status = "unavailable"
     else:
         status = "ok" if books["available"] else "degraded"
-    return {"status": status, "version": get_settings().app_version, "storage": storage, "keys": keys,
-            "domain_book": books}
+    report = {"status": status, "version": get_settings().app_version, "storage": storage, "keys": keys,
+              "domain_book": books}
+    if missing:
+        report["missing_tables"] = missing
+    return report

@@ -9,14 +9,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import random
-import re
 import traceback
 from typing import Any, Callable
 
 import azure.functions as func
 
-from sendsecure.context import CORRELATION_ID
+from sendsecure.context import CORRELATION_ID, begin_request, end_request
 from sendsecure.errors import (
     dependency_failure,
     InvalidBody,
@@ -27,7 +25,6 @@ from sendsecure.errors import (
 
 logger = logging.getLogger(__name__)
 
-_CORRELATION_RE = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 PROBLEM_BASE = "https://sendsecure.example/problems/"
 
 
@@ -74,11 +71,7 @@ def endpoint(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callab
 
     @functools.wraps(handler)
     def wrapper(req: func.HttpRequest) -> func.HttpResponse:
-        incoming = req.headers.get("x-correlation-id", "")
-        # Not uuid4: os.urandom releases the GIL and costs a thread switch under load; a
-        # correlation id needs to be unique, not unpredictable.
-        correlation_id = incoming if _CORRELATION_RE.fullmatch(incoming) else f"{random.getrandbits(128):032x}"
-        token = CORRELATION_ID.set(correlation_id)
+        correlation_id, token = begin_request(req.headers.get("x-correlation-id", ""))  # the server's own id
         try:
             try:
                 response = handler(req)
@@ -101,7 +94,7 @@ def endpoint(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callab
             response.headers["X-Correlation-Id"] = correlation_id
             return response
         finally:
-            CORRELATION_ID.reset(token)
+            end_request(token)
 
     return wrapper
 

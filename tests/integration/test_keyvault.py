@@ -24,7 +24,7 @@ from azure.core.credentials import AccessToken
 
 from fake_keyvault import TENANT, FakeKeyVault, StoredVersion
 from sendsecure.errors import ConfigurationError
-from sendsecure.adapters.keys import KeyNotFound, KeyStoreUnavailable, encode_key
+from sendsecure.adapters.keys import KeyMissing, KeyNotFound, KeyStoreUnavailable, encode_key
 from sendsecure.adapters.keyvault import CONTENT_TYPE, KeyVaultKeyStore, key_vault_store_from_settings
 
 NAME = "tenant-7d5a3c1e-phone-key"
@@ -93,8 +93,11 @@ def stepping_clock(start: int = 1_700_000_000) -> Callable[[], int]:
 # ----- create, cache, rotate ----------------------------------------------------------------------
 
 
-def test_p4_current_creates_the_key_on_first_use_exactly_once(fake: FakeKeyVault, make_store) -> None:
-    version, key = make_store().current(NAME)
+def test_p4_provision_creates_the_key_exactly_once(fake: FakeKeyVault, make_store) -> None:
+    store = make_store()
+    assert store.provision(NAME) is True
+    assert make_store().provision(NAME) is False
+    version, key = store.current(NAME)
 
     assert len(key) == 32
     assert fake.versions(NAME) == [version]
@@ -107,6 +110,7 @@ def test_p4_current_creates_the_key_on_first_use_exactly_once(fake: FakeKeyVault
 
 def test_p4_keys_are_cached_per_store(fake: FakeKeyVault, make_store) -> None:
     store = make_store()
+    store.provision(NAME)
     version, key = store.current(NAME)
     requests = fake.request_count()
 
@@ -118,6 +122,7 @@ def test_p4_keys_are_cached_per_store(fake: FakeKeyVault, make_store) -> None:
 
 def test_p4_current_is_read_again_after_its_ttl_and_sees_a_rotation_elsewhere(fake: FakeKeyVault, make_store) -> None:
     reader = make_store(current_ttl=0)
+    reader.provision(NAME)
     reader.current(NAME)
 
     new_version, new_key = make_store().rotate(NAME)
@@ -127,6 +132,7 @@ def test_p4_current_is_read_again_after_its_ttl_and_sees_a_rotation_elsewhere(fa
 
 def test_p4_rotate_gives_a_new_version_and_old_versions_still_open(fake: FakeKeyVault, make_store) -> None:
     store = make_store()
+    store.provision(NAME)
     old_version, old_key = store.current(NAME)
 
     new_version, new_key = store.rotate(NAME)
@@ -142,6 +148,7 @@ def test_p4_rotate_gives_a_new_version_and_old_versions_still_open(fake: FakeKey
 
 def test_p4_a_missing_version_is_key_not_found(fake: FakeKeyVault, make_store) -> None:
     store = make_store()
+    store.provision(NAME)
     store.current(NAME)
 
     with pytest.raises(KeyNotFound):
@@ -153,6 +160,7 @@ def test_p4_a_missing_version_is_key_not_found(fake: FakeKeyVault, make_store) -
 @pytest.mark.parametrize("version", ["", "latest", "../x", "A" * 32, "0" * 31, "0" * 33, "versions"])
 def test_p4_only_key_vault_versions_are_asked_for(fake: FakeKeyVault, make_store, version: str) -> None:
     store = make_store()
+    store.provision(NAME)
     store.current(NAME)
     requests = fake.request_count()
 
@@ -168,6 +176,7 @@ def test_p4_only_key_vault_versions_are_asked_for(fake: FakeKeyVault, make_store
 def test_p4_stable_is_the_oldest_version_even_after_rotations(fake: FakeKeyVault, make_store) -> None:
     fake.clock = stepping_clock()
     store = make_store()
+    store.provision(NAME)
     first_version, first_key = store.current(NAME)
     for _ in range(3):
         store.rotate(NAME)
@@ -189,6 +198,7 @@ def test_p4_stable_ties_in_the_same_second_go_to_the_smallest_version(fake: Fake
 def test_p4_stable_skips_disabled_versions(fake: FakeKeyVault, make_store) -> None:
     fake.clock = stepping_clock()
     store = make_store()
+    store.provision(NAME)
     store.current(NAME)
     _, second_key = store.rotate(NAME)
     fake.secrets[NAME][0].enabled = False
@@ -196,7 +206,7 @@ def test_p4_stable_skips_disabled_versions(fake: FakeKeyVault, make_store) -> No
     assert make_store().stable(NAME) == second_key
 
 
-def test_p4_two_stores_creating_the_stable_key_at_once_agree(fake: FakeKeyVault, make_store) -> None:
+def test_p4_two_stores_provisioning_the_stable_key_at_once_agree(fake: FakeKeyVault, make_store) -> None:
     stores = [make_store(), make_store()]
     start = threading.Barrier(len(stores))
     results: list[bytes] = []
@@ -205,6 +215,7 @@ def test_p4_two_stores_creating_the_stable_key_at_once_agree(fake: FakeKeyVault,
     def first_use(store: KeyVaultKeyStore) -> None:
         try:
             start.wait(timeout=5)
+            store.provision("pseudonym-key")
             results.append(store.stable("pseudonym-key"))
         except BaseException as error:  # noqa: BLE001 - reported by the assertion below
             errors.append(error)
@@ -234,10 +245,12 @@ def test_p4_a_fresh_stable_key_waits_for_same_second_creators(fake: FakeKeyVault
             fake.secrets[NAME].append(StoredVersion("0" * 32, encode_key(late_key), CONTENT_TYPE, now))
 
     fake.after_answer = concurrent_creator
-    key = make_store().stable(NAME)
+    store = make_store()
+    store.provision(NAME)
+    key = store.stable(NAME)
 
     assert key == late_key
-    assert fake.calls().count(("GET", f"/secrets/{NAME}/versions")) == 3  # empty, own version, after the wait
+    assert fake.calls().count(("GET", f"/secrets/{NAME}/versions")) == 2  # own version, after the wait
     assert make_store().stable(NAME) == late_key
 
 
@@ -246,6 +259,7 @@ def test_p4_a_fresh_stable_key_waits_for_same_second_creators(fake: FakeKeyVault
 
 def test_p4_destroy_deletes_and_purges_every_version(fake: FakeKeyVault, make_store) -> None:
     store = make_store()
+    store.provision(NAME)
     old_version, old_key = store.current(NAME)
     rotated_version, rotated_key = store.rotate(NAME)
 
@@ -262,6 +276,9 @@ def test_p4_destroy_deletes_and_purges_every_version(fake: FakeKeyVault, make_st
             reader.version(NAME, old_version)
         with pytest.raises(KeyNotFound):
             reader.version(NAME, rotated_version)
+    with pytest.raises(KeyMissing):
+        store.current(NAME)  # a destroyed key is not made again by its next use
+    store.provision(NAME)
     fresh_version, fresh_key = store.current(NAME)
     assert fresh_version not in (old_version, rotated_version)
     assert fresh_key not in (old_key, rotated_key)
@@ -270,6 +287,7 @@ def test_p4_destroy_deletes_and_purges_every_version(fake: FakeKeyVault, make_st
 
 def test_p4_destroy_waits_for_a_slow_deletion_before_purging(fake: FakeKeyVault, make_store) -> None:
     store = make_store()
+    store.provision(NAME)
     store.current(NAME)
     fake.deletion_pending = 2
 
@@ -281,6 +299,7 @@ def test_p4_destroy_waits_for_a_slow_deletion_before_purging(fake: FakeKeyVault,
 
 def test_p4_destroy_that_times_out_can_be_repeated(fake: FakeKeyVault, make_store) -> None:
     store = make_store(delete_timeout=0.3)
+    store.provision(NAME)
     version, _ = store.current(NAME)
     fake.deletion_pending = 1000
 
@@ -309,6 +328,7 @@ def test_p4_destroy_with_purge_forbidden_warns_and_blocks_the_name(
     caplog.set_level(logging.DEBUG)
     fake.purge_forbidden = True
     store = make_store()
+    store.provision(NAME)
     version, key = store.current(NAME)
 
     store.destroy(NAME)  # deleted, though recoverable by an administrator: a warning, no error
@@ -319,12 +339,15 @@ def test_p4_destroy_with_purge_forbidden_warns_and_blocks_the_name(
     assert NAME in fake.deleted
     with pytest.raises(KeyNotFound):
         make_store().version(NAME, version)
-    with pytest.raises(KeyStoreUnavailable):  # Key Vault: 409, the name is soft-deleted
+    with pytest.raises(KeyStoreUnavailable):
         store.current(NAME)
+    with pytest.raises(KeyStoreUnavailable):  # Key Vault: 409, the name is soft-deleted
+        store.provision(NAME)
 
     fake.purge_forbidden = False  # e.g. the purge permission was granted: destroy again
     store.destroy(NAME)
     assert NAME not in fake.deleted
+    store.provision(NAME)
     assert store.current(NAME)[1] != key
     texts = [r.getMessage() for r in caplog.records]
     assert all(encode_key(key) not in text and key.hex() not in text for text in texts)
@@ -358,6 +381,7 @@ def test_p4_vault_errors_are_unavailable(fake: FakeKeyVault, make_store) -> None
 
 def test_p4_vault_gone_is_unavailable_quickly(fake: FakeKeyVault, make_store) -> None:
     store = make_store()
+    store.provision(NAME)
     store.current(NAME)
     fake.stop()
     started = time.monotonic()
@@ -402,6 +426,7 @@ def test_p4_no_key_material_or_token_in_errors_or_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)  # the Azure SDK's own loggers included
     store = make_store()
+    store.provision(NAME)
     version, key = store.current(NAME)
     _, rotated = store.rotate(NAME)
     raised: list[KeyStoreUnavailable] = []
@@ -424,7 +449,7 @@ def test_p4_no_key_material_or_token_in_errors_or_logs(
 def test_p4_the_key_vault_challenge_is_answered_with_a_vault_token(fake: FakeKeyVault, make_store) -> None:
     credential = FixedTokenCredential(fake.token)
 
-    make_store(credential).current(NAME)
+    make_store(credential).provision(NAME)
 
     first, second = fake.seen[0], fake.seen[1]
     assert (first.method, first.path, first.authorized, first.status) == ("GET", f"/secrets/{NAME}", False, 401)
@@ -457,3 +482,29 @@ def test_p4_keyvault_module_imports_no_azure_sdk() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.stdout.strip() == "[]"
+
+
+# ----- issue 7 item 10: a deadline bounds every Key Vault call ------------------------------------
+
+
+def test_issue7_item10_a_stalled_vault_ends_by_the_requests_deadline(fake: FakeKeyVault, make_store) -> None:
+    import concurrent.futures
+
+    from sendsecure.context import deadline
+
+    store = make_store(read_timeout=60)  # the store's own timeout would let a request hang a minute
+    fake.mode = "stall"
+
+    def on_send_like() -> None:
+        with deadline(0.3):
+            store.current(NAME)
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        error = pool.submit(on_send_like).exception(timeout=5)  # TimeoutError here: the hang
+    finally:
+        fake.release.set()
+        pool.shutdown()
+    from sendsecure.errors import dependency_failure
+
+    assert error is not None and dependency_failure(error) is not None  # 503 with Retry-After

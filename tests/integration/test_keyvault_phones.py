@@ -23,9 +23,12 @@ def vault_phones(app_env, ca, ca_bundle, monkeypatch):
     vault.start(ca)
     store = KeyVaultKeyStore(vault.base_url, FixedTokenCredential(vault.token), verify_challenge_resource=False,
                              connection_verify=ca_bundle)
+    for name in ("master-key", "phone-key-zorg-a"):  # provisioning; requests never create keys
+        store.provision(name)
     monkeypatch.setattr(runtime, "key_store", lambda: store)
     runtime.phonebook.cache_clear()
     runtime.pseudonyms.cache_clear()
+    runtime.derived_keys.cache_clear()
     yield vault
     runtime.phonebook.cache_clear()
     store.close()

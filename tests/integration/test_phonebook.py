@@ -111,3 +111,22 @@ def test_v_r9_stored_phones_for_a_draft_are_one_partition_query(app_env, monkeyp
     found = book.for_draft(ALICE, wanted)
     assert len(queries) == 1
     assert found == {f"patient{n}@gmail.example": f"+316123456{n:02d}" for n in range(0, 30, 2)}
+
+
+def test_issue8_item1_no_row_is_sealed_under_a_key_another_worker_destroyed(app_env):
+    """Two workers (own key caches, same store): one offboards, the other still holds the key."""
+    from sendsecure.adapters.keys import KeyMissing, LocalKeyStore
+    from sendsecure.phonebook import PhoneBook
+
+    def worker():
+        return PhoneBook(runtime.tables(), LocalKeyStore(app_env["LOCAL_KEY_DIR"]), runtime.pseudonyms(),
+                         runtime.audit_log(), cache_seconds=0)
+
+    holder, offboarder = worker(), worker()
+    holder.put(ALICE, "piet@gmail.example", "0612345678", None, "nl")  # the key is in holder's memory now
+
+    offboarder.destroy_tenant("zorg-a")
+
+    with pytest.raises(KeyMissing):
+        holder.put(ALICE, "kees@gmail.example", "0687654321", None, "nl")
+    assert rows("zorg-a") == []

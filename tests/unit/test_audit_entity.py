@@ -98,3 +98,11 @@ def test_s6_none_details_are_left_out():
 @pytest.mark.parametrize("value", ["text", 7, True, 1.5])
 def test_s6_plain_details_are_kept(value):
     assert entity(detail=value)["detail"] == value
+
+
+def test_issue8_item8_the_callers_correlation_id_is_kept_beside_the_servers():
+    row = audit_entity(LOGIN_FAILED, tenant_id="demo-zorg", actor="p", outcome="wrong_code", at=AT,
+                       correlation_id="server-made", caller_correlation_id="from-the-caller", details={})
+    assert row["correlation_id"] == "server-made" and row["caller_correlation_id"] == "from-the-caller"
+    with pytest.raises(ValueError):  # a detail cannot overwrite either
+        entity(caller_correlation_id="forged")

@@ -5,8 +5,14 @@ import hmac
 from sendsecure.adapters.keys import MASTER_KEY, DerivedKeys, LocalKeyStore, Pseudonyms
 
 
+def provisioned(folder):
+    store = LocalKeyStore(folder)
+    store.provision(MASTER_KEY)  # keys come from provisioning only (issue 7 item 12)
+    return store
+
+
 def test_each_purpose_gets_its_own_key(tmp_path):
-    keys = DerivedKeys(LocalKeyStore(tmp_path))
+    keys = DerivedKeys(provisioned(tmp_path))
     purposes = ["pseudonym:mailbox", "pseudonym:recipient", "pseudonym:client", "login-code"]
     derived = {purpose: keys.key(purpose) for purpose in purposes}
     assert len(set(derived.values())) == len(purposes)
@@ -16,13 +22,13 @@ def test_each_purpose_gets_its_own_key(tmp_path):
 
 
 def test_derived_keys_are_stable_across_workers(tmp_path):
-    one, two = DerivedKeys(LocalKeyStore(tmp_path)), DerivedKeys(LocalKeyStore(tmp_path))
+    one, two = DerivedKeys(provisioned(tmp_path)), DerivedKeys(LocalKeyStore(tmp_path))
     assert one.key("login-code") == two.key("login-code")
 
 
 def test_audit_pseudonym_key_does_not_reveal_recipient_pseudonyms(tmp_path):
     """An auditor given the mailbox pseudonym key cannot test which recipients a person stored."""
-    keys = DerivedKeys(LocalKeyStore(tmp_path))
+    keys = DerivedKeys(provisioned(tmp_path))
     pseudonyms = Pseudonyms(keys)
     auditor_key = keys.key("pseudonym:mailbox")
     recipient = pseudonyms.of("recipient:demo-zorg", "piet@gmail.example")

@@ -1,0 +1,88 @@
+"""Provision what requests need but must never create: ``python -m sendsecure.provision``.
+
+Keys are made here and nowhere else (issue 7 item 12): the deployment's master secret
+(``master-key``, from which every purpose key is derived) and one phone data key per tenant
+(``phone-key-<tenant>``), plus every table. A request that finds a key missing answers 503
+``dependency_unavailable`` and logs an error instead of making a new one, which would silently
+orphan every pseudonym and sealed number made with the old one.
+
+Run it once per deployment and again whenever a tenant is onboarded; it is idempotent (an
+existing key or table is left as it is). ``make run`` and the test session run it for
+development; the development host provisions the tenants it loads, as onboarding does in Azure.
+
+    python -m sendsecure.provision [--tenants FILE_OR_FOLDER ...] [--no-tables]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Iterable
+
+from sendsecure import runtime
+from sendsecure.adapters.keys import MASTER_KEY
+
+logger = logging.getLogger(__name__)
+
+
+def provision_deployment() -> bool:
+    """The master secret; True if it was created now."""
+    created = runtime.key_store().provision(MASTER_KEY)
+    if created:
+        logger.info("provisioned the master key")
+    return created
+
+
+def provision_tenant(tenant_id: str) -> bool:
+    """The tenant's phone data key; True if it was created now."""
+    from sendsecure.phonebook import key_name
+
+    created = runtime.key_store().provision(key_name(tenant_id))
+    if created:
+        logger.info("provisioned the phone data key of tenant %s", tenant_id)
+    return created
+
+
+def provision_tables() -> list[str]:
+    """Every table of the app; returns the logical names that were missing."""
+    return runtime.tables().create_missing_tables()
+
+
+def provision(tenant_ids: Iterable[str], *, tables: bool = True) -> dict[str, object]:
+    report: dict[str, object] = {"master_key": "created" if provision_deployment() else "present"}
+    report["tenant_keys"] = {t: "created" if provision_tenant(t) else "present" for t in tenant_ids}
+    if tables:
+        report["tables_created"] = provision_tables()
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sendsecure.provision", description=__doc__.splitlines()[0])
+    parser.add_argument("--tenants", nargs="*", help="tenant definition files or folders (default: TENANT_DEFINITIONS)")
+    parser.add_argument("--no-tables", action="store_true",
+                        help="keys only (default when no storage is configured, as before `make run` starts Azurite)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    from sendsecure.core.tenants import load_tenant_files
+    from sendsecure.errors import ConfigurationError, DependencyUnavailable
+    from sendsecure.settings import get_settings
+
+    try:
+        settings = get_settings()
+        paths = args.tenants or [p for p in settings.tenant_definitions.split(os.pathsep) if p]
+        tenants = load_tenant_files(paths) if paths else []
+        report = provision([t.id for t in tenants], tables=settings.tables_configured and not args.no_tables)
+    except ConfigurationError as error:
+        print(f"configuration: {error}", file=sys.stderr)
+        return 2
+    except DependencyUnavailable as error:
+        print(f"provisioning failed: {error.detail}", file=sys.stderr)
+        return 1
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Issue 8 item 7: the development back ends are refused when running in Azure, unless allowed."""
+from __future__ import annotations
+
+import pytest
+
+from sendsecure.errors import ConfigurationError
+from sendsecure.settings import from_environment
+
+AZURE = {"WEBSITE_INSTANCE_ID": "5f8d1c2e9a7b", "WEBSITE_SITE_NAME": "sendsecure-prod"}
+PRODUCTION = {"KEY_STORE": "keyvault", "KEY_VAULT_URL": "https://sendsecure.vault.azure.net",
+              "MAIL_TRANSPORT": "graph"}
+
+
+@pytest.mark.parametrize("marker", ["WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME"])
+@pytest.mark.parametrize("backend, named", [
+    ({"KEY_STORE": "local", "MAIL_TRANSPORT": "graph"}, "KEY_STORE=local"),
+    ({"KEY_STORE": "keyvault", "MAIL_TRANSPORT": "outbox"}, "MAIL_TRANSPORT=outbox"),
+    ({}, "KEY_STORE=local"),  # the defaults are the development ones
+])
+def test_issue8_item7_development_backends_fail_start_up_in_azure(marker, backend, named):
+    with pytest.raises(ConfigurationError) as raised:
+        from_environment({marker: AZURE[marker], **backend})
+    assert named in str(raised.value) and "ALLOW_DEVELOPMENT_BACKENDS" in str(raised.value)
+
+
+def test_issue8_item7_both_wrong_back_ends_are_named_at_once():
+    with pytest.raises(ConfigurationError) as raised:
+        from_environment(AZURE)
+    assert "KEY_STORE=local" in str(raised.value) and "MAIL_TRANSPORT=outbox" in str(raised.value)
+
+
+def test_issue8_item7_production_backends_start_in_azure():
+    settings = from_environment({**AZURE, **PRODUCTION})
+    assert settings.running_in_azure and settings.key_store == "keyvault"
+
+
+def test_issue8_item7_an_explicit_setting_allows_them_in_azure():
+    settings = from_environment({**AZURE, "ALLOW_DEVELOPMENT_BACKENDS": "true"})
+    assert settings.key_store == "local" and settings.mail_transport == "outbox"
+
+
+def test_issue8_item7_development_backends_stay_the_local_default():
+    settings = from_environment({})
+    assert not settings.running_in_azure and settings.key_store == "local" and settings.mail_transport == "outbox"
+
+
+def test_issue8_item7_the_function_app_does_not_start_in_azure_with_development_backends():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEY_", "MAIL_", "ALLOW_"))}
+    started = subprocess.run([sys.executable, "-c", "import function_app"], cwd=root, capture_output=True,
+                             text=True, env={**env, "WEBSITE_SITE_NAME": "sendsecure-prod"}, timeout=60)
+    assert started.returncode != 0
+    assert "ConfigurationError" in started.stderr and "KEY_STORE=local" in started.stderr
+    allowed = subprocess.run([sys.executable, "-c", "import function_app"], cwd=root, capture_output=True,
+                             text=True, env={**env, "WEBSITE_SITE_NAME": "sendsecure-prod",
+                                             "ALLOW_DEVELOPMENT_BACKENDS": "true"}, timeout=60)
+    assert allowed.returncode == 0, allowed.stderr
