@@ -126,6 +126,20 @@ class TableStore:
 
         self.table(name).upsert_entity(entity, mode=UpdateMode.MERGE if merge else UpdateMode.REPLACE)
 
+    def update_if_present(self, name: str, entity: dict[str, Any]) -> bool:
+        """Merge properties into an existing entity (``If-Match: *``); ``False`` if it is gone.
+
+        Unlike ``upsert`` this never creates a row, so it cannot bring back one deleted elsewhere.
+        """
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        try:
+            self.table(name).update_entity(entity, mode=UpdateMode.MERGE)
+        except ResourceNotFoundError:
+            return False
+        return True
+
     def replace_if_unchanged(self, name: str, entity: dict[str, Any], etag: str) -> None:
         """Replace an entity read earlier, only if nobody changed it since (its ETag)."""
         from azure.core import MatchConditions
