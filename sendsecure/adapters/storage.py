@@ -8,7 +8,9 @@ quickly (short timeouts, one retry) instead of hanging the caller.
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from typing import Any, Callable
 
 from sendsecure.errors import ConfigurationError, DependencyUnavailable
@@ -171,9 +173,13 @@ class TableStore:
 
         ``change`` gets the current properties (``{}`` if the entity does not exist) and returns
         the new ones, or ``None`` to leave the entity as it is. Lost races are retried, so
-        concurrent callers never overwrite each other's counts.
+        concurrent callers never overwrite each other's counts. After a lost race a caller waits a
+        random moment (full jitter, growing to 50 ms), so a burst on one row (a guesser's counters)
+        settles instead of exhausting the attempts in lock step.
         """
-        for _ in range(attempts):
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(random.uniform(0, min(0.05, 0.002 * 2 ** attempt)))
             current = self.get(name, partition, row)
             state = dict(current) if current is not None else {}
             new = change(state)
