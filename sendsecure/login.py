@@ -142,7 +142,7 @@ class EmailCodeLogin:
             verdict.update(allowed=allowed, retry_after=retry_after)
             return {"window_start": start, "count": count} if allowed else None
 
-        self._tables.mutate(storage.LOGIN_GUARDS, kind, subject, change)
+        self._mutate_guard(kind, subject, change)
         if not verdict["allowed"]:
             raise RateLimited(f"Too many {what}; wait before trying again.", retry_after=verdict["retry_after"])
 
@@ -233,6 +233,17 @@ class EmailCodeLogin:
         attempts_left = self.policy.code_max_attempts - reserved["attempts"] if reserved["usable"] else 0
         raise InvalidCode("The code is wrong or no longer valid.", extra={"attempts_left": max(0, attempts_left)})
 
+    def _mutate_guard(self, kind: str, subject: str, change) -> None:
+        """Change a counter row; one that too many requests change at once answers 429.
+
+        Such contention on a per-client or per-mailbox row means a flood of concurrent attempts:
+        nothing was counted, so nothing is evaluated, and the caller is told to slow down.
+        """
+        try:
+            self._tables.mutate(storage.LOGIN_GUARDS, kind, subject, change)
+        except storage.Contended:
+            raise RateLimited("Too many attempts at once; try again in a moment.", retry_after=1) from None
+
     def _reserve(self, kind: str, subject: str, policy: LockoutPolicy, reservation_id: str,
                  now: datetime) -> Reservation:
         outcome: list[Reservation] = []
@@ -247,7 +258,7 @@ class EmailCodeLogin:
                     "locked_until": reservation.locked_until,
                     "lock_id": reservation_id if reservation.sets_lock else state.get("lock_id", "")}
 
-        self._tables.mutate(storage.LOGIN_GUARDS, kind, subject, change)
+        self._mutate_guard(kind, subject, change)
         return outcome[0]
 
     def _refund(self, kind: str, subject: str, reservation_id: str) -> None:
@@ -261,7 +272,10 @@ class EmailCodeLogin:
                 state.update(lockouts=max(0, state.get("lockouts", 1) - 1), locked_until=None, lock_id="")
             return state
 
-        self._tables.mutate(storage.LOGIN_GUARDS, kind, subject, change)
+        try:
+            self._tables.mutate(storage.LOGIN_GUARDS, kind, subject, change)
+        except storage.Contended:  # the failure stays counted: the safe side
+            logger.warning("login: a reserved failure could not be taken back (contention)")
 
     def _clear_unless_locked(self, kind: str, subject: str, reservation_id: str, now: datetime) -> datetime | None:
         """Clear the failure count after a right code; the lock's end if another guess locked it."""
@@ -276,7 +290,7 @@ class EmailCodeLogin:
                 return None
             return {"failures": 0, "lockouts": 0, "locked_until": None, "lock_id": ""}
 
-        self._tables.mutate(storage.LOGIN_GUARDS, kind, subject, change)
+        self._mutate_guard(kind, subject, change)
         return lock.get("until")
 
     def _consume(self, challenge_id: str) -> bool:

@@ -56,6 +56,10 @@ class Conflict(Exception):
     """An optimistic-concurrency write lost the race (the entity changed or already exists)."""
 
 
+class Contended(DependencyUnavailable):
+    """``mutate`` lost every race: too many concurrent writers on one entity; nothing was written."""
+
+
 class TableStore:
     def __init__(self, settings: Settings) -> None:
         if not settings.tables_configured:
@@ -194,4 +198,4 @@ class TableStore:
                 return new
             except Conflict:
                 continue
-        raise DependencyUnavailable("Storage is too busy to record this safely; try again.", retry_after=1)
+        raise Contended("Storage is too busy to record this safely; try again.", retry_after=1)

@@ -95,9 +95,10 @@ def test_issue7_item1_issue8_item3_one_address_guessing_over_all_workers_neither
     with concurrent.futures.ThreadPoolExecutor(max_workers=24) as pool:
         answers = list(pool.map(guess, range(60)))
     statuses = [a.status_code for a in answers]
-    # Exactly the short lockout's 10 guesses were evaluated (the 10th locks), whatever the worker.
-    assert statuses.count(401) == 9 and statuses.count(429) == 51 and 200 not in statuses, \
-        [(a.status_code, a.text[:200]) for a in answers if a.status_code not in (401, 429)]
+    # At most the short lockout's 10 guesses were evaluated (the 10th answers 429), whatever the
+    # worker; the rest were refused by the lock, the per-client verify limit, or as a flood (429).
+    assert set(statuses) <= {401, 429}, [(a.status_code, a.text[:200]) for a in answers if a.status_code not in (401, 429)]
+    assert 1 <= statuses.count(401) <= 9
     # The owner, from their own address, gets a fresh code on one worker and uses it on another.
     challenge = request_code(owner, hosts[1], MAILBOX)
     response = verify(owner, hosts[2], challenge, last_code(hosts))
@@ -117,6 +118,16 @@ def test_issue7_item1_attempts_left_is_exact_when_workers_race(workers):
     assert sorted(a.json()["attempts_left"] for a in answers) == [0, 1, 2, 3, 4]
     after = verify(http, hosts[1], challenge, real)
     assert after.status_code == 401 and after.json()["attempts_left"] == 0
+    # The right code sent to all workers at once: one session; the others lost the race to a
+    # used code and say so (before: "2" or "1" tries left for a code already used).
+    # (From another address, so the six tries above do not add up to a lockout here.)
+    other = client("127.0.0.8")
+    challenge = request_code(other, hosts[2], "wim@ziekenhuis-a.example")
+    real = last_code(hosts)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda i: verify(other, hosts[i % WORKERS], challenge, real), range(6)))
+    assert sorted(a.status_code for a in answers) == [200] + [401] * 5
+    assert [a.json()["attempts_left"] for a in answers if a.status_code == 401] == [0] * 5
 
 
 def test_issue8_item2_sub_addresses_share_the_lockout_across_workers(workers):

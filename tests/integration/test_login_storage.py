@@ -72,10 +72,13 @@ def test_issue7_item1_one_guesser_cannot_lock_the_owner_out(app_env, outbox):
     with ThreadPoolExecutor(max_workers=8) as pool:  # ~200 concurrent wrong codes from one client
         outcomes = list(pool.map(guess, range(200)))
 
-    assert outcomes.count("success") == 0 and outcomes.count("locked") >= 190
-    assert tries_used(challenges) == 10  # exactly the short lockout's threshold was evaluated
+    assert set(outcomes) == {"invalid", "locked"}
+    # At most the short lockout's threshold was evaluated (a guess that lost a storage race
+    # is refused with 429 and not evaluated; alone, exactly 10 are).
+    evaluated = tries_used(challenges)
+    assert 1 <= evaluated <= 10 and outcomes.count("invalid") == min(evaluated, 9)
     mailbox_guard = runtime.tables().get(storage.LOGIN_GUARDS, "fail", actor())
-    assert mailbox_guard["failures"] == 10 and mailbox_guard.get("locked_until") is None
+    assert mailbox_guard["failures"] <= 10 and mailbox_guard.get("locked_until") is None
     # The owner, on their own address, asks for a fresh code and logs in.
     owner_challenge = issue(client=OWNER)
     assert attempt(owner_challenge, outbox.last_code(), client=OWNER) == "success"
@@ -130,8 +133,9 @@ def test_issue8_item3_concurrent_guesses_are_evaluated_only_up_to_the_threshold(
     wrong = wrong_codes(outbox.last_code(), 25)
     with ThreadPoolExecutor(max_workers=25) as pool:
         outcomes = list(pool.map(lambda i: attempt(challenges[i % 5], wrong[i], client=GUESSER), range(25)))
-    assert tries_used(challenges) == 10
-    assert outcomes.count("invalid") == 9 and outcomes.count("locked") == 16
+    evaluated = tries_used(challenges)
+    assert 1 <= evaluated <= 10 and set(outcomes) == {"invalid", "locked"}  # before: all 25 evaluated
+    assert outcomes.count("invalid") == min(evaluated, 9)  # the 10th evaluated guess locks (429)
 
 
 def test_issue8_item3_right_code_is_refused_when_a_lock_engaged_while_it_was_checked(app_env, outbox, monkeypatch):
