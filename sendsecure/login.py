@@ -56,6 +56,7 @@ logger = logging.getLogger(__name__)
 _CHALLENGE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 CODE_KEY_PURPOSE = "login-code"
 LOGIN_ATTACK_SUSPECTED = "login.attack_suspected"
+GUARD_IDLE_DAYS = 30  # a failure count untouched this long is forgotten (housekeeping)
 
 
 @dataclass(frozen=True)
@@ -318,11 +319,36 @@ class EmailCodeLogin:
                            retry_after=seconds, extra={"attempts_left": 0})
 
     def purge_expired(self, now: datetime | None = None) -> int:
-        """Delete challenges that expired (more than a day ago, to keep recent ones for audit joins)."""
+        """Delete challenges that expired (more than a day ago, to keep recent ones for audit joins)
+        and counter rows that no longer count; returns how many challenges were deleted."""
         now = now or datetime.now(timezone.utc)
         removed = 0
         for row in self._tables.query(storage.LOGIN_CODES, "expires_at le @cutoff", {"cutoff": now - timedelta(days=1)},
                                       select=["PartitionKey", "RowKey"]):
             self._tables.delete(storage.LOGIN_CODES, row["PartitionKey"], row["RowKey"])
             removed += 1
+        guards = self._purge_guards(now)
+        if guards:
+            logger.info("login: purged %d stale counter rows", guards)
+        return removed
+
+    def _purge_guards(self, now: datetime) -> int:
+        """Window counters whose window ended a day ago; failure counts untouched for
+        ``GUARD_IDLE_DAYS`` and not locked (per pair and per mailbox: one row per guessed
+        mailbox and address would otherwise pile up for ever)."""
+        removed = 0
+        for kind in ("issue", "issuembx", "issuecli", "verifycli"):
+            for row in self._tables.query(storage.LOGIN_GUARDS, "PartitionKey eq @p and window_start le @cutoff",
+                                          {"p": kind, "cutoff": now - timedelta(days=1)},
+                                          select=["PartitionKey", "RowKey"]):
+                self._tables.delete(storage.LOGIN_GUARDS, row["PartitionKey"], row["RowKey"])
+                removed += 1
+        for kind in ("failcli", "fail"):
+            for row in self._tables.query(storage.LOGIN_GUARDS, "PartitionKey eq @p and Timestamp le @cutoff",
+                                          {"p": kind, "cutoff": now - timedelta(days=GUARD_IDLE_DAYS)},
+                                          select=["PartitionKey", "RowKey", "locked_until"]):
+                locked_until = _utc(row.get("locked_until"))
+                if locked_until is None or locked_until <= now:
+                    self._tables.delete(storage.LOGIN_GUARDS, row["PartitionKey"], row["RowKey"])
+                    removed += 1
         return removed

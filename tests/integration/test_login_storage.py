@@ -267,6 +267,23 @@ def test_issue8_item1_sessions_end_when_the_tenant_leaves_or_changes_login_metho
         runtime.sessions().authenticate(second)
 
 
+def test_issue7_item1_housekeeping_forgets_stale_counters_but_keeps_live_ones(app_env, outbox, monkeypatch):
+    reconfigure(monkeypatch, LOGIN_LOCKOUT_THRESHOLD=1)
+    challenge = issue(client=GUESSER)
+    assert attempt(challenge, "000000", client=GUESSER) == "locked"   # a live lock
+    issue("bea@ziekenhuis-a.example", client=OWNER)
+    login = runtime.email_login()
+    kinds = lambda: sorted(row["PartitionKey"] for row in runtime.tables().query(storage.LOGIN_GUARDS, "PartitionKey ne ''"))
+    before = kinds()
+    assert before == sorted(["issue", "issue", "issuembx", "issuembx", "issuecli", "issuecli", "verifycli",
+                             "failcli", "fail"])
+    login.purge_expired()
+    assert kinds() == before
+    # A month and a day later: windows ended, no lock holds any more, nothing was touched.
+    login._purge_guards(datetime.now(timezone.utc) + timedelta(days=31))
+    assert kinds() == []
+
+
 def test_a1_failure_count_survives_new_codes(app_env, outbox, monkeypatch):
     reconfigure(monkeypatch, LOGIN_LOCKOUT_THRESHOLD=7)
     first = issue()
