@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 from datetime import datetime, timedelta, timezone
@@ -157,8 +158,8 @@ def test_issue8_item2_ipv6_clients_are_grouped_by_64(address, group):
 
 @given(st.integers(min_value=0, max_value=2**64 - 1))
 def test_issue8_item2_every_address_of_a_64_is_one_client(host):
-    assert client_group(str(__import__("ipaddress").IPv6Address((0x20010DB8_00010002 << 64) | host))) == \
-        "2001:db8:1:2::/64"
+    address = ipaddress.IPv6Address((0x20010DB8_00010002 << 64) | host)
+    assert client_group(str(address)) == "2001:db8:1:2::/64"
 
 
 # ----- lockout ---------------------------------------------------------------------------
