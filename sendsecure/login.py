@@ -26,6 +26,7 @@ import base64
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -78,6 +79,10 @@ def _utc(value: Any) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+def _seconds_until(moment: datetime | None, now: datetime) -> int:
+    return int((moment - now).total_seconds()) if moment is not None else 0
+
+
 class EmailCodeLogin:
     def __init__(self, *, tables: storage.TableStore, tenants: TenantDirectory, sessions: SessionService,
                  mail: MailTransport, pseudonyms: Pseudonyms, keys: DerivedKeys, audit_log: audit.AuditLog,
@@ -110,12 +115,13 @@ class EmailCodeLogin:
         self._admit("issuembx", actor, self.policy.per_mailbox_total, now, "codes were requested for this mailbox")
 
         tenant = self._tenants.for_domain(domain_of(mailbox))
+        tenant_id = tenant.id if tenant is not None else None
         deliverable = tenant is not None and tenant.login_method is LoginMethod.EMAIL_CODE
         challenge_id, code = new_challenge_id(), new_code()
         expires_at = now + timedelta(seconds=self.policy.code_ttl_seconds)
         self._tables.insert(storage.LOGIN_CODES, {
             "PartitionKey": challenge_id[:2], "RowKey": challenge_id,
-            "actor": actor, "tenant_id": tenant.id if deliverable else "",
+            "actor": actor, "tenant_id": tenant_id if deliverable else "",
             "mailbox": mailbox if deliverable else "",
             "deliverable": deliverable,
             # A MAC either way, so both answers take the same time up to the mail.
@@ -129,9 +135,9 @@ class EmailCodeLogin:
                 self._mail.send(mail)
             except DependencyUnavailable:
                 self._tables.delete(storage.LOGIN_CODES, challenge_id[:2], challenge_id)
-                self._audit.record(audit.LOGIN_CODE_REQUESTED, tenant_id=tenant.id, actor=actor, outcome="mail_failed")
+                self._audit.record(audit.LOGIN_CODE_REQUESTED, tenant_id=tenant_id, actor=actor, outcome="mail_failed")
                 raise
-        self._audit.record(audit.LOGIN_CODE_REQUESTED, tenant_id=tenant.id if tenant else None, actor=actor,
+        self._audit.record(audit.LOGIN_CODE_REQUESTED, tenant_id=tenant_id, actor=actor,
                            outcome="issued" if deliverable else "not_deliverable", language=language)
         return {"challenge_id": challenge_id, "expires_in": self.policy.code_ttl_seconds}
 
@@ -139,7 +145,8 @@ class EmailCodeLogin:
         verdict: dict[str, Any] = {}
 
         def change(state: dict[str, Any]) -> dict[str, Any] | None:
-            allowed, start, count, retry_after = window.admit(_utc(state.get("window_start")), state.get("count", 0), now)
+            allowed, start, count, retry_after = window.admit(
+                _utc(state.get("window_start")), state.get("count", 0), now)
             verdict.update(allowed=allowed, retry_after=retry_after)
             return {"window_start": start, "count": count} if allowed else None
 
@@ -175,7 +182,7 @@ class EmailCodeLogin:
         if mailbox_failure.sets_lock:
             self._audit.record(LOGIN_ATTACK_SUSPECTED, tenant_id=tenant_id, actor=actor, outcome="mailbox_locked",
                                failures=mailbox_failure.failures,
-                               locked_seconds=int((mailbox_failure.locked_until - now).total_seconds()))
+                               locked_seconds=_seconds_until(mailbox_failure.locked_until, now))
             logger.warning("login: %d consecutive failures for one mailbox; mailbox locked (attack suspected)",
                            mailbox_failure.failures)
 
@@ -183,7 +190,8 @@ class EmailCodeLogin:
         reserved: dict[str, Any] = {}
 
         def take_attempt(state: dict[str, Any]) -> dict[str, Any] | None:
-            usable = bool(state) and (not state.get("used")) and now < _utc(state["expires_at"]) and \
+            expires_at = _utc(state.get("expires_at"))
+            usable = bool(state) and (not state.get("used")) and expires_at is not None and now < expires_at and \
                 state.get("attempts", 0) < self.policy.code_max_attempts
             reserved["usable"] = usable
             if not usable:
@@ -229,12 +237,13 @@ class EmailCodeLogin:
             if failure.sets_lock:
                 if failure is client_failure:
                     self._audit.record(audit.LOGIN_LOCKED_OUT, tenant_id=tenant_id, actor=actor, outcome="locked",
-                                       locked_seconds=int((failure.locked_until - now).total_seconds()))
+                                       locked_seconds=_seconds_until(failure.locked_until, now))
                 raise self._locked(failure.locked_until, now)
         attempts_left = self.policy.code_max_attempts - reserved["attempts"] if reserved["usable"] else 0
         raise InvalidCode("The code is wrong or no longer valid.", extra={"attempts_left": max(0, attempts_left)})
 
-    def _mutate_guard(self, kind: str, subject: str, change) -> None:
+    def _mutate_guard(self, kind: str, subject: str,
+                      change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> None:
         """Change a counter row; one that too many requests change at once answers 429.
 
         Such contention on a per-client or per-mailbox row means a flood of concurrent attempts:
@@ -308,13 +317,14 @@ class EmailCodeLogin:
         self._tables.mutate(storage.LOGIN_CODES, challenge_id[:2], challenge_id, mark)
         return consumed["ok"]
 
-    def _refused(self, tenant_id: str | None, actor: str, locked_until: datetime, now: datetime) -> RateLimited:
+    def _refused(self, tenant_id: str | None, actor: str, locked_until: datetime | None,
+                 now: datetime) -> RateLimited:
         self._audit.record(audit.LOGIN_FAILED, tenant_id=tenant_id, actor=actor, outcome="locked_out")
         return self._locked(locked_until, now)
 
     @staticmethod
-    def _locked(locked_until: datetime, now: datetime) -> RateLimited:
-        seconds = max(1, int((locked_until - now).total_seconds()) + 1)
+    def _locked(locked_until: datetime | None, now: datetime) -> RateLimited:
+        seconds = max(1, _seconds_until(locked_until, now) + 1)
         return RateLimited("Too many wrong codes for this mailbox; it is locked for a while.",
                            retry_after=seconds, extra={"attempts_left": 0})
 

@@ -31,7 +31,8 @@ def offboard(tenant_id: str) -> dict[str, int]:
         tables.delete(storage.USER_SETTINGS, row["PartitionKey"], row["RowKey"])
         settings += 1
     challenges = 0
-    for row in tables.query(storage.LOGIN_CODES, "tenant_id eq @t", {"t": tenant_id}, select=["PartitionKey", "RowKey"]):
+    for row in tables.query(storage.LOGIN_CODES, "tenant_id eq @t", {"t": tenant_id},
+                            select=["PartitionKey", "RowKey"]):
         tables.delete(storage.LOGIN_CODES, row["PartitionKey"], row["RowKey"])
         challenges += 1
     sessions = 0

@@ -24,7 +24,6 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-
 from typing import TYPE_CHECKING
 
 from sendsecure.adapters import storage
@@ -76,7 +75,7 @@ def _utc(value: datetime) -> datetime:
 
 class SessionService:
     def __init__(self, tables: storage.TableStore, policy: SessionPolicy,
-                 tenants: "TenantDirectory | None" = None) -> None:
+                 tenants: TenantDirectory | None = None) -> None:
         self._tables = tables
         self.policy = policy
         self._tenants = tenants
@@ -109,14 +108,16 @@ class SessionService:
         """The live session for a bearer token, or ``Unauthenticated``."""
         now = now or datetime.now(timezone.utc)
         digest = token_hash(token)
-        session = self._cached(digest)
-        fetched = session is None
-        if fetched:
+        cached = self._cached(digest)
+        fetched = cached is None
+        if cached is None:
             try:
                 session = self._load(digest)
             finally:
                 with self._lock:
                     self._refreshing.discard(digest)
+        else:
+            session = cached
         if not session.is_valid(now, self.policy.idle_seconds):
             self._forget(digest)
             self._tables.delete(storage.SESSIONS, *self._keys(digest))

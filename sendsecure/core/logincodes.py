@@ -45,7 +45,7 @@ def is_well_formed(code: str) -> bool:
 
 def code_mac(key: bytes, challenge_id: str, code: str) -> bytes:
     """HMAC-SHA256 over challenge id and code: what a challenge stores instead of the code."""
-    message = f"sendsecure/login-code/v1\x00{challenge_id}\x00{code}".encode("utf-8")
+    message = f"sendsecure/login-code/v1\x00{challenge_id}\x00{code}".encode()
     return hmac.new(key, message, hashlib.sha256).digest()
 
 

@@ -15,9 +15,8 @@ import time
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
-
 from devhost_process import ROOT, start_devhost, stop_devhost
+from requests.adapters import HTTPAdapter
 
 WORKERS = 3
 MAILBOX = "noor@ziekenhuis-a.example"
@@ -82,7 +81,7 @@ def verify(http, host, challenge, code):
                      json={"challenge_id": challenge, "code": code, "device_id": "e2e"}, timeout=20)
 
 
-def test_issue7_item1_issue8_item3_one_address_guessing_over_all_workers_neither_passes_the_lockout_nor_locks_out_the_owner(workers):
+def test_issue7_item1_issue8_item3_one_address_guessing_on_all_workers_passes_no_lockout_locks_no_owner_out(workers):
     hosts, _ = workers
     guesser, owner = client("127.0.0.2"), client("127.0.0.3")
     challenges = [request_code(guesser, hosts[n % WORKERS], MAILBOX) for n in range(5)]
@@ -97,7 +96,7 @@ def test_issue7_item1_issue8_item3_one_address_guessing_over_all_workers_neither
     statuses = [a.status_code for a in answers]
     # At most the short lockout's 10 guesses were evaluated (the 10th answers 429), whatever the
     # worker; the rest were refused by the lock, the per-client verify limit, or as a flood (429).
-    assert set(statuses) <= {401, 429}, [(a.status_code, a.text[:200]) for a in answers if a.status_code not in (401, 429)]
+    assert set(statuses) <= {401, 429}, [(a.status_code, a.text[:200]) for a in answers if a.status_code >= 500]
     assert 1 <= statuses.count(401) <= 9
     # The owner, from their own address, gets a fresh code on one worker and uses it on another.
     challenge = request_code(owner, hosts[1], MAILBOX)

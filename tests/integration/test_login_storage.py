@@ -273,7 +273,10 @@ def test_issue7_item1_housekeeping_forgets_stale_counters_but_keeps_live_ones(ap
     assert attempt(challenge, "000000", client=GUESSER) == "locked"   # a live lock
     issue("bea@ziekenhuis-a.example", client=OWNER)
     login = runtime.email_login()
-    kinds = lambda: sorted(row["PartitionKey"] for row in runtime.tables().query(storage.LOGIN_GUARDS, "PartitionKey ne ''"))
+
+    def kinds():
+        return sorted(row["PartitionKey"] for row in runtime.tables().query(storage.LOGIN_GUARDS, "PartitionKey ne ''"))
+
     before = kinds()
     assert before == sorted(["issue", "issue", "issuembx", "issuembx", "issuecli", "issuecli", "verifycli",
                              "failcli", "fail"])
