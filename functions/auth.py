@@ -26,9 +26,10 @@ def verify_login_code(req: func.HttpRequest) -> func.HttpResponse:
     settings = get_settings()
     data = json_body(req, settings.max_body_bytes)
     challenge_id = string_field(data, "challenge_id", max_length=64)
-    code = string_field(data, "code", max_length=16)
+    code = string_field(data, "code", max_length=16) or ""
     device_id = string_field(data, "device_id", required=False, max_length=128) or ""
-    token, session = runtime.email_login().verify(challenge_id, code.strip(), device_id=device_id)
+    token, session = runtime.email_login().verify(challenge_id, code.strip(), device_id=device_id,
+                                                  client=client_address(req))
     return json_response({
         "session_token": token,
         "expires_at": session.expires_at.isoformat(),

@@ -2,11 +2,14 @@
 
 Destroys the tenant's phone data key first (after that no stored number of the tenant can be
 opened, wherever a copy of the table is), then deletes its phone rows, its user settings and
-its sessions, and removes it from the tenants table so nobody can log in for it. The audit log
+its sessions and its login challenges (a code mailed before offboarding opens nothing), and
+removes it from the tenants table so nobody can log in for it. The audit log
 is kept (NEN 7513 retention) and records the offboarding.
 
-Other running workers forget the tenant within a minute (their tenant cache) and the data key
-within five (their key cache); restart the app after offboarding to end that at once.
+Every authenticated request and every verify checks the tenant in the worker's tenant
+directory, so other running workers refuse the tenant's sessions within ``TENANT_CACHE_SECONDS``
+(a minute) even if a session row outlived the sweep; its deleted sessions end within
+``SESSION_CACHE_SECONDS`` anyway.
 """
 from __future__ import annotations
 
@@ -27,13 +30,18 @@ def offboard(tenant_id: str) -> dict[str, int]:
                             select=["PartitionKey", "RowKey"]):
         tables.delete(storage.USER_SETTINGS, row["PartitionKey"], row["RowKey"])
         settings += 1
+    challenges = 0
+    for row in tables.query(storage.LOGIN_CODES, "tenant_id eq @t", {"t": tenant_id},
+                            select=["PartitionKey", "RowKey"]):
+        tables.delete(storage.LOGIN_CODES, row["PartitionKey"], row["RowKey"])
+        challenges += 1
     sessions = 0
     for row in tables.query(storage.SESSIONS, "tenant_id eq @t", {"t": tenant_id}, select=["PartitionKey", "RowKey"]):
         tables.delete(storage.SESSIONS, row["PartitionKey"], row["RowKey"])
         sessions += 1
     runtime.audit_log().record("tenant.offboarded", tenant_id=tenant_id, actor="operator", outcome="removed",
-                               phones=phones, sessions=sessions, settings=settings)
-    return {"phones": phones, "sessions": sessions, "settings": settings}
+                               phones=phones, sessions=sessions, settings=settings, challenges=challenges)
+    return {"phones": phones, "sessions": sessions, "settings": settings, "challenges": challenges}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,7 +74,7 @@ def mail_transport():
 def tenant_directory():
     from sendsecure.tenantstore import TenantDirectory
 
-    return TenantDirectory(tables())
+    return TenantDirectory(tables(), cache_seconds=get_settings().tenant_cache_seconds)
 
 
 @functools.cache
@@ -92,7 +92,7 @@ def sessions():
     return SessionService(tables(), SessionPolicy(
         idle_seconds=s.session_idle_seconds, absolute_seconds=s.session_absolute_seconds,
         touch_seconds=s.session_touch_seconds, cache_seconds=s.session_cache_seconds,
-    ))
+    ), tenants=tenant_directory())
 
 
 @functools.cache
@@ -105,12 +105,15 @@ def email_login():
         code_ttl_seconds=s.code_ttl_seconds,
         code_max_attempts=s.code_max_attempts,
         lockout=LockoutPolicy(s.lockout_threshold, s.lockout_base_seconds, s.lockout_max_seconds),
+        mailbox_lockout=LockoutPolicy(s.lockout_mailbox_threshold, s.lockout_base_seconds, s.lockout_max_seconds),
         per_mailbox=IssueWindow(s.issue_limit_per_mailbox, s.issue_window_seconds),
+        per_mailbox_total=IssueWindow(s.issue_limit_per_mailbox_total, s.issue_window_seconds),
         per_client=IssueWindow(s.issue_limit_per_client, s.issue_window_seconds),
+        verify_per_client=IssueWindow(s.verify_limit_per_client, s.issue_window_seconds),
         mail_from=s.mail_from,
     )
     return EmailCodeLogin(tables=tables(), tenants=tenant_directory(), sessions=sessions(), mail=mail_transport(),
-                          pseudonyms=pseudonyms(), audit_log=audit_log(), policy=policy)
+                          pseudonyms=pseudonyms(), keys=derived_keys(), audit_log=audit_log(), policy=policy)
 
 
 @functools.cache

@@ -9,6 +9,11 @@
   calls from the add-in costs no storage round trip. Logout removes the row and this worker's
   copy at once; another worker may accept the ended token until its copy is that old. Set
   ``SESSION_CACHE_SECONDS=0`` to read storage on every request.
+- Every request also finds the session's tenant onboarded and still using the session's login
+  method (issue 8 item 1), in the worker's tenant directory (in memory, refreshed every
+  ``TENANT_CACHE_SECONDS``), so the check costs no storage round trip.
+- The hourly last-use write updates the row only if it is still there (``If-Match: *``); a row
+  deleted by another worker (logout, offboarding, purge) means logged out, never a new row.
 """
 from __future__ import annotations
 
@@ -19,9 +24,13 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from sendsecure.adapters import storage
 from sendsecure.errors import Unauthenticated
+
+if TYPE_CHECKING:
+    from sendsecure.tenantstore import TenantDirectory
 
 TOKEN_PREFIX = "sst_"
 _CACHE_LIMIT = 10000
@@ -65,9 +74,11 @@ def _utc(value: datetime) -> datetime:
 
 
 class SessionService:
-    def __init__(self, tables: storage.TableStore, policy: SessionPolicy) -> None:
+    def __init__(self, tables: storage.TableStore, policy: SessionPolicy,
+                 tenants: TenantDirectory | None = None) -> None:
         self._tables = tables
         self.policy = policy
+        self._tenants = tenants
         self._cache: OrderedDict[str, tuple[Session, float]] = OrderedDict()
         self._unknown: dict[str, float] = {}
         self._refreshing: set[str] = set()
@@ -97,22 +108,32 @@ class SessionService:
         """The live session for a bearer token, or ``Unauthenticated``."""
         now = now or datetime.now(timezone.utc)
         digest = token_hash(token)
-        session = self._cached(digest)
-        fetched = session is None
-        if fetched:
+        cached = self._cached(digest)
+        fetched = cached is None
+        if cached is None:
             try:
                 session = self._load(digest)
             finally:
                 with self._lock:
                     self._refreshing.discard(digest)
+        else:
+            session = cached
         if not session.is_valid(now, self.policy.idle_seconds):
             self._forget(digest)
             self._tables.delete(storage.SESSIONS, *self._keys(digest))
             raise Unauthenticated("The session has expired; log in again.")
+        if self._tenants is not None:
+            tenant = self._tenants.get(session.tenant_id)
+            if tenant is None or tenant.login_method.value != session.login_method:
+                self._forget(digest)
+                raise Unauthenticated("Your organisation no longer uses this way of logging in; log in again.")
         if now - session.last_used_at >= timedelta(seconds=self.policy.touch_seconds):
             session = replace(session, last_used_at=now)
             partition, row = self._keys(digest)
-            self._tables.upsert(storage.SESSIONS, {"PartitionKey": partition, "RowKey": row, "last_used_at": now})
+            if not self._tables.update_if_present(storage.SESSIONS,
+                                                  {"PartitionKey": partition, "RowKey": row, "last_used_at": now}):
+                self._forget(digest)
+                raise Unauthenticated("The session has ended; log in again.")
         self._remember(digest, session, fetched)
         return session
 

@@ -92,6 +92,11 @@ class Settings:
     issue_window_seconds: int
     issue_limit_per_mailbox: int
     issue_limit_per_client: int
+    # Login hardening (issue 7 item 1, issue 8 items 1-2): per-client counts, mailbox-wide caps.
+    lockout_mailbox_threshold: int
+    issue_limit_per_mailbox_total: int
+    verify_limit_per_client: int
+    tenant_cache_seconds: int
     # Sessions (SPEC A3).
     session_idle_seconds: int
     session_absolute_seconds: int
@@ -177,6 +182,10 @@ def _read(env: Mapping[str, str]) -> Settings:
         issue_window_seconds=_int(env, "LOGIN_ISSUE_WINDOW_SECONDS", 900, 1),
         issue_limit_per_mailbox=_int(env, "LOGIN_ISSUE_LIMIT_PER_MAILBOX", 5, 1),
         issue_limit_per_client=_int(env, "LOGIN_ISSUE_LIMIT_PER_CLIENT", 30, 1),
+        lockout_mailbox_threshold=_int(env, "LOGIN_MAILBOX_LOCKOUT_THRESHOLD", 100, 1),
+        issue_limit_per_mailbox_total=_int(env, "LOGIN_ISSUE_LIMIT_PER_MAILBOX_TOTAL", 20, 1),
+        verify_limit_per_client=_int(env, "LOGIN_VERIFY_LIMIT_PER_CLIENT", 60, 1),
+        tenant_cache_seconds=_int(env, "TENANT_CACHE_SECONDS", 60, 0),
         session_idle_seconds=_int(env, "SESSION_IDLE_DAYS", 30, 1) * 86400,
         session_absolute_seconds=_int(env, "SESSION_ABSOLUTE_DAYS", 90, 1) * 86400,
         session_touch_seconds=_int(env, "SESSION_TOUCH_SECONDS", 3600, 1),

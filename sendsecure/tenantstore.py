@@ -1,7 +1,10 @@
 """The tenants table: onboarded tenants and the mail domains they own (SPEC T5).
 
 Rows: ``PartitionKey="tenant", RowKey=<id>`` with the definition as JSON. Each worker keeps
-all tenants in memory and re-reads the (small) table at most every ``cache_seconds``.
+all tenants in memory and re-reads the (small) table at most every ``cache_seconds``
+(``TENANT_CACHE_SECONDS``, 60). Every authenticated request and every verify asks here, so a
+stale copy costs one request the re-read while concurrent requests keep using the copy
+(never all of them waiting on the lock); the first load is waited for.
 """
 from __future__ import annotations
 
@@ -62,7 +65,11 @@ class TenantDirectory:
     def _refresh(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._loaded_at < self._cache_seconds:
             return
-        with self._lock:
+        loaded = self._loaded_at != float("-inf")
+        # Another request already re-reads a stale copy: use the copy meanwhile.
+        if not self._lock.acquire(blocking=force or not loaded):
+            return
+        try:
             if not force and time.monotonic() - self._loaded_at < self._cache_seconds:
                 return
             by_id: dict[str, Tenant] = {}
@@ -76,3 +83,5 @@ class TenantDirectory:
             self._by_id = by_id
             self._by_domain = {domain: t for t in by_id.values() for domain in t.mail_domains}
             self._loaded_at = time.monotonic()
+        finally:
+            self._lock.release()

@@ -18,7 +18,9 @@ call is retried once; health lists the tables and reports the missing ones.
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from typing import Any, Callable
 
 from sendsecure.errors import ConfigurationError, DependencyUnavailable
@@ -85,6 +87,10 @@ def _table_missing(error: Exception) -> bool:
 
 class Conflict(Exception):
     """An optimistic-concurrency write lost the race (the entity changed or already exists)."""
+
+
+class Contended(DependencyUnavailable):
+    """``mutate`` lost every race: too many concurrent writers on one entity; nothing was written."""
 
 
 class TableStore:
@@ -212,6 +218,20 @@ class TableStore:
         mode = UpdateMode.MERGE if merge else UpdateMode.REPLACE
         self._on_table(name, lambda table: table.upsert_entity(entity, mode=mode), any_404=True)
 
+    def update_if_present(self, name: str, entity: dict[str, Any]) -> bool:
+        """Merge properties into an existing entity (``If-Match: *``); ``False`` if it is gone.
+
+        Unlike ``upsert`` this never creates a row, so it cannot bring back one deleted elsewhere.
+        """
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        try:
+            self.table(name).update_entity(entity, mode=UpdateMode.MERGE)
+        except ResourceNotFoundError:
+            return False
+        return True
+
     def replace_if_unchanged(self, name: str, entity: dict[str, Any], etag: str) -> None:
         """Replace an entity read earlier, only if nobody changed it since (its ETag)."""
         from azure.core import MatchConditions
@@ -252,9 +272,13 @@ class TableStore:
 
         ``change`` gets the current properties (``{}`` if the entity does not exist) and returns
         the new ones, or ``None`` to leave the entity as it is. Lost races are retried, so
-        concurrent callers never overwrite each other's counts.
+        concurrent callers never overwrite each other's counts. After a lost race a caller waits a
+        random moment (full jitter, growing to 50 ms), so a burst on one row (a guesser's counters)
+        settles instead of exhausting the attempts in lock step.
         """
-        for _ in range(attempts):
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(random.uniform(0, min(0.05, 0.002 * 2 ** attempt)))
             current = self.get(name, partition, row)
             state = dict(current) if current is not None else {}
             new = change(state)
@@ -269,4 +293,4 @@ class TableStore:
                 return new
             except Conflict:
                 continue
-        raise DependencyUnavailable("Storage is too busy to record this safely; try again.", retry_after=1)
+        raise Contended("Storage is too busy to record this safely; try again.", retry_after=1)

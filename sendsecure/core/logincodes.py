@@ -1,27 +1,34 @@
-"""Login codes (SPEC A1): generation, salted hashing and the throttling arithmetic. Pure.
+"""Login codes (SPEC A1): generation, the keyed hash, who counts as one mailbox and one client,
+and the throttling arithmetic. Pure.
 
 - A code is 6 digits from ``secrets`` (about 20 bits), valid ``ttl`` seconds, single use.
-- Only a salted scrypt hash is stored; the challenge id is hashed with the code, so a code
-  is bound to the request that issued it and a hash cannot be moved to another challenge.
-  scrypt makes trying all 10^6 codes against a stolen row take hours, far past the 10 minutes
-  a code lives.
-- Each code takes at most ``max_attempts`` tries. A per-mailbox failure count that new codes
-  do not reset locks the mailbox out every ``threshold`` failures, for a period that doubles
-  with each lockout (``base`` up to ``maximum``); only a successful login clears it
-  (NIST SP 800-63B 5.2.2; OWASP ASVS 5.0 6.3.x).
-- Issuing is limited per mailbox and per client address in fixed windows.
+- Only an HMAC-SHA256 of challenge id and code is stored, under a key from the key store
+  (``code_mac``). A slow hash cannot protect 10^6 codes (the whole space is about 13 core-hours
+  of scrypt); a MAC whose key is not in the table makes a dump of the table useless, and costs
+  microseconds. The challenge id is inside the MAC, so a code is bound to its challenge.
+- A sub-addressed mailbox (``jan+x@``) is its base mailbox (``base_mailbox``): Exchange
+  delivers its mail to ``jan``, so limits, lockout and identity are those of ``jan``.
+- Clients are grouped for per-client limits (``client_group``): an IPv4 address is itself, an
+  IPv6 address its /64 (one subscriber line or host usually owns a whole /64).
+- Failures are *reserved* before a code is checked (``LockoutPolicy.reserve``): a guess is only
+  evaluated if counting it as a failure was admitted, so concurrent guesses never get past
+  ``threshold``. Every ``threshold``-th failure locks for a period that doubles with each
+  lockout (``base`` up to ``maximum``); only a successful login clears it.
+- Issuing and verifying are limited in fixed windows (``IssueWindow``).
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 CODE_DIGITS = 6
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+MAC_BYTES = 32
+_PLACEHOLDER = "0" * CODE_DIGITS
 
 
 def new_code() -> str:
@@ -32,23 +39,52 @@ def new_challenge_id() -> str:
     return secrets.token_urlsafe(24)  # 192 random bits
 
 
-def new_salt() -> bytes:
-    return secrets.token_bytes(16)
-
-
-def hash_code(code: str, challenge_id: str, salt: bytes) -> bytes:
-    material = f"{challenge_id}:{code}".encode("ascii")
-    return hashlib.scrypt(material, salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
-
-
 def is_well_formed(code: str) -> bool:
     return len(code) == CODE_DIGITS and code.isascii() and code.isdigit()
 
 
-def code_matches(code: str, challenge_id: str, salt: bytes, expected: bytes) -> bool:
-    if not is_well_formed(code):
-        return False
-    return hmac.compare_digest(hash_code(code, challenge_id, salt), expected)
+def code_mac(key: bytes, challenge_id: str, code: str) -> bytes:
+    """HMAC-SHA256 over challenge id and code: what a challenge stores instead of the code."""
+    message = f"sendsecure/login-code/v1\x00{challenge_id}\x00{code}".encode()
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+def code_matches(code: str, challenge_id: str, key: bytes, expected: bytes) -> bool:
+    """Constant-time check; a malformed code costs the same MAC and never matches."""
+    well_formed = is_well_formed(code)
+    actual = code_mac(key, challenge_id, code if well_formed else _PLACEHOLDER)
+    return hmac.compare_digest(actual, expected) and well_formed and len(expected) == MAC_BYTES
+
+
+def base_mailbox(mailbox: str) -> str:
+    """The mailbox a sub-address delivers to: ``jan+x@d`` -> ``jan@d`` (``mailbox`` normalised)."""
+    local, _, domain = mailbox.rpartition("@")
+    base = local.split("+", 1)[0]
+    return f"{base}@{domain}" if base else mailbox
+
+
+def client_group(address: str) -> str:
+    """The key per-client limits count under: an IPv4 address, an IPv6 /64, else the text."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return address.strip().lower() or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The outcome of reserving one failure: admitted or not, the new counts, the lock it set."""
+
+    admitted: bool
+    failures: int
+    lockouts: int
+    locked_until: datetime | None
+    sets_lock: bool
 
 
 @dataclass(frozen=True)
@@ -65,6 +101,13 @@ class LockoutPolicy:
         lockouts += 1
         seconds = min(self.base_seconds * 2 ** min(lockouts - 1, 20), self.max_seconds)
         return failures, lockouts, now + timedelta(seconds=seconds)
+
+    def reserve(self, failures: int, lockouts: int, locked_until: datetime | None, now: datetime) -> Reservation:
+        """Count one failure before the guess is checked, unless a lock holds (then not admitted)."""
+        if locked_until is not None and now < locked_until:
+            return Reservation(False, failures, lockouts, locked_until, False)
+        failures, lockouts, until = self.after_failure(failures, lockouts, now)
+        return Reservation(True, failures, lockouts, until or locked_until, until is not None)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,12 @@
-"""SPEC A1: login codes, their salted hash, the lockout and the issue rate limit (pure)."""
+"""SPEC A1: login codes, their keyed hash, mailbox and client identity, the lockout and the
+issue rate limit (pure)."""
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
 import re
+import secrets
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -11,11 +16,12 @@ from hypothesis import strategies as st
 from sendsecure.core.logincodes import (
     IssueWindow,
     LockoutPolicy,
+    base_mailbox,
+    client_group,
+    code_mac,
     code_matches,
-    hash_code,
     new_challenge_id,
     new_code,
-    new_salt,
 )
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -51,60 +57,52 @@ def test_a1_challenge_id_is_long_random_url_safe_text():
     assert len(set(ids)) == len(ids)
 
 
-def test_a1_salts_are_random_and_at_least_16_bytes():
-    salts = [new_salt() for _ in range(100)]
-    assert all(isinstance(salt, bytes) and len(salt) >= 16 for salt in salts)
-    assert len(set(salts)) == len(salts)
-
-
-# ----- hashing and matching --------------------------------------------------------------
+# ----- the keyed hash (issue 8 item 5) ---------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def issued():
-    challenge_id, code, salt = new_challenge_id(), "042917", new_salt()
-    return challenge_id, code, salt, hash_code(code, challenge_id, salt)
+    challenge_id, code, key = new_challenge_id(), "042917", secrets.token_bytes(32)
+    return challenge_id, code, key, code_mac(key, challenge_id, code)
 
 
-def test_a1_hash_is_not_the_code(issued):
-    challenge_id, code, salt, digest = issued
-    assert isinstance(digest, bytes)
-    assert code.encode() not in digest
-    assert digest != code.encode()
+def test_issue8_item5_code_is_stored_as_hmac_sha256_under_the_key(issued):
+    challenge_id, code, key, digest = issued
+    assert len(digest) == 32 and code.encode() not in digest
+    expected = hmac.new(key, f"sendsecure/login-code/v1\x00{challenge_id}\x00{code}".encode(), hashlib.sha256).digest()
+    assert digest == expected
 
 
-def test_a1_hash_is_salted_same_code_other_salt_differs(issued):
-    challenge_id, code, salt, digest = issued
-    other_salt = bytes(b ^ 0xFF for b in salt)
-    assert hash_code(code, challenge_id, other_salt) != digest
-
-
-def test_a1_hash_is_deterministic_for_same_inputs(issued):
-    challenge_id, code, salt, digest = issued
-    assert hash_code(code, challenge_id, salt) == digest
+def test_issue8_item5_without_the_key_the_stored_mac_tells_nothing(issued):
+    challenge_id, code, key, digest = issued
+    # Trying all codes with any other key (a table dump alone) never finds the code.
+    other = secrets.token_bytes(32)
+    assert all(code_mac(other, challenge_id, f"{n:06d}") != digest for n in range(0, 10**6, 997))
+    assert code_matches(code, challenge_id, other, digest) is False
 
 
 def test_a1_right_code_matches(issued):
-    challenge_id, code, salt, digest = issued
-    assert code_matches(code, challenge_id, salt, digest) is True
+    challenge_id, code, key, digest = issued
+    assert code_matches(code, challenge_id, key, digest) is True
 
 
 def test_a1_code_bound_to_its_challenge(issued):
-    challenge_id, code, salt, digest = issued
+    challenge_id, code, key, digest = issued
     other_challenge = new_challenge_id()
     assert other_challenge != challenge_id
-    assert code_matches(code, other_challenge, salt, digest) is False
-
-
-def test_a1_code_does_not_match_with_other_salt(issued):
-    challenge_id, code, salt, digest = issued
-    assert code_matches(code, challenge_id, new_salt(), digest) is False
+    assert code_matches(code, other_challenge, key, digest) is False
 
 
 @pytest.mark.parametrize("wrong", ["042918", "000000", "999999", "429170"])
 def test_a1_wrong_code_is_refused(issued, wrong):
-    challenge_id, code, salt, digest = issued
-    assert code_matches(wrong, challenge_id, salt, digest) is False
+    challenge_id, code, key, digest = issued
+    assert code_matches(wrong, challenge_id, key, digest) is False
+
+
+def test_a1_empty_or_truncated_stored_mac_never_matches(issued):
+    challenge_id, code, key, digest = issued
+    assert code_matches(code, challenge_id, key, b"") is False
+    assert code_matches(code, challenge_id, key, digest[:16]) is False
 
 
 @pytest.mark.parametrize(
@@ -122,13 +120,46 @@ def test_a1_wrong_code_is_refused(issued, wrong):
     ],
 )
 def test_a1_malformed_code_is_refused(malformed):
-    challenge_id, salt = new_challenge_id(), new_salt()
-    # Even a hash computed over the malformed text itself must not let it in.
-    try:
-        expected = hash_code(malformed, challenge_id, salt)
-    except (UnicodeEncodeError, ValueError):
-        expected = b"\x00" * 32
-    assert code_matches(malformed, challenge_id, salt, expected) is False
+    challenge_id, key = new_challenge_id(), secrets.token_bytes(32)
+    # Even a MAC computed over the malformed text itself must not let it in.
+    assert code_matches(malformed, challenge_id, key, code_mac(key, challenge_id, malformed)) is False
+    # ...nor one over the placeholder a malformed code is measured against.
+    assert code_matches(malformed, challenge_id, key, code_mac(key, challenge_id, "000000")) is False
+
+
+# ----- one mailbox, one client (issue 8 item 2) ------------------------------------------
+
+
+@pytest.mark.parametrize("mailbox, base", [
+    ("jan+x@ziekenhuis-a.example", "jan@ziekenhuis-a.example"),
+    ("jan+a+b@ziekenhuis-a.example", "jan@ziekenhuis-a.example"),
+    ("jan+@ziekenhuis-a.example", "jan@ziekenhuis-a.example"),
+    ("jan@ziekenhuis-a.example", "jan@ziekenhuis-a.example"),
+    ("j.de.vries@ziekenhuis-a.example", "j.de.vries@ziekenhuis-a.example"),
+    ("+x@ziekenhuis-a.example", "+x@ziekenhuis-a.example"),  # no base: left as it is
+])
+def test_issue8_item2_sub_addressed_mailbox_is_its_base_mailbox(mailbox, base):
+    assert base_mailbox(mailbox) == base
+
+
+@pytest.mark.parametrize("address, group", [
+    ("198.51.100.7", "198.51.100.7"),
+    ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+    ("2001:DB8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+    ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+    ("::ffff:198.51.100.7", "198.51.100.7"),
+    ("unknown", "unknown"),
+    ("", "unknown"),
+])
+def test_issue8_item2_ipv6_clients_are_grouped_by_64(address, group):
+    assert client_group(address) == group
+
+
+@given(st.integers(min_value=0, max_value=2**64 - 1))
+def test_issue8_item2_every_address_of_a_64_is_one_client(host):
+    address = ipaddress.IPv6Address((0x20010DB8_00010002 << 64) | host)
+    assert client_group(str(address)) == "2001:db8:1:2::/64"
 
 
 # ----- lockout ---------------------------------------------------------------------------
@@ -193,6 +224,23 @@ def test_a1_lockout_count_equals_failures_divided_by_threshold(threshold, base, 
         assert seconds == min(base * 2 ** (number - 1), policy.max_seconds)
         assert 0 < seconds <= policy.max_seconds
     assert durations == sorted(durations)
+
+
+def test_issue8_item3_reserving_admits_exactly_threshold_failures_then_refuses():
+    failures, lockouts, locked_until, outcomes = 0, 0, None, []
+    for _ in range(POLICY.threshold + 3):
+        r = POLICY.reserve(failures, lockouts, locked_until, T0)
+        outcomes.append((r.admitted, r.sets_lock))
+        failures, lockouts, locked_until = r.failures, r.lockouts, r.locked_until
+    assert outcomes == [(True, False)] * (POLICY.threshold - 1) + [(True, True)] + [(False, False)] * 3
+    assert failures == POLICY.threshold and locked_until == T0 + timedelta(seconds=POLICY.base_seconds)
+
+
+def test_issue8_item3_reservation_admitted_again_once_the_lock_ran_out():
+    until = T0 + timedelta(seconds=60)
+    assert POLICY.reserve(5, 1, until, until - timedelta(seconds=1)).admitted is False
+    again = POLICY.reserve(5, 1, until, until)
+    assert again.admitted and again.failures == 6 and not again.sets_lock
 
 
 # ----- issue window ----------------------------------------------------------------------
