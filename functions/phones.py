@@ -1,4 +1,6 @@
 """Recipients' phone numbers for SMS access codes (SPEC P1-P4; API.md "Phones")."""
+import re
+
 import azure.functions as func
 
 from sendsecure import runtime
@@ -12,6 +14,7 @@ from sendsecure.core.phones import country_list, describe
 from sendsecure.settings import get_settings
 
 bp = func.Blueprint()
+_REGION_RE = re.compile(r"[A-Za-z]{2}")  # ASCII only: str.isalpha() would take any script
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -25,8 +28,10 @@ def put_phone(req: func.HttpRequest) -> func.HttpResponse:
     session = current_session(req)
     body = json_body(req, get_settings().max_body_bytes)
     address = string_field(body, "address", max_length=MAX_ADDRESS)
-    stored = runtime.phonebook().put(session, address, body.get("phone"), body.get("region"),
-                                     session_language(req, session))
+    region = body.get("region")
+    if region is not None and (not isinstance(region, str) or not _REGION_RE.fullmatch(region)):
+        raise InvalidBody.field("region", "must be a two-letter region code such as NL")
+    stored = runtime.phonebook().put(session, address, body.get("phone"), region, session_language(req, session))
     return json_response(stored, headers=NO_STORE)
 
 
@@ -63,6 +68,10 @@ def lookup_phones(req: func.HttpRequest) -> func.HttpResponse:
 def remove_phone(req: func.HttpRequest) -> func.HttpResponse:
     session = current_session(req)
     address = string_field(json_body(req, get_settings().max_body_bytes), "address", max_length=MAX_ADDRESS)
+    try:
+        normalise_mailbox(address)
+    except InvalidAddress:
+        return empty_response(204)  # not an address: nothing can be stored for it
     runtime.phonebook().delete(session, address)
     return empty_response(204)
 

@@ -159,6 +159,12 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _number(text: str) -> int | float:
+    # JSON Schema's integer is any number without a fraction (2020-12 4.2.2): 1.0 is 1.
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
 def json_body(req: func.HttpRequest, limit: int) -> dict[str, Any]:
     """The request's JSON object, or 400/413/415 naming what is wrong.
 
@@ -179,7 +185,7 @@ def json_body(req: func.HttpRequest, limit: int) -> dict[str, Any]:
     if len(body) > limit:
         raise PayloadTooLarge(f"The request body may be at most {limit} bytes.", extra={"limit": limit})
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+        data = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_number)
     except RecursionError:
         raise InvalidBody.field("body", f"may be nested at most {MAX_JSON_DEPTH} levels deep") from None
     except (UnicodeDecodeError, ValueError):
