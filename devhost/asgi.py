@@ -249,4 +249,4 @@ class FunctionHost:
         except Exception:  # noqa: BLE001
             logger.exception("timer function %s failed", name)
             return _problem(500, "internal_error", "Internal server error", "The timer function failed.")
-        return 202, [], b""
+        return 202, list(_SECURITY), b""
