@@ -42,6 +42,8 @@ HSTS = "max-age=31536000"
 # JSON bodies: nesting deeper than this is refused (a draft needs 3 levels).
 MAX_JSON_DEPTH = 32
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
+# Raw UTF-8 cannot hold a surrogate (decoding fails), so one can only come from a \uD800-\uDFFF escape.
+_SURROGATE_ESCAPE_RE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class UnsupportedMediaType(ProblemError):
@@ -192,7 +194,7 @@ def json_body(req: func.HttpRequest, limit: int) -> dict[str, Any]:
         raise InvalidBody("The request body is not valid JSON.", errors=[{"field": "body", "message": "not valid JSON"}]) from None
     if not isinstance(data, dict):
         raise InvalidBody.field("body", "must be a JSON object")
-    check_json_value(data)
+    check_json_value(data, surrogates=_SURROGATE_ESCAPE_RE.search(body) is not None)
     return data
 
 
@@ -204,26 +206,27 @@ def _field_path(chain: tuple | None) -> str:
     return "".join(reversed(parts)).lstrip(".") or "body"
 
 
-def check_json_value(data: Any) -> None:
+def check_json_value(data: Any, *, surrogates: bool = True) -> None:
     """One walk over a parsed body: depth at most ``MAX_JSON_DEPTH`` and every string and member
-    name valid Unicode (no lone surrogate), else 400 naming the field (``to[0].address``)."""
+    name valid Unicode (no lone surrogate), else 400 naming the field (``to[0].address``).
+    Only containers go on the stack; ``surrogates=False`` skips the string checks (the body
+    held no surrogate escape at all)."""
     stack: list[tuple[Any, tuple | None, int]] = [(data, None, 1)]
     while stack:
         value, chain, depth = stack.pop()
-        if isinstance(value, str):
-            if not value.isascii() and _SURROGATE_RE.search(value):
-                raise InvalidBody.field(_field_path(chain), "is not valid Unicode text (a lone surrogate)")
-        elif isinstance(value, (dict, list)):
-            if depth > MAX_JSON_DEPTH:
-                raise InvalidBody.field(_field_path(chain), f"is nested deeper than {MAX_JSON_DEPTH} levels")
-            if isinstance(value, dict):
-                for key, item in value.items():
-                    if not key.isascii() and _SURROGATE_RE.search(key):
-                        raise InvalidBody.field(_field_path(chain),
-                                                "has a member name that is not valid Unicode text (a lone surrogate)")
-                    stack.append((item, (chain, key), depth + 1))
-            else:
-                stack.extend((item, (chain, index), depth + 1) for index, item in enumerate(value))
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidBody.field(_field_path(chain), f"is nested deeper than {MAX_JSON_DEPTH} levels")
+        is_object = type(value) is dict
+        for key, item in (value.items() if is_object else enumerate(value)):
+            if surrogates and is_object and not key.isascii() and _SURROGATE_RE.search(key):
+                raise InvalidBody.field(_field_path(chain),
+                                        "has a member name that is not valid Unicode text (a lone surrogate)")
+            kind = type(item)
+            if kind is str:
+                if surrogates and not item.isascii() and _SURROGATE_RE.search(item):
+                    raise InvalidBody.field(_field_path((chain, key)), "is not valid Unicode text (a lone surrogate)")
+            elif kind is dict or kind is list:
+                stack.append((item, (chain, key), depth + 1))
 
 
 def string_field(data: dict[str, Any], name: str, *, required: bool = True, max_length: int = 320) -> str | None:
