@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 _CORRELATION_RE = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 PROBLEM_BASE = "https://sendsecure.example/problems/"
 
-# Every answer (docs/api-conventions.md "Security headers"): an API answer is never a page to
+# Every answer (docs/api-conventions.md "Headers"): an API answer is never a page to
 # render, sniff, frame or refer from. HSTS only where the request came over HTTPS (RFC 6797 7.2).
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
