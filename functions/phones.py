@@ -5,7 +5,6 @@ import azure.functions as func
 
 from sendsecure import runtime
 from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
-from sendsecure.core.drafts import MAX_ADDRESS, MAX_RECIPIENTS as MAX_LOOKUP
 from sendsecure.errors import InvalidBody
 from sendsecure.http.httpapi import (
     current_session, empty_response, endpoint, json_body, json_response, session_language, string_field)
@@ -14,6 +13,8 @@ from sendsecure.core.phones import country_list, describe
 from sendsecure.settings import get_settings
 
 bp = func.Blueprint()
+MAX_ADDRESS = 512   # the characters of one address as sent (a valid one has at most 254)
+MAX_LOOKUP = 1000   # addresses per lookup (a draft's recipients)
 _REGION_RE = re.compile(r"[A-Za-z]{2}")  # ASCII only: str.isalpha() would take any script
 NO_STORE = {"Cache-Control": "no-store"}
 
