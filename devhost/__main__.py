@@ -35,13 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--domain-book", help="variant definition file of the book sources (DOMAIN_BOOK_SOURCES)")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"))
     parser.add_argument("--access-log", action="store_true", help="log every request (slower)")
-    parser.add_argument("--header-timeout", type=float, default=float(os.environ.get("DEVHOST_HEADER_TIMEOUT_SECONDS", "10")),
+    env = os.environ.get
+    parser.add_argument("--header-timeout", type=float, default=float(env("DEVHOST_HEADER_TIMEOUT_SECONDS", "10")),
                         help="seconds for a request's head to arrive, else the connection is closed")
-    parser.add_argument("--body-timeout", type=float, default=float(os.environ.get("DEVHOST_BODY_TIMEOUT_SECONDS", "10")),
+    parser.add_argument("--body-timeout", type=float, default=float(env("DEVHOST_BODY_TIMEOUT_SECONDS", "10")),
                         help="seconds for a request's body to arrive, else 408")
-    parser.add_argument("--keep-alive", type=float, default=float(os.environ.get("DEVHOST_KEEP_ALIVE_SECONDS", "5")),
+    parser.add_argument("--keep-alive", type=float, default=float(env("DEVHOST_KEEP_ALIVE_SECONDS", "5")),
                         help="seconds an idle keep-alive connection is kept")
-    parser.add_argument("--limit-concurrency", type=int, default=int(os.environ.get("DEVHOST_LIMIT_CONCURRENCY", "512")),
+    parser.add_argument("--limit-concurrency", type=int, default=int(env("DEVHOST_LIMIT_CONCURRENCY", "512")),
                         help="connections or requests at once; beyond it 503")
     args = parser.parse_args(argv)
 
@@ -69,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sys.path.insert(0, str(ROOT))
         from sendsecure import runtime
+        from sendsecure.core.tenants import load_tenant_files
         from sendsecure.errors import ConfigurationError
         from sendsecure.settings import get_settings
-        from sendsecure.core.tenants import load_tenant_files
 
         try:
             settings = get_settings()

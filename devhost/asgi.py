@@ -134,7 +134,7 @@ class FunctionHost:
             return _problem(413, "payload_too_large", "The request body is too large",
                             f"The request body may be at most {self.max_body_bytes} bytes.", cors + _CLOSE,
                             limit=self.max_body_bytes)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return _problem(408, "request_timeout", "The request body did not arrive in time",
                             f"Send the whole body within {self.body_timeout:g} seconds.", cors + _CLOSE)
         if not (path == self.route_prefix or path.startswith(self.route_prefix + "/")):

@@ -4,8 +4,7 @@ import azure.functions as func
 from sendsecure import runtime
 from sendsecure.core.drafts import parse_draft
 from sendsecure.errors import Unauthenticated
-from sendsecure.http.httpapi import (
-    LoginRequired, current_session, endpoint, json_body, json_response, session_language)
+from sendsecure.http.httpapi import LoginRequired, current_session, endpoint, json_body, json_response, session_language
 from sendsecure.settings import get_settings
 
 bp = func.Blueprint()

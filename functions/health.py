@@ -4,9 +4,9 @@ import functools
 
 import azure.functions as func
 
+from sendsecure.core.i18n import data_file
 from sendsecure.http import health
 from sendsecure.http.httpapi import endpoint, json_response
-from sendsecure.core.i18n import data_file
 
 bp = func.Blueprint()
 

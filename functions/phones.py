@@ -5,11 +5,18 @@ import azure.functions as func
 
 from sendsecure import runtime
 from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
-from sendsecure.errors import InvalidBody
-from sendsecure.http.httpapi import (
-    current_session, empty_response, endpoint, json_body, json_response, session_language, string_field)
 from sendsecure.core.i18n import LANGUAGES
 from sendsecure.core.phones import country_list, describe
+from sendsecure.errors import InvalidBody
+from sendsecure.http.httpapi import (
+    current_session,
+    empty_response,
+    endpoint,
+    json_body,
+    json_response,
+    session_language,
+    string_field,
+)
 from sendsecure.settings import get_settings
 
 bp = func.Blueprint()
@@ -68,7 +75,7 @@ def lookup_phones(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 def remove_phone(req: func.HttpRequest) -> func.HttpResponse:
     session = current_session(req)
-    address = string_field(json_body(req, get_settings().max_body_bytes), "address", max_length=MAX_ADDRESS)
+    address = string_field(json_body(req, get_settings().max_body_bytes), "address", max_length=MAX_ADDRESS) or ""
     try:
         normalise_mailbox(address)
     except InvalidAddress:

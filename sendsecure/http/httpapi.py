@@ -19,11 +19,11 @@ import azure.functions as func
 
 from sendsecure.context import CORRELATION_ID
 from sendsecure.errors import (
-    dependency_failure,
     InvalidBody,
     PayloadTooLarge,
     ProblemError,
     Unauthenticated,
+    dependency_failure,
 )
 
 logger = logging.getLogger(__name__)
@@ -217,8 +217,9 @@ def check_json_value(data: Any, *, surrogates: bool = True) -> None:
         if depth > MAX_JSON_DEPTH:
             raise InvalidBody.field(_field_path(chain), f"is nested deeper than {MAX_JSON_DEPTH} levels")
         is_object = type(value) is dict
+        key: str | int
         for key, item in (value.items() if is_object else enumerate(value)):
-            if surrogates and is_object and not key.isascii() and _SURROGATE_RE.search(key):
+            if surrogates and isinstance(key, str) and not key.isascii() and _SURROGATE_RE.search(key):
                 raise InvalidBody.field(_field_path(chain),
                                         "has a member name that is not valid Unicode text (a lone surrogate)")
             kind = type(item)

@@ -8,7 +8,6 @@ import time
 
 import pytest
 import requests
-
 from devhost_process import start_devhost, stop_devhost
 
 

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import requests
-
 from helpers import Outbox
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")

@@ -6,8 +6,8 @@ import json
 
 import azure.functions as func
 import pytest
-
 from helpers import json_of
+
 from sendsecure.http.httpapi import client_address
 
 DRAFT = {"to": [{"address": "jan@huisarts-b.example"}], "subject": "Verwijzing"}
