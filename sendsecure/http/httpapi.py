@@ -41,9 +41,6 @@ SECURITY_HEADERS = {
 HSTS = "max-age=31536000"
 # JSON bodies: nesting deeper than this is refused (a draft needs 3 levels).
 MAX_JSON_DEPTH = 32
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
-# Raw UTF-8 cannot hold a surrogate (decoding fails), so one can only come from a \uD800-\uDFFF escape.
-_SURROGATE_ESCAPE_RE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class UnsupportedMediaType(ProblemError):
@@ -194,8 +191,18 @@ def json_body(req: func.HttpRequest, limit: int) -> dict[str, Any]:
         raise InvalidBody("The request body is not valid JSON.", errors=[{"field": "body", "message": "not valid JSON"}]) from None
     if not isinstance(data, dict):
         raise InvalidBody.field("body", "must be a JSON object")
-    check_json_value(data, surrogates=_SURROGATE_ESCAPE_RE.search(body) is not None)
+    # Raw UTF-8 cannot hold a surrogate (decoding fails): one can only come from a \\uDxxx escape.
+    check_json_value(data, surrogates=b"\\ud" in body or b"\\uD" in body)
     return data
+
+
+def _has_surrogate(text: str) -> bool:
+    """A lone surrogate (``"\\ud800"``): valid in JSON text, not encodable in UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _field_path(chain: tuple | None) -> str:
@@ -219,12 +226,12 @@ def check_json_value(data: Any, *, surrogates: bool = True) -> None:
         is_object = type(value) is dict
         key: str | int
         for key, item in (value.items() if is_object else enumerate(value)):
-            if surrogates and isinstance(key, str) and not key.isascii() and _SURROGATE_RE.search(key):
+            if surrogates and isinstance(key, str) and not key.isascii() and _has_surrogate(key):
                 raise InvalidBody.field(_field_path(chain),
                                         "has a member name that is not valid Unicode text (a lone surrogate)")
             kind = type(item)
             if kind is str:
-                if surrogates and not item.isascii() and _SURROGATE_RE.search(item):
+                if surrogates and not item.isascii() and _has_surrogate(item):
                     raise InvalidBody.field(_field_path((chain, key)), "is not valid Unicode text (a lone surrogate)")
             elif kind is dict or kind is list:
                 stack.append((item, (chain, key), depth + 1))
