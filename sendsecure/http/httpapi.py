@@ -191,7 +191,7 @@ def json_body(req: func.HttpRequest, limit: int) -> dict[str, Any]:
         raise InvalidBody("The request body is not valid JSON.", errors=[{"field": "body", "message": "not valid JSON"}]) from None
     if not isinstance(data, dict):
         raise InvalidBody.field("body", "must be a JSON object")
-    # Raw UTF-8 cannot hold a surrogate (decoding fails): one can only come from a \\uDxxx escape.
+    # Raw UTF-8 cannot hold a surrogate (decoding fails): one can only come from a \uDxxx escape.
     check_json_value(data, surrogates=b"\\ud" in body or b"\\uD" in body)
     return data
 
