@@ -35,6 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--domain-book", help="variant definition file of the book sources (DOMAIN_BOOK_SOURCES)")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"))
     parser.add_argument("--access-log", action="store_true", help="log every request (slower)")
+    env = os.environ.get
+    parser.add_argument("--header-timeout", type=float, default=float(env("DEVHOST_HEADER_TIMEOUT_SECONDS", "10")),
+                        help="seconds for a request's head to arrive, else the connection is closed")
+    parser.add_argument("--body-timeout", type=float, default=float(env("DEVHOST_BODY_TIMEOUT_SECONDS", "10")),
+                        help="seconds for a request's body to arrive, else 408")
+    parser.add_argument("--keep-alive", type=float, default=float(env("DEVHOST_KEEP_ALIVE_SECONDS", "5")),
+                        help="seconds an idle keep-alive connection is kept")
+    parser.add_argument("--limit-concurrency", type=int, default=int(env("DEVHOST_LIMIT_CONCURRENCY", "512")),
+                        help="connections or requests at once; beyond it 503")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -61,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sys.path.insert(0, str(ROOT))
         from sendsecure import runtime
+        from sendsecure.core.tenants import load_tenant_files
         from sendsecure.errors import ConfigurationError
         from sendsecure.settings import get_settings
-        from sendsecure.core.tenants import load_tenant_files
 
         try:
             settings = get_settings()
@@ -100,20 +109,27 @@ def main(argv: list[str] | None = None) -> int:
         import function_app
 
         from .asgi import FunctionHost
+        from .protocol import DeadlineHttpToolsProtocol
 
         origins = tuple(o.strip() for o in os.environ.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip())
         threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "") or 32)  # as the Python worker
+        # The host caps bodies at the largest route limit; each function checks its own (413).
         host = FunctionHost(function_app.app, route_prefix=_host_json_route_prefix(), cors_origins=origins,
-                            threads=threads)
+                            threads=threads, max_body_bytes=max(settings.max_body_bytes, settings.max_draft_bytes),
+                            body_timeout=args.body_timeout)
+        DeadlineHttpToolsProtocol.header_timeout = args.header_timeout
         log.info("serving %d HTTP and %d timer functions on http://%s:%d/%s",
                  len(host.http_functions), len(host.timer_functions), args.host, args.port,
                  _host_json_route_prefix())
         # uvicorn re-raises SIGTERM after its shutdown, which would skip the finally below and
         # leave Azurite running; exiting with SystemExit runs it.
         signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
-        uvicorn.run(host, host=args.host, port=args.port, loop="uvloop", http="httptools",
+        # proxy_headers=False: uvicorn would otherwise take the client address from a loopback
+        # peer's own X-Forwarded-For claim; the host appends the real peer as Azure's front end does.
+        uvicorn.run(host, host=args.host, port=args.port, loop="uvloop", http=DeadlineHttpToolsProtocol,
                     log_level=args.log_level.lower(), access_log=args.access_log, lifespan="on",
-                    timeout_keep_alive=30)
+                    proxy_headers=False, server_header=False, timeout_keep_alive=args.keep_alive,
+                    limit_concurrency=args.limit_concurrency)
         return 0
     finally:
         if azurite is not None:

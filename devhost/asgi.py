@@ -5,7 +5,10 @@ syntax, ``routePrefix`` from ``host.json``), methods and route parameters; timer
 are run on demand through the Functions host's admin call ``POST /admin/functions/<name>``.
 Synchronous functions run in a thread pool, as the Python worker runs them; async ones on
 the event loop. Like Azure's front end, the host appends the peer address to
-``X-Forwarded-For`` and answers CORS preflights for the configured origins.
+``X-Forwarded-For`` (uvicorn's own proxy-header handling must be off), sets
+``X-Forwarded-Proto`` to the scheme it was reached by, and answers CORS preflights for the
+configured origins. Bodies are capped at the largest route limit (refused by ``Content-Length``
+first, and reading stops at the cap) and must arrive within a deadline (408).
 """
 from __future__ import annotations
 
@@ -21,12 +24,19 @@ from urllib.parse import parse_qsl, quote
 import azure.functions as func
 from azure.functions.timer import TimerRequest
 
+from sendsecure.http.httpapi import SECURITY_HEADERS
 from sendsecure.http.routing import RouteTemplate, compile_route, precedence_key
 
 logger = logging.getLogger("devhost")
 
-MAX_REQUEST_BYTES = 100 * 1024 * 1024  # Azure Functions' HTTP request limit
+MAX_REQUEST_BYTES = 1024 * 1024  # default cap: the largest route limit (MAX_DRAFT_BYTES)
+BODY_TIMEOUT_SECONDS = 10.0      # the whole body must arrive within this (else 408)
 _ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+# What the API uses, granted to configured origins (instead of echoing the preflight's list).
+CORS_ALLOW_METHODS = "GET, POST, PUT, DELETE"
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, Accept-Language, X-Correlation-Id"
+_SECURITY = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+_CLOSE = [(b"connection", b"close")]  # an unread body: the connection cannot be reused
 
 
 @dataclass(frozen=True)
@@ -42,17 +52,25 @@ def _method_name(method: Any) -> str:
     return str(getattr(method, "value", method)).upper()
 
 
-def _problem(status: int, code: str, title: str, detail: str, extra_headers: list | None = None) -> tuple:
+def _problem(status: int, code: str, title: str, detail: str, extra_headers: list | None = None,
+             **extra: Any) -> tuple:
     body = json.dumps({"type": f"https://sendsecure.example/problems/{code}", "title": title, "status": status,
-                       "detail": detail, "code": code}).encode()
+                       "detail": detail, "code": code, **extra}).encode()
     headers = [(b"content-type", b"application/problem+json; charset=utf-8"),
-               (b"content-length", str(len(body)).encode())] + (extra_headers or [])
-    return status, headers, body
+               (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]
+    return status, headers + _SECURITY + (extra_headers or []), body
+
+
+class _BodyTooLarge(Exception):
+    pass
 
 
 class FunctionHost:
     def __init__(self, app: func.FunctionApp, *, route_prefix: str = "api", cors_origins: tuple[str, ...] = (),
-                 threads: int = 32) -> None:
+                 threads: int = 32, max_body_bytes: int = MAX_REQUEST_BYTES,
+                 body_timeout: float = BODY_TIMEOUT_SECONDS) -> None:
+        self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
         self.route_prefix = "/" + route_prefix.strip("/") if route_prefix.strip("/") else ""
         self.cors_origins = frozenset(o.rstrip("/") for o in cors_origins)
         self.http_functions: list[HttpFunction] = []
@@ -103,21 +121,32 @@ class FunctionHost:
         headers = self._headers(scope)
         cors = self._cors_headers(headers.get("origin"))
         if method == "OPTIONS" and "access-control-request-method" in headers:
-            preflight = [(b"access-control-allow-methods", ", ".join(_ALL_METHODS).encode()),
-                         (b"access-control-allow-headers",
-                          headers.get("access-control-request-headers", "authorization, content-type").encode()),
+            preflight = [(b"access-control-allow-methods", CORS_ALLOW_METHODS.encode()),
+                         (b"access-control-allow-headers", CORS_ALLOW_HEADERS.encode()),
                          (b"access-control-max-age", b"600")] if cors else []
-            return 204, cors + preflight, b""
+            return 204, cors + preflight + _SECURITY, b""
         if path.startswith("/admin/functions/") and method == "POST":
             return await self._run_timer(path[len("/admin/functions/"):])
         try:
-            body = await self._read_body(receive, headers)
-        except OverflowError:
+            async with asyncio.timeout(self.body_timeout):  # no extra task, unlike wait_for
+                body = await self._read_body(receive, headers, self.max_body_bytes)
+        except _BodyTooLarge:
             return _problem(413, "payload_too_large", "The request body is too large",
-                            f"Requests may be at most {MAX_REQUEST_BYTES} bytes.")
+                            f"The request body may be at most {self.max_body_bytes} bytes.", cors + _CLOSE,
+                            limit=self.max_body_bytes)
+        except TimeoutError:
+            return _problem(408, "request_timeout", "The request body did not arrive in time",
+                            f"Send the whole body within {self.body_timeout:g} seconds.", cors + _CLOSE)
         if not (path == self.route_prefix or path.startswith(self.route_prefix + "/")):
-            return _problem(404, "not_found", "Not found", "There is no such resource.")
+            return _problem(404, "not_found", "Not found", "There is no such resource.", cors)
         sub_path = path[len(self.route_prefix):].rstrip("/")
+        if method not in _ALL_METHODS:  # TRACE, CONNECT, ...: no function can take them
+            allowed = sorted({m for f in self.http_functions if not f.route.template.startswith("{*")
+                              and f.route.match(sub_path) is not None for m in f.methods})
+            if not allowed:
+                return _problem(404, "not_found", "Not found", "There is no such resource.", cors)
+            return _problem(405, "method_not_allowed", "Method not allowed", f"Use one of: {', '.join(allowed)}.",
+                            cors + [(b"allow", ", ".join(allowed).encode())], allowed=allowed)
         for function in self.http_functions:
             if method not in function.methods:
                 continue
@@ -127,7 +156,7 @@ class FunctionHost:
             request = self._request(scope, method, headers, body, params)
             response = await self._invoke(function, request)
             return self._response(response, cors)
-        return _problem(404, "not_found", "Not found", "There is no such resource.")
+        return _problem(404, "not_found", "Not found", "There is no such resource.", cors)
 
     # ----- pieces ----------------------------------------------------------------------
 
@@ -137,11 +166,14 @@ class FunctionHost:
         for raw_name, raw_value in scope["headers"]:
             name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        # As App Service's front end: append the TCP peer (ip:port, [ipv6]:port) to whatever the
+        # client sent, and say which scheme the request came by.
         client = scope.get("client")
         if client:
-            peer = client[0]
+            peer = f"[{client[0]}]:{client[1]}" if ":" in client[0] else f"{client[0]}:{client[1]}"
             previous = headers.get("x-forwarded-for")
             headers["x-forwarded-for"] = f"{previous}, {peer}" if previous else peer
+        headers["x-forwarded-proto"] = scope.get("scheme", "http")
         return headers
 
     def _cors_headers(self, origin: str | None) -> list[tuple[bytes, bytes]]:
@@ -151,10 +183,12 @@ class FunctionHost:
                 (b"access-control-expose-headers", b"Retry-After, X-Correlation-Id")]
 
     @staticmethod
-    async def _read_body(receive: Callable, headers: dict[str, str]) -> bytes:
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-            raise OverflowError
+    async def _read_body(receive: Callable, headers: dict[str, str], limit: int) -> bytes:
+        """The body, refused by ``Content-Length`` before reading and otherwise (chunked) as soon
+        as it passes ``limit``: never more than ``limit`` bytes held."""
+        declared = headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > limit:
+            raise _BodyTooLarge
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -163,8 +197,8 @@ class FunctionHost:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > MAX_REQUEST_BYTES:
-                raise OverflowError
+            if size > limit:
+                raise _BodyTooLarge
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -199,7 +233,8 @@ class FunctionHost:
             headers.append((b"content-type", content_type.encode("latin-1")))
         body = response.get_body() or b""
         headers.append((b"content-length", str(len(body)).encode()))
-        return response.status_code, headers + cors, body
+        present = {name for name, _ in headers}
+        return response.status_code, headers + cors + [h for h in _SECURITY if h[0] not in present], body
 
     async def _run_timer(self, name: str) -> tuple:
         handler = self.timer_functions.get(name)
@@ -214,4 +249,4 @@ class FunctionHost:
         except Exception:  # noqa: BLE001
             logger.exception("timer function %s failed", name)
             return _problem(500, "internal_error", "Internal server error", "The timer function failed.")
-        return 202, [], b""
+        return 202, list(_SECURITY), b""

@@ -85,7 +85,7 @@ def _recipients(data: dict[str, Any], field: str) -> tuple[DraftRecipient, ...]:
         if not isinstance(item, dict):
             raise _fail(where, "must be an object with an address")
         kind = item.get("type", "user")
-        if kind not in RECIPIENT_TYPES:
+        if not isinstance(kind, str) or kind not in RECIPIENT_TYPES:
             raise _fail(f"{where}.type", "must be one of user, externalUser, distributionList, other")
         result.append(DraftRecipient(
             address=_string(item.get("address"), f"{where}.address", MAX_ADDRESS),

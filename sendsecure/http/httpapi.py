@@ -7,6 +7,7 @@ unexpected becomes 500 with a correlation id and nothing else.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import logging
 import traceback
@@ -16,16 +17,37 @@ import azure.functions as func
 
 from sendsecure.context import CORRELATION_ID, begin_request, end_request
 from sendsecure.errors import (
-    dependency_failure,
     InvalidBody,
     PayloadTooLarge,
     ProblemError,
     Unauthenticated,
+    dependency_failure,
 )
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_BASE = "https://sendsecure.example/problems/"
+
+# Every answer (docs/api-conventions.md "Headers"): an API answer is never a page to
+# render, sniff, frame or refer from. HSTS only where the request came over HTTPS (RFC 6797 7.2).
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+HSTS = "max-age=31536000"
+# JSON bodies: nesting deeper than this is refused (a draft needs 3 levels).
+MAX_JSON_DEPTH = 32
+
+
+class UnsupportedMediaType(ProblemError):
+    status, code, title = 415, "unsupported_media_type", "The request body must be application/json"
+
+
+class LoginRequired(Unauthenticated):
+    """401 of the on-send check without a session (V-O4): the add-in asks the user to log in."""
+
+    code, title = "login_required", "Log in through the Send Secure panel"
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -92,6 +114,7 @@ def endpoint(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callab
                     )
                     response = problem_response(ProblemError("An unexpected error occurred."))
             response.headers["X-Correlation-Id"] = correlation_id
+            add_security_headers(req, response)
             return response
         finally:
             end_request(token)
@@ -99,18 +122,112 @@ def endpoint(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callab
     return wrapper
 
 
+def add_security_headers(req: func.HttpRequest, response: func.HttpResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers[name] = value
+    if served_over_https(req):
+        response.headers["Strict-Transport-Security"] = HSTS
+
+
+def served_over_https(req: func.HttpRequest) -> bool:
+    """HTTPS as the platform's front end saw it: it terminates TLS and says so in
+    ``X-Forwarded-Proto`` (the development host sets it likewise); else the URL's scheme."""
+    proto = req.headers.get("x-forwarded-proto", "").rsplit(",", 1)[-1].strip().lower()
+    return proto == "https" or req.url.lower().startswith("https:")
+
+
+def _is_json(content_type: str) -> bool:
+    media_type, *params = (part.strip().lower() for part in content_type.split(";"))
+    if media_type != "application/json":
+        return False
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip() == "charset" and value.strip().strip('"') not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _number(text: str) -> int | float:
+    # JSON Schema's integer is any number without a fraction (2020-12 4.2.2): 1.0 is 1.
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
 def json_body(req: func.HttpRequest, limit: int) -> dict[str, Any]:
-    """The request's JSON object, or 400/413/415 naming what is wrong."""
+    """The request's JSON object, or 400/413/415 naming what is wrong.
+
+    The one body parser: ``Content-Type: application/json`` (415 otherwise), at most ``limit``
+    bytes (by ``Content-Length`` before the body is looked at, then by its size), valid UTF-8
+    JSON, an object, nested at most ``MAX_JSON_DEPTH`` levels, and no lone surrogate in any
+    string or member name (it could not be encoded in an answer): 400 naming the field.
+    """
+    content_type = req.headers.get("content-type", "")
+    declared = req.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body may be at most {limit} bytes.", extra={"limit": limit})
     body = req.get_body() or b""
+    if not content_type and not body:
+        raise InvalidBody.field("body", "is required: a JSON object")
+    if not _is_json(content_type):
+        raise UnsupportedMediaType("Send the body as Content-Type: application/json.")
     if len(body) > limit:
         raise PayloadTooLarge(f"The request body may be at most {limit} bytes.", extra={"limit": limit})
     try:
-        data = json.loads(body.decode("utf-8"))
+        data = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_number)
+    except RecursionError:
+        raise InvalidBody.field("body", f"may be nested at most {MAX_JSON_DEPTH} levels deep") from None
     except (UnicodeDecodeError, ValueError):
         raise InvalidBody("The request body is not valid JSON.", errors=[{"field": "body", "message": "not valid JSON"}]) from None
     if not isinstance(data, dict):
         raise InvalidBody.field("body", "must be a JSON object")
+    # Raw UTF-8 cannot hold a surrogate (decoding fails): one can only come from a \uDxxx escape.
+    check_json_value(data, surrogates=b"\\ud" in body or b"\\uD" in body)
     return data
+
+
+def _has_surrogate(text: str) -> bool:
+    """A lone surrogate (``"\\ud800"``): valid in JSON text, not encodable in UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _field_path(chain: tuple | None) -> str:
+    parts: list[str] = []
+    while chain is not None:
+        chain, key = chain
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{key[:64]}")
+    return "".join(reversed(parts)).lstrip(".") or "body"
+
+
+def check_json_value(data: Any, *, surrogates: bool = True) -> None:
+    """One walk over a parsed body: depth at most ``MAX_JSON_DEPTH`` and every string and member
+    name valid Unicode (no lone surrogate), else 400 naming the field (``to[0].address``).
+    Only containers go on the stack; ``surrogates=False`` skips the string checks (the body
+    held no surrogate escape at all)."""
+    stack: list[tuple[Any, tuple | None, int]] = [(data, None, 1)]
+    while stack:
+        value, chain, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidBody.field(_field_path(chain), f"is nested deeper than {MAX_JSON_DEPTH} levels")
+        is_object = type(value) is dict
+        key: str | int
+        for key, item in (value.items() if is_object else enumerate(value)):
+            if surrogates and isinstance(key, str) and not key.isascii() and _has_surrogate(key):
+                raise InvalidBody.field(_field_path(chain),
+                                        "has a member name that is not valid Unicode text (a lone surrogate)")
+            kind = type(item)
+            if kind is str:
+                if surrogates and not item.isascii() and _has_surrogate(item):
+                    raise InvalidBody.field(_field_path((chain, key)), "is not valid Unicode text (a lone surrogate)")
+            elif kind is dict or kind is list:
+                stack.append((item, (chain, key), depth + 1))
 
 
 def string_field(data: dict[str, Any], name: str, *, required: bool = True, max_length: int = 320) -> str | None:
@@ -136,19 +253,27 @@ def bearer_token(req: func.HttpRequest) -> str:
 
 
 def client_address(req: func.HttpRequest) -> str:
-    """The caller's address as the platform's front end saw it.
+    """The caller's address as Azure's front end saw it: a normalised IP (``192.0.2.7``,
+    ``2001:db8::1``; IPv4-mapped IPv6 as IPv4; no port), or ``unknown``.
 
-    Azure's front end (and the development host) append the peer address to
-    ``X-Forwarded-For``; earlier entries come from the client and cannot be trusted,
-    so only the last one counts.
+    App Service's front end (which Functions run behind) appends the TCP peer it accepted the
+    connection from to ``X-Forwarded-For``, as ``ip:port`` or ``[ipv6]:port``; earlier entries
+    are whatever the client sent and are ignored, so only the last entry counts. The development
+    host appends its peer likewise (uvicorn's own proxy-header handling is off). This is the one
+    place that decides a client's address (docs/api-conventions.md "Client address").
     """
-    forwarded = req.headers.get("x-forwarded-for", "")
-    last = forwarded.split(",")[-1].strip()
-    if last.startswith("["):  # [v6]:port
-        return last[1:].split("]")[0]
-    if last.count(":") == 1:  # v4:port
-        return last.split(":")[0]
-    return last or "unknown"
+    last = req.headers.get("x-forwarded-for", "").rsplit(",", 1)[-1].strip()
+    if last.startswith("["):  # [v6]:port or [v6]
+        last = last[1:].partition("]")[0]
+    elif last.count(":") == 1:  # v4:port
+        last = last.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(last.partition("%")[0])  # no IPv6 zone id
+    except ValueError:
+        return "unknown"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 def current_session(req: func.HttpRequest):

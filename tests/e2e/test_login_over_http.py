@@ -5,7 +5,6 @@ import concurrent.futures
 import subprocess
 
 import requests
-
 from helpers import Outbox
 
 MAILBOX = "jan@ziekenhuis-a.example"
@@ -60,7 +59,7 @@ def test_api_problem_details_for_unknown_routes_methods_and_bad_bodies(devhost):
         (requests.post, "/api/v1/auth/email-code", b'{"mailbox": "' + b"a" * 70000 + b'"}', 413, "payload_too_large"),
     ]
     for method, path, body, status, code in cases:
-        response = method(devhost.url(path), data=body, timeout=10)
+        response = method(devhost.url(path), data=body, timeout=10, headers={"Content-Type": "application/json"})
         assert response.status_code == status, (path, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["code"] == code
@@ -94,8 +93,9 @@ def test_devhost_runs_timer_functions_on_demand(devhost):
 
 def test_api_storage_stopped_gives_503_with_retry_after(tmp_path):
     """The development host on an Azurite of its own, which is then stopped."""
-    from devhost.azurite import Azurite
     from devhost_process import start_devhost, stop_devhost
+
+    from devhost.azurite import Azurite
 
     with Azurite() as own:
         host = start_devhost(tmp_path, {"TABLES_CONNECTION_STRING": own.connection_string,
@@ -152,14 +152,22 @@ def test_v_o1_v_o4_validate_and_on_send_over_http_with_a_session(devhost):
 def test_p1_p4_phones_over_http_are_per_person(devhost):
     alice = {"Authorization": f"Bearer {log_in(devhost, 'alice@ziekenhuis-a.example')['session_token']}"}
     bob = {"Authorization": f"Bearer {log_in(devhost, 'bob@ziekenhuis-a.example')['session_token']}"}
-    url = devhost.url("/api/v1/phones/piet%40gmail.example")
-    stored = requests.put(url, json={"phone": "06 12345678"}, headers=alice, timeout=10)
+    put, lookup, remove = (devhost.url(f"/api/v1/phones{p}") for p in ("", "/lookup", "/remove"))
+    recipient = {"address": "piet@gmail.example"}
+    stored = requests.put(put, json={**recipient, "phone": "06 12345678"}, headers=alice, timeout=10)
     assert stored.status_code == 200 and stored.json()["phone"] == "+31612345678"
-    assert requests.get(url, headers=alice, timeout=10).json()["national_format"] == "06 12345678"
-    assert requests.get(url, headers=bob, timeout=10).status_code == 404
-    assert requests.delete(url, headers=bob, timeout=10).status_code == 204
-    assert requests.get(url, headers=alice, timeout=10).status_code == 200
-    refused = requests.put(url, json={"phone": "+31 20 123 4567"}, headers={**alice, "Accept-Language": "en"}, timeout=10)
+    found = requests.post(lookup, json={"addresses": ["piet@gmail.example"]}, headers=alice, timeout=10).json()
+    assert [p["national_format"] for p in found["phones"]] == ["06 12345678"]
+    assert requests.post(lookup, json={"addresses": ["piet@gmail.example"]}, headers=bob, timeout=10).json() == \
+        {"phones": []}
+    assert requests.post(remove, json=recipient, headers=bob, timeout=10).status_code == 204
+    assert len(requests.post(lookup, json={"addresses": ["piet@gmail.example"]}, headers=alice,
+                             timeout=10).json()["phones"]) == 1
+    refused = requests.put(put, json={**recipient, "phone": "+31 20 123 4567"},
+                           headers={**alice, "Accept-Language": "en"}, timeout=10)
     assert refused.status_code == 422 and refused.json()["code"] == "not_mobile"
+    # The old routes with the address in the path are gone.
+    old_route = requests.get(devhost.url("/api/v1/phones/piet%40gmail.example"), headers=alice, timeout=10)
+    assert old_route.status_code == 404
     countries = requests.get(devhost.url("/api/v1/phone-countries?lang=de"), headers=alice, timeout=10).json()
     assert [c["region"] for c in countries[:3]] == ["DE", "NL", "GB"]

@@ -18,9 +18,17 @@ def auth(token):
 
 
 def test_a5_drafts_and_info_need_a_session(call):
-    for name, method in (("validate_draft", "POST"), ("check_on_send", "POST"), ("get_info", "GET")):
+    for name, method in (("validate_draft", "POST"), ("get_info", "GET")):
         response = call(name, method, body=DRAFT if method == "POST" else None)
         assert response.status_code == 401 and json_of(response)["code"] == "unauthenticated"
+
+
+def test_issue7_item16_v_o4_on_send_without_a_session_is_401_login_required(call):
+    for headers in ({}, auth("sst_not-a-session")):
+        response = call("check_on_send", "POST", body=DRAFT, headers=headers)
+        assert response.status_code == 401
+        assert response.mimetype == "application/problem+json"
+        assert json_of(response)["code"] == "login_required"
 
 
 def test_v_o1_validate_returns_the_verdict_of_the_api(call, login, sample_book):

@@ -35,21 +35,22 @@ def vault_phones(app_env, ca, ca_bundle, monkeypatch):
     vault.stop()
 
 
-def request(method, address, token, body=None):
-    return func.HttpRequest(method, f"http://127.0.0.1/api/v1/phones/{address}",
+def request(method, path, token, body):
+    return func.HttpRequest(method, f"http://127.0.0.1/api/v1/phones{path}",
                             headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
-                            params={}, route_params={"address": address},
-                            body=json.dumps(body).encode() if body is not None else b"")
+                            params={}, route_params={}, body=json.dumps(body).encode())
 
 
 def test_p4_numbers_are_sealed_with_a_key_from_key_vault(vault_phones, functions):
     token, _ = runtime.sessions().create(tenant_id="zorg-a", mailbox="alice@ziekenhuis-a.example",
                                          login_method="email_code", device_id="d")
-    stored = functions["put_phone"].get_user_function()(request("PUT", "piet@gmail.example", token, {"phone": "0612345678"}))
+    stored = functions["put_phone"].get_user_function()(
+        request("PUT", "", token, {"address": "piet@gmail.example", "phone": "0612345678"}))
     assert stored.status_code == 200
     assert any("phone-key-zorg-a" in path for _, path in vault_phones.calls())
-    assert json.loads(functions["get_phone"].get_user_function()(request("GET", "piet@gmail.example", token)).get_body())["phone"] \
-        == "+31612345678"
+    found = functions["lookup_phones"].get_user_function()(
+        request("POST", "/lookup", token, {"addresses": ["piet@gmail.example"]}))
+    assert [p["phone"] for p in json.loads(found.get_body())["phones"]] == ["+31612345678"]
 
 
 @pytest.mark.parametrize("mode", ["throttle", "unavailable"])
@@ -57,7 +58,8 @@ def test_p4_vault_throttling_or_down_is_503_and_nothing_is_written(vault_phones,
     token, _ = runtime.sessions().create(tenant_id="zorg-a", mailbox="bob@ziekenhuis-a.example",
                                          login_method="email_code", device_id="d")
     vault_phones.mode = mode
-    response = functions["put_phone"].get_user_function()(request("PUT", "piet@gmail.example", token, {"phone": "0612345678"}))
+    response = functions["put_phone"].get_user_function()(
+        request("PUT", "", token, {"address": "piet@gmail.example", "phone": "0612345678"}))
     assert response.status_code == 503
     body = json.loads(response.get_body())
     assert body["code"] == "dependency_unavailable" and int(response.headers["Retry-After"]) > 0
