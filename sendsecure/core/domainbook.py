@@ -16,8 +16,6 @@ Pure: no I/O. The snapshot also carries the look-alike index (SPEC X1).
 """
 from __future__ import annotations
 
-import functools
-
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -72,6 +70,9 @@ def merge_entries(entries: list[BookEntry]) -> dict[str, BookEntry]:
 
 # ----- look-alike index (SPEC X1) -----------------------------------------------------------
 #
+# Domains are compared in their comparison form (``addresses.comparison_form``: the Unicode form
+# with non-ASCII characters mapped to their UTS #39 prototypes and accents dropped; issue 7
+# item 17), so "domain" below means that form; the index maps forms back to book domains.
 # An edit is inserting, deleting or substituting one character (Levenshtein; a swap of two
 # neighbours is two edits). A domain is split into its name and its top-level domain, and a
 # look-alike is within two edits in name and TLD together; an edit that moves the dot before
@@ -101,24 +102,67 @@ def _segments(length: int) -> list[tuple[int, int]]:
     return spans
 
 
-def build_lookalike_index(domains: list[str]) -> dict[tuple, tuple[str, ...]]:
-    index: dict[tuple, list[str]] = {}
-    keyed: list[tuple[str, str]] = []
+class LookalikeIndex:
+    """The book's domains by their X1 comparison form (``addresses.comparison_form``)."""
+
+    __slots__ = ("segments", "domains", "tlds", "_budgets")
+
+    def __init__(self, segments: dict[tuple, tuple[str, ...]], domains: dict[str, tuple[str, ...]]) -> None:
+        self.segments = segments      # Pass-Join segments of comparison forms -> forms
+        # comparison form -> the book domains that have it, where that is not just the form
+        # itself (an ASCII domain is its own form: most of the book, so left out to save memory)
+        self.domains = domains
+        self.tlds = tuple(sorted(key[1] for key in segments if key[0] == "tld"))
+        self._budgets: dict[str, tuple[tuple[str, int], ...]] = {}
+
+    def domains_of(self, form: str) -> tuple[str, ...]:
+        """The book domains whose comparison form is ``form`` (a form of the index)."""
+        return self.domains.get(form) or (form,)
+
+    def has_form(self, form: str, entries: dict) -> bool:
+        """Whether some book domain has the comparison form ``form``."""
+        return form in self.domains or ("xn--" not in form and "@" not in form and form in entries)
+
+    def budgets(self, tld: str) -> tuple[tuple[str, int], ...]:
+        """(book TLD, edits left for the name) for the book TLDs within two edits of ``tld``."""
+        found = self._budgets.get(tld)
+        if found is None:
+            from rapidfuzz.distance import Levenshtein
+
+            found = tuple((book_tld, LOOKALIKE_DISTANCE - distance) for book_tld in self.tlds
+                          if (distance := Levenshtein.distance(tld, book_tld, score_cutoff=LOOKALIKE_DISTANCE))
+                          <= LOOKALIKE_DISTANCE)
+            if len(self._budgets) > _ANSWER_LIMIT:
+                self._budgets.clear()
+            self._budgets[tld] = found
+        return found
+
+
+def build_lookalike_index(domains: list[str]) -> LookalikeIndex:
+    from sendsecure.core.addresses import comparison_form_uncached
+
+    forms: dict[str, list[str]] = {}
     for domain in domains:
-        keyed.append((domain, domain))
-        if domain.count(".") >= 2:  # a query that lost the last dot splits one dot earlier
-            cut = domain.rfind(".")
-            keyed.append((domain[:cut] + domain[cut + 1:], domain))
-    for key_domain, domain in keyed:
-        name, _, tld = key_domain.rpartition(".")
+        forms.setdefault(comparison_form_uncached(domain), []).append(domain)
+    pairs: list[tuple[str, str]] = []   # (form as split, the book form it stands for)
+    for form in forms:
+        pairs.append((form, form))
+        if form.count(".") >= 2:  # a query that lost the last dot splits one dot earlier
+            cut = form.rfind(".")
+            pairs.append((form[:cut] + form[cut + 1:], form))
+    index: dict[tuple, list[str]] = {}
+    for key_form, form in pairs:
+        name, _, tld = key_form.rpartition(".")
         index.setdefault(("tld", tld), [])
         length = len(name)
         if length <= _PARTS:
-            index.setdefault(("short", tld), []).append(domain)
+            index.setdefault(("short", tld), []).append(form)
             continue
-        for number, (start, size) in enumerate(_segments(length)):
-            index.setdefault((tld, length, number, name[start:start + size]), []).append(domain)
-    return {key: tuple(value) for key, value in index.items()}
+        for number, (begin, size) in enumerate(_segments(length)):
+            index.setdefault((tld, length, number, name[begin:begin + size]), []).append(form)
+    return LookalikeIndex({key: tuple(value) for key, value in index.items()},
+                          {form: tuple(sorted(found)) for form, found in forms.items()
+                           if found != [form] or "xn--" in form})
 
 
 def edit_distance(a: str, b: str, limit: int = LOOKALIKE_DISTANCE) -> int:
@@ -128,40 +172,44 @@ def edit_distance(a: str, b: str, limit: int = LOOKALIKE_DISTANCE) -> int:
     return Levenshtein.distance(a, b, score_cutoff=limit)
 
 
-def _lookalike_candidates(index: dict[tuple, tuple[str, ...]], tlds: tuple[str, ...], domain: str,
-                          limit: int = LOOKALIKE_DISTANCE) -> set[str]:
-    """Book domains that may be within ``limit`` edits of ``domain`` (a superset; verify after).
+def _lookalike_candidates(index: LookalikeIndex, form: str, limit: int = LOOKALIKE_DISTANCE) -> set[str]:
+    """Comparison forms of book domains that may be within ``limit`` edits of ``form`` (a
+    superset; verify after).
 
     The name/TLD split assumes the last dots correspond; an edit that inserts a dot is covered
-    by also probing the domain with that dot removed, with one edit less to spend.
+    by also probing the form with that dot removed, with one edit less to spend. Positions are
+    Pass-Join's multi-match-aware windows: segment ``i`` is probed only where it can be the first
+    segment left intact.
     """
-    from rapidfuzz.distance import Levenshtein
-
     candidates: set[str] = set()
     if limit > 0:
-        for position, char in enumerate(domain):
-            variant = domain[:position] + domain[position + 1:]
-            if char == "." and "." in variant:
-                candidates |= _lookalike_candidates(index, tlds, variant, limit - 1)
-    name, _, tld = domain.rpartition(".")
+        for position, char in enumerate(form):
+            if char == ".":
+                variant = form[:position] + form[position + 1:]
+                if "." in variant:
+                    candidates |= _lookalike_candidates(index, variant, limit - 1)
+    segments = index.segments
+    get = segments.get
+    name, _, tld = form.rpartition(".")
     length = len(name)
-    for book_tld in tlds:
-        budget = limit - Levenshtein.distance(tld, book_tld, score_cutoff=limit)
+    for book_tld, budget in index.budgets(tld):
+        budget = min(budget, limit)
         if budget < 0:
             continue
         for other_length in range(max(1, length - budget), length + budget + 1):
             if other_length <= _PARTS:  # names too short to split: few, all compared
-                candidates.update(index.get(("short", book_tld), ()))
+                candidates.update(get(("short", book_tld), ()))
                 continue
             if budget == 0:  # only the very name under this TLD can do
-                found = index.get((book_tld, other_length, 0, name[:_segments(other_length)[0][1]]), ())
+                found = get((book_tld, other_length, 0, name[:_segments(other_length)[0][1]]), ())
                 candidates.update(d for d in found if d.replace(".", "") == (name + book_tld).replace(".", ""))
                 continue
-            for number, (start, size) in enumerate(_segments(other_length)):
-                low = max(0, start - budget)
-                high = min(length - size, start + budget)
+            delta = length - other_length
+            for number, (begin, size) in enumerate(_segments(other_length)):
+                low = max(0, begin - number, begin + delta - (LOOKALIKE_DISTANCE - number))
+                high = min(length - size, begin + number, begin + delta + (LOOKALIKE_DISTANCE - number))
                 for position in range(low, high + 1):
-                    found = index.get((book_tld, other_length, number, name[position:position + size]))
+                    found = get((book_tld, other_length, number, name[position:position + size]))
                     if found:
                         candidates.update(found)
     return candidates
@@ -175,7 +223,7 @@ class DomainBook:
     version: str
     synced_at: datetime
     entries: dict[str, BookEntry]
-    lookalikes: dict[tuple, tuple[str, ...]] = field(repr=False, default_factory=dict)
+    lookalikes: LookalikeIndex = field(repr=False, default_factory=lambda: build_lookalike_index([]))
     # Answers of lookalike_of, kept with the snapshot so they go when it goes.
     _lookalike_answers: dict[str, str | None] = field(repr=False, default_factory=dict)
 
@@ -184,9 +232,9 @@ class DomainBook:
         domains = [key for key in entries if "@" not in key]
         return cls(variant, version, synced_at, entries, build_lookalike_index(domains))
 
-    @functools.cached_property
+    @property
     def tlds(self) -> tuple[str, ...]:
-        return tuple(sorted(key[1] for key in self.lookalikes if key[0] == "tld"))
+        return self.lookalikes.tlds
 
     def age_seconds(self, now: datetime | None = None) -> int:
         now = now or datetime.now(timezone.utc)
@@ -197,8 +245,13 @@ class DomainBook:
         entries = self.entries
         return entries.get(address) or entries.get(domain)
 
+    def lookalike_cached(self, domain: str) -> bool:
+        """Whether ``lookalike_of(domain)`` is answered without a probe (for the per-request cap)."""
+        return domain in self._lookalike_answers or domain in self.entries
+
     def lookalike_of(self, domain: str) -> str | None:
-        """The book domain this one most likely meant, if it is 1-2 edits away (and not itself)."""
+        """The book domain this one most likely meant, if it reads the same (UTS #39 skeleton)
+        or is 1-2 edits away in the comparison form, and is not itself in the book."""
         answers = self._lookalike_answers
         if domain in answers:
             return answers[domain]
@@ -207,48 +260,38 @@ class DomainBook:
         answer = answers[domain] = _lookalike(self, domain)
         return answer
 
+    def mimics(self, domain: str) -> bool:
+        """Whether ``domain`` (not in the book) reads exactly as a book domain (equal comparison
+        forms: a confusable or accented twin)."""
+        if domain in self.entries:
+            return False
+        from sendsecure.core.addresses import comparison_form
+
+        return self.lookalikes.has_form(comparison_form(domain), self.entries)
+
 
 _ANSWER_LIMIT = 50000
-
-
-def latin_skeleton(domain: str) -> str | None:
-    """The plain-ASCII reading of an internationalised domain (``zïekenhuis`` -> ``ziekenhuis``):
-    decoded from punycode, accents stripped. ``None`` if nothing is left to compare. Letters
-    from other scripts that merely look Latin (Cyrillic ``е``) need a confusables table and
-    are not covered."""
-    import unicodedata
-
-    import idna
-
-    try:
-        text = idna.decode(domain)
-    except idna.IDNAError:
-        return None
-    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return plain if plain.isascii() and plain != domain and "." in plain else None
 
 
 def _lookalike(book: DomainBook, domain: str) -> str | None:
     if domain in book.entries:
         return None
-    if "xn--" in domain:  # an accented twin of a book domain is a look-alike too
-        skeleton = latin_skeleton(domain)
-        if skeleton is not None:
-            if skeleton in book.entries:
-                return skeleton
-            found = _closest(book, skeleton)
-            if found is not None:
-                return found
-    return _closest(book, domain)
+    from sendsecure.core.addresses import comparison_form
 
-
-def _closest(book: DomainBook, domain: str) -> str | None:
-    candidates = _lookalike_candidates(book.lookalikes, book.tlds, domain)
+    index = book.lookalikes
+    form = comparison_form(domain)
+    same = index.domains_of(form) if index.has_form(form, book.entries) else None
+    if same:                      # reads as a book domain: a confusable or accented twin
+        return same[0]
+    candidates = _lookalike_candidates(index, form)
     if not candidates:
         return None
     from rapidfuzz import process
     from rapidfuzz.distance import Levenshtein
 
-    best = process.extractOne(domain, sorted(candidates), scorer=Levenshtein.distance,
-                              score_cutoff=LOOKALIKE_DISTANCE)
-    return best[0] if best is not None else None
+    matches = process.extract(form, list(candidates), scorer=Levenshtein.distance,
+                              score_cutoff=LOOKALIKE_DISTANCE, limit=None)
+    if not matches:
+        return None
+    best = min(matches, key=lambda match: (match[1], match[0]))[0]
+    return index.domains_of(best)[0]

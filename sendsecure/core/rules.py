@@ -14,7 +14,9 @@ Decisions where the manual is silent (also in the README):
 - The attachment extension is the text after the last dot of the name, after trailing dots
   and spaces are dropped (Windows ignores them, so ``evil.exe.`` is an .exe), lower case.
 - A look-alike warning (X1) is given for external recipients only: anything in the book or
-  in the own organisation is what it claims to be.
+  in the own organisation is what it claims to be. Domains are compared as a person reads them
+  (Unicode form, UTS #39 confusables, accents dropped), at most LOOKALIKE_PROBES new ones per
+  request (issue 7 items 9 and 17; docs/validation.md).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
+from sendsecure.core.addresses import UNICODE, InvalidAddress, display_domain, display_mailbox, normalise_mailbox
 from sendsecure.core.domainbook import BookEntry, DomainBook
 from sendsecure.core.drafts import Draft
 from sendsecure.core.i18n import data_file
@@ -34,12 +36,21 @@ from sendsecure.core.tenants import InstallationType
 ATTACHMENT_LIMIT = 20 * 1024 * 1024          # V-A1: 20 MB
 RECIPIENT_WARNING = 20                       # V-R1
 RECIPIENT_LIMIT = 100                        # V-R1
+# Issue 7 item 9: a request costs a few ms whatever it holds. At most this many look-alike
+# answers (X1) are computed per request; answers are kept per book snapshot in the worker, so
+# a domain seen before costs nothing and a re-validation goes on where the last one stopped.
+LOOKALIKE_PROBES = 10
 
 OWN, COMMUNITY, NTA, EXTERNAL = "own_organisation", "community", "nta7516", "external"
 UNKNOWN = "unknown"   # no domain book (V-O3): outside the own organisation, nothing can be said
 INSIDE = frozenset({OWN, COMMUNITY})
+# V-O2: warnings that ask the user to look; each stops auto-send.
+LOOK_WARNINGS = frozenset({"lookalike_domain", "lookalike_check_incomplete", "bsn_in_subject"})
 _LANGUAGE_TAG = re.compile(r"\((NL|EN|DE)\)", re.IGNORECASE)
-_BSN_CANDIDATE = re.compile(r"(?<![0-9])[0-9](?:[ .\-]?[0-9]){7,8}(?![0-9])")
+# X2: one separator at most between two digits: any Unicode white space (no-break, narrow
+# no-break, figure and thin spaces as pasted from patient records), a dot or a hyphen/dash.
+_BSN_SEPARATOR = r"(?:\s|[.\-\u2010-\u2015\u2212\uFE58\uFE63\uFF0D\u00B7\u2024\uFF0E])"
+_BSN_CANDIDATE = re.compile(r"(?<![0-9])[0-9](?:" + _BSN_SEPARATOR + r"?[0-9]){7,8}(?![0-9])")
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,15 @@ def _normalised(address: str) -> tuple[str, str] | None:
     except InvalidAddress:
         return None
     return value, value.rpartition("@")[2]
+
+
+def _display(address: str, book: DomainBook | None) -> tuple[str, str]:
+    """(display_address, address_form) of a normal address (issue 7 item 19): punycode when the
+    domain reads exactly as a book domain it is not, else as ``display_mailbox`` decides."""
+    domain = address.rpartition("@")[2]
+    if "xn--" not in domain:
+        return address, UNICODE
+    return display_mailbox(address, book is not None and book.mimics(domain))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -196,17 +216,38 @@ def evaluate(
                 add("sender_verified", "sender", data, address=sender_address,
                     organisation=sender_entry.organisation or sender_entry.key)
                 add("sender_nta7516" if sender_nta else "sender_not_nta7516", "sender", data)
-    sender = {"address": sender_address, "in_domain_book": sender_entry is not None, "nta7516": sender_nta,
+    sender_shown, sender_form = _display(sender_address, book) if normal_sender else (sender_address, UNICODE)
+    sender = {"address": sender_address, "display_address": sender_shown, "address_form": sender_form,
+              "in_domain_book": sender_entry is not None, "nta7516": sender_nta,
               "organisation": sender_entry.organisation if sender_entry else None,
               "person": session_mailbox}
 
     # ----- recipients (V-R1..V-R9, X1) ----------------------------------------------------
+    # V-S2: recipients' NTA 7516 status only when the sender's organisation meets it, else null
+    # (in the recipient and in the data of its findings).
+    shown_false = False if sender_nta else None
+    hidden_data: dict[str, dict[str, Any]] = {}
+
+    def rdata_of(entry: BookEntry | None) -> dict[str, Any]:
+        data = data_of(entry)
+        if sender_nta or entry is None:
+            return data
+        hidden = hidden_data.get(entry.key)
+        if hidden is None:
+            hidden = hidden_data[entry.key] = {**data, "nta7516": None}
+        return hidden
+
     region = DEFAULT_REGION.get(language, "NL")
-    typed_phones: dict[str, tuple[str | None, str | None]] = {}   # address -> (E.164, error)
+    # Typed phones by normal address; a number is parsed only when an NTA-route or external
+    # recipient among the first RECIPIENT_LIMIT needs it (item 9: past the limit V-R1 blocks).
+    typed_phones: dict[str, str] = {}
     for address, phone in draft.phones.items():
         normal = _normalised(address)
         if normal is not None:
-            typed_phones[normal[0]] = normalise_phone(phone, region)
+            typed_phones[normal[0]] = phone
+    probes = 0             # look-alike answers computed in this request (LOOKALIKE_PROBES)
+    not_checked = 0        # external recipients whose domain was not compared for want of probes
+    lookalike_cached = book.lookalike_cached if book is not None else None
     entries_get = book.entries.get if book is not None else {}.get
     sms_required = installation is InstallationType.VIEWER_SMS_REQUIRED
     seen: dict[str, int] = {}
@@ -221,26 +262,28 @@ def evaluate(
         if index is not None:  # counted once; still a distribution list wherever it is marked so
             if item.type == "distributionList" and key not in lists:
                 lists.add(key)
-                add("distribution_list", f"recipients/{index}", data_of(None), address=key)
+                add("distribution_list", f"recipients/{index}", rdata_of(None), address=key)
             continue
         index = seen[key] = len(recipients)
         field = item.field
         if field == "to":
             to_addresses.append(key)
         if normal is None:
-            recipients.append({"address": item.address.strip(), "name": item.name, "field": field,
+            recipients.append({"address": item.address.strip(), "display_address": item.address.strip(),
+                               "address_form": UNICODE, "name": item.name, "field": field,
                                "category": EXTERNAL, "route": "none", "access_code": None, "phone_input": "none",
-                               "stored_phone": None, "nta7516": False, "valid": False,
+                               "stored_phone": None, "nta7516": shown_false, "valid": False,
                                "organisation": None, "network": None})
             add("invalid_address", f"recipients/{index}", no_entry_data, address=item.address.strip())
             if field == "bcc":
                 bcc_only.append(EXTERNAL)
             continue
         address, domain = normal
+        shown_address, form = _display(address, book)
         entry = entries_get(address) or entries_get(domain)
         if item.type == "distributionList":
             lists.add(key)
-            add("distribution_list", f"recipients/{index}", data_of(entry), address=address)
+            add("distribution_list", f"recipients/{index}", rdata_of(entry), address=shown_address)
         if domain in own_domains:
             category = OWN
         elif book is None:
@@ -254,54 +297,69 @@ def evaluate(
         route, access_code, phone_input, stored = "direct", None, "none", None
         if category is NTA or category is EXTERNAL:
             target = f"recipients/{index}"
-            typed = typed_phones.get(address) if typed_phones else None
+            raw_phone = typed_phones.get(address) if typed_phones else None
+            typed = normalise_phone(raw_phone, region) if raw_phone is not None and index < RECIPIENT_LIMIT else None
             if typed is not None and typed[1] is not None:
-                add(typed[1], target, data_of(entry), address=address)     # invalid_phone / not_mobile
+                add(typed[1], target, rdata_of(entry), address=shown_address)     # invalid_phone / not_mobile
             stored = stored_phones.get(address) if stored_phones else None
-            has_phone = stored is not None or (typed is not None and typed[0] is not None)
+            # A typed number past RECIPIENT_LIMIT is not parsed (V-R1 blocks such a draft anyway).
+            has_phone = stored is not None or (typed[0] is not None if typed is not None else raw_phone is not None)
             if category is NTA:
                 if installation is InstallationType.STANDARD:             # manual 4.5.1.4
                     route = "none"
-                    add("nta_not_allowed", target, data_of(entry), address=address)
+                    add("nta_not_allowed", target, rdata_of(entry), address=shown_address)
                 else:
                     route = "nta7516"
                     if sms_required:
                         phone_input = "optional"
                         if not has_phone:
-                            add("nta_fallback_needs_phone", target, data_of(entry), address=address)
+                            add("nta_fallback_needs_phone", target, rdata_of(entry), address=shown_address)
             else:
                 if sms_required:
                     route, access_code, phone_input = "viewer", "sms", "required"
                     if not has_phone:
-                        add("phone_required", target, data_of(entry), address=address)
+                        add("phone_required", target, rdata_of(entry), address=shown_address)
                 elif installation is InstallationType.VIEWER_SMS_OPTIONAL:
                     route, access_code, phone_input = "viewer", "sms" if has_phone else "email", "optional"
                     if not has_phone:
-                        add("phone_advised", target, data_of(entry), address=address)
+                        add("phone_advised", target, rdata_of(entry), address=shown_address)
                 elif installation is InstallationType.VIEWER:
                     route, access_code = "viewer", "email"
                 else:
                     route = "none"
-                    add("external_not_allowed", target, data_of(entry), address=address)
-                intended = book.lookalike_of(domain)
+                    add("external_not_allowed", target, rdata_of(entry), address=shown_address)
+                intended = None
+                if lookalike_cached(domain):
+                    intended = book.lookalike_of(domain)
+                elif probes < LOOKALIKE_PROBES:
+                    probes += 1
+                    intended = book.lookalike_of(domain)
+                else:
+                    not_checked += 1
                 if intended is not None:
-                    add("lookalike_domain", target, data_of(book.entries[intended]), address=address,
-                        intended=intended)
+                    add("lookalike_domain", target, rdata_of(book.entries[intended]), address=shown_address,
+                        intended=display_domain(intended)[0])
         elif category is UNKNOWN:
             route = "none"
         if entry is None:
-            recipients.append({"address": address, "name": item.name, "field": field, "category": category,
+            recipients.append({"address": address, "display_address": shown_address, "address_form": form,
+                               "name": item.name, "field": field, "category": category,
                                "route": route, "access_code": access_code, "phone_input": phone_input,
-                               "stored_phone": stored, "nta7516": False, "valid": True,
+                               "stored_phone": stored, "nta7516": shown_false, "valid": True,
                                "organisation": None, "network": None})
         else:
-            recipients.append({"address": address, "name": item.name, "field": field, "category": category,
+            recipients.append({"address": address, "display_address": shown_address, "address_form": form,
+                               "name": item.name, "field": field, "category": category,
                                "route": route, "access_code": access_code, "phone_input": phone_input,
-                               "stored_phone": stored, "nta7516": entry.nta7516, "valid": True,
+                               "stored_phone": stored, "nta7516": entry.nta7516 if sender_nta else None,
+                               "valid": True,
                                "organisation": entry.organisation, "network": entry.network})
         if field == "bcc":
             bcc_only.append(category)
 
+    if not_checked:                                                                  # item 9
+        add("lookalike_check_incomplete", "recipients", {"not_checked": not_checked, "limit": LOOKALIKE_PROBES},
+            count=not_checked)
     count = len(recipients)
     all_own = count > 0 and all(r["category"] == OWN for r in recipients)
     counts = {"recipients": count, "warning_above": RECIPIENT_WARNING, "limit": RECIPIENT_LIMIT}
@@ -359,7 +417,9 @@ def evaluate(
 
     # ----- outcome (V-O1, V-O2) --------------------------------------------------------------
     can_send_secure = not findings.blocking
-    auto_send = can_send_secure and bool(subject) and count > 0 and (
+    # V-O2: a warning that asks the user to look (X1, X2) stops auto-send.
+    look = any(f["code"] in LOOK_WARNINGS for f in findings.items)
+    auto_send = can_send_secure and not look and bool(subject) and count > 0 and (
         all_own or (all(r["category"] in INSIDE for r in recipients) and count <= RECIPIENT_WARNING
                     and total <= ATTACHMENT_LIMIT and not any_blocked))
     return {

@@ -1,8 +1,9 @@
 """parse_draft (API.md "Drafts"): the draft as the add-in sends it, bounded; errors name the field.
 
-Bounds (drafts.py): 1,000 recipients over To/CC/BCC, 512 characters per address and name,
-2,000 characters of subject, 500 attachments with names up to 1,024 characters and whole-byte
-sizes from 0 to 10 GiB, 1,000 typed phones. Errors are ``InvalidBody`` (400 invalid_body) with
+Bounds (drafts.py; tightened by issue 7 item 9): 250 recipients over To/CC/BCC, 320 characters
+per address and 256 per name, 10 different internationalised domains, 2,000 characters of
+subject, 250 attachments with names up to 255 characters and whole-byte sizes from 0 to 10 GiB,
+250 typed phones. Errors are ``InvalidBody`` (400 invalid_body) with
 ``errors: [{field, message}]``.
 """
 from __future__ import annotations
@@ -11,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from sendsecure.core.drafts import (MAX_ATTACHMENT_SIZE, MAX_ATTACHMENTS, MAX_PHONES, MAX_RECIPIENTS, MAX_SUBJECT,
-                               parse_draft)
+from sendsecure.core.drafts import (MAX_ATTACHMENT_NAME, MAX_ATTACHMENT_SIZE, MAX_ATTACHMENTS, MAX_IDN_DOMAINS,
+                                    MAX_PHONES, MAX_RECIPIENTS, MAX_SUBJECT, parse_draft)
 from sendsecure.errors import InvalidBody
 
 GIB10 = 10 * 1024**3
@@ -51,24 +52,24 @@ def field_of(body: dict[str, Any]) -> str:
 
 # ----- recipients --------------------------------------------------------------------------------
 
-def test_drafts_1000_recipients_in_one_field_accepted() -> None:
-    assert len(parse_draft({"to": many(MAX_RECIPIENTS)}).to) == 1000
+def test_issue7_item9_drafts_250_recipients_in_one_field_accepted() -> None:
+    assert len(parse_draft({"to": many(MAX_RECIPIENTS)}).to) == 250
 
 
 @pytest.mark.parametrize("where", ["to", "cc", "bcc"])
-def test_drafts_1001_recipients_in_one_field_refused_naming_the_field(where) -> None:
+def test_issue7_item9_drafts_251_recipients_in_one_field_refused_naming_the_field(where) -> None:
     assert field_of({"to": [rcpt("a@b.example")] if where != "to" else [], where: many(MAX_RECIPIENTS + 1)}) == where
 
 
-def test_drafts_1000_recipients_spread_over_to_cc_bcc_accepted() -> None:
-    draft = parse_draft({"to": many(400, "t"), "cc": many(300, "c"), "bcc": many(300, "b")})
-    assert len(draft.recipients) == 1000
+def test_issue7_item9_drafts_250_recipients_spread_over_to_cc_bcc_accepted() -> None:
+    draft = parse_draft({"to": many(100, "t"), "cc": many(75, "c"), "bcc": many(75, "b")})
+    assert len(draft.recipients) == 250
 
 
-def test_drafts_1001_recipients_spread_over_to_cc_bcc_refused_naming_a_recipient_field() -> None:
-    error = refused({"to": many(400, "t"), "cc": many(300, "c"), "bcc": many(301, "b")})
-    assert error.errors[0]["field"] in ("to", "cc", "bcc")
-    assert "1000" in error.errors[0]["message"]
+def test_issue7_item9_drafts_251_recipients_spread_over_to_cc_bcc_refused_naming_a_recipient_field() -> None:
+    error = refused({"to": many(100, "t"), "cc": many(75, "c"), "bcc": many(76, "b")})
+    assert error.errors[0]["field"] == "bcc"
+    assert "250" in error.errors[0]["message"]
 
 
 def test_drafts_recipient_without_address_refused_naming_it() -> None:
@@ -83,12 +84,29 @@ def test_drafts_recipient_with_non_string_address_refused_naming_it() -> None:
     assert field_of({"bcc": [{"address": 42}]}) == "bcc[0].address"
 
 
-def test_drafts_recipient_address_over_512_characters_refused() -> None:
-    assert field_of({"to": [rcpt("a" * 500 + "@huisarts-b.example")]}) == "to[0].address"
+def test_issue7_item9_drafts_recipient_address_over_320_characters_refused() -> None:
+    assert field_of({"to": [rcpt("a" * 302 + "@huisarts-b.example")]}) == "to[0].address"
+    assert parse_draft({"to": [rcpt("a" * 301 + "@huisarts-b.example")]}).to[0].address
 
 
-def test_drafts_recipient_name_over_512_characters_refused() -> None:
-    assert field_of({"to": [{"address": "a@b.example", "name": "n" * 513}]}) == "to[0].name"
+def test_issue7_item9_drafts_recipient_name_over_256_characters_refused() -> None:
+    assert field_of({"to": [{"address": "a@b.example", "name": "n" * 257}]}) == "to[0].name"
+    assert parse_draft({"to": [{"address": "a@b.example", "name": "n" * 256}]}).to[0].name
+
+
+def test_issue7_item9_drafts_10_internationalised_domains_accepted_11th_refused_naming_its_field() -> None:
+    domains = [f"zïekenhuis-{n}.example" for n in range(MAX_IDN_DOMAINS)]
+    body = {"to": [rcpt(f"a@{d}") for d in domains[:5]], "cc": [rcpt(f"b@{d}") for d in domains[5:]]}
+    assert len(parse_draft(body).recipients) == MAX_IDN_DOMAINS
+    body["bcc"] = [rcpt("c@xn--zekenhuis-05a.example")]          # punycode counts as written
+    assert field_of(body) == "bcc"
+    assert field_of({**body, "bcc": [], "phones": {"d@bücherei.example": "+31612345678"}}) == "phones"
+    assert field_of({**body, "bcc": [], "from": "e@bücherei.example"}) == "cc"   # From counts first
+
+
+def test_issue7_item9_drafts_same_internationalised_domain_counts_once_any_case() -> None:
+    body = {"to": [rcpt(f"p{n}@Zïekenhuis.example") for n in range(30)] + [rcpt("q@zïekenhuis.example.")]}
+    assert len(parse_draft(body).recipients) == 31
 
 
 def test_drafts_unknown_recipient_type_refused_naming_it() -> None:
@@ -174,8 +192,8 @@ def test_drafts_from_not_a_string_refused_naming_from() -> None:
     assert field_of({"from": ["a@b.example"]}) == "from"
 
 
-def test_drafts_from_over_512_characters_refused_naming_from() -> None:
-    assert field_of({"from": "a" * 513}) == "from"
+def test_issue7_item9_drafts_from_over_320_characters_refused_naming_from() -> None:
+    assert field_of({"from": "a" * 321}) == "from"
 
 
 # ----- attachments -----------------------------------------------------------------------------
@@ -220,8 +238,10 @@ def test_drafts_attachment_name_not_a_string_refused_naming_it() -> None:
     assert field_of({"attachments": [attachment(name=7)]}) == "attachments[0].name"
 
 
-def test_drafts_attachment_name_over_1024_characters_refused_naming_it() -> None:
-    assert field_of({"attachments": [attachment(name="a" * 1021 + ".pdf")]}) == "attachments[0].name"
+def test_issue7_item9_drafts_attachment_name_over_255_characters_refused_naming_it() -> None:
+    assert field_of({"attachments": [attachment(name="a" * 252 + ".pdf")]}) == "attachments[0].name"
+    assert len(parse_draft({"attachments": [attachment(name="a" * 251 + ".pdf")]}).attachments[0].name) == \
+        MAX_ATTACHMENT_NAME
 
 
 def test_drafts_attachment_inline_not_a_boolean_refused_naming_it() -> None:
@@ -236,11 +256,11 @@ def test_drafts_attachments_not_a_list_refused_naming_attachments() -> None:
     assert field_of({"attachments": {"name": "a.pdf", "size": 1}}) == "attachments"
 
 
-def test_drafts_500_attachments_accepted() -> None:
-    assert len(parse_draft({"attachments": [attachment()] * MAX_ATTACHMENTS}).attachments) == 500
+def test_issue7_item9_drafts_250_attachments_accepted() -> None:
+    assert len(parse_draft({"attachments": [attachment()] * MAX_ATTACHMENTS}).attachments) == 250
 
 
-def test_drafts_501_attachments_refused_naming_attachments() -> None:
+def test_issue7_item9_drafts_251_attachments_refused_naming_attachments() -> None:
     assert field_of({"attachments": [attachment()] * (MAX_ATTACHMENTS + 1)}) == "attachments"
 
 
@@ -270,11 +290,11 @@ def test_drafts_phone_over_64_characters_refused() -> None:
     assert field_of({"phones": {"piet@gmail.com": "1" * 65}}).startswith("phones")
 
 
-def test_drafts_phones_1000_accepted_1001_refused() -> None:
+def test_issue7_item9_drafts_phones_250_accepted_251_refused() -> None:
     phones = {f"p{i}@gmail.com": "+31612345678" for i in range(MAX_PHONES + 1)}
     assert field_of({"phones": phones}) == "phones"
     phones.pop("p0@gmail.com")
-    assert len(parse_draft({"phones": phones}).phones) == 1000
+    assert len(parse_draft({"phones": phones}).phones) == 250
 
 
 def test_drafts_phones_optional() -> None:

@@ -241,7 +241,9 @@ def test_v_o2_auto_send_exactly_when_spec_conditions_hold(scenario) -> None:
     total = sum(a["size"] for a in scenario["body"]["attachments"])
     any_blocked = any(item["blocked"] for item in verdict["attachments"]["items"])
     inside = bool(recipients) and all(r["category"] in ("own_organisation", "community") for r in recipients)
-    expected = verdict["can_send_secure"] and subject and (
+    # issue 7 item 15: a warning that asks the user to look (X1, X2) stops auto-send
+    look = any(f["code"] in ("lookalike_domain", "bsn_in_subject") for f in verdict["findings"])
+    expected = verdict["can_send_secure"] and subject and not look and (
         _all_own(verdict) or (inside and len(recipients) <= 20 and total <= ATTACHMENT_LIMIT and not any_blocked))
     assert verdict["auto_send"] is expected
 

@@ -282,6 +282,20 @@ CASES: list[Case] = [
     c("V-S2-sender-not-nta-info-not-blocking", VIEWER, draft([COMM]), tenant="b",
       codes={"sender_verified", "sender_not_nta7516"}, can_send_secure=True, auto_send=True,
       extra=_expect_sender("an@huisarts-b.example", True, False, person="an@huisarts-b.example")),
+    # issue 7 item 14: recipients' NTA 7516 status only when the sender's organisation meets it
+    c("V-S2-issue7-item14-recipient-nta-status-null-when-sender-not-nta", VIEWER,
+      draft([COMM, NTA_D, REG_E, EXT, "geen-adres"], phones={EXT: PHONE, NTA_D: PHONE, REG_E: PHONE}), tenant="b",
+      recipients={COMM: {"nta7516": None}, NTA_D: {"nta7516": None}, REG_E: {"nta7516": None},
+                  EXT: {"nta7516": None}, "geen-adres": {"nta7516": None}},
+      extra=lambda v: all(f["data"].get("nta7516") is None for f in v["findings"]
+                          if f["target"].startswith("recipients/")) or pytest.fail("NTA status in finding data")),
+    c("V-S2-issue7-item14-recipient-nta-status-shown-when-sender-nta", VIEWER,
+      draft([COMM, NTA_D, REG_E, EXT], phones={EXT: PHONE, REG_E: PHONE}),
+      recipients={COMM: {"nta7516": False}, NTA_D: {"nta7516": True}, REG_E: {"nta7516": False},
+                  EXT: {"nta7516": False}}),
+    c("V-S2-issue7-item14-sender-status-still-reported-when-not-nta", VIEWER, draft([NTA_D]), tenant="b",
+      present={"sender_not_nta7516"}, extra=_expect_sender("an@huisarts-b.example", True, False,
+                                                           "an@huisarts-b.example")),
     c("V-S2-sender-not-in-book-not-nta", VIEWER, draft([COMM], sender="x@onbekend.example"), tenant="unlisted",
       absent={"sender_nta7516", "sender_not_nta7516"}, extra=_expect_sender("x@onbekend.example", False, False)),
 
@@ -350,7 +364,8 @@ CASES: list[Case] = [
       recipients={NTA_D: {"category": "nta7516", "route": "nta7516", "access_code": None, "nta7516": True}},
       can_send_secure=True, auto_send=False),
     c("V-R2-nta-recipient-with-non-nta-sender-is-external", VIEWER, draft([NTA_D]), tenant="b",
-      recipients={NTA_D: {"category": "external", "route": "viewer", "access_code": "email", "nta7516": True}}),
+      # issue 7 item 14 (SPEC V-S2 changed): the recipient's NTA status is null for a non-NTA sender
+      recipients={NTA_D: {"category": "external", "route": "viewer", "access_code": "email", "nta7516": None}}),
     c("V-R2-register-only-non-nta-recipient-is-external", VIEWER, draft([REG_E]),
       recipients={REG_E: {"category": "external", "route": "viewer", "nta7516": False}}),
 
@@ -616,6 +631,13 @@ CASES: list[Case] = [
       auto_send=False),
     c("V-O2-over-20-mb-community-no-auto-send", VIEWER, draft([COMM], attachments=[("x.pdf", MB20 + 1)]),
       auto_send=False),
+    # issue 7 item 15 (SPEC V-O2 changed): a warning that asks the user to look stops auto-send
+    c("V-O2-issue7-item15-bsn-in-subject-stops-auto-send", VIEWER, draft([COMM], subject="Patiënt 111222333"),
+      codes=SENDER_OK | {"bsn_in_subject"}, can_send_secure=True, auto_send=False),
+    c("V-O2-issue7-item15-bsn-in-subject-own-only-stops-auto-send", VIEWER, draft([OWN], subject="BSN 111 222 333"),
+      present={"bsn_in_subject"}, can_send_secure=True, auto_send=False),
+    c("V-O2-issue7-item15-lookalike-stops-auto-send", VIEWER, draft([COMM, "a@ziekenhuls-rijnmond.example"]),
+      present={"lookalike_domain"}, can_send_secure=True, auto_send=False),
     c("V-O2-101-own-recipients-auto-send", VIEWER, draft(many(101, "ziekenhuis-a.example")), auto_send=True),
 
     # ---- V-O3: no domain book ----------------------------------------------------------------------
@@ -676,11 +698,20 @@ CASES: list[Case] = [
         can_send_secure=True)
       for label, subject in [("plain", "Patiënt 111222333"), ("second-valid", "123456782 verwijzing"),
                              ("dots", "BSN 1112.22.333"), ("spaces", "bsn: 111 222 333"),
-                             ("dashes", "111-222-333"), ("glued-to-letters", "bsn111222333x")]],
+                             ("dashes", "111-222-333"), ("glued-to-letters", "bsn111222333x"),
+                             # issue 7 item 18: any Unicode space, and the usual separators, between groups
+                             ("issue7-item18-no-break-space", "BSN 111\u00a0222\u00a0333"),
+                             ("issue7-item18-narrow-no-break-space", "BSN 1112\u202f22\u202f333"),
+                             ("issue7-item18-figure-and-thin-space", "BSN 111\u2007222\u2009333"),
+                             ("issue7-item18-ideographic-space", "BSN 111\u3000222\u3000333"),
+                             ("issue7-item18-en-dash-and-non-breaking-hyphen", "111\u2013222\u2011333"),
+                             ("issue7-item18-tab", "BSN\t111\t222\t333")]],
     *[c(f"X2-{label}-no-warning", VIEWER, draft([COMM], subject=subject), absent={"bsn_in_subject"})
       for label, subject in [("nine-digits-failing-eleven-test", "Nummer 123456789"),
                              ("ten-digits", "Dossier 1112223330"), ("eight-digits", "Dossier 11122233"),
-                             ("date", "Afspraak 28-11-2026"), ("phone", "Bel 0612345678")]],
+                             ("date", "Afspraak 28-11-2026"), ("phone", "Bel 0612345678"),
+                             ("issue7-item18-two-spaces-between-groups", "BSN 111  222  333"),
+                             ("issue7-item18-zero-width-space-is-not-a-space", "111\u200b222\u200b333")]],
 ]
 
 
