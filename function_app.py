@@ -1,14 +1,20 @@
-"""Composition only: logging, the FunctionApp, and one Blueprint per area."""
+"""Composition only: logging, the FunctionApp, one Blueprint per area, and the fallback and the
+OpenAPI document handed the operations the areas declare."""
 import logging
 
 import azure.functions as func
 
 from functions import auth, drafts, fallback, health, housekeeping, info, phones, session, settings
+from sendsecure.http.api import operations_of
 from sendsecure.settings import get_settings
 
 logging.getLogger("azure").setLevel(logging.WARNING)  # SDK request logs carry URLs and headers
 get_settings()  # a wrong setting (e.g. development back ends in Azure) fails start-up, not every request
 
+AREAS = (auth.bp, session.bp, settings.bp, drafts.bp, phones.bp, info.bp, health.bp)
+OPERATIONS = operations_of(AREAS)
+health.describe(OPERATIONS)
+
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-for blueprint in (auth.bp, session.bp, settings.bp, drafts.bp, phones.bp, info.bp, health.bp, housekeeping.bp, fallback.bp):
+for blueprint in (*AREAS, housekeeping.bp, fallback.serve(OPERATIONS)):
     app.register_functions(blueprint)

@@ -2,13 +2,15 @@
 import azure.functions as func
 
 from sendsecure.http import info
-from sendsecure.http.httpapi import current_session, endpoint, json_response
+from sendsecure.http.api import ApiBlueprint
+from sendsecure.http.httpapi import NO_STORE, authenticated, json_response
+from sendsecure.sessions import Session
 
-bp = func.Blueprint()
+bp = ApiBlueprint()
 
 
-@bp.function_name("get_info")
-@bp.route(route="v1/info", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@endpoint
-def get_info(req: func.HttpRequest) -> func.HttpResponse:
-    return json_response(info.for_session(current_session(req)), headers={"Cache-Control": "no-store"})
+@bp.operation("get_info", "GET", "v1/info", "This installation, for the settings screen (U3, D3)",
+              answer=dict, errors=(401, 503))
+@authenticated
+def get_info(req: func.HttpRequest, session: Session) -> func.HttpResponse:
+    return json_response(info.for_session(session), headers=NO_STORE)

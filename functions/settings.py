@@ -2,29 +2,33 @@
 import azure.functions as func
 
 from sendsecure import runtime
-from sendsecure.http.httpapi import current_session, endpoint, json_body, json_response, request_language
+from sendsecure.core.models import SettingsAnswer, SettingsBody
+from sendsecure.http.api import ApiBlueprint
+from sendsecure.http.httpapi import NO_STORE, authenticated, json_response, request_language, typed_body
+from sendsecure.sessions import Session
 from sendsecure.settings import get_settings
+from sendsecure.usersettings import UserSettings
 
-bp = func.Blueprint()
-
-
-def _answer(req: func.HttpRequest, settings) -> func.HttpResponse:
-    return json_response({"language": request_language(req, settings.language),
-                          "language_chosen": settings.language is not None,
-                          "send_delay_seconds": settings.send_delay_seconds}, headers={"Cache-Control": "no-store"})
+bp = ApiBlueprint()
 
 
-@bp.function_name("get_settings")
-@bp.route(route="v1/settings", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@endpoint
-def get_user_settings(req: func.HttpRequest) -> func.HttpResponse:
-    return _answer(req, runtime.user_settings().get(current_session(req)))
+def _answer(req: func.HttpRequest, settings: UserSettings) -> func.HttpResponse:
+    return json_response(SettingsAnswer(language=request_language(req, settings.language),  # type: ignore[arg-type]
+                                        language_chosen=settings.language is not None,
+                                        send_delay_seconds=settings.send_delay_seconds),  # type: ignore[arg-type]
+                         headers=NO_STORE)
 
 
-@bp.function_name("put_settings")
-@bp.route(route="v1/settings", methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
-@endpoint
-def put_user_settings(req: func.HttpRequest) -> func.HttpResponse:
-    session = current_session(req)
-    changes = json_body(req, get_settings().max_body_bytes)
+@bp.operation("get_user_settings", "GET", "v1/settings", "The user's settings (U1, U2)", answer=SettingsAnswer,
+              errors=(401, 503))
+@authenticated
+def get_user_settings(req: func.HttpRequest, session: Session) -> func.HttpResponse:
+    return _answer(req, runtime.user_settings().get(session))
+
+
+@bp.operation("put_user_settings", "PUT", "v1/settings", "Change the user's settings (U1, U2)", body=SettingsBody,
+              answer=SettingsAnswer, errors=(400, 401, 413, 415, 503))
+@authenticated
+def put_user_settings(req: func.HttpRequest, session: Session) -> func.HttpResponse:
+    changes = typed_body(req, SettingsBody, get_settings().max_body_bytes).changes()
     return _answer(req, runtime.user_settings().update(session, changes))

@@ -37,7 +37,7 @@ from sendsecure import audit
 from sendsecure.adapters import storage
 from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
 from sendsecure.errors import InvalidBody, Unprocessable, dependency_failure
-from sendsecure.core.i18n import data_file
+from sendsecure.core.datafiles import data_file
 from sendsecure.adapters.keys import KeyNotFound, KeyStore, Pseudonyms
 from sendsecure.core.phones import DEFAULT_REGION, describe, normalise_phone
 from sendsecure.sessions import Session

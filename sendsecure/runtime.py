@@ -92,7 +92,7 @@ def sessions():
     return SessionService(tables(), SessionPolicy(
         idle_seconds=s.session_idle_seconds, absolute_seconds=s.session_absolute_seconds,
         touch_seconds=s.session_touch_seconds, cache_seconds=s.session_cache_seconds,
-    ), tenants=tenant_directory())
+    ), tenants=tenant_directory(), audit_log=audit_log(), pseudonyms=pseudonyms())
 
 
 @functools.cache

@@ -30,6 +30,9 @@ from sendsecure.adapters import storage
 from sendsecure.errors import Unauthenticated
 
 if TYPE_CHECKING:
+    from sendsecure.adapters.keys import Pseudonyms
+    from sendsecure.audit import AuditLog
+    from sendsecure.core.models import SessionAnswer
     from sendsecure.tenantstore import TenantDirectory
 
 TOKEN_PREFIX = "sst_"
@@ -75,10 +78,12 @@ def _utc(value: datetime) -> datetime:
 
 class SessionService:
     def __init__(self, tables: storage.TableStore, policy: SessionPolicy,
-                 tenants: TenantDirectory | None = None) -> None:
+                 tenants: TenantDirectory | None = None, *, audit_log: AuditLog, pseudonyms: Pseudonyms) -> None:
         self._tables = tables
         self.policy = policy
         self._tenants = tenants
+        self._audit = audit_log
+        self._pseudonyms = pseudonyms
         self._cache: OrderedDict[str, tuple[Session, float]] = OrderedDict()
         self._unknown: dict[str, float] = {}
         self._refreshing: set[str] = set()
@@ -154,11 +159,26 @@ class SessionService:
         )
 
     def end(self, token: str) -> Session:
+        """Logout (A3): the row and this worker's copy go, and the logout is audited."""
+        from sendsecure import audit
+
         session = self.authenticate(token)
         digest = token_hash(token)
         self._forget(digest)
         self._tables.delete(storage.SESSIONS, *self._keys(digest))
+        self._audit.record(audit.LOGOUT, tenant_id=session.tenant_id,
+                           actor=self._pseudonyms.of("mailbox", session.mailbox), outcome="session_ended")
         return session
+
+    def answer(self, session: Session) -> SessionAnswer:
+        """The one answer about a session: ``GET /session``, and ``verify`` with its token."""
+        from sendsecure.core.models import SessionAnswer
+
+        idle = self.policy.idle_seconds
+        return SessionAnswer(mailbox=session.mailbox, tenant_id=session.tenant_id,
+                             login_method=session.login_method, device_id=session.device_id,
+                             expires_at=session.expires_at.isoformat(),
+                             idle_expires_at=session.idle_expires_at(idle).isoformat(), idle_timeout_seconds=idle)
 
     def purge_expired(self, now: datetime | None = None) -> int:
         """Delete sessions past their absolute end or idle timeout; returns how many."""

@@ -13,18 +13,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sendsecure.core.models import (
+    MAX_ADDRESS,
+    MAX_ATTACHMENT_NAME,
+    MAX_ATTACHMENT_SIZE,
+    MAX_ATTACHMENTS,
+    MAX_IDN_DOMAINS,
+    MAX_NAME,
+    MAX_PHONE,
+    MAX_PHONES,
+    MAX_RECIPIENTS,
+    MAX_SUBJECT,
+    DraftBody,
+    RecipientBody,
+    convert,
+)
 from sendsecure.errors import InvalidBody
 
-MAX_RECIPIENTS = 250          # V-R1 blocks above 100; room to say so for a pasted list
-MAX_ADDRESS = 320             # RFC 5321: local part 64, domain 255
-MAX_NAME = 256                # a display name
-MAX_IDN_DOMAINS = 10          # IDNA encoding, decoding and display cost ~0.2 ms each (item 9)
-MAX_SUBJECT = 2000
-MAX_ATTACHMENTS = 250
-MAX_ATTACHMENT_NAME = 255     # a file name (NTFS, ext4)
-MAX_ATTACHMENT_SIZE = 10 * 1024**3
-MAX_PHONES = 250              # one per recipient
-RECIPIENT_TYPES = frozenset({"user", "externalUser", "distributionList", "other"})
+__all__ = ["MAX_ADDRESS", "MAX_ATTACHMENT_NAME", "MAX_ATTACHMENT_SIZE", "MAX_ATTACHMENTS", "MAX_IDN_DOMAINS",
+           "MAX_NAME", "MAX_PHONES", "MAX_RECIPIENTS", "MAX_SUBJECT", "Draft", "DraftAttachment", "DraftRecipient",
+           "parse_draft"]
 FIELDS = ("to", "cc", "bcc")
 
 
@@ -62,105 +70,45 @@ def _fail(field: str, message: str) -> InvalidBody:
     return InvalidBody.field(field, message)
 
 
-def _string(value: Any, field: str, limit: int, *, required: bool = True) -> str:
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str):
-        raise _fail(field, "is required" if value is None else "must be a string")
-    if len(value) > limit:
-        raise _fail(field, f"may be at most {limit} characters")
-    return value
+def _recipients(items: list[str | RecipientBody] | None, field: str) -> tuple[DraftRecipient, ...]:
+    # A bare address is accepted as a user recipient.
+    return tuple(DraftRecipient(item, "", "user", field) if isinstance(item, str)
+                 else DraftRecipient(item.address, item.name or "", item.type, field) for item in items or ())
 
 
-def _recipients(data: dict[str, Any], field: str) -> tuple[DraftRecipient, ...]:
-    items = data.get(field, [])
-    if items is None:
-        return ()
-    if not isinstance(items, list):
-        raise _fail(field, "must be a list of recipients")
-    if len(items) > MAX_RECIPIENTS:
-        raise _fail(field, f"may hold at most {MAX_RECIPIENTS} recipients")
-    result = []
-    for index, item in enumerate(items):
-        where = f"{field}[{index}]"
-        if isinstance(item, str):  # a bare address is accepted as a user recipient
-            result.append(DraftRecipient(_string(item, where, MAX_ADDRESS), "", "user", field))
-            continue
-        if not isinstance(item, dict):
-            raise _fail(where, "must be an object with an address")
-        kind = item.get("type", "user")
-        if not isinstance(kind, str) or kind not in RECIPIENT_TYPES:
-            raise _fail(f"{where}.type", "must be one of user, externalUser, distributionList, other")
-        result.append(DraftRecipient(
-            address=_string(item.get("address"), f"{where}.address", MAX_ADDRESS),
-            name=_string(item.get("name"), f"{where}.name", MAX_NAME, required=False),
-            type=kind,
-            field=field,
-        ))
-    return tuple(result)
-
-
-def _attachments(data: dict[str, Any]) -> tuple[DraftAttachment, ...]:
-    items = data.get("attachments", [])
-    if items is None:
-        return ()
-    if not isinstance(items, list):
-        raise _fail("attachments", "must be a list")
-    if len(items) > MAX_ATTACHMENTS:
-        raise _fail("attachments", f"may hold at most {MAX_ATTACHMENTS} attachments")
-    result = []
-    for index, item in enumerate(items):
-        where = f"attachments[{index}]"
-        if not isinstance(item, dict):
-            raise _fail(where, "must be an object with name and size")
-        size = item.get("size")
-        if isinstance(size, bool) or not isinstance(size, int):
-            raise _fail(f"{where}.size", "must be a whole number of bytes")
-        if not 0 <= size <= MAX_ATTACHMENT_SIZE:
-            raise _fail(f"{where}.size", f"must be between 0 and {MAX_ATTACHMENT_SIZE} bytes")
-        inline = item.get("inline", False)
-        if not isinstance(inline, bool):
-            raise _fail(f"{where}.inline", "must be true or false")
-        result.append(DraftAttachment(_string(item.get("name"), f"{where}.name", MAX_ATTACHMENT_NAME), size, inline))
-    return tuple(result)
-
-
-def _phones(data: dict[str, Any]) -> dict[str, str]:
-    phones = data.get("phones", {})
-    if phones is None:
-        return {}
-    if not isinstance(phones, dict):
-        raise _fail("phones", "must be an object of address: phone number")
-    if len(phones) > MAX_PHONES:
-        raise _fail("phones", f"may hold at most {MAX_PHONES} numbers")
+def _phones(phones: dict[str, Any] | None) -> dict[str, str]:
     result = {}
-    for address, phone in phones.items():
-        if len(address) > MAX_ADDRESS:
-            raise _fail("phones", f"addresses may be at most {MAX_ADDRESS} characters")
-        value = _string(phone, f"phones.{address[:64]}", 64, required=False).strip()
-        if value:
-            result[address.strip().lower()] = value
+    for address, phone in (phones or {}).items():
+        if phone is None:
+            continue
+        where = f"phones.{address[:64]}"
+        if not isinstance(phone, str):
+            raise _fail(where, "must be a string")
+        if len(phone) > MAX_PHONE:
+            raise _fail(where, f"may be at most {MAX_PHONE} characters")
+        if phone.strip():
+            result[address.strip().lower()] = phone.strip()
     return result
 
 
 def parse_draft(data: dict[str, Any]) -> Draft:
-    """The draft in a request body (``data`` is the parsed JSON object)."""
-    sender = data.get("from")
-    if sender is not None:
-        sender = _string(sender, "from", MAX_ADDRESS).strip() or None
-    to, cc, bcc = (_recipients(data, field) for field in FIELDS)
+    """The draft in a request body (``data`` is the parsed JSON object): the model's fields and
+    bounds (sendsecure/core/models.py ``DraftBody``), then what a schema cannot say."""
+    body = convert(data, DraftBody)
+    to, cc, bcc = (_recipients(getattr(body, field), field) for field in FIELDS)
     total = 0
-    for field, recipients in zip(FIELDS, (to, cc, bcc)):
+    for field, recipients in zip(FIELDS, (to, cc, bcc), strict=True):
         total += len(recipients)
         if total > MAX_RECIPIENTS:  # the field where the count goes over
             raise _fail(field, f"To, CC and BCC may hold at most {MAX_RECIPIENTS} recipients together")
-    phones = _phones(data)
+    sender = (body.sender or "").strip() or None
+    phones = _phones(body.phones)
     _check_idn_domains(sender, to, cc, bcc, phones)
     return Draft(
         sender=sender,
         to=to, cc=cc, bcc=bcc,
-        subject=_string(data.get("subject"), "subject", MAX_SUBJECT, required=False),
-        attachments=_attachments(data),
+        subject=body.subject or "",
+        attachments=tuple(DraftAttachment(a.name, a.size, a.inline) for a in body.attachments or ()),
         phones=phones,
     )
 

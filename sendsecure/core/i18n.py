@@ -1,10 +1,6 @@
 """Languages (SPEC U1): nl, en and de; Dutch when nothing else is known."""
 from __future__ import annotations
 
-import functools
-import json
-from importlib import resources
-
 LANGUAGES = ("nl", "en", "de")
 DEFAULT_LANGUAGE = "nl"
 
@@ -31,9 +27,3 @@ def negotiate_language(accept_language: str | None, preferred: str | None = None
         if q > 0 and score > best_q:
             best, best_q = primary, score
     return best
-
-
-@functools.cache
-def data_file(name: str) -> dict:
-    """A JSON data file shipped in ``sendsecure/data`` (texts, lists with their sources)."""
-    return json.loads(resources.files("sendsecure.data").joinpath(name).read_text("utf-8"))

@@ -29,7 +29,7 @@ from typing import Any, Mapping
 from sendsecure.core.addresses import UNICODE, InvalidAddress, display_domain, display_mailbox, normalise_mailbox
 from sendsecure.core.domainbook import BookEntry, DomainBook
 from sendsecure.core.drafts import Draft
-from sendsecure.core.i18n import data_file
+from sendsecure.core.datafiles import data_file
 from sendsecure.core.phones import DEFAULT_REGION, normalise_phone
 from sendsecure.core.tenants import InstallationType
 

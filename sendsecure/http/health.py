@@ -16,7 +16,9 @@ health answer 503 in time, not hang.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
+
+import msgspec
 
 from sendsecure import runtime
 from sendsecure.http.info import book_status
@@ -28,6 +30,17 @@ from sendsecure.core.tenants import DomainBookVariant
 logger = logging.getLogger(__name__)
 
 HEALTH_DEADLINE_SECONDS = 1.5
+
+
+class HealthReport(msgspec.Struct, omit_defaults=True):
+    """The answer of ``GET /health`` (200, or 503 when ``unavailable``)."""
+
+    status: Literal["ok", "degraded", "unavailable"]
+    version: str
+    storage: Literal["ok", "unavailable", "tables_missing"]
+    keys: Literal["ok", "missing", "unavailable"]
+    domain_book: dict[str, Any]
+    missing_tables: list[str] | None = None
 
 
 def _books() -> dict[str, Any]:
@@ -85,3 +98,8 @@ def check() -> dict[str, Any]:
     if missing:
         report["missing_tables"] = missing
     return report
+
+
+def report() -> HealthReport:
+    """``check`` as the typed answer."""
+    return msgspec.convert(check(), HealthReport)

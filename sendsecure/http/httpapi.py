@@ -11,7 +11,7 @@ import ipaddress
 import json
 import logging
 import traceback
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import azure.functions as func
 
@@ -24,6 +24,10 @@ from sendsecure.errors import (
     dependency_failure,
 )
 
+if TYPE_CHECKING:
+    from sendsecure.sessions import Session
+
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 PROBLEM_BASE = "https://sendsecure.example/problems/"
@@ -38,6 +42,8 @@ SECURITY_HEADERS = {
 HSTS = "max-age=31536000"
 # JSON bodies: nesting deeper than this is refused (a draft needs 3 levels).
 MAX_JSON_DEPTH = 32
+# The one Cache-Control of answers about a person (sessions, verdicts, phones, settings).
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 class UnsupportedMediaType(ProblemError):
@@ -48,11 +54,17 @@ class LoginRequired(Unauthenticated):
     """401 of the on-send check without a session (V-O4): the add-in asks the user to log in."""
 
     code, title = "login_required", "Log in through the Send Secure panel"
+    # V-O4: the add-in tells the user to log in through the panel (and offers standard sending
+    # if that fails); a code of its own so the add-in need not guess from the status.
+    message = "Log in through the Send Secure panel, then send again."
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """``data`` (a model of sendsecure.core.models, or plain JSON data) as UTF-8 JSON."""
+    from sendsecure.core.models import encode
+
     return func.HttpResponse(
-        json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+        encode(data),
         status_code=status,
         mimetype="application/json",
         charset="utf-8",
@@ -76,7 +88,7 @@ def problem_response(error: ProblemError) -> func.HttpResponse:
     if error.errors:
         body["errors"] = error.errors
     body.update(error.extra)
-    headers = {"Cache-Control": "no-store", **error.headers}
+    headers = {**NO_STORE, **error.headers}
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, int(error.retry_after)))
     return func.HttpResponse(
@@ -230,17 +242,12 @@ def check_json_value(data: Any, *, surrogates: bool = True) -> None:
                 stack.append((item, (chain, key), depth + 1))
 
 
-def string_field(data: dict[str, Any], name: str, *, required: bool = True, max_length: int = 320) -> str | None:
-    value = data.get(name)
-    if value is None:
-        if required:
-            raise InvalidBody.field(name, "is required")
-        return None
-    if not isinstance(value, str):
-        raise InvalidBody.field(name, "must be a string")
-    if len(value) > max_length:
-        raise InvalidBody.field(name, f"may be at most {max_length} characters")
-    return value
+def typed_body(req: func.HttpRequest, model: type[T], limit: int) -> T:
+    """The request's body as ``model`` (sendsecure.core.models): ``json_body``'s checks, then the
+    model's fields and bounds, 400 naming the field path. The one way a trigger reads a body."""
+    from sendsecure.core.models import convert
+
+    return convert(json_body(req, limit), model)
 
 
 def bearer_token(req: func.HttpRequest) -> str:
@@ -276,11 +283,38 @@ def client_address(req: func.HttpRequest) -> str:
     return str(address)
 
 
-def current_session(req: func.HttpRequest):
+def current_session(req: func.HttpRequest) -> Session:
     """The caller's session (SPEC A5), or 401 ``unauthenticated``."""
     from sendsecure import runtime
 
     return runtime.sessions().authenticate(bearer_token(req))
+
+
+SessionHandler = Callable[[func.HttpRequest, "Session"], func.HttpResponse]
+
+
+def authenticated(handler: SessionHandler | None = None, *, refusal: type[Unauthenticated] | None = None) -> Any:
+    """Hand a trigger the caller's session: ``def trigger(req, session)``; 401 without one.
+
+    ``refusal`` replaces the 401's code (the on-send check's ``login_required``, V-O4). The
+    wrapper shows the Functions worker the one binding ``req`` (it reads the signature)."""
+
+    def wrap(inner: SessionHandler) -> Callable[[func.HttpRequest], func.HttpResponse]:
+        def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+            try:
+                session = current_session(req)
+            except Unauthenticated as error:
+                if refusal is None:
+                    raise
+                raise refusal(getattr(refusal, "message", None) or error.detail) from None
+            return inner(req, session)
+
+        wrapper.__name__, wrapper.__qualname__, wrapper.__doc__ = inner.__name__, inner.__qualname__, inner.__doc__
+        wrapper.__module__ = inner.__module__
+        wrapper.__annotations__ = {"req": func.HttpRequest, "return": func.HttpResponse}
+        return wrapper
+
+    return wrap(handler) if handler is not None else wrap
 
 
 def request_language(req: func.HttpRequest, preferred: str | None = None) -> str:

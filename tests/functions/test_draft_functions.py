@@ -127,15 +127,15 @@ def test_d3_health_shows_the_book_age_per_variant(call, sample_book):
 
 def test_u1_u2_settings_default_then_change_and_drive_the_verdict_language(call, login, sample_book):
     token = login()
-    defaults = json_of(call("get_settings", headers={**auth(token), "accept-language": "de"}))
+    defaults = json_of(call("get_user_settings", headers={**auth(token), "accept-language": "de"}))
     assert defaults == {"language": "de", "language_chosen": False, "send_delay_seconds": 0}
-    changed = call("put_settings", "PUT", body={"language": "en", "send_delay_seconds": 5}, headers=auth(token))
+    changed = call("put_user_settings", "PUT", body={"language": "en", "send_delay_seconds": 5}, headers=auth(token))
     assert changed.status_code == 200
-    assert json_of(call("get_settings", headers={**auth(token), "accept-language": "de"}))["language"] == "en"
+    assert json_of(call("get_user_settings", headers={**auth(token), "accept-language": "de"}))["language"] == "en"
     verdict = json_of(call("validate_draft", "POST", body={**DRAFT, "subject": ""},
                            headers={**auth(token), "accept-language": "de"}))
     assert next(f for f in verdict["findings"] if f["code"] == "empty_subject")["message"].startswith("The subject")
     for body, field in (({"language": "fr"}, "language"), ({"send_delay_seconds": 7}, "send_delay_seconds"),
                         ({"send_delay_seconds": True}, "send_delay_seconds"), ({"colour": "red"}, "colour")):
-        response = call("put_settings", "PUT", body=body, headers=auth(token))
+        response = call("put_user_settings", "PUT", body=body, headers=auth(token))
         assert response.status_code == 400 and json_of(response)["errors"][0]["field"] == field

@@ -51,7 +51,7 @@ def test_issue7_item4_bodies_must_be_application_json(call, login):
     for content_type in ("application/json", "Application/JSON; charset=UTF-8", 'application/json;charset="utf-8"'):
         accepted = call("validate_draft", "POST", body=DRAFT, headers={**auth(token), "content-type": content_type})
         assert accepted.status_code == 200, content_type
-    missing = call("put_settings", "PUT", raw=b"", headers={**auth(token), "content-type": ""})
+    missing = call("put_user_settings", "PUT", raw=b"", headers={**auth(token), "content-type": ""})
     assert missing.status_code == 400 and json_of(missing)["errors"][0]["field"] == "body"
 
 
@@ -113,7 +113,7 @@ def test_issue7_item8_declared_content_length_over_the_limit_is_413_before_the_b
     # The declared length alone decides: the (small) body is not looked at.
     response = call("validate_draft", "POST", body=DRAFT, headers={**auth(token), "content-length": "99000000"})
     assert response.status_code == 413 and json_of(response)["limit"] == 1048576
-    small = call("put_settings", "PUT", body={"language": "en"},
+    small = call("put_user_settings", "PUT", body={"language": "en"},
                  headers={**auth(token), "content-length": str(70 * 1024)})
     assert small.status_code == 413 and json_of(small)["limit"] == 65536
 

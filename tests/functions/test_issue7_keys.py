@@ -45,7 +45,7 @@ def test_issue7_item12_a_missing_or_unreadable_master_key_is_503_everywhere(call
 
     answers = {
         "request_login_code": call("request_login_code", "POST", body={"mailbox": "jan@ziekenhuis-a.example"}),
-        "get_settings": call("get_settings", headers=auth(token)),
+        "get_user_settings": call("get_user_settings", headers=auth(token)),
         "check_on_send": call("check_on_send", "POST", body=DRAFT, headers=auth(token)),
         "validate_draft": call("validate_draft", "POST", body=DRAFT, headers=auth(token)),
     }

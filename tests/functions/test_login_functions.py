@@ -263,7 +263,7 @@ def test_issue8_item1_every_authenticated_endpoint_refuses_a_tenant_that_is_no_l
     auth = {"authorization": f"Bearer {login()}"}
     # (phones by address are left out: their routes move to bodies in issue 7 item 3; every one of
     # them authenticates through the same current_session.)
-    endpoints = [("get_session", "GET", {}), ("get_settings", "GET", {}), ("list_phone_countries", "GET", {}),
+    endpoints = [("get_session", "GET", {}), ("get_user_settings", "GET", {}), ("list_phone_countries", "GET", {}),
                  ("get_info", "GET", {})]
     assert call("get_session", headers=auth).status_code == 200
     # Offboarded, but the session row outlived the sweep (e.g. a verify that raced it).

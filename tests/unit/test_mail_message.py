@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 import pytest
 
 import sendsecure.adapters.mail as mail_module
-from sendsecure.core.i18n import data_file
+from sendsecure.core.datafiles import data_file
 from sendsecure.adapters.mail import OutgoingMail, login_code_mail
 
 SENDER = "no-reply@sendsecure.example"

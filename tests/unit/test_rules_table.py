@@ -24,7 +24,7 @@ import pytest
 
 from sendsecure.core.domainbook import DomainBook
 from sendsecure.core.drafts import parse_draft
-from sendsecure.core.i18n import data_file
+from sendsecure.core.datafiles import data_file
 from sendsecure.core.rules import ATTACHMENT_LIMIT, TenantPolicy, evaluate, on_send_decision
 from sendsecure.core.tenants import InstallationType
 

@@ -12,7 +12,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Protocol
 
-from sendsecure.core.i18n import DEFAULT_LANGUAGE, LANGUAGES, data_file
+from sendsecure.core.datafiles import data_file
+from sendsecure.core.i18n import DEFAULT_LANGUAGE, LANGUAGES
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,318 @@
+"""The API's typed models (msgspec Structs): request bodies in, answers out (issue 9 item 2).
+
+One library for models, validation, JSON and JSON Schema: msgspec (docs/decisions.md,
+bench/models_choice.py). Each trigger turns its parsed body into one of the ``*Body`` models
+with ``convert`` (400 ``invalid_body`` naming the field path, ``to[0].address``); the engine
+and the services answer with the answer models, which ``httpapi.json_response`` encodes and the
+OpenAPI document (``sendsecure.http.openapi``) describes from the same classes. Pure.
+"""
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+
+from sendsecure.errors import InvalidBody
+
+T = TypeVar("T")
+
+MAX_ADDRESS = 320             # RFC 5321: local part 64, domain 255 (drafts, login)
+MAX_NAME = 256                # a display name
+MAX_SUBJECT = 2000
+MAX_RECIPIENTS = 250          # per field and over To, CC and BCC together (V-R1 blocks above 100)
+MAX_ATTACHMENTS = 250
+MAX_ATTACHMENT_NAME = 255     # a file name (NTFS, ext4)
+MAX_ATTACHMENT_SIZE = 10 * 1024**3
+MAX_PHONES = 250              # one per recipient
+MAX_IDN_DOMAINS = 10          # IDNA encoding, decoding and display cost ~0.2 ms each (issue 7 item 9)
+MAX_PHONE = 64
+PHONE_ADDRESS = 512           # the characters of one address as sent to /phones (a valid one has at most 254)
+MAX_LOOKUP = 1000             # addresses per phone lookup (a draft's recipients)
+
+
+def _bounded(limit: int, description: str | None = None) -> Any:
+    return msgspec.Meta(max_length=limit, description=description)
+
+
+class Category(StrEnum):
+    """Where a recipient stands (V-R2); ``unknown`` without a domain book (V-O3)."""
+
+    OWN = "own_organisation"
+    COMMUNITY = "community"
+    NTA = "nta7516"
+    EXTERNAL = "external"
+    UNKNOWN = "unknown"
+
+
+class Route(StrEnum):
+    """How a recipient would receive secure mail (V-R3, V-R4)."""
+
+    DIRECT = "direct"
+    NTA = "nta7516"
+    VIEWER = "viewer"
+    NONE = "none"
+
+
+AddressForm = Literal["unicode", "punycode"]
+RecipientType = Literal["user", "externalUser", "distributionList", "other"]
+Language = Literal["nl", "en", "de"]
+
+
+# ----- request bodies --------------------------------------------------------------------------
+
+class RecipientBody(msgspec.Struct, frozen=True):
+    address: Annotated[str, _bounded(MAX_ADDRESS)]
+    name: Annotated[str, _bounded(MAX_NAME)] | None = None
+    type: RecipientType = "user"
+
+
+RecipientList = Annotated[list[Annotated[str, _bounded(MAX_ADDRESS)] | RecipientBody],
+                          msgspec.Meta(max_length=MAX_RECIPIENTS)]
+
+
+class AttachmentBody(msgspec.Struct, frozen=True):
+    name: Annotated[str, _bounded(MAX_ATTACHMENT_NAME)]
+    size: Annotated[int, msgspec.Meta(ge=0, le=MAX_ATTACHMENT_SIZE)]
+    inline: bool = False
+
+
+class DraftBody(msgspec.Struct, frozen=True):
+    """A draft as the add-in sends it (API.md "Drafts"). An address that is not a valid one is
+    not an input error: the verdict reports it (V-R8)."""
+
+    sender: Annotated[str, _bounded(MAX_ADDRESS)] | None = msgspec.field(default=None, name="from")
+    to: RecipientList | None = None
+    cc: RecipientList | None = None
+    bcc: RecipientList | None = None
+    subject: Annotated[str, _bounded(MAX_SUBJECT)] | None = None
+    attachments: Annotated[list[AttachmentBody], msgspec.Meta(max_length=MAX_ATTACHMENTS)] | None = None
+    # Values are checked by drafts.parse_draft, which names the address in the field path.
+    phones: Annotated[dict[Annotated[str, _bounded(MAX_ADDRESS)], Any],
+                      msgspec.Meta(max_length=MAX_PHONES, description="address: phone number")] | None = None
+
+
+class LoginCodeBody(msgspec.Struct, frozen=True):
+    mailbox: Annotated[str, _bounded(MAX_ADDRESS, "an e-mail address (400 if it is not one)")]
+    language: Annotated[str, _bounded(8, "nl, en or de; anything else: Accept-Language, else nl")] | None = None
+
+
+class VerifyCodeBody(msgspec.Struct, frozen=True):
+    challenge_id: Annotated[str, _bounded(64)]
+    code: Annotated[str, _bounded(16)]
+    device_id: Annotated[str, _bounded(128)] | None = None
+
+
+class PhoneBody(msgspec.Struct, frozen=True):
+    address: Annotated[str, _bounded(PHONE_ADDRESS, "the recipient (400 if not an address)")]
+    phone: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PHONE, pattern=r"\S")]
+    region: Annotated[str, msgspec.Meta(pattern="^[A-Za-z]{2}$",
+                                        description="default region for numbers without +, e.g. NL")] | None = None
+
+
+class PhoneLookupBody(msgspec.Struct, frozen=True):
+    addresses: Annotated[list[Annotated[str, _bounded(PHONE_ADDRESS)]], msgspec.Meta(max_length=MAX_LOOKUP)]
+
+
+class PhoneRemoveBody(msgspec.Struct, frozen=True):
+    address: Annotated[str, _bounded(PHONE_ADDRESS)]
+
+
+class SettingsBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A partial update: a field left out keeps its value; ``language: null`` follows the browser."""
+
+    language: Language | None | msgspec.UnsetType = msgspec.UNSET
+    send_delay_seconds: Literal[0, 5, 10] | msgspec.UnsetType = msgspec.UNSET
+
+    def changes(self) -> dict[str, Any]:
+        return {name: value for name in self.__struct_fields__
+                if (value := getattr(self, name)) is not msgspec.UNSET}
+
+
+# ----- answers ---------------------------------------------------------------------------------
+
+class Finding(msgspec.Struct, omit_defaults=True):
+    """One finding with the data it used (X4): ``data`` is the finding's own (entry, book version)."""
+
+    rule: str
+    code: str
+    severity: Literal["blocking", "warning", "info", "ok"]
+    colour: Literal["red", "blue", "green"]
+    message: str
+    target: str
+    data: dict[str, Any] | None = None
+
+
+class VerdictSender(msgspec.Struct):
+    address: str
+    display_address: str
+    address_form: AddressForm
+    in_domain_book: bool
+    nta7516: bool
+    organisation: str | None
+    person: str
+
+
+class VerdictRecipient(msgspec.Struct):
+    address: str
+    display_address: str
+    address_form: AddressForm
+    name: str
+    field: Literal["to", "cc", "bcc"]
+    category: Category
+    route: Route
+    access_code: Literal["sms", "email"] | None
+    phone_input: Literal["none", "optional", "required"]
+    stored_phone: str | None
+    nta7516: bool | None     # V-S2: null unless the sender's organisation meets NTA 7516
+    valid: bool
+    organisation: str | None
+    network: str | None
+
+
+class AttachmentItem(msgspec.Struct):
+    name: str
+    size: int
+    extension: str
+    inline: bool
+    blocked: bool
+
+
+class AttachmentSummary(msgspec.Struct):
+    count: int
+    total_size: int
+    limit: int
+    items: list[AttachmentItem]
+    limits_apply: bool
+    blocked_list: str
+
+
+class VerdictBook(msgspec.Struct):
+    available: bool
+    variant: str | None
+    version: str | None
+    synced_at: str | None
+    age_seconds: int | None
+
+
+class Verdict(msgspec.Struct):
+    can_send_secure: bool
+    auto_send: bool
+    standard_send_offered: bool
+    needs_confirmation: bool
+    notification_language: str
+    installation_type: str
+    domain_book: VerdictBook
+    sender: VerdictSender
+    recipients: list[VerdictRecipient]
+    attachments: AttachmentSummary
+    findings: list[Finding]
+
+
+class OnSendDecision(msgspec.Struct):
+    action: Literal["allow", "intercept"]
+    reasons: list[str]
+    verdict: Verdict
+
+
+class SessionAnswer(msgspec.Struct):
+    """The caller's session: what ``GET /session`` answers and ``verify`` answers with a token."""
+
+    mailbox: str
+    tenant_id: str
+    login_method: str
+    device_id: str
+    expires_at: str
+    idle_expires_at: str
+    idle_timeout_seconds: int
+
+
+class LoginAnswer(SessionAnswer, kw_only=True):
+    session_token: str
+
+
+class LoginChallenge(msgspec.Struct):
+    challenge_id: str
+    expires_in: int
+
+
+class SettingsAnswer(msgspec.Struct):
+    language: Language
+    language_chosen: bool
+    send_delay_seconds: Literal[0, 5, 10]
+
+
+class StoredPhone(msgspec.Struct):
+    address: str
+    phone: str              # E.164
+    national_format: str
+    region: str
+
+
+class PhoneLookupAnswer(msgspec.Struct):
+    phones: list[StoredPhone]
+
+
+# ----- conversion ------------------------------------------------------------------------------
+
+_PATH = re.compile(r" - at `\$(.*)`$")
+_MISSING = re.compile(r"^Object missing required field `([^`]*)`")
+_LENGTH = re.compile(r"^Expected `(str|array|object)` of length (<=|>=) (\d+)")
+_RANGE = re.compile(r"^Expected `(int|float)` (<=|>=) (-?\d+)")
+_EXPECTED = re.compile(r"^Expected `([^`]*)`, got `([^`]*)`")
+_NAMES = {"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false",
+          "array": "a list", "object": "an object", "null": "null"}
+
+
+def problem_of(error: msgspec.ValidationError) -> tuple[str, str]:
+    """(field path, message) of a msgspec validation error, in the API's words."""
+    text = str(error)
+    found = _PATH.search(text)
+    path = (found.group(1) if found else "").lstrip(".")
+    text = text[:found.start()] if found else text
+    if (match := _MISSING.match(text)) is not None:
+        return (f"{path}.{match.group(1)}" if path else match.group(1)), "is required"
+    path = path or "body"
+    if (match := _LENGTH.match(text)) is not None:
+        kind, sign, limit = match.groups()
+        unit = {"str": "characters", "array": "items", "object": "entries"}[kind]
+        return path, f"may be at most {limit} {unit}" if sign == "<=" else f"must have at least {limit} {unit}"
+    if (match := _RANGE.match(text)) is not None:
+        return path, f"must be {'at most' if match.group(2) == '<=' else 'at least'} {match.group(3)}"
+    if (match := _EXPECTED.match(text)) is not None:
+        expected, got = match.groups()
+        if got == "null":
+            return path, "is required"
+        wanted = " or ".join(_NAMES.get(part.strip(), part.strip()) for part in expected.split("|"))
+        return path, f"must be {wanted}"
+    if text.startswith("Invalid enum value"):
+        return path, "is not one of the allowed values"
+    if text.startswith("Object contains unknown field"):
+        name = text.split("`")[1] if "`" in text else ""
+        return (f"{path}.{name}" if path != "body" else name) or path, "is not a known field"
+    if text.startswith("Expected `str` matching regex"):
+        return path, "has not the expected form"
+    return path, text
+
+
+def convert(data: Any, model: type[T]) -> T:
+    """``data`` (a parsed JSON body) as ``model``, or 400 ``invalid_body`` naming the field."""
+    try:
+        return msgspec.convert(data, model)
+    except msgspec.ValidationError as error:
+        field, message = problem_of(error)
+        raise InvalidBody.field(field, message) from None
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def encode(value: Any) -> bytes:
+    """JSON bytes of a model, a list of models or plain data (UTF-8, not ASCII-escaped)."""
+    return _ENCODER.encode(value)
+
+
+def as_data(value: Any) -> Any:
+    """A model as plain dicts and lists (for tests and callers that want JSON-shaped data)."""
+    return msgspec.to_builtins(value)
