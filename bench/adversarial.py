@@ -44,6 +44,7 @@ from generate_book import generate  # noqa: E402
 from sendsecure.core import addresses, drafts, phones, rules  # noqa: E402
 from sendsecure.core.booksources import load_variant  # noqa: E402
 from sendsecure.core.domainbook import BookEntry, DomainBook  # noqa: E402
+from sendsecure.core.models import as_data, encode  # noqa: E402
 from sendsecure.core.rules import TenantPolicy, evaluate  # noqa: E402
 from sendsecure.core.tenants import InstallationType  # noqa: E402
 
@@ -124,8 +125,8 @@ def request_cost(body: bytes, book: DomainBook, policy: TenantPolicy) -> tuple[f
     draft = drafts.parse_draft(json.loads(body))
     verdict = evaluate(draft, policy=policy, session_mailbox=f"an@{OWN}", book=book, stored_phones={},
                        language="nl")
-    json.dumps(verdict)
-    return time.process_time() - started, verdict
+    encode(verdict)
+    return time.process_time() - started, as_data(verdict)
 
 
 def main() -> int:

@@ -37,6 +37,7 @@ from sendsecure.core import rules  # noqa: E402
 from sendsecure.core.booksources import load_variant  # noqa: E402
 from sendsecure.core.domainbook import BookEntry, DomainBook  # noqa: E402
 from sendsecure.core.drafts import parse_draft  # noqa: E402
+from sendsecure.core.models import as_data  # noqa: E402
 from sendsecure.core.rules import TenantPolicy, evaluate  # noqa: E402
 from sendsecure.core.tenants import InstallationType  # noqa: E402
 
@@ -176,14 +177,16 @@ def main() -> int:
     policy = TenantPolicy(InstallationType.VIEWER_SMS_OPTIONAL, frozenset({OWN}), True)
     draft_data = mixed_draft(book)
     draft = parse_draft(draft_data)
-    verdict = evaluate(draft, policy=policy, session_mailbox=f"an@{OWN}", book=book, stored_phones={}, language="nl")
+    verdict = as_data(evaluate(draft, policy=policy, session_mailbox=f"an@{OWN}", book=book, stored_phones={},
+                               language="nl"))
     categories = {c: sum(r["category"] == c for r in verdict["recipients"])
                   for c in ("own_organisation", "community", "nta7516", "external")}
     first_incomplete = sum(f["code"] == "lookalike_check_incomplete" for f in verdict["findings"])
     warm = [time_verdicts(draft, policy, book, args.verdicts, cold=False) for _ in range(args.runs)]
     # Warm: every look-alike answer is known (LOOKALIKE_PROBES per request fill them in over the
     # first verdicts, as the add-in's re-validations do); the figures below are of that verdict.
-    verdict = evaluate(draft, policy=policy, session_mailbox=f"an@{OWN}", book=book, stored_phones={}, language="nl")
+    verdict = as_data(evaluate(draft, policy=policy, session_mailbox=f"an@{OWN}", book=book, stored_phones={},
+                               language="nl"))
     cold = [time_verdicts(draft, policy, book, max(50, args.verdicts // 10), cold=True) for _ in range(args.runs)]
 
     builds = [first_build]

@@ -20,7 +20,8 @@ def request_login_code(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.operation("verify_login_code", "POST", "v1/auth/email-code/verify", "Exchange the code for a session (A1, A3)",
-              body=VerifyCodeBody, answer=LoginAnswer, session=False, errors=(400, 401, 413, 415, 429, 503))
+              body=VerifyCodeBody, answer=LoginAnswer, session=False, errors=(400, 401, 413, 415, 429, 503),
+              problems={401: ("Wrong, expired or used-up code (attempts_left)", ("invalid_code",))})
 def verify_login_code(req: func.HttpRequest) -> func.HttpResponse:
     body = typed_body(req, VerifyCodeBody, get_settings().max_body_bytes)
     token, session = runtime.email_login().verify(body.challenge_id, body.code.strip(), device_id=body.device_id or "",

@@ -24,7 +24,11 @@ def validate_draft(req: func.HttpRequest, session: Session) -> func.HttpResponse
 
 
 @bp.operation("check_on_send", "POST", "v1/drafts/on-send", "Allow Outlook's Send or intercept it (V-O4)",
-              body=DraftBody, answer=OnSendDecision, errors=DRAFT_ERRORS)
+              body=DraftBody, answer=OnSendDecision, errors=DRAFT_ERRORS,
+              problems={401: ("No valid session: log in through the panel (V-O4)", ("login_required",))},
+              extra={"description": "Without a valid session the answer is 401 with code login_required (V-O4): "
+                                    "the add-in asks the user to log in through the panel and, if that fails, "
+                                    "offers standard sending."})
 def check_on_send(req: func.HttpRequest) -> func.HttpResponse:
     with deadline(get_settings().on_send_deadline_ms / 1000):  # a hung dependency: 503 in time (issue 7.10)
         return _on_send(req)

@@ -59,8 +59,8 @@ def remove_phone(req: func.HttpRequest, session: Session) -> func.HttpResponse:
 
 @bp.operation("list_phone_countries", "GET", "v1/phone-countries", "Countries for the number field (P3)",
               answer=list[dict], errors=(401, 503),
-              extra={"parameters": [{"name": "lang", "in": "query", "required": False,
-                                     "schema": {"type": "string", "maxLength": 8}}]})
+              extra={"parameters": [{"name": "lang", "in": "query", "schema": {"type": "string"},
+                                     "description": "nl, en or de; anything else: the user's language"}]})
 @authenticated
 def list_phone_countries(req: func.HttpRequest, session: Session) -> func.HttpResponse:
     requested = req.params.get("lang", "")

@@ -7,7 +7,6 @@ and calls ``rules.evaluate``.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
 from sendsecure.bookstore import DomainBookStore
@@ -15,7 +14,8 @@ from sendsecure.core.domainbook import DomainBook
 from sendsecure.core.drafts import Draft
 from sendsecure.phonebook import PhoneBook
 from sendsecure.errors import Unauthenticated, dependency_failure
-from sendsecure.core.rules import TenantPolicy, evaluate, on_send_decision
+from sendsecure.core.models import OnSendDecision, Verdict
+from sendsecure.core.rules import NEEDS_PHONE, TenantPolicy, categorise, evaluate, on_send_decision
 from sendsecure.sessions import Session
 from sendsecure.core.tenants import Tenant
 from sendsecure.tenantstore import TenantDirectory
@@ -66,17 +66,17 @@ class DraftValidation:
             except InvalidAddress:
                 continue
             domain = address.rpartition("@")[2]
-            entry = book.lookup(address, domain)
-            if domain not in own and (entry is None or not entry.community):
+            # The sender's NTA status only tells the NTA route from external: both may need one.
+            if categorise(domain, book.lookup(address, domain), own, True, sender_nta=False) in NEEDS_PHONE:
                 addresses.add(address)
         return self._phones.for_draft(session, addresses) if addresses else {}
 
-    def verdict(self, session: Session, draft: Draft, language: str) -> dict[str, Any]:
+    def verdict(self, session: Session, draft: Draft, language: str) -> Verdict:
         tenant = self.tenant_of(session)
         book = self.book_for(tenant)
         return evaluate(draft, policy=self.policy_of(tenant), session_mailbox=session.mailbox, book=book,
                         stored_phones=self.stored_phones(session, tenant, draft, book), language=language)
 
-    def on_send(self, session: Session, draft: Draft, language: str) -> dict[str, Any]:
+    def on_send(self, session: Session, draft: Draft, language: str) -> OnSendDecision:
         tenant = self.tenant_of(session)
         return on_send_decision(self.verdict(session, draft, language), self.policy_of(tenant))

@@ -2,8 +2,10 @@
 
 Pure: no I/O, no Azure imports. It takes the parsed draft, the tenant's policy, an immutable
 domain book snapshot (or ``None`` when no book is available, V-O3), the user's stored phones
-and the language, and returns the verdict of API.md as plain data. Send, on-send and (later)
-the policy dry-run all call ``evaluate``.
+and the language, and returns the verdict of API.md as a typed model (sendsecure/core/models.py).
+Send, on-send and (later) the policy dry-run all call ``evaluate``. It runs by concern: the
+book, the sender, each recipient (``categorise``, then ``route``), the recipient counts, the
+attachments, the subject, the outcome; each recipient's result is built once.
 
 Decisions where the manual is silent (also in the README):
 - A recipient listed more than once (To, CC, BCC, any case) is one recipient, reported at its
@@ -24,11 +26,24 @@ import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Container, Mapping
+from typing import Any
 
 from sendsecure.core.addresses import UNICODE, InvalidAddress, display_domain, display_mailbox, normalise_mailbox
 from sendsecure.core.domainbook import BookEntry, DomainBook
-from sendsecure.core.drafts import Draft
+from sendsecure.core.drafts import Draft, DraftRecipient
+from sendsecure.core.models import (
+    AttachmentItem,
+    AttachmentSummary,
+    Category,
+    Finding,
+    OnSendDecision,
+    Route,
+    Verdict,
+    VerdictBook,
+    VerdictRecipient,
+    VerdictSender,
+)
 from sendsecure.core.datafiles import data_file
 from sendsecure.core.phones import DEFAULT_REGION, normalise_phone
 from sendsecure.core.tenants import InstallationType
@@ -41,9 +56,10 @@ RECIPIENT_LIMIT = 100                        # V-R1
 # a domain seen before costs nothing and a re-validation goes on where the last one stopped.
 LOOKALIKE_PROBES = 10
 
-OWN, COMMUNITY, NTA, EXTERNAL = "own_organisation", "community", "nta7516", "external"
-UNKNOWN = "unknown"   # no domain book (V-O3): outside the own organisation, nothing can be said
+OWN, COMMUNITY, NTA, EXTERNAL = Category.OWN, Category.COMMUNITY, Category.NTA, Category.EXTERNAL
+UNKNOWN = Category.UNKNOWN   # no domain book (V-O3): outside the own organisation, nothing can be said
 INSIDE = frozenset({OWN, COMMUNITY})
+NEEDS_PHONE = frozenset({NTA, EXTERNAL})   # outside the community: may need an SMS number (V-R3, V-R9)
 # V-O2: warnings that ask the user to look; each stops auto-send.
 LOOK_WARNINGS = frozenset({"lookalike_domain", "lookalike_check_incomplete", "bsn_in_subject"})
 _LANGUAGE_TAG = re.compile(r"\((NL|EN|DE)\)", re.IGNORECASE)
@@ -129,7 +145,7 @@ class _Findings:
 
     def __init__(self, language: str) -> None:
         self.language = language
-        self.items: list[dict[str, Any]] = []
+        self.items: list[Finding] = []
         self.blocking = False
         self.table = _finding_table(language)
 
@@ -144,13 +160,9 @@ class _Findings:
                 message = _MESSAGES[key] = template.format(**params)
         else:
             message = template
-        finding = {"rule": rule, "code": code, "severity": severity, "colour": colour,
-                   "message": message, "target": target}
-        if data is not None:
-            finding["data"] = data
         if severity == "blocking":
             self.blocking = True
-        self.items.append(finding)
+        self.items.append(Finding(rule, code, severity, colour, message, target, data))  # type: ignore[arg-type]
 
 
 def _entry_data(entry: BookEntry | None, book_data: dict[str, Any]) -> dict[str, Any]:
@@ -158,6 +170,309 @@ def _entry_data(entry: BookEntry | None, book_data: dict[str, Any]) -> dict[str,
         return {"entry": None, **book_data}
     return {"entry": entry.key, "organisation": entry.organisation, "network": entry.network,
             "nta7516": entry.nta7516, **book_data}
+
+
+class _Run:
+    """What the concerns of one evaluation share: the findings, the book and its data (X4)."""
+
+    __slots__ = ("findings", "add", "book", "book_data", "no_entry", "_entry_data", "_hidden", "sender_nta")
+
+    def __init__(self, findings: _Findings, book: DomainBook | None, book_data: dict[str, Any]) -> None:
+        self.findings = findings
+        self.add = findings.add
+        self.book = book
+        self.book_data = book_data
+        self.no_entry = _entry_data(None, book_data)
+        self._entry_data: dict[str, dict[str, Any]] = {}
+        self._hidden: dict[str, dict[str, Any]] = {}
+        self.sender_nta = False
+
+    def data_of(self, entry: BookEntry | None) -> dict[str, Any]:
+        if entry is None:
+            return self.no_entry
+        data = self._entry_data.get(entry.key)
+        if data is None:
+            data = self._entry_data[entry.key] = _entry_data(entry, self.book_data)
+        return data
+
+    def recipient_data(self, entry: BookEntry | None) -> dict[str, Any]:
+        """V-S2: a recipient's NTA 7516 status only when the sender's organisation meets it, else
+        null (in the recipient and in the data of its findings)."""
+        data = self.data_of(entry)
+        if self.sender_nta or entry is None:
+            return data
+        hidden = self._hidden.get(entry.key)
+        if hidden is None:
+            hidden = self._hidden[entry.key] = {**data, "nta7516": None}
+        return hidden
+
+
+def _book_status(book: DomainBook | None, now: datetime | None) -> tuple[VerdictBook, dict[str, Any]]:
+    """(the verdict's domain_book, the book data every finding carries, X4)."""
+    if book is None:
+        return VerdictBook(False, None, None, None, None), {"book_version": None, "book_age_seconds": None}
+    age = book.age_seconds(now or datetime.now(timezone.utc))
+    return (VerdictBook(True, book.variant, book.version, book.synced_at.isoformat(), age),
+            {"book_version": book.version, "book_age_seconds": age})
+
+
+def _sender(run: _Run, raw_sender: str, own_domains: frozenset[str], session_mailbox: str) -> VerdictSender:
+    """V-S1, V-S2, A4: the sender is valid, of the own organisation, and in the book."""
+    add, book = run.add, run.book
+    normal = _normalised(raw_sender)
+    if normal is None:
+        add("sender_invalid", "sender", run.no_entry)
+        address = raw_sender.strip()
+        return VerdictSender(address, address, UNICODE, False, False, None, session_mailbox)
+    address, domain = normal
+    entry = book.lookup(address, domain) if book is not None else None
+    if domain not in own_domains:
+        add("sender_not_own_organisation", "sender", run.data_of(entry), address=address)
+    if book is not None:
+        if entry is None:
+            add("sender_not_in_domain_book", "sender", run.no_entry, address=address)
+        else:
+            run.sender_nta = entry.nta7516
+            data = run.data_of(entry)
+            add("sender_verified", "sender", data, address=address, organisation=entry.organisation or entry.key)
+            add("sender_nta7516" if entry.nta7516 else "sender_not_nta7516", "sender", data)
+    shown, form = _display(address, book)
+    return VerdictSender(address, shown, form, entry is not None, run.sender_nta,  # type: ignore[arg-type]
+                         entry.organisation if entry else None, session_mailbox)
+
+
+def categorise(domain: str, entry: BookEntry | None, own_domains: Container[str],
+               book_available: bool, sender_nta: bool) -> Category:
+    """V-R2: where a recipient stands. The own organisation by domain; without a book nothing
+    more can be said (V-O3); the community by its book entry; the NTA 7516 route only when both
+    the recipient's and the sender's organisation meet it; else external."""
+    if domain in own_domains:
+        return OWN
+    if not book_available:
+        return UNKNOWN
+    if entry is not None and entry.community:
+        return COMMUNITY
+    if entry is not None and entry.nta7516 and sender_nta:
+        return NTA
+    return EXTERNAL
+
+
+# (route, access_code, phone_input, finding without a number, finding with one) per installation
+_EXTERNAL_ROUTES: dict[InstallationType, tuple[Route, str | None, str, str | None, str | None]] = {
+    InstallationType.VIEWER_SMS_REQUIRED: (Route.VIEWER, "sms", "required", "phone_required", None),
+    InstallationType.VIEWER_SMS_OPTIONAL: (Route.VIEWER, "sms", "optional", "phone_advised", None),
+    InstallationType.VIEWER: (Route.VIEWER, "email", "none", None, None),
+    InstallationType.STANDARD: (Route.NONE, None, "none", "external_not_allowed", "external_not_allowed"),
+}
+
+
+_INSIDE_ROUTE = {OWN: Route.DIRECT, COMMUNITY: Route.DIRECT, UNKNOWN: Route.NONE}   # as ``route`` answers
+
+
+def route(category: Category, installation: InstallationType, has_phone: bool) -> tuple[Route, str | None, str, str | None]:
+    """V-R3, V-R4: (route, access_code, phone_input, finding code or None) of a recipient."""
+    if category is OWN or category is COMMUNITY:
+        return Route.DIRECT, None, "none", None
+    if category is UNKNOWN:
+        return Route.NONE, None, "none", None
+    if category is NTA:
+        if installation is InstallationType.STANDARD:                          # manual 4.5.1.4
+            return Route.NONE, None, "none", "nta_not_allowed"
+        if installation is InstallationType.VIEWER_SMS_REQUIRED:
+            return Route.NTA, None, "optional", None if has_phone else "nta_fallback_needs_phone"
+        return Route.NTA, None, "none", None
+    kind, code, phone_input, without, with_phone = _EXTERNAL_ROUTES[installation]
+    if installation is InstallationType.VIEWER_SMS_OPTIONAL and not has_phone:
+        code = "email"
+    return kind, code, phone_input, with_phone if has_phone else without
+
+
+class _Recipients:
+    """V-R1..V-R9, X1: each recipient once (first place), categorised, routed, checked."""
+
+    __slots__ = ("items", "bcc_only", "to_addresses", "probes", "not_checked")
+
+    def __init__(self) -> None:
+        self.items: list[VerdictRecipient] = []
+        self.bcc_only: list[Category] = []   # categories of recipients in BCC and nowhere else
+        self.to_addresses: list[str] = []
+        self.probes = 0                      # look-alike answers computed here (LOOKALIKE_PROBES)
+        self.not_checked = 0                 # external domains not compared for want of probes
+
+
+def _typed_phones(draft: Draft) -> dict[str, str]:
+    typed: dict[str, str] = {}
+    for address, phone in draft.phones.items():
+        normal = _normalised(address)
+        if normal is not None:
+            typed[normal[0]] = phone
+    return typed
+
+
+def _recipients(run: _Run, draft: Draft, policy: TenantPolicy, stored_phones: Mapping[str, str],
+                language: str) -> _Recipients:
+    add, book = run.add, run.book
+    own_domains, installation, sender_nta = policy.own_domains, policy.installation_type, run.sender_nta
+    shown_false = False if sender_nta else None
+    region = DEFAULT_REGION.get(language, "NL")
+    # Typed phones by normal address; a number is parsed only when an NTA-route or external
+    # recipient among the first RECIPIENT_LIMIT needs it (item 9: past the limit V-R1 blocks).
+    typed_phones = _typed_phones(draft)
+    entries_get = book.entries.get if book is not None else {}.get
+    seen: dict[str, int] = {}
+    lists: set[str] = set()
+    result = _Recipients()
+    items = result.items
+    for item in draft.recipients:
+        normal = _normalised(item.address)
+        key = normal[0] if normal is not None else item.address.strip().lower()
+        index = seen.get(key)
+        if index is not None:  # counted once; still a distribution list wherever it is marked so
+            if item.type == "distributionList" and key not in lists:
+                lists.add(key)
+                add("distribution_list", f"recipients/{index}", run.recipient_data(None), address=key)
+            continue
+        index = seen[key] = len(items)
+        if item.field == "to":
+            result.to_addresses.append(key)
+        if normal is None:
+            written = item.address.strip()
+            items.append(VerdictRecipient(written, written, UNICODE, item.name, item.field,  # type: ignore[arg-type]
+                                          EXTERNAL, Route.NONE, None, "none", None, shown_false, False, None, None))
+            add("invalid_address", f"recipients/{index}", run.no_entry, address=written)
+            if item.field == "bcc":
+                result.bcc_only.append(EXTERNAL)
+            continue
+        address, domain = normal
+        shown, form = _display(address, book)
+        entry = entries_get(address) or entries_get(domain)
+        if item.type == "distributionList":
+            lists.add(key)
+            add("distribution_list", f"recipients/{index}", run.recipient_data(entry), address=shown)
+        category = categorise(domain, entry, own_domains, book is not None, sender_nta)
+        if category is NTA or category is EXTERNAL:
+            kind, code, phone_input, stored = _outside(run, result, item, index, address, domain, shown, entry,
+                                                       category, installation, stored_phones, typed_phones, region)
+        else:
+            kind, code, phone_input, stored = _INSIDE_ROUTE[category], None, "none", None
+        items.append(VerdictRecipient(
+            address, shown, form, item.name, item.field, category, kind, code, phone_input,  # type: ignore[arg-type]
+            stored, shown_false if entry is None else (entry.nta7516 if sender_nta else None), True,
+            entry.organisation if entry is not None else None, entry.network if entry is not None else None))
+        if item.field == "bcc":
+            result.bcc_only.append(category)
+    return result
+
+
+def _outside(run: _Run, result: _Recipients, item: DraftRecipient, index: int, address: str, domain: str,
+             shown: str, entry: BookEntry | None, category: Category, installation: InstallationType,
+             stored_phones: Mapping[str, str], typed_phones: dict[str, str],
+             region: str) -> tuple[Route, str | None, str, str | None]:
+    """An NTA-route or external recipient: its number (V-R3, V-R9), its route, and X1."""
+    add, book = run.add, run.book
+    target = f"recipients/{index}"
+    data = run.recipient_data(entry)
+    raw_phone = typed_phones.get(address) if typed_phones else None
+    # A typed number past RECIPIENT_LIMIT is not parsed (V-R1 blocks such a draft anyway).
+    typed = normalise_phone(raw_phone, region) if raw_phone is not None and index < RECIPIENT_LIMIT else None
+    if typed is not None and typed[1] is not None:
+        add(typed[1], target, data, address=shown)     # invalid_phone / not_mobile
+    stored = stored_phones.get(address) if stored_phones else None
+    has_phone = stored is not None or (typed[0] is not None if typed is not None else raw_phone is not None)
+    kind, code, phone_input, finding = route(category, installation, has_phone)
+    if finding is not None:
+        add(finding, target, data, address=shown)
+    if category is EXTERNAL and book is not None:                                   # X1
+        intended = None
+        if book.lookalike_cached(domain):
+            intended = book.lookalike_of(domain)
+        elif result.probes < LOOKALIKE_PROBES:
+            result.probes += 1
+            intended = book.lookalike_of(domain)
+        else:
+            result.not_checked += 1
+        if intended is not None:
+            add("lookalike_domain", target, run.recipient_data(book.entries[intended]), address=shown,
+                intended=display_domain(intended)[0])
+    return kind, code, phone_input, stored
+
+
+def _counts(run: _Run, recipients: _Recipients, sender_address: str, has_cc: bool) -> bool:
+    """V-R1, V-R6, V-R7 over the whole list; X1's unchecked rest (item 9). True when every
+    recipient is of the own organisation."""
+    add, items = run.add, recipients.items
+    if recipients.not_checked:
+        add("lookalike_check_incomplete", "recipients",
+            {"not_checked": recipients.not_checked, "limit": LOOKALIKE_PROBES}, count=recipients.not_checked)
+    count = len(items)
+    all_own = count > 0 and all(r.category is OWN for r in items)
+    counts = {"recipients": count, "warning_above": RECIPIENT_WARNING, "limit": RECIPIENT_LIMIT}
+    if count == 0:
+        add("no_recipients", "recipients", counts)
+    elif not recipients.to_addresses:
+        add("to_required", "recipients", counts)                                       # V-R6
+    if not all_own:                                                                  # V-R1
+        if count > RECIPIENT_LIMIT:
+            add("too_many_recipients", "recipients", counts, count=count, limit=RECIPIENT_LIMIT)
+        elif count > RECIPIENT_WARNING:
+            add("many_recipients", "recipients", counts, count=count)
+    bcc_only = recipients.bcc_only
+    if bcc_only and recipients.to_addresses and run.book is not None:               # V-R7
+        inside = sum(1 for category in bcc_only if category in INSIDE)
+        bcc_data = {"bcc_inside": inside, "bcc_outside": len(bcc_only) - inside, **run.book_data}
+        if 0 < inside < len(bcc_only):
+            add("bcc_mixed", "recipients", bcc_data)
+        elif inside == 0 and (recipients.to_addresses != [sender_address] or has_cc):
+            add("bcc_outside_requires_to_sender", "recipients", bcc_data, address=sender_address)
+    return all_own
+
+
+def _attachments(run: _Run, draft: Draft, all_own: bool) -> AttachmentSummary:
+    """V-A1..V-A4: blocked extensions and the total size, unless all recipients are own."""
+    blocked, list_version = blocked_extensions()
+    items = []
+    total = 0
+    for index, attachment in enumerate(draft.attachments):
+        extension = attachment_extension(attachment.name)
+        is_blocked = extension in blocked and not all_own
+        total += attachment.size
+        items.append(AttachmentItem(attachment.name, attachment.size, extension, attachment.inline, is_blocked))
+        if is_blocked:
+            run.add("blocked_extension", f"attachments/{index}", {"list": list_version},
+                    name=attachment.name, extension=extension)
+    if total > ATTACHMENT_LIMIT and not all_own:
+        run.add("attachments_too_large", "attachments", {"total_size": total, "limit": ATTACHMENT_LIMIT},
+                size_mb=f"{total / 1048576:.1f}", limit_mb=ATTACHMENT_LIMIT // 1048576)
+    return AttachmentSummary(len(items), total, ATTACHMENT_LIMIT, items, not all_own, list_version)
+
+
+def _subject(run: _Run, draft: Draft, language: str) -> tuple[str, str]:
+    """V-M1, V-M2, X2: (the subject stripped, the notification language)."""
+    subject = draft.subject.strip()
+    if not subject:
+        run.add("empty_subject", "subject", {})
+    tag = _LANGUAGE_TAG.search(draft.subject)
+    notification_language = tag.group(1).lower() if tag else "nl"
+    if tag:
+        names = _texts()["_language_names"][language]
+        run.add("notification_language", "subject", {"tag": tag.group(0)},
+                language_name=names[notification_language])
+    if subject and contains_bsn(subject):
+        run.add("bsn_in_subject", "subject", {"check": "eleven-test"})
+    return subject, notification_language
+
+
+def _auto_send(findings: _Findings, subject: str, recipients: list[VerdictRecipient], all_own: bool,
+               attachments: AttachmentSummary) -> bool:
+    """V-O1, V-O2: nothing blocks, nothing asks the user to look (X1, X2), a subject, and mail
+    that stays in the community, few recipients, within the attachment limits."""
+    if findings.blocking or not subject or not recipients:
+        return False
+    if any(f.code in LOOK_WARNINGS for f in findings.items):
+        return False
+    return all_own or (all(r.category in INSIDE for r in recipients) and len(recipients) <= RECIPIENT_WARNING
+                       and attachments.total_size <= ATTACHMENT_LIMIT
+                       and not any(item.blocked for item in attachments.items))
 
 
 def evaluate(
@@ -169,288 +484,47 @@ def evaluate(
     stored_phones: Mapping[str, str],
     language: str,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> Verdict:
     findings = _Findings(language)
-    add = findings.add
-    installation = policy.installation_type
-    own_domains = policy.own_domains
-    if book is not None:
-        book_age = book.age_seconds(now or datetime.now(timezone.utc))
-        book_data = {"book_version": book.version, "book_age_seconds": book_age}
-        domain_book = {"available": True, "variant": book.variant, "version": book.version,
-                       "synced_at": book.synced_at.isoformat(), "age_seconds": book_age}
-    else:
-        book_data = {"book_version": None, "book_age_seconds": None}
-        domain_book = {"available": False, "variant": None, "version": None, "synced_at": None, "age_seconds": None}
-        add("domain_book_unavailable", "domain_book", book_data)
-    no_entry_data = _entry_data(None, book_data)
-    entry_data: dict[str, dict[str, Any]] = {}
-
-    def data_of(entry: BookEntry | None) -> dict[str, Any]:
-        if entry is None:
-            return no_entry_data
-        data = entry_data.get(entry.key)
-        if data is None:
-            data = entry_data[entry.key] = _entry_data(entry, book_data)
-        return data
-
-    # ----- sender (V-S1, V-S2, A4) --------------------------------------------------------
-    raw_sender = draft.sender or session_mailbox
-    normal_sender = _normalised(raw_sender)
-    sender_entry = None
-    sender_nta = False
-    sender_address = normal_sender[0] if normal_sender else raw_sender.strip()
-    if normal_sender is None:
-        add("sender_invalid", "sender", no_entry_data)
-    else:
-        if book is not None:
-            sender_entry = book.lookup(*normal_sender)
-        if normal_sender[1] not in own_domains:
-            add("sender_not_own_organisation", "sender", data_of(sender_entry), address=sender_address)
-        if book is not None:
-            if sender_entry is None:
-                add("sender_not_in_domain_book", "sender", no_entry_data, address=sender_address)
-            else:
-                sender_nta = sender_entry.nta7516
-                data = data_of(sender_entry)
-                add("sender_verified", "sender", data, address=sender_address,
-                    organisation=sender_entry.organisation or sender_entry.key)
-                add("sender_nta7516" if sender_nta else "sender_not_nta7516", "sender", data)
-    sender_shown, sender_form = _display(sender_address, book) if normal_sender else (sender_address, UNICODE)
-    sender = {"address": sender_address, "display_address": sender_shown, "address_form": sender_form,
-              "in_domain_book": sender_entry is not None, "nta7516": sender_nta,
-              "organisation": sender_entry.organisation if sender_entry else None,
-              "person": session_mailbox}
-
-    # ----- recipients (V-R1..V-R9, X1) ----------------------------------------------------
-    # V-S2: recipients' NTA 7516 status only when the sender's organisation meets it, else null
-    # (in the recipient and in the data of its findings).
-    shown_false = False if sender_nta else None
-    hidden_data: dict[str, dict[str, Any]] = {}
-
-    def rdata_of(entry: BookEntry | None) -> dict[str, Any]:
-        data = data_of(entry)
-        if sender_nta or entry is None:
-            return data
-        hidden = hidden_data.get(entry.key)
-        if hidden is None:
-            hidden = hidden_data[entry.key] = {**data, "nta7516": None}
-        return hidden
-
-    region = DEFAULT_REGION.get(language, "NL")
-    # Typed phones by normal address; a number is parsed only when an NTA-route or external
-    # recipient among the first RECIPIENT_LIMIT needs it (item 9: past the limit V-R1 blocks).
-    typed_phones: dict[str, str] = {}
-    for address, phone in draft.phones.items():
-        normal = _normalised(address)
-        if normal is not None:
-            typed_phones[normal[0]] = phone
-    probes = 0             # look-alike answers computed in this request (LOOKALIKE_PROBES)
-    not_checked = 0        # external recipients whose domain was not compared for want of probes
-    lookalike_cached = book.lookalike_cached if book is not None else None
-    entries_get = book.entries.get if book is not None else {}.get
-    sms_required = installation is InstallationType.VIEWER_SMS_REQUIRED
-    seen: dict[str, int] = {}
-    lists: set[str] = set()
-    recipients: list[dict[str, Any]] = []
-    bcc_only: list[str] = []   # categories of recipients that are in BCC and nowhere else
-    to_addresses: list[str] = []
-    for item in draft.recipients:
-        normal = _normalised(item.address)
-        key = normal[0] if normal is not None else item.address.strip().lower()
-        index = seen.get(key)
-        if index is not None:  # counted once; still a distribution list wherever it is marked so
-            if item.type == "distributionList" and key not in lists:
-                lists.add(key)
-                add("distribution_list", f"recipients/{index}", rdata_of(None), address=key)
-            continue
-        index = seen[key] = len(recipients)
-        field = item.field
-        if field == "to":
-            to_addresses.append(key)
-        if normal is None:
-            recipients.append({"address": item.address.strip(), "display_address": item.address.strip(),
-                               "address_form": UNICODE, "name": item.name, "field": field,
-                               "category": EXTERNAL, "route": "none", "access_code": None, "phone_input": "none",
-                               "stored_phone": None, "nta7516": shown_false, "valid": False,
-                               "organisation": None, "network": None})
-            add("invalid_address", f"recipients/{index}", no_entry_data, address=item.address.strip())
-            if field == "bcc":
-                bcc_only.append(EXTERNAL)
-            continue
-        address, domain = normal
-        shown_address, form = _display(address, book)
-        entry = entries_get(address) or entries_get(domain)
-        if item.type == "distributionList":
-            lists.add(key)
-            add("distribution_list", f"recipients/{index}", rdata_of(entry), address=shown_address)
-        if domain in own_domains:
-            category = OWN
-        elif book is None:
-            category = UNKNOWN
-        elif entry is not None and entry.community:
-            category = COMMUNITY
-        elif entry is not None and entry.nta7516 and sender_nta:
-            category = NTA
-        else:
-            category = EXTERNAL
-        route, access_code, phone_input, stored = "direct", None, "none", None
-        if category is NTA or category is EXTERNAL:
-            target = f"recipients/{index}"
-            raw_phone = typed_phones.get(address) if typed_phones else None
-            typed = normalise_phone(raw_phone, region) if raw_phone is not None and index < RECIPIENT_LIMIT else None
-            if typed is not None and typed[1] is not None:
-                add(typed[1], target, rdata_of(entry), address=shown_address)     # invalid_phone / not_mobile
-            stored = stored_phones.get(address) if stored_phones else None
-            # A typed number past RECIPIENT_LIMIT is not parsed (V-R1 blocks such a draft anyway).
-            has_phone = stored is not None or (typed[0] is not None if typed is not None else raw_phone is not None)
-            if category is NTA:
-                if installation is InstallationType.STANDARD:             # manual 4.5.1.4
-                    route = "none"
-                    add("nta_not_allowed", target, rdata_of(entry), address=shown_address)
-                else:
-                    route = "nta7516"
-                    if sms_required:
-                        phone_input = "optional"
-                        if not has_phone:
-                            add("nta_fallback_needs_phone", target, rdata_of(entry), address=shown_address)
-            else:
-                if sms_required:
-                    route, access_code, phone_input = "viewer", "sms", "required"
-                    if not has_phone:
-                        add("phone_required", target, rdata_of(entry), address=shown_address)
-                elif installation is InstallationType.VIEWER_SMS_OPTIONAL:
-                    route, access_code, phone_input = "viewer", "sms" if has_phone else "email", "optional"
-                    if not has_phone:
-                        add("phone_advised", target, rdata_of(entry), address=shown_address)
-                elif installation is InstallationType.VIEWER:
-                    route, access_code = "viewer", "email"
-                else:
-                    route = "none"
-                    add("external_not_allowed", target, rdata_of(entry), address=shown_address)
-                intended = None
-                if lookalike_cached(domain):
-                    intended = book.lookalike_of(domain)
-                elif probes < LOOKALIKE_PROBES:
-                    probes += 1
-                    intended = book.lookalike_of(domain)
-                else:
-                    not_checked += 1
-                if intended is not None:
-                    add("lookalike_domain", target, rdata_of(book.entries[intended]), address=shown_address,
-                        intended=display_domain(intended)[0])
-        elif category is UNKNOWN:
-            route = "none"
-        if entry is None:
-            recipients.append({"address": address, "display_address": shown_address, "address_form": form,
-                               "name": item.name, "field": field, "category": category,
-                               "route": route, "access_code": access_code, "phone_input": phone_input,
-                               "stored_phone": stored, "nta7516": shown_false, "valid": True,
-                               "organisation": None, "network": None})
-        else:
-            recipients.append({"address": address, "display_address": shown_address, "address_form": form,
-                               "name": item.name, "field": field, "category": category,
-                               "route": route, "access_code": access_code, "phone_input": phone_input,
-                               "stored_phone": stored, "nta7516": entry.nta7516 if sender_nta else None,
-                               "valid": True,
-                               "organisation": entry.organisation, "network": entry.network})
-        if field == "bcc":
-            bcc_only.append(category)
-
-    if not_checked:                                                                  # item 9
-        add("lookalike_check_incomplete", "recipients", {"not_checked": not_checked, "limit": LOOKALIKE_PROBES},
-            count=not_checked)
-    count = len(recipients)
-    all_own = count > 0 and all(r["category"] == OWN for r in recipients)
-    counts = {"recipients": count, "warning_above": RECIPIENT_WARNING, "limit": RECIPIENT_LIMIT}
-    if count == 0:
-        add("no_recipients", "recipients", counts)
-    elif not to_addresses:
-        add("to_required", "recipients", counts)                                       # V-R6
-    if not all_own:                                                                  # V-R1
-        if count > RECIPIENT_LIMIT:
-            add("too_many_recipients", "recipients", counts, count=count, limit=RECIPIENT_LIMIT)
-        elif count > RECIPIENT_WARNING:
-            add("many_recipients", "recipients", counts, count=count)
-    if bcc_only and to_addresses and book is not None:                               # V-R7
-        inside = sum(1 for category in bcc_only if category in INSIDE)
-        bcc_data = {"bcc_inside": inside, "bcc_outside": len(bcc_only) - inside, **book_data}
-        if 0 < inside < len(bcc_only):
-            add("bcc_mixed", "recipients", bcc_data)
-        elif inside == 0 and (to_addresses != [sender_address] or draft.cc):
-            add("bcc_outside_requires_to_sender", "recipients", bcc_data, address=sender_address)
-
-    # ----- attachments (V-A1..V-A4) ---------------------------------------------------------
-    blocked, list_version = blocked_extensions()
-    items = []
-    total = 0
-    any_blocked = False
-    for index, attachment in enumerate(draft.attachments):
-        extension = attachment_extension(attachment.name)
-        is_blocked = extension in blocked and not all_own
-        total += attachment.size
-        items.append({"name": attachment.name, "size": attachment.size, "extension": extension,
-                      "inline": attachment.inline, "blocked": is_blocked})
-        if is_blocked:
-            any_blocked = True
-            add("blocked_extension", f"attachments/{index}", {"list": list_version},
-                name=attachment.name, extension=extension)
-    too_large = total > ATTACHMENT_LIMIT and not all_own
-    if too_large:
-        add("attachments_too_large", "attachments", {"total_size": total, "limit": ATTACHMENT_LIMIT},
-            size_mb=f"{total / 1048576:.1f}", limit_mb=ATTACHMENT_LIMIT // 1048576)
-    attachments = {"count": len(items), "total_size": total, "limit": ATTACHMENT_LIMIT, "items": items,
-                   "limits_apply": not all_own, "blocked_list": list_version}
-
-    # ----- subject (V-M1, V-M2, X2) --------------------------------------------------------
-    subject = draft.subject.strip()
-    if not subject:
-        add("empty_subject", "subject", {})
-    tag = _LANGUAGE_TAG.search(draft.subject)
-    notification_language = tag.group(1).lower() if tag else "nl"
-    if tag:
-        names = _texts()["_language_names"][language]
-        add("notification_language", "subject", {"tag": tag.group(0)},
-            language_name=names[notification_language])
-    if subject and contains_bsn(subject):
-        add("bsn_in_subject", "subject", {"check": "eleven-test"})
-
-    # ----- outcome (V-O1, V-O2) --------------------------------------------------------------
+    domain_book, book_data = _book_status(book, now)
+    run = _Run(findings, book, book_data)
+    if book is None:
+        run.add("domain_book_unavailable", "domain_book", book_data)
+    sender = _sender(run, draft.sender or session_mailbox, policy.own_domains, session_mailbox)
+    recipients = _recipients(run, draft, policy, stored_phones, language)
+    all_own = _counts(run, recipients, sender.address, bool(draft.cc))
+    attachments = _attachments(run, draft, all_own)
+    subject, notification_language = _subject(run, draft, language)
     can_send_secure = not findings.blocking
-    # V-O2: a warning that asks the user to look (X1, X2) stops auto-send.
-    look = any(f["code"] in LOOK_WARNINGS for f in findings.items)
-    auto_send = can_send_secure and not look and bool(subject) and count > 0 and (
-        all_own or (all(r["category"] in INSIDE for r in recipients) and count <= RECIPIENT_WARNING
-                    and total <= ATTACHMENT_LIMIT and not any_blocked))
-    return {
-        "can_send_secure": can_send_secure,
-        "auto_send": auto_send,
-        "standard_send_offered": book is None,
-        "needs_confirmation": can_send_secure and not subject,
-        "notification_language": notification_language,
-        "installation_type": installation.value,
-        "domain_book": domain_book,
-        "sender": sender,
-        "recipients": recipients,
-        "attachments": attachments,
-        "findings": findings.items,
-    }
+    return Verdict(
+        can_send_secure=can_send_secure,
+        auto_send=_auto_send(findings, subject, recipients.items, all_own, attachments),
+        standard_send_offered=book is None,
+        needs_confirmation=can_send_secure and not subject,
+        notification_language=notification_language,
+        installation_type=policy.installation_type.value,
+        domain_book=domain_book,
+        sender=sender,
+        recipients=recipients.items,
+        attachments=attachments,
+        findings=findings.items,
+    )
 
 
-def on_send_decision(verdict: dict[str, Any], policy: TenantPolicy) -> dict[str, Any]:
+def on_send_decision(verdict: Verdict, policy: TenantPolicy) -> OnSendDecision:
     """V-O4: allow Outlook's own Send, or intercept it and show the pop-up."""
-    recipients = verdict["recipients"]
-    all_own = bool(recipients) and all(r["category"] == OWN and r["valid"] for r in recipients)
+    recipients = verdict.recipients
+    all_own = bool(recipients) and all(r.category is OWN and r.valid for r in recipients)
     if not policy.security_by_default:
         action, reasons = "allow", ["security_by_default_off"]
-    elif all_own and not any(f["severity"] == "blocking" and f["code"] != "domain_book_unavailable"
-                             for f in verdict["findings"]):
+    elif all_own and not any(f.severity == "blocking" and f.code != "domain_book_unavailable"
+                             for f in verdict.findings):
         # Mail that stays in the own organisation needs no secure route, book or no book.
         action, reasons = "allow", ["own_organisation_only"]
-    elif verdict["auto_send"]:
+    elif verdict.auto_send:
         action, reasons = "allow", ["auto_send"]
     else:
         action = "intercept"
-        reasons = sorted({f["code"] for f in verdict["findings"] if f["severity"] in ("blocking", "warning")}) \
+        reasons = sorted({f.code for f in verdict.findings if f.severity in ("blocking", "warning")}) \
             or ["secure_route_needed"]
-    return {"action": action, "reasons": reasons, "verdict": verdict}
+    return OnSendDecision(action, reasons, verdict)  # type: ignore[arg-type]

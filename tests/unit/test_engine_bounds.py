@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from sendsecure.core import rules
 from sendsecure.core.domainbook import BookEntry, DomainBook
 from sendsecure.core.drafts import parse_draft
+from sendsecure.core.models import as_data
 from sendsecure.core.rules import LOOKALIKE_PROBES, RECIPIENT_LIMIT, TenantPolicy, evaluate
 from sendsecure.core.tenants import InstallationType
 
@@ -28,8 +29,8 @@ def fresh_book() -> DomainBook:
 def run(book: DomainBook, addresses: list[str], phones: dict[str, str] | None = None,
         installation: InstallationType = InstallationType.VIEWER) -> dict:
     draft = parse_draft({"to": addresses, "subject": "Verwijzing", "phones": phones or {}})
-    return evaluate(draft, policy=TenantPolicy(installation, frozenset({OWN})), session_mailbox=f"an@{OWN}",
-                    book=book, stored_phones={}, language="en")
+    return as_data(evaluate(draft, policy=TenantPolicy(installation, frozenset({OWN})),
+                            session_mailbox=f"an@{OWN}", book=book, stored_phones={}, language="en"))
 
 
 def codes(verdict: dict, code: str) -> list[dict]:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from sendsecure.core.addresses import InvalidAddress, normalise_domain, normalise_mailbox
 from sendsecure.core.domainbook import edit_distance
 from sendsecure.core.drafts import parse_draft
+from sendsecure.core.models import as_data
 from sendsecure.core.rules import ATTACHMENT_LIMIT, TenantPolicy, blocked_extensions, evaluate
 from sendsecure.core.tenants import InstallationType
 
@@ -116,9 +117,9 @@ def scenarios(draw) -> dict[str, Any]:
 def verdict_of(scenario: dict[str, Any], body: dict[str, Any] | None = None, language: str | None = None) -> dict:
     own, session = TENANTS[scenario["tenant"]]
     policy = TenantPolicy(scenario["installation"], own, True)
-    return evaluate(parse_draft(body if body is not None else scenario["body"]), policy=policy,
-                    session_mailbox=session, book=scenario["book"], stored_phones=scenario["stored"],
-                    language=language or scenario["language"], now=NOW)
+    return as_data(evaluate(parse_draft(body if body is not None else scenario["body"]), policy=policy,
+                            session_mailbox=session, book=scenario["book"], stored_phones=scenario["stored"],
+                            language=language or scenario["language"], now=NOW))
 
 
 def summary(verdict: dict[str, Any]) -> tuple:
@@ -315,9 +316,9 @@ def test_x1_lookalike_warning_names_the_closest_book_domain_within_two_edits(dom
     own, session = TENANTS["a"]
     if domain in BOOK.entries or domain in own:
         return
-    verdict = evaluate(parse_draft({"to": [f"x@{domain}"], "subject": "s"}),
-                       policy=TenantPolicy(InstallationType.VIEWER, own), session_mailbox=session, book=BOOK,
-                       stored_phones={}, language="nl", now=NOW)
+    verdict = as_data(evaluate(parse_draft({"to": [f"x@{domain}"], "subject": "s"}),
+                               policy=TenantPolicy(InstallationType.VIEWER, own), session_mailbox=session,
+                               book=BOOK, stored_phones={}, language="nl", now=NOW))
     distances = {candidate: edit_distance(domain, candidate, 10) for candidate in BOOK_DOMAINS}
     best = min(distances.values())
     found = [f for f in verdict["findings"] if f["code"] == "lookalike_domain"]

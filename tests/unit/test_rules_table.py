@@ -23,8 +23,9 @@ from typing import Any, Callable
 import pytest
 
 from sendsecure.core.domainbook import DomainBook
-from sendsecure.core.drafts import parse_draft
 from sendsecure.core.datafiles import data_file
+from sendsecure.core.drafts import parse_draft
+from sendsecure.core.models import as_data
 from sendsecure.core.rules import ATTACHMENT_LIMIT, TenantPolicy, evaluate, on_send_decision
 from sendsecure.core.tenants import InstallationType
 
@@ -131,11 +132,13 @@ def many(count: int, domain: str = "huisarts-b.example", prefix: str = "p") -> l
 
 def run(raw: dict[str, Any], installation: InstallationType = VIEWER, *, tenant: str = "a",
         stored_phones: dict[str, str] | None = None, book: DomainBook | None = BOOK,
-        language: str = "nl", security_by_default: bool = True) -> dict[str, Any]:
+        language: str = "nl", security_by_default: bool = True, typed: bool = False) -> Any:
+    """The verdict as JSON-shaped data (as the API answers it); ``typed``: the model itself."""
     own, session = TENANTS[tenant]
     policy = TenantPolicy(installation, own, security_by_default)
-    return evaluate(parse_draft(raw), policy=policy, session_mailbox=session, book=book,
-                    stored_phones=stored_phones or {}, language=language, now=NOW)
+    verdict = evaluate(parse_draft(raw), policy=policy, session_mailbox=session, book=book,
+                       stored_phones=stored_phones or {}, language=language, now=NOW)
+    return verdict if typed else as_data(verdict)
 
 
 def policy_for(installation: InstallationType, tenant: str = "a", security_by_default: bool = True) -> TenantPolicy:
@@ -806,8 +809,8 @@ def test_x4_recipient_finding_names_the_book_entry_it_used(installation, address
 
 def test_x4_book_age_follows_now() -> None:
     own, session = TENANTS["a"]
-    verdict = evaluate(parse_draft(draft([COMM])), policy=TenantPolicy(VIEWER, own), session_mailbox=session,
-                       book=BOOK, stored_phones={}, language="nl", now=SYNCED_AT + timedelta(seconds=61))
+    verdict = as_data(evaluate(parse_draft(draft([COMM])), policy=TenantPolicy(VIEWER, own), session_mailbox=session,
+                               book=BOOK, stored_phones={}, language="nl", now=SYNCED_AT + timedelta(seconds=61)))
     assert verdict["domain_book"]["age_seconds"] == 61
     assert next(f for f in verdict["findings"] if f["code"] == "sender_verified")["data"]["book_age_seconds"] == 61
 
@@ -851,8 +854,8 @@ def test_v_m2_notification_language_message_names_the_language_in_the_users_lang
 
 def on_send(raw: dict[str, Any], installation: InstallationType, *, security_by_default: bool = True,
             book: DomainBook | None = BOOK, tenant: str = "a", stored_phones=None) -> dict[str, Any]:
-    verdict = run(raw, installation, tenant=tenant, book=book, stored_phones=stored_phones)
-    return on_send_decision(verdict, policy_for(installation, tenant, security_by_default))
+    verdict = run(raw, installation, tenant=tenant, book=book, stored_phones=stored_phones, typed=True)
+    return as_data(on_send_decision(verdict, policy_for(installation, tenant, security_by_default)))
 
 
 @pytest.mark.parametrize("installation", ALL_TYPES, ids=lambda t: t.value)

@@ -24,6 +24,7 @@ from sendsecure.core.addresses import (
 )
 from sendsecure.core.domainbook import BookEntry, DomainBook
 from sendsecure.core.drafts import parse_draft
+from sendsecure.core.models import as_data
 from sendsecure.core.rules import TenantPolicy, evaluate
 from sendsecure.core.tenants import InstallationType
 
@@ -46,8 +47,8 @@ def verdict(*addresses: str, sender: str | None = None) -> dict:
     draft = {"to": [{"address": a, "type": "externalUser"} for a in addresses], "subject": "Verwijzing"}
     if sender:
         draft["from"] = sender
-    return evaluate(parse_draft(draft), policy=TenantPolicy(InstallationType.VIEWER, frozenset({OWN})),
-                    session_mailbox=f"an@{OWN}", book=BOOK, stored_phones={}, language="en")
+    return as_data(evaluate(parse_draft(draft), policy=TenantPolicy(InstallationType.VIEWER, frozenset({OWN})),
+                            session_mailbox=f"an@{OWN}", book=BOOK, stored_phones={}, language="en"))
 
 
 def lookalikes(result: dict) -> list[dict]:
