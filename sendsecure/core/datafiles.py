@@ -11,4 +11,4 @@ from typing import Any
 @functools.cache
 def data_file(name: str) -> dict[str, Any]:
     """A JSON data file shipped in ``sendsecure/data`` (texts, lists with their sources)."""
-    return json.loads(resources.files("sendsecure.data").joinpath(name).read_text("utf-8"))  # type: ignore[no-any-return]
+    return json.loads(resources.files("sendsecure.data").joinpath(name).read_text("utf-8"))

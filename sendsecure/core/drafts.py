@@ -123,7 +123,7 @@ def _check_idn_domains(sender: str | None, to: tuple[DraftRecipient, ...], cc: t
                        bcc: tuple[DraftRecipient, ...], phones: dict[str, str]) -> None:
     seen: set[str] = set()
     groups = [("from", [sender] if sender else []),
-              *((field, [r.address for r in group]) for field, group in zip(FIELDS, (to, cc, bcc))),
+              *((field, [r.address for r in group]) for field, group in zip(FIELDS, (to, cc, bcc), strict=True)),
               ("phones", list(phones))]
     for field, written in groups:
         for address in written:

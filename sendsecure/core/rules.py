@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from collections.abc import Container, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sendsecure.core.addresses import UNICODE, InvalidAddress, display_domain, display_mailbox, normalise_mailbox
+from sendsecure.core.datafiles import data_file
 from sendsecure.core.domainbook import BookEntry, DomainBook
 from sendsecure.core.drafts import Draft, DraftRecipient
 from sendsecure.core.models import (
@@ -44,7 +45,6 @@ from sendsecure.core.models import (
     VerdictRecipient,
     VerdictSender,
 )
-from sendsecure.core.datafiles import data_file
 from sendsecure.core.phones import DEFAULT_REGION, normalise_phone
 from sendsecure.core.tenants import InstallationType
 
@@ -121,7 +121,7 @@ def contains_bsn(subject: str) -> bool:
         digits = [int(c) for c in match.group() if c.isdigit()]
         if len(digits) != 9 or not any(digits):
             continue
-        total = sum(weight * digit for weight, digit in zip(range(9, 1, -1), digits[:8])) - digits[8]
+        total = sum(weight * digit for weight, digit in zip(range(9, 1, -1), digits[:8], strict=True)) - digits[8]
         if total % 11 == 0:
             return True
     return False
@@ -134,7 +134,7 @@ def _finding_table(language: str) -> dict[str, tuple[str, str, str, str]]:
             for code, text in _texts().items() if not code.startswith("_")}
 
 
-_MESSAGES: dict[tuple, str] = {}   # formatted messages: the same recipients come back draft after draft
+_MESSAGES: dict[tuple[object, ...], str] = {}   # formatted messages: the same recipients come back draft after draft
 _MESSAGE_LIMIT = 100000
 
 
@@ -149,7 +149,7 @@ class _Findings:
         self.blocking = False
         self.table = _finding_table(language)
 
-    def add(self, code: str, target: str, data: dict[str, Any] | None = None, **params: str) -> None:
+    def add(self, code: str, target: str, data: dict[str, Any] | None = None, **params: object) -> None:
         rule, severity, colour, template = self.table[code]
         if params:
             key = (code, self.language, *params.values())
@@ -211,7 +211,7 @@ def _book_status(book: DomainBook | None, now: datetime | None) -> tuple[Verdict
     """(the verdict's domain_book, the book data every finding carries, X4)."""
     if book is None:
         return VerdictBook(False, None, None, None, None), {"book_version": None, "book_age_seconds": None}
-    age = book.age_seconds(now or datetime.now(timezone.utc))
+    age = book.age_seconds(now or datetime.now(UTC))
     return (VerdictBook(True, book.variant, book.version, book.synced_at.isoformat(), age),
             {"book_version": book.version, "book_age_seconds": age})
 
@@ -223,7 +223,7 @@ def _sender(run: _Run, raw_sender: str, own_domains: frozenset[str], session_mai
     if normal is None:
         add("sender_invalid", "sender", run.no_entry)
         address = raw_sender.strip()
-        return VerdictSender(address, address, UNICODE, False, False, None, session_mailbox)
+        return VerdictSender(address, address, "unicode", False, False, None, session_mailbox)
     address, domain = normal
     entry = book.lookup(address, domain) if book is not None else None
     if domain not in own_domains:
@@ -269,7 +269,8 @@ _EXTERNAL_ROUTES: dict[InstallationType, tuple[Route, str | None, str, str | Non
 _INSIDE_ROUTE = {OWN: Route.DIRECT, COMMUNITY: Route.DIRECT, UNKNOWN: Route.NONE}   # as ``route`` answers
 
 
-def route(category: Category, installation: InstallationType, has_phone: bool) -> tuple[Route, str | None, str, str | None]:
+def route(category: Category, installation: InstallationType,
+          has_phone: bool) -> tuple[Route, str | None, str, str | None]:
     """V-R3, V-R4: (route, access_code, phone_input, finding code or None) of a recipient."""
     if category is OWN or category is COMMUNITY:
         return Route.DIRECT, None, "none", None
@@ -318,7 +319,8 @@ def _recipients(run: _Run, draft: Draft, policy: TenantPolicy, stored_phones: Ma
     # Typed phones by normal address; a number is parsed only when an NTA-route or external
     # recipient among the first RECIPIENT_LIMIT needs it (item 9: past the limit V-R1 blocks).
     typed_phones = _typed_phones(draft)
-    entries_get = book.entries.get if book is not None else {}.get
+    entries: Mapping[str, BookEntry] = book.entries if book is not None else {}
+    entries_get = entries.get
     seen: dict[str, int] = {}
     lists: set[str] = set()
     result = _Recipients()

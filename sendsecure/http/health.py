@@ -21,11 +21,11 @@ from typing import Any, Literal
 import msgspec
 
 from sendsecure import runtime
-from sendsecure.http.info import book_status
 from sendsecure.adapters.keys import MASTER_KEY
 from sendsecure.context import deadline
-from sendsecure.settings import get_settings
 from sendsecure.core.tenants import DomainBookVariant
+from sendsecure.http.info import book_status
+from sendsecure.settings import get_settings
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ import ipaddress
 import json
 import logging
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import azure.functions as func
 
@@ -100,7 +101,10 @@ def problem_response(error: ProblemError) -> func.HttpResponse:
     )
 
 
-def endpoint(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[func.HttpRequest], func.HttpResponse]:
+Trigger = Callable[[func.HttpRequest], func.HttpResponse]
+
+
+def endpoint(handler: Trigger) -> Trigger:
     """Wrap a trigger: correlation id, problem details for every error, no stack traces out."""
 
     @functools.wraps(handler)
@@ -193,7 +197,8 @@ def json_body(req: func.HttpRequest, limit: int) -> dict[str, Any]:
     except RecursionError:
         raise InvalidBody.field("body", f"may be nested at most {MAX_JSON_DEPTH} levels deep") from None
     except (UnicodeDecodeError, ValueError):
-        raise InvalidBody("The request body is not valid JSON.", errors=[{"field": "body", "message": "not valid JSON"}]) from None
+        raise InvalidBody("The request body is not valid JSON.",
+                          errors=[{"field": "body", "message": "not valid JSON"}]) from None
     if not isinstance(data, dict):
         raise InvalidBody.field("body", "must be a JSON object")
     # Raw UTF-8 cannot hold a surrogate (decoding fails): one can only come from a \uDxxx escape.

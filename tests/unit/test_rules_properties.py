@@ -12,6 +12,8 @@ import random
 from collections import Counter
 from typing import Any
 
+from helpers import RULES_BOOK as BOOK  # noqa: E402  (shared with tests/unit/test_rules_table.py)
+from helpers import RULES_NOW as NOW  # noqa: E402
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,9 +23,6 @@ from sendsecure.core.drafts import parse_draft
 from sendsecure.core.models import as_data
 from sendsecure.core.rules import ATTACHMENT_LIMIT, TenantPolicy, blocked_extensions, evaluate
 from sendsecure.core.tenants import InstallationType
-
-from helpers import RULES_BOOK as BOOK  # noqa: E402  (shared with tests/unit/test_rules_table.py)
-from helpers import RULES_NOW as NOW  # noqa: E402
 
 PHONE = "+31612345678"
 TENANTS = {

@@ -22,19 +22,18 @@ from typing import Any, Callable
 
 import pytest
 
-from sendsecure.core.domainbook import DomainBook
-from sendsecure.core.datafiles import data_file
-from sendsecure.core.drafts import parse_draft
-from sendsecure.core.models import as_data
-from sendsecure.core.rules import ATTACHMENT_LIMIT, TenantPolicy, evaluate, on_send_decision
-from sendsecure.core.tenants import InstallationType
-
 # ----- the book ---------------------------------------------------------------------------------
-
 from helpers import RULES_BOOK as BOOK  # noqa: E402  (shared with tests/unit/test_rules_properties.py)
 from helpers import RULES_BOOK_VERSION as BOOK_VERSION  # noqa: E402
 from helpers import RULES_NOW as NOW  # noqa: E402
 from helpers import RULES_SYNCED_AT as SYNCED_AT  # noqa: E402
+
+from sendsecure.core.datafiles import data_file
+from sendsecure.core.domainbook import DomainBook
+from sendsecure.core.drafts import parse_draft
+from sendsecure.core.models import as_data
+from sendsecure.core.rules import ATTACHMENT_LIMIT, TenantPolicy, evaluate, on_send_decision
+from sendsecure.core.tenants import InstallationType
 
 # ----- tenants --------------------------------------------------------------------------------
 
