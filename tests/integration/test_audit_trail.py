@@ -95,7 +95,7 @@ def test_issue8_item8_a_verdict_that_uses_a_stored_number_is_recorded(app_env, s
 
     verdict = runtime.validation().verdict(ALICE, parse_draft(DRAFT), "nl")
 
-    assert verdict["can_send_secure"] is True  # the stored number satisfied V-R3
+    assert verdict.can_send_secure is True  # the stored number satisfied V-R3
     [read] = audit_rows(PHONE_READ)
     assert read["purpose"] == "verdict" and read["count"] == 1 and "612345678" not in str(read)
 
@@ -110,4 +110,4 @@ def test_issue8_item8_a_verdict_whose_read_cannot_be_recorded_goes_without_the_n
 
     assert runtime.phonebook().for_draft(ALICE, ["piet@gmail.example"]) == {}
     verdict = runtime.validation().verdict(ALICE, parse_draft(DRAFT), "nl")
-    assert verdict["can_send_secure"] is False  # asks for the number instead of using it unrecorded
+    assert verdict.can_send_secure is False  # asks for the number instead of using it unrecorded

@@ -109,9 +109,10 @@ def test_d3_generation_swap_while_validating_never_mixes_two_books(app_env):
             book = reader_store.current("zorgmail")
             verdict = evaluate(draft, policy=policy, session_mailbox="an@ziekenhuis-a.example", book=book,
                                stored_phones={}, language="nl")
-            networks = {r.get("network") for r in verdict["recipients"]}
-            expected = {"book-a": {"net-a"}, "book-b": {"net-b"}}[verdict["domain_book"]["version"]]
-            verdicts.append(verdict["domain_book"]["version"])
+            networks = {r.network for r in verdict.recipients}
+            version = verdict.domain_book.version or ""
+            expected = {"book-a": {"net-a"}, "book-b": {"net-b"}}[version]
+            verdicts.append(version)
             if networks != expected:
                 mixed.append(networks)
 

@@ -424,7 +424,7 @@ def test_s6_audit_records_login_events_without_personal_data(app_env, outbox):
     runtime.sessions().end(token)
     rows = list(runtime.tables().query(storage.AUDIT, "PartitionKey ne ''"))
     events = sorted(row["event"] for row in rows)
-    assert events == sorted(["login.code_requested", "login.failed", "login.succeeded"])
+    assert events == sorted(["login.code_requested", "login.failed", "login.succeeded", "logout"])
     for row in rows:
         assert row["at"].tzinfo is not None and row["correlation_id"]
         assert row["PartitionKey"].startswith("zorg-a.")
