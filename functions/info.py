@@ -10,7 +10,7 @@ bp = ApiBlueprint()
 
 
 @bp.operation("get_info", "GET", "v1/info", "This installation, for the settings screen (U3, D3)",
-              answer=dict, errors=(401, 503))
+              answer=info.InfoAnswer, errors=(401, 503))
 @authenticated
 def get_info(req: func.HttpRequest, session: Session) -> func.HttpResponse:
     return json_response(info.for_session(session), headers=NO_STORE)
