@@ -16,7 +16,7 @@ def request_login_code(req: func.HttpRequest) -> func.HttpResponse:
     body = typed_body(req, LoginCodeBody, get_settings().max_body_bytes)
     language = request_language(req, body.language)
     challenge = runtime.email_login().request_code(body.mailbox, client=client_address(req), language=language)
-    return json_response(challenge, 202, headers=NO_STORE)
+    return json_response(LoginChallenge(**challenge), 202, headers=NO_STORE)
 
 
 @bp.operation("verify_login_code", "POST", "v1/auth/email-code/verify", "Exchange the code for a session (A1, A3)",

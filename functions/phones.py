@@ -1,10 +1,19 @@
 """Recipients' phone numbers for SMS access codes (SPEC P1-P4; API.md "Phones")."""
+import functools
+
 import azure.functions as func
 
 from sendsecure import runtime
 from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
 from sendsecure.core.i18n import LANGUAGES
-from sendsecure.core.models import PhoneBody, PhoneLookupAnswer, PhoneLookupBody, PhoneRemoveBody, StoredPhone
+from sendsecure.core.models import (
+    Country,
+    PhoneBody,
+    PhoneLookupAnswer,
+    PhoneLookupBody,
+    PhoneRemoveBody,
+    StoredPhone,
+)
 from sendsecure.core.phones import country_list, describe
 from sendsecure.http.api import ApiBlueprint
 from sendsecure.http.httpapi import NO_STORE, authenticated, empty_response, json_response, session_language, typed_body
@@ -23,7 +32,7 @@ bp = ApiBlueprint()
 def put_phone(req: func.HttpRequest, session: Session) -> func.HttpResponse:
     body = typed_body(req, PhoneBody, get_settings().max_body_bytes)
     stored = runtime.phonebook().put(session, body.address, body.phone, body.region, session_language(req, session))
-    return json_response(stored, headers=NO_STORE)
+    return json_response(StoredPhone(**stored), headers=NO_STORE)
 
 
 @bp.operation("lookup_phones", "POST", "v1/phones/lookup", "Stored numbers of these recipients (P1)",
@@ -58,11 +67,16 @@ def remove_phone(req: func.HttpRequest, session: Session) -> func.HttpResponse:
 
 
 @bp.operation("list_phone_countries", "GET", "v1/phone-countries", "Countries for the number field (P3)",
-              answer=list[dict], errors=(401, 503),
+              answer=list[Country], errors=(401, 503),
               extra={"parameters": [{"name": "lang", "in": "query", "schema": {"type": "string"},
                                      "description": "nl, en or de; anything else: the user's language"}]})
 @authenticated
 def list_phone_countries(req: func.HttpRequest, session: Session) -> func.HttpResponse:
     requested = req.params.get("lang", "")
     language = requested if requested in LANGUAGES else session_language(req, session)
-    return json_response(list(country_list(language)), headers={"Cache-Control": "private, max-age=3600"})
+    return json_response(_countries(language), headers={"Cache-Control": "private, max-age=3600"})
+
+
+@functools.lru_cache(maxsize=8)
+def _countries(language: str) -> list[Country]:
+    return [Country(**entry) for entry in country_list(language)]  # type: ignore[arg-type]

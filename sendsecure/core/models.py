@@ -201,7 +201,7 @@ class Verdict(msgspec.Struct):
     auto_send: bool
     standard_send_offered: bool
     needs_confirmation: bool
-    notification_language: str
+    notification_language: Language
     installation_type: str
     domain_book: VerdictBook
     sender: VerdictSender
@@ -254,6 +254,14 @@ class PhoneLookupAnswer(msgspec.Struct):
     phones: list[StoredPhone]
 
 
+class Country(msgspec.Struct):
+    """One entry of the number field's country list (P3)."""
+
+    region: str
+    name: str
+    calling_code: int
+
+
 # ----- conversion ------------------------------------------------------------------------------
 
 _PATH = re.compile(r" - at `\$(.*)`$")
@@ -261,6 +269,8 @@ _MISSING = re.compile(r"^Object missing required field `([^`]*)`")
 _LENGTH = re.compile(r"^Expected `(str|array|object)` of length (<=|>=) (\d+)")
 _RANGE = re.compile(r"^Expected `(int|float)` (<=|>=) (-?\d+)")
 _EXPECTED = re.compile(r"^Expected `([^`]*)`, got `([^`]*)`")
+_PATTERNS = {"'^[A-Za-z]{2}$'": "must be a two-letter region code such as NL",
+             "'\\\\S'": "must not be blank"}
 _NAMES = {"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false",
           "array": "a list", "object": "an object", "null": "null"}
 
@@ -292,7 +302,7 @@ def problem_of(error: msgspec.ValidationError) -> tuple[str, str]:
         name = text.split("`")[1] if "`" in text else ""
         return (f"{path}.{name}" if path != "body" else name) or path, "is not a known field"
     if text.startswith("Expected `str` matching regex"):
-        return path, "has not the expected form"
+        return path, _PATTERNS.get(text.partition("regex ")[2], "has not the expected form")
     return path, text
 
 

@@ -503,7 +503,7 @@ def evaluate(
         auto_send=_auto_send(findings, subject, recipients.items, all_own, attachments),
         standard_send_offered=book is None,
         needs_confirmation=can_send_secure and not subject,
-        notification_language=notification_language,
+        notification_language=notification_language,  # type: ignore[arg-type]
         installation_type=policy.installation_type.value,
         domain_book=domain_book,
         sender=sender,

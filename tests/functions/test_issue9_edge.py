@@ -71,6 +71,12 @@ def test_issue9_item6_authenticated_triggers_take_the_session_as_an_argument():
         assert '"Cache-Control": "no-store"' not in source, module.__name__
 
 
+def test_issue9_item6_every_trigger_shows_the_worker_the_one_binding_req(functions):
+    for name, fn in functions.items():
+        if fn.get_trigger().type == "httpTrigger":
+            assert list(inspect.signature(fn.get_user_function()).parameters) == ["req"], name
+
+
 def test_issue9_item2_invalid_typed_body_names_the_field_path(call, login):
     token = login()
     auth = {"authorization": f"Bearer {token}"}
