@@ -26,6 +26,4 @@ def verify_login_code(req: func.HttpRequest) -> func.HttpResponse:
     body = typed_body(req, VerifyCodeBody, get_settings().max_body_bytes)
     token, session = runtime.email_login().verify(body.challenge_id, body.code.strip(), device_id=body.device_id or "",
                                                   client=client_address(req))
-    answer = runtime.sessions().answer(session)
-    return json_response(LoginAnswer(**{name: getattr(answer, name) for name in answer.__struct_fields__},
-                                     session_token=token), headers=NO_STORE)
+    return json_response(runtime.sessions().answer(session, token), headers=NO_STORE)

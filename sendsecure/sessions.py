@@ -170,15 +170,18 @@ class SessionService:
                            actor=self._pseudonyms.of("mailbox", session.mailbox), outcome="session_ended")
         return session
 
-    def answer(self, session: Session) -> SessionAnswer:
-        """The one answer about a session: ``GET /session``, and ``verify`` with its token."""
-        from sendsecure.core.models import SessionAnswer
+    def answer(self, session: Session, token: str | None = None) -> SessionAnswer:
+        """The one answer about a session: ``GET /session``; with its token, ``verify``'s."""
+        from msgspec.structs import asdict
+
+        from sendsecure.core.models import LoginAnswer, SessionAnswer
 
         idle = self.policy.idle_seconds
-        return SessionAnswer(mailbox=session.mailbox, tenant_id=session.tenant_id,
-                             login_method=session.login_method, device_id=session.device_id,
-                             expires_at=session.expires_at.isoformat(),
-                             idle_expires_at=session.idle_expires_at(idle).isoformat(), idle_timeout_seconds=idle)
+        answer = SessionAnswer(mailbox=session.mailbox, tenant_id=session.tenant_id,
+                               login_method=session.login_method, device_id=session.device_id,
+                               expires_at=session.expires_at.isoformat(),
+                               idle_expires_at=session.idle_expires_at(idle).isoformat(), idle_timeout_seconds=idle)
+        return answer if token is None else LoginAnswer(**asdict(answer), session_token=token)
 
     def purge_expired(self, now: datetime | None = None) -> int:
         """Delete sessions past their absolute end or idle timeout; returns how many."""
