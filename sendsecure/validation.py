@@ -14,7 +14,7 @@ from sendsecure.bookstore import DomainBookStore
 from sendsecure.core.domainbook import DomainBook
 from sendsecure.core.drafts import Draft
 from sendsecure.phonebook import PhoneBook
-from sendsecure.errors import Unauthenticated, dependency_failure
+from sendsecure.errors import DependencyUnavailable, Unauthenticated
 from sendsecure.core.rules import TenantPolicy, evaluate, on_send_decision
 from sendsecure.sessions import Session
 from sendsecure.core.tenants import Tenant
@@ -46,9 +46,7 @@ class DraftValidation:
     def book_for(self, tenant: Tenant) -> DomainBook | None:
         try:
             return self._books.current(tenant.domain_book_variant.value)
-        except Exception as error:
-            if dependency_failure(error) is None:
-                raise
+        except DependencyUnavailable as error:  # no book at all (V-O3): the verdict says so
             logger.warning("domain book %s unavailable (%s)", tenant.domain_book_variant.value, type(error).__name__)
             return None
 
