@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sendsecure.core.cache import TtlCache
-from sendsecure.errors import DependencyUnavailable
+from sendsecure.errors import DependencyUnavailable, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +56,9 @@ NAME_RE = re.compile(r"^[a-z0-9-]{1,100}$")
 MASTER_KEY = "master-key"  # the deployment's master secret; every keyed hash derives from it
 
 
-class KeyNotFound(Exception):
-    """The key (or this version of it) does not exist, e.g. because it was destroyed."""
+class KeyNotFound(NotFound):
+    """The key (or this version of it) does not exist, e.g. because it was destroyed (what it
+    sealed is gone: 404 should it ever reach the edge)."""
 
 
 class KeyStoreUnavailable(DependencyUnavailable):
