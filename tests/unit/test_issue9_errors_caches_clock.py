@@ -1,4 +1,4 @@
-"""Issue 9 items 4 and 5: the one bounded TTL cache, the one UTC clock, an SDK-free error module."""
+"""Issue 9 items 4 and 5: SDK-free errors and edge, the one bounded TTL cache, the one UTC clock."""
 from __future__ import annotations
 
 import ast
@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from sendsecure.context import DeadlineExceeded
 from sendsecure.core.cache import TtlCache
 from sendsecure.core.clock import as_utc, utcnow
+from sendsecure.errors import Conflict, DependencyUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,3 +130,37 @@ def test_issue9_item4_no_service_sorts_sdk_errors() -> None:
         if "dependency_failure" in text or "azure.core" in text or "azure.data" in text:
             offenders.append(path.relative_to(ROOT).as_posix())
     assert offenders == []
+
+
+def _answer(failure: BaseException):
+    import azure.functions as func
+
+    from sendsecure.http.httpapi import endpoint
+
+    def handler(req: func.HttpRequest) -> func.HttpResponse:
+        raise failure
+
+    return endpoint(handler)(func.HttpRequest("GET", "http://localhost/api/v1/session", body=b""))
+
+
+@pytest.mark.parametrize("failure", [DeadlineExceeded("no time left"), ConnectionResetError(),
+                                     DependencyUnavailable(retry_after=7)])
+def test_issue9_item4_the_edge_answers_dependency_failures_with_503_and_retry_after(failure) -> None:
+    response = _answer(failure)
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
+    if getattr(failure, "retry_after", None) == 7:
+        assert response.headers["Retry-After"] == "7"
+
+
+def test_issue9_item4_the_edge_does_not_sort_sdk_errors() -> None:
+    """An SDK error reaching the edge is a bug in an adapter (it should have translated it): 500."""
+    from azure.core.exceptions import ServiceRequestError
+
+    response = _answer(ServiceRequestError("connection refused"))
+    assert response.status_code == 500
+    assert b"connection refused" not in response.get_body()
+
+
+def test_issue9_item4_a_conflict_is_409() -> None:
+    response = _answer(Conflict())
+    assert response.status_code == 409 and b'"code":"conflict"' in response.get_body()
