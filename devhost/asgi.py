@@ -16,9 +16,11 @@ import asyncio
 import inspect
 import json
 import logging
+import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
 import azure.functions as func
@@ -37,6 +39,7 @@ CORS_ALLOW_METHODS = "GET, POST, PUT, DELETE"
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, Accept-Language, X-Correlation-Id"
 _SECURITY = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
 _CLOSE = [(b"connection", b"close")]  # an unread body: the connection cannot be reused
+WORKER_HEADER = b"x-devhost-worker"  # the answering worker's process id (development host only)
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ class FunctionHost:
                 self.timer_functions[fn.get_function_name()] = user_function
         self.http_functions.sort(key=lambda f: precedence_key(f.route))
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="function")
+        # Development only: which worker process answered (several with FUNCTIONS_WORKER_PROCESS_COUNT).
+        self._worker_header = (WORKER_HEADER, str(os.getpid()).encode())
 
     # ----- ASGI entry ------------------------------------------------------------------
 
@@ -102,6 +107,7 @@ class FunctionHost:
         if scope["type"] != "http":
             return
         status, headers, body = await self._handle(scope, receive)
+        headers.append(self._worker_header)  # every answer's header list is its own
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
@@ -205,7 +211,8 @@ class FunctionHost:
         return b"".join(chunks)
 
     @staticmethod
-    def _request(scope: dict, method: str, headers: dict[str, str], body: bytes, params: dict[str, str]) -> func.HttpRequest:
+    def _request(scope: dict, method: str, headers: dict[str, str], body: bytes,
+                 params: dict[str, str]) -> func.HttpRequest:
         query = scope.get("query_string", b"").decode("latin-1")
         host = headers.get("host", "127.0.0.1")
         url = f"{scope.get('scheme', 'http')}://{host}{quote(scope['path'])}" + (f"?{query}" if query else "")

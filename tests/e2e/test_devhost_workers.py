@@ -1,0 +1,120 @@
+"""The development host with several worker processes (issue 9 item 8): FUNCTIONS_WORKER_PROCESS_COUNT
+workers share one socket, each answers with its own app, Azurite and provisioning happen once in
+the parent, and SIGINT or SIGTERM leaves no process behind."""
+from __future__ import annotations
+
+import email
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from devhost_process import ROOT, start_devhost
+
+MAILBOX = "alice@ziekenhuis-a.example"  # tests/data/tenants.json: e-mail code login
+
+
+def children(pid: int) -> set[int]:
+    """Live descendants of ``pid``, from /proc/<pid>/task/*/children."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                kids = {int(child) for child in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            todo.extend(kids - found)
+            found |= kids
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def log_in(host) -> str:
+    response = requests.post(host.url("/api/v1/auth/email-code"), json={"mailbox": MAILBOX}, timeout=10)
+    assert response.status_code == 202, response.text
+    challenge = response.json()["challenge_id"]
+    deadline = time.monotonic() + 10
+    code = None
+    while code is None and time.monotonic() < deadline:
+        for mail in host.outbox.glob("*.eml"):
+            code = email.message_from_bytes(mail.read_bytes()).get("X-Dev-Login-Code")
+        time.sleep(0.05)
+    response = requests.post(host.url("/api/v1/auth/email-code/verify"), timeout=10,
+                             json={"challenge_id": challenge, "code": code})
+    assert response.status_code == 200, response.text
+    return response.json()["session_token"]
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_issue9_item8_two_workers_answer_and_stop_with_azurite(tmp_path, stop_signal):
+    # No TABLES_CONNECTION_STRING: the devhost starts its own Azurite, so its shutdown is checked too.
+    host = start_devhost(tmp_path, {"FUNCTIONS_WORKER_PROCESS_COUNT": "2"})
+    parent = host.process.pid
+    try:
+        processes = children(parent)
+        azurites = [pid for pid in processes if "azurite-table" in cmdline(pid) and parent_of(pid) == parent]
+        assert len(azurites) == 1  # started once, by the parent, not by each worker
+
+        token = log_in(host)  # the code is issued and verified by whichever workers take the calls
+        seen: dict[int, int] = {}
+        for _ in range(200):  # a fresh connection each time; the kernel hands them to either worker
+            response = requests.get(host.url("/api/v1/session"), headers={"Authorization": f"Bearer {token}",
+                                                                          "Connection": "close"}, timeout=10)
+            assert response.status_code == 200, response.text
+            worker = int(response.headers["X-Devhost-Worker"])
+            seen[worker] = seen.get(worker, 0) + 1
+            if len(seen) == 2:
+                break
+        assert len(seen) == 2, f"only worker(s) {sorted(seen)} answered 200 fresh connections"
+        for worker in seen:
+            assert worker != parent and parent_of(worker) == parent  # worker processes of the devhost
+        processes = children(parent)
+    finally:
+        host.process.send_signal(stop_signal)
+        try:
+            exit_code = host.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            host.process.kill()
+            host.process.wait(timeout=10)
+            raise
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in processes) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = sorted(pid for pid in processes if alive(pid))
+    for pid in left:  # leave nothing running, whatever the outcome
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
+    assert exit_code in (0, 128 + stop_signal, -stop_signal)
+
+
+@pytest.mark.parametrize("count", ["0", "11", "two"])
+def test_issue9_item8_a_worker_count_outside_the_functions_hosts_range_is_refused(count, tmp_path):
+    env = {**os.environ, "FUNCTIONS_WORKER_PROCESS_COUNT": count, "LOCAL_KEY_DIR": str(tmp_path / "keys")}
+    result = subprocess.run([sys.executable, "-m", "devhost", "--port", "1"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "FUNCTIONS_WORKER_PROCESS_COUNT" in result.stderr
