@@ -134,8 +134,11 @@ class FunctionHost:
         if path.startswith("/admin/functions/") and method == "POST":
             return await self._run_timer(path[len("/admin/functions/"):])
         try:
-            async with asyncio.timeout(self.body_timeout):  # no extra task, unlike wait_for
-                body = await self._read_body(receive, headers, self.max_body_bytes)
+            if "content-length" not in headers and "transfer-encoding" not in headers:
+                body = b""  # HTTP/1.1: no body follows (no receive, no deadline to arm)
+            else:
+                async with asyncio.timeout(self.body_timeout):  # no extra task, unlike wait_for
+                    body = await self._read_body(receive, headers, self.max_body_bytes)
         except _BodyTooLarge:
             return _problem(413, "payload_too_large", "The request body is too large",
                             f"The request body may be at most {self.max_body_bytes} bytes.", cors + _CLOSE,
