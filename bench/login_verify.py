@@ -48,7 +48,6 @@ def main(argv: list[str] | None = None) -> int:
         from sendsecure.core import logincodes
         from sendsecure.core.tenants import load_tenant_files
         from sendsecure.errors import InvalidCode
-
         from sendsecure.provision import provision
 
         runtime.reset()
