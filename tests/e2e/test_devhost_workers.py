@@ -1,6 +1,7 @@
 """The development host with several worker processes (issue 9 item 8): FUNCTIONS_WORKER_PROCESS_COUNT
 workers share one socket, each answers with its own app, Azurite and provisioning happen once in
-the parent, and SIGINT or SIGTERM leaves no process behind."""
+the parent, and SIGINT or SIGTERM leaves no process behind; and (item 7) its HTTP protocol sends
+each response in one write."""
 from __future__ import annotations
 
 import email
@@ -118,3 +119,66 @@ def test_issue9_item8_a_worker_count_outside_the_functions_hosts_range_is_refuse
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "FUNCTIONS_WORKER_PROCESS_COUNT" in result.stderr
+
+
+class _Transport:
+    """Just enough of an asyncio transport to count what the protocol writes."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"sockname": ("127.0.0.1", 7071), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST"])
+def test_issue9_item7_the_devhost_sends_each_response_in_one_write(method):
+    import asyncio
+
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from devhost.protocol import DeadlineHttpToolsProtocol
+
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain"), (b"content-length", b"5")]})
+        await send({"type": "http.response.body", "body": b"hello"})
+
+    async def exchange() -> _Transport:
+        config = Config(app=app, http=DeadlineHttpToolsProtocol, lifespan="off", log_level="warning")
+        config.load()
+        protocol = DeadlineHttpToolsProtocol(config=config, server_state=ServerState(), app_state={})
+        transport = _Transport()
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        body = b"x=1" if method == "POST" else b""
+        protocol.data_received(f"{method} / HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                               + body)
+        for _ in range(50):
+            if protocol.cycle is not None and protocol.cycle.response_complete:
+                break
+            await asyncio.sleep(0)
+        protocol.connection_lost(None)
+        return transport
+
+    transport = asyncio.run(exchange())
+    assert len(transport.writes) == 1  # uvicorn alone: the head, then the body
+    assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert transport.writes[0].endswith(b"\r\n\r\n" if method == "HEAD" else b"\r\n\r\nhello")
