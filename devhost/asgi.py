@@ -79,20 +79,21 @@ class FunctionHost:
         self.http_functions: list[HttpFunction] = []
         self.timer_functions: dict[str, Callable[..., Any]] = {}
         for fn in app.get_functions():
-            trigger = fn.get_trigger()
+            trigger: Any = fn.get_trigger()  # HttpTrigger or TimerTrigger: told apart by its type
             user_function = fn.get_user_function()
             kind = getattr(trigger, "type", "")
+            name = fn.get_function_name() or user_function.__name__
             if kind == "httpTrigger":
                 methods = trigger.methods or _ALL_METHODS
                 self.http_functions.append(HttpFunction(
-                    name=fn.get_function_name(),
-                    route=compile_route(trigger.route or fn.get_function_name()),
+                    name=name,
+                    route=compile_route(trigger.route or name),
                     methods=frozenset(_method_name(m) for m in methods),
                     handler=user_function,
                     is_async=inspect.iscoroutinefunction(user_function),
                 ))
             elif kind == "timerTrigger":
-                self.timer_functions[fn.get_function_name()] = user_function
+                self.timer_functions[name] = user_function
         self.http_functions.sort(key=lambda f: precedence_key(f.route))
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="function")
         # Development only: which worker process answered (several with FUNCTIONS_WORKER_PROCESS_COUNT).
