@@ -12,8 +12,8 @@ azure.functions, app, engine, JSON...). py-spy must be installed (requirements-d
 
     python bench/profile_onsend.py [--seconds 15] [--connections 16] [--endpoint on-send|session]
 
-Writes bench/results/profile_<endpoint>.json and the raw folded stacks next to it
-(profile_<endpoint>.folded, for a flame graph: ``flamegraph.pl`` or speedscope).
+Writes bench/results/profile_<endpoint>.json; ``--folded FILE`` keeps the folded stacks too (for
+a flame graph: ``flamegraph.pl`` or speedscope).
 """
 from __future__ import annotations
 
@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--folded", type=Path, help="also write the folded stacks here")
     parser.add_argument("--endpoint", choices=tuple(ENDPOINTS), default="on-send")
     parser.add_argument("--all-threads", action="store_true",
                         help="sample every running thread, not only the one holding the GIL (counts threads "
@@ -126,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                if args.endpoint == "on-send" else {})
     azurite_before = azurite_pids()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    folded = RESULTS / f"profile_{args.endpoint}.folded"
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
+        folded = args.folded or Path(tmp) / "profile.folded"
         host = DevHost(Path(tmp), {"FUNCTIONS_WORKER_PROCESS_COUNT": "1"})
         try:
             host.start()
@@ -152,15 +153,15 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             stop_host(host, azurite_before, "TERM")
 
-    # --threads adds a "thread (0x...)" root per stack: drop it so stacks of all threads add up.
-    lines = []
-    for line in folded.read_text("utf-8", errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = [f for f in stack.split(";") if not f.startswith(("thread (", "process "))]
-        lines.append(";".join(frames) + " " + count)
-    folded.write_text("\n".join(lines) + "\n", "utf-8")
-    result = {"benchmark": "profile_onsend", "endpoint": ENDPOINTS[args.endpoint], "seconds": args.seconds,
-              "connections": args.connections, "rate": args.rate, "load": run, **analyse(folded, args.top)}
+        # --threads adds a "thread (0x...)" root per stack: drop it so stacks of all threads add up.
+        lines = []
+        for line in folded.read_text("utf-8", errors="replace").splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = [f for f in stack.split(";") if not f.startswith(("thread (", "process "))]
+            lines.append(";".join(frames) + " " + count)
+        folded.write_text("\n".join(lines) + "\n", "utf-8")
+        result = {"benchmark": "profile_onsend", "endpoint": ENDPOINTS[args.endpoint], "seconds": args.seconds,
+                  "connections": args.connections, "rate": args.rate, "load": run, **analyse(folded, args.top)}
     out = RESULTS / f"profile_{args.endpoint}.json"
     out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
     print(f"{ENDPOINTS[args.endpoint]}: {run['rps']:.0f} req/s during sampling; {result['samples']} samples")
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     print("inclusive (top):")
     for row in result["inclusive"][:args.top]:
         print(f"  {row['share']:6.1%}  {row['where']}")
-    print(f"written: {out}, {folded}")
+    print(f"written: {out}" + (f", {args.folded}" if args.folded else ""))
     return 0
 
 
