@@ -17,8 +17,9 @@ import inspect
 import json
 import logging
 import os
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -68,6 +69,68 @@ class _BodyTooLarge(Exception):
     pass
 
 
+def _settle(future: asyncio.Future, ok: bool, value: Any) -> None:
+    if not future.done():  # the request may have gone (cancelled) meanwhile
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+class FunctionThreads:
+    """Up to ``size`` threads for synchronous functions, as the Python worker's pool.
+
+    The same as ``loop.run_in_executor`` with a ``ThreadPoolExecutor``, for less: a call is one
+    queue entry, and its outcome goes back to the event loop with one ``call_soon_threadsafe``
+    (no ``concurrent.futures.Future`` chained to an asyncio one). Threads start as calls find
+    none idle; they are daemons, so a function that hangs does not hold the process at exit.
+    """
+
+    def __init__(self, size: int, name: str = "function") -> None:
+        self._size, self._name = size, name
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def run(self, handler: Callable[[Any], Any], argument: Any) -> asyncio.Future:
+        if self._closed:
+            raise RuntimeError("the function threads are shut down")
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._calls.put((loop, future, handler, argument))
+        if not self._idle.acquire(blocking=False):
+            with self._lock:
+                if len(self._threads) < self._size:
+                    thread = threading.Thread(target=self._work, name=f"{self._name}_{len(self._threads)}",
+                                              daemon=True)
+                    self._threads.append(thread)
+                    thread.start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            call = self._calls.get()
+            if call is None:
+                return
+            loop, future, handler, argument = call
+            try:
+                outcome = (True, handler(argument))
+            except BaseException as error:  # noqa: BLE001 - handed to the awaiting request
+                outcome = (False, error)
+            try:
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+            self._idle.release()
+
+    def shutdown(self) -> None:
+        self._closed = True
+        for _ in self._threads:
+            self._calls.put(None)
+
+
 class FunctionHost:
     def __init__(self, app: func.FunctionApp, *, route_prefix: str = "api", cors_origins: tuple[str, ...] = (),
                  threads: int = 32, max_body_bytes: int = MAX_REQUEST_BYTES,
@@ -95,7 +158,7 @@ class FunctionHost:
             elif kind == "timerTrigger":
                 self.timer_functions[name] = user_function
         self.http_functions.sort(key=lambda f: precedence_key(f.route))
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="function")
+        self._threads = FunctionThreads(threads)
         # Development only: which worker process answered (several with FUNCTIONS_WORKER_PROCESS_COUNT).
         self._worker_header = (WORKER_HEADER, str(os.getpid()).encode())
 
@@ -118,7 +181,7 @@ class FunctionHost:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._threads.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -229,7 +292,7 @@ class FunctionHost:
         try:
             if function.is_async:
                 return await function.handler(request)
-            return await asyncio.get_running_loop().run_in_executor(self._executor, function.handler, request)
+            return await self._threads.run(function.handler, request)
         except Exception:  # noqa: BLE001 - the host answers 500 like the Functions host would
             logger.exception("function %s failed", function.name)
             return None
@@ -256,7 +319,7 @@ class FunctionHost:
             if inspect.iscoroutinefunction(handler):
                 await handler(timer)
             else:
-                await asyncio.get_running_loop().run_in_executor(self._executor, handler, timer)
+                await self._threads.run(handler, timer)
         except Exception:  # noqa: BLE001
             logger.exception("timer function %s failed", name)
             return _problem(500, "internal_error", "Internal server error", "The timer function failed.")

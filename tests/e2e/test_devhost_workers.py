@@ -182,3 +182,79 @@ def test_issue9_item7_the_devhost_sends_each_response_in_one_write(method):
     assert len(transport.writes) == 1  # uvicorn alone: the head, then the body
     assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
     assert transport.writes[0].endswith(b"\r\n\r\n" if method == "HEAD" else b"\r\n\r\nhello")
+
+
+def test_issue9_item7_function_threads_run_at_most_their_size_at_once_and_hand_back_errors():
+    import asyncio
+    import threading
+
+    from devhost.asgi import FunctionThreads
+
+    pool = FunctionThreads(2)
+    running, most = 0, 0
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def handler(number: int) -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        release.wait(10)
+        with lock:
+            running -= 1
+        if number == 3:
+            raise ValueError("function failed")
+        return number * 10
+
+    def two_running() -> bool:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with lock:
+                if running == 2:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    async def calls() -> list:
+        futures = [pool.run(handler, number) for number in range(5)]
+        assert await asyncio.to_thread(two_running)  # the other three wait for a thread
+        release.set()
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    answers = asyncio.run(calls())
+    pool.shutdown()
+    assert answers[:3] == [0, 10, 20] and answers[4] == 40
+    assert isinstance(answers[3], ValueError)
+    assert most == 2  # PYTHON_THREADPOOL_THREAD_COUNT bounds the functions running at once
+
+
+def test_issue9_item7_a_request_gone_before_its_function_ends_is_no_error():
+    import asyncio
+    import threading
+
+    from devhost.asgi import FunctionThreads
+
+    pool = FunctionThreads(1)
+    started, release = threading.Event(), threading.Event()
+
+    def handler(_: object) -> str:
+        started.set()
+        release.wait(10)
+        return "late"
+
+    async def gone() -> str:
+        loop = asyncio.get_running_loop()
+        errors: list = []
+        loop.set_exception_handler(lambda _loop, context: errors.append(context))
+        future = pool.run(handler, None)
+        await asyncio.to_thread(started.wait, 10)
+        future.cancel()
+        release.set()
+        # One thread: the next call's outcome comes after the first one's, so both have been settled.
+        answer = await pool.run(lambda value: value, "next")
+        assert future.cancelled() and errors == []
+        return answer
+
+    assert asyncio.run(gone()) == "next"
+    pool.shutdown()
