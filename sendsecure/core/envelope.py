@@ -247,7 +247,11 @@ def build_envelope(
     recipient_salt: str,
 ) -> Envelope:
     """An unsigned envelope from plain inputs; addresses normalised (``normalise_mailbox``),
-    ``created_at`` cut to whole seconds in UTC. Raises ``EnvelopeError`` naming the field."""
+    ``created_at`` cut to whole seconds in UTC. Raises ``EnvelopeError`` naming the field.
+
+    The envelope id, tenant id and policy version are at most 40 characters (a UUID is 36): with
+    a 254-character sender the stamp then still fits on one 998-character header line (RFC 5322
+    2.1.1), which matters because a compact JWS has no place where a header could be folded."""
     rows = tuple(recipients)
     if not rows:
         raise EnvelopeError("an envelope needs at least one recipient")
@@ -265,10 +269,10 @@ def build_envelope(
     if len(salt) != SALT_BYTES:
         raise EnvelopeError("recipient_salt must be 32 bytes in base64url")
     return Envelope(
-        envelope_id=_text(envelope_id, "envelope_id", 100),
+        envelope_id=_text(envelope_id, "envelope_id", 40),
         message_id=_text(message_id, "message_id", 1000),
         created_at=_parse_timestamp(_timestamp(created_at)),
-        tenant_id=_text(tenant_id, "tenant_id", 100),
+        tenant_id=_text(tenant_id, "tenant_id", 40),
         sender=_mailbox(sender, "sender"),
         sent_by=_mailbox(sent_by, "sent_by"),
         recipients=normalised,
@@ -276,7 +280,7 @@ def build_envelope(
         notification_language=cast(Language, _member(notification_language, LANGUAGES, "notification_language")),
         installation_type=cast(InstallationType, _member(installation_type, INSTALLATION_TYPES, "installation_type")),
         domain_book_version=_text(domain_book_version, "domain_book_version", 200),
-        policy_version=_text(policy_version, "policy_version", 200),
+        policy_version=_text(policy_version, "policy_version", 40),
         recipient_salt=recipient_salt,
     )
 
