@@ -1,8 +1,8 @@
 """Envelopes, keys and messages for the sending tests (test_envelope, test_stamp, test_gateway_check)."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
 import email.policy
+from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from sendsecure.core.envelope import (

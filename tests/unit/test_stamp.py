@@ -179,7 +179,8 @@ def test_x3_garbage_is_malformed(token: str) -> None:
 def test_s8_no_bcc_address_or_bcc_route_on_the_message() -> None:
     env = signed()
     token = issue_stamp(env, KEY, now=NOW)
-    on_the_message = json.dumps(stamp_headers(env, token)) + json.dumps(payload_of(token)) + json.dumps(header_of(token))
+    on_the_message = "".join(json.dumps(part) for part in (stamp_headers(env, token), payload_of(token),
+                                                           header_of(token)))
     for address in (BCC_VIEWER, BCC_COMMUNITY):
         for form in (address, address.upper(), address.split("@")[0]):
             assert form not in on_the_message
