@@ -4,10 +4,13 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sending_fixtures import KEY, NEW_KEY, NOW, OTHER_DEPLOYMENT, RECIPIENTS, SALT, envelope, signed
 
 from sendsecure.core.drafts import parse_draft
@@ -23,6 +26,7 @@ from sendsecure.core.envelope import (
     envelope_from_dict,
     new_envelope_id,
     new_recipient_salt,
+    sign_envelope,
     verify_envelope,
 )
 from sendsecure.core.signing import VerificationKeys, jwks_document
@@ -303,3 +307,22 @@ def test_s4_draft_digest_is_keyed_and_reveals_nothing() -> None:
     assert len(digest(DRAFT)) == 43 and "Verwijzing" not in digest(DRAFT)
     with pytest.raises(EnvelopeError):
         digest(DRAFT, b"short")
+
+
+# ----- properties ---------------------------------------------------------------------------------------
+
+NAMES = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(names=st.lists(st.tuples(NAMES, st.integers(0, 2**53 - 1)), max_size=5), other=NAMES,
+       ascii_only=st.booleans())
+def test_s3_any_unicode_record_survives_json_and_any_name_change_breaks_it(
+        names: list[tuple[str, int]], other: str, ascii_only: bool) -> None:
+    env = sign_envelope(replace(envelope(), attachments=tuple(EnvelopeAttachment(n, s) for n, s in names)), KEY)
+    record = json.loads(json.dumps(env.to_dict(), ensure_ascii=ascii_only))
+    assert verify_envelope(record, KEYS) == env
+    if names and other != names[0][0]:
+        record["attachments"][0]["name"] = other
+        with pytest.raises(EnvelopeSignatureInvalid):
+            verify_envelope(record, KEYS)

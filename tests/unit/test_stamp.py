@@ -10,6 +10,8 @@ from typing import Any
 
 import jwt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sending_fixtures import (
     BCC_COMMUNITY,
     BCC_VIEWER,
@@ -242,3 +244,16 @@ def test_x3_stamp_fits_on_one_rfc5322_header_line_in_the_worst_case() -> None:
     env = replace(env, tenant_id="t" * 40, policy_version="p" * 40)   # the longest build_envelope accepts
     token = issue_stamp(env, KEY, now=NOW)
     assert len(f"{HEADER_STAMP}: {token}") <= 998
+
+
+LOCALS = st.text("abcXYZ.-", min_size=1, max_size=6).filter(lambda s: not s.startswith(".") and ".." not in s
+                                                            and not s.endswith("."))
+ADDRESSES = st.builds(lambda local, domain: f"{local}@{domain}.nl", LOCALS, st.sampled_from(["a", "b", "c"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=st.lists(ADDRESSES, max_size=6), second=st.lists(ADDRESSES, max_size=6))
+def test_s8_digest_is_equal_exactly_when_the_sets_are(first: list[str], second: list[str]) -> None:
+    salt = b"s" * 32
+    same_set = {a.lower() for a in first} == {a.lower() for a in second}
+    assert (recipient_digest(salt, first) == recipient_digest(salt, second)) == same_set
