@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import email.policy
+import io
 import json
 import subprocess
 import sys
@@ -168,6 +169,9 @@ def test_issue10_item6_the_envelope_of_another_message_is_caught() -> None:
     assert rejected(raw, EVERYONE, other.to_dict()) == "envelope_mismatch"
     fewer = signed(recipients=RECIPIENTS[:-1])   # same id, a BCC recipient less: not the stamped set
     assert rejected(raw, EVERYONE[:-1], fewer.to_dict()) in {"envelope_mismatch", "recipient_digest"}
+    assert rejected(raw, EVERYONE, signed(sender="directie@ziekenhuis-a.nl").to_dict()) == "envelope_mismatch"
+    rerouted = (RECIPIENTS[0].__class__("jan@huisarts-b.nl", "to", "external", "viewer", "sms"), *RECIPIENTS[1:])
+    assert rejected(raw, EVERYONE, signed(recipients=rerouted).to_dict()) == "envelope_mismatch"
     reseasoned = signed(salt="c2FsdHNhbHRzYWx0c2FsdHNhbHRzYWx0c2FsdHNhbHo")
     assert rejected(raw, EVERYONE, reseasoned.to_dict()) == "recipient_digest"
 
@@ -259,6 +263,20 @@ def test_issue10_item6_command_defers_with_exit_3_without_keys_or_envelope(
     (tmp_path / "empty.json").write_text(json.dumps({"keys": []}))
     assert main(run({**paths, "jwks": str(tmp_path / "empty.json")}, EVERYONE)) == 3
     assert main(run({**paths, "jwks": "http://gateway.example/keys"}, EVERYONE)) == 3  # not https
+
+
+def test_issue10_item6_command_reads_stdin_and_refuses_an_envelope_that_is_not_json(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = files(tmp_path, now=NOW.now(NOW.tzinfo))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(Path(paths["message"]).read_bytes())))
+    assert main(run({**paths, "message": "-"}, EVERYONE)) == 0
+    capsys.readouterr()
+    for body in ("not json", "[1, 2]"):
+        (tmp_path / "bad.json").write_text(body)
+        assert main(run({**paths, "envelope": str(tmp_path / "bad.json")}, EVERYONE, "--json")) == 1
+        assert json.loads(capsys.readouterr().out)["reason"] == "envelope_invalid"
+    assert main(run({**paths, "jwks": str(tmp_path / "missing.json")}, EVERYONE, "--json")) == 3
+    assert json.loads(capsys.readouterr().out)["verdict"] == "defer"
 
 
 def test_issue10_item6_command_usage_errors_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
