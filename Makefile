@@ -61,12 +61,19 @@ lock:
 lock-upgrade:
 	$(MAKE) lock UPGRADE=--upgrade
 
+# Every benchmark in bench/ (figures printed and written to bench/results/), in about 8-10 minutes:
+# the load runs are shorter than their defaults (docs/testing.md, "Benchmarks"). All of them run,
+# so one pass gives every figure; it fails if any of them does (a missed target, for some).
+BENCH_LOAD := --seconds 10 --runs 3
+BENCHES := "import_time.py" "engine.py" "adversarial.py" "phones.py" "login_verify.py" \
+           "session_load.py $(BENCH_LOAD)" "drafts_load.py $(BENCH_LOAD)" "workers_load.py $(BENCH_LOAD)" \
+           "onsend_frozen.py --seconds 5 --runs 3" "profile_onsend.py --seconds 10"
 bench: install
-	$(PY) bench/import_time.py
-	$(PY) bench/session_load.py
-	$(PY) bench/engine.py
-	$(PY) bench/drafts_load.py
-	$(PY) bench/phones.py
+	@status=0; \
+	for bench in $(BENCHES); do \
+	  echo "== bench/$$bench"; $(PY) bench/$$bench || { echo "FAILED: bench/$$bench"; status=1; }; \
+	done; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) node_modules .run .pytest_cache .coverage .coverage.*

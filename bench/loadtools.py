@@ -97,7 +97,8 @@ def alive(pid: int) -> bool:
 
 
 class DevHost:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.extra_env = dict(extra_env or {})  # e.g. FUNCTIONS_WORKER_PROCESS_COUNT
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.outbox = workdir / "outbox"
@@ -106,9 +107,10 @@ class DevHost:
         self.process: subprocess.Popen | None = None
         self.children: set[int] = set()  # Azurite (node) and the like, seen while running
 
-    def start(self) -> "DevHost":
+    def start(self) -> DevHost:
         env = {k: v for k, v in os.environ.items() if k not in ("TABLES_CONNECTION_STRING", "TABLES_ENDPOINT")}
         env.update(LOG_LEVEL="warning", LOCAL_KEY_DIR=str(self.workdir / "keys"), PYTHONUNBUFFERED="1")
+        env.update(self.extra_env)
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "devhost", "--port", str(self.port), "--outbox", str(self.outbox)],
@@ -271,7 +273,8 @@ def parse_wrk(output: str) -> dict:
         raise RuntimeError(f"cannot parse wrk output:\n{output}")
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    socket_errors = dict(zip(("connect", "read", "write", "timeout"), map(int, sockets.groups()))) if sockets else {}
+    socket_errors = (dict(zip(("connect", "read", "write", "timeout"), map(int, sockets.groups()), strict=True))
+                     if sockets else {})
     result = {
         "requests": int(total.group(1)),
         "rps": float(rps.group(1)),
@@ -452,8 +455,8 @@ async def _raw_load(url: str, token: str | None, connections: int, seconds: floa
                 if not keep:
                     writer.close()
                     reader = writer = None
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
-                    ValueError, IndexError):
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
+                    IndexError):
                 counts["exceptions"] += 1
                 if writer is not None:
                     writer.close()

@@ -48,9 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         from sendsecure.core import logincodes
         from sendsecure.core.tenants import load_tenant_files
         from sendsecure.errors import InvalidCode
+        from sendsecure.provision import provision
 
         runtime.reset()
-        runtime.tenant_directory().save(load_tenant_files([ROOT / "tests" / "data" / "tenants.json"]))
+        tenants = load_tenant_files([ROOT / "tests" / "data" / "tenants.json"])
+        provision([t.id for t in tenants])  # keys and tables, as onboarding does (requests make none)
+        runtime.tenant_directory().save(tenants)
         login = runtime.email_login()
         takes_client = "client" in inspect.signature(login.verify).parameters
 

@@ -60,6 +60,9 @@ def main() -> int:
         from sendsecure.sessions import Session
 
         runtime.reset()
+        from sendsecure.provision import provision
+
+        provision(["zorg-a"])  # keys and tables, as deployment and onboarding do (requests make none)
         now = datetime.now(timezone.utc)
         session = Session("zorg-a", "alice@ziekenhuis-a.example", "email_code", "d", now, now, now)
         book = runtime.phonebook()

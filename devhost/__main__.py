@@ -1,14 +1,16 @@
-"""Run the app locally: ``python -m devhost [--port 7071] [--tenants FILE ...] [--outbox DIR]``.
+"""Run the app locally: ``python -m devhost [--port 7071] [--tenants FILE ...] [--outbox DIR] [--workers N]``.
 
-Starts Azurite (unless ``TABLES_CONNECTION_STRING`` points at a running one), loads the tenant
-definitions into the tenants table, and serves ``function_app.app`` with uvicorn on
-127.0.0.1. Every flag has a setting of the same meaning, so a test harness can use either.
-Stop with Ctrl-C; Azurite stops with it.
+Starts Azurite (unless ``TABLES_CONNECTION_STRING`` points at a running one), provisions keys
+and tables, loads the tenant definitions and the book, all once, and then serves
+``function_app.app`` with uvicorn on 127.0.0.1: in this process, or with ``--workers``
+(``FUNCTIONS_WORKER_PROCESS_COUNT``) above 1 in that many worker processes sharing one
+listening socket, each with its own app and per-worker caches (devhost/worker.py). Every flag
+has a setting of the same meaning, so a test harness can use either. Stop with Ctrl-C or
+SIGTERM; the workers and Azurite stop with it.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -16,14 +18,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+MAX_WORKERS = 10  # the Functions host's limit of FUNCTIONS_WORKER_PROCESS_COUNT
 
 
-def _host_json_route_prefix() -> str:
-    try:
-        config = json.loads((ROOT / "host.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return "api"
-    return config.get("extensions", {}).get("http", {}).get("routePrefix", "api")
+def _worker_count(value: str) -> int:
+    """FUNCTIONS_WORKER_PROCESS_COUNT as the Functions host reads it: empty is 1; not a number is
+    refused at start (0, as out of range)."""
+    value = value.strip()
+    if not value:
+        return 1
+    return int(value) if value.isdigit() else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,9 +46,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds for a request's body to arrive, else 408")
     parser.add_argument("--keep-alive", type=float, default=float(env("DEVHOST_KEEP_ALIVE_SECONDS", "5")),
                         help="seconds an idle keep-alive connection is kept")
+    parser.add_argument("--workers", type=int, default=_worker_count(env("FUNCTIONS_WORKER_PROCESS_COUNT", "")),
+                        help="worker processes, each with its own app and caches (FUNCTIONS_WORKER_PROCESS_COUNT, "
+                             f"1 to {MAX_WORKERS}, as the Functions host)")
     parser.add_argument("--limit-concurrency", type=int, default=int(env("DEVHOST_LIMIT_CONCURRENCY", "512")),
                         help="connections or requests at once; beyond it 503")
     args = parser.parse_args(argv)
+    if not 1 <= args.workers <= MAX_WORKERS:
+        parser.error(f"--workers (FUNCTIONS_WORKER_PROCESS_COUNT) must be 1 to {MAX_WORKERS}")
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)  # SDK request logs: URLs and headers
@@ -98,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                 log.error("domain book: %s", error)
                 return 2
             for pointer in pointers:
-                log.info("domain book %s: %d entries, version %s", pointer.variant, pointer.entry_count, pointer.version)
+                log.info("domain book %s: %d entries, version %s", pointer.variant, pointer.entry_count,
+                         pointer.version)
         else:
             log.warning("DOMAIN_BOOK_SOURCES is empty: no domain book, validation offers standard sending (V-O3)")
         log.info("mail transport: %s%s", settings.mail_transport,
@@ -106,30 +116,32 @@ def main(argv: list[str] | None = None) -> int:
 
         import uvicorn
 
-        import function_app
-
-        from .asgi import FunctionHost
         from .protocol import DeadlineHttpToolsProtocol
+        from .worker import PARENT_PID, create_host, route_prefix
 
-        origins = tuple(o.strip() for o in os.environ.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip())
-        threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "") or 32)  # as the Python worker
-        # The host caps bodies at the largest route limit; each function checks its own (413).
-        host = FunctionHost(function_app.app, route_prefix=_host_json_route_prefix(), cors_origins=origins,
-                            threads=threads, max_body_bytes=max(settings.max_body_bytes, settings.max_draft_bytes),
-                            body_timeout=args.body_timeout)
-        DeadlineHttpToolsProtocol.header_timeout = args.header_timeout
-        log.info("serving %d HTTP and %d timer functions on http://%s:%d/%s",
-                 len(host.http_functions), len(host.timer_functions), args.host, args.port,
-                 _host_json_route_prefix())
-        # uvicorn re-raises SIGTERM after its shutdown, which would skip the finally below and
-        # leave Azurite running; exiting with SystemExit runs it.
-        signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
+        # The workers read their options from the environment (spawned workers inherit it).
+        os.environ["DEVHOST_HEADER_TIMEOUT_SECONDS"] = str(args.header_timeout)
+        os.environ["DEVHOST_BODY_TIMEOUT_SECONDS"] = str(args.body_timeout)
+        os.environ["LOG_LEVEL"] = args.log_level
+        log.info("serving on http://%s:%d/%s with %d worker process(es)", args.host, args.port, route_prefix(),
+                 args.workers)
         # proxy_headers=False: uvicorn would otherwise take the client address from a loopback
         # peer's own X-Forwarded-For claim; the host appends the real peer as Azure's front end does.
-        uvicorn.run(host, host=args.host, port=args.port, loop="uvloop", http=DeadlineHttpToolsProtocol,
-                    log_level=args.log_level.lower(), access_log=args.access_log, lifespan="on",
-                    proxy_headers=False, server_header=False, timeout_keep_alive=args.keep_alive,
-                    limit_concurrency=args.limit_concurrency)
+        options = dict(host=args.host, port=args.port, loop="uvloop", http=DeadlineHttpToolsProtocol,
+                       log_level=args.log_level.lower(), access_log=args.access_log, lifespan="on",
+                       proxy_headers=False, server_header=False, timeout_keep_alive=args.keep_alive,
+                       limit_concurrency=args.limit_concurrency)
+        if args.workers == 1:
+            # uvicorn re-raises SIGTERM after its shutdown, which would skip the finally below and
+            # leave Azurite running; exiting with SystemExit runs it.
+            signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
+            uvicorn.run(create_host(), **options)
+        else:
+            # One listening socket, bound here; uvicorn spawns the workers (each imports the app
+            # anew: its own clients and caches), restarts one that dies, and on SIGINT/SIGTERM
+            # stops them all and returns, so the finally below stops Azurite.
+            os.environ[PARENT_PID] = str(os.getpid())
+            uvicorn.run("devhost.worker:create_host", factory=True, workers=args.workers, **options)
         return 0
     finally:
         if azurite is not None:

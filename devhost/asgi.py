@@ -16,9 +16,12 @@ import asyncio
 import inspect
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import os
+import queue
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
 import azure.functions as func
@@ -37,6 +40,7 @@ CORS_ALLOW_METHODS = "GET, POST, PUT, DELETE"
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, Accept-Language, X-Correlation-Id"
 _SECURITY = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
 _CLOSE = [(b"connection", b"close")]  # an unread body: the connection cannot be reused
+WORKER_HEADER = b"x-devhost-worker"  # the answering worker's process id (development host only)
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,68 @@ class _BodyTooLarge(Exception):
     pass
 
 
+def _settle(future: asyncio.Future, ok: bool, value: Any) -> None:
+    if not future.done():  # the request may have gone (cancelled) meanwhile
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+class FunctionThreads:
+    """Up to ``size`` threads for synchronous functions, as the Python worker's pool.
+
+    The same as ``loop.run_in_executor`` with a ``ThreadPoolExecutor``, for less: a call is one
+    queue entry, and its outcome goes back to the event loop with one ``call_soon_threadsafe``
+    (no ``concurrent.futures.Future`` chained to an asyncio one). Threads start as calls find
+    none idle; they are daemons, so a function that hangs does not hold the process at exit.
+    """
+
+    def __init__(self, size: int, name: str = "function") -> None:
+        self._size, self._name = size, name
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def run(self, handler: Callable[[Any], Any], argument: Any) -> asyncio.Future:
+        if self._closed:
+            raise RuntimeError("the function threads are shut down")
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._calls.put((loop, future, handler, argument))
+        if not self._idle.acquire(blocking=False):
+            with self._lock:
+                if len(self._threads) < self._size:
+                    thread = threading.Thread(target=self._work, name=f"{self._name}_{len(self._threads)}",
+                                              daemon=True)
+                    self._threads.append(thread)
+                    thread.start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            call = self._calls.get()
+            if call is None:
+                return
+            loop, future, handler, argument = call
+            try:
+                outcome = (True, handler(argument))
+            except BaseException as error:  # noqa: BLE001 - handed to the awaiting request
+                outcome = (False, error)
+            try:
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+            self._idle.release()
+
+    def shutdown(self) -> None:
+        self._closed = True
+        for _ in self._threads:
+            self._calls.put(None)
+
+
 class FunctionHost:
     def __init__(self, app: func.FunctionApp, *, route_prefix: str = "api", cors_origins: tuple[str, ...] = (),
                  threads: int = 32, max_body_bytes: int = MAX_REQUEST_BYTES,
@@ -76,22 +142,25 @@ class FunctionHost:
         self.http_functions: list[HttpFunction] = []
         self.timer_functions: dict[str, Callable[..., Any]] = {}
         for fn in app.get_functions():
-            trigger = fn.get_trigger()
+            trigger: Any = fn.get_trigger()  # HttpTrigger or TimerTrigger: told apart by its type
             user_function = fn.get_user_function()
             kind = getattr(trigger, "type", "")
+            name = fn.get_function_name() or user_function.__name__
             if kind == "httpTrigger":
                 methods = trigger.methods or _ALL_METHODS
                 self.http_functions.append(HttpFunction(
-                    name=fn.get_function_name(),
-                    route=compile_route(trigger.route or fn.get_function_name()),
+                    name=name,
+                    route=compile_route(trigger.route or name),
                     methods=frozenset(_method_name(m) for m in methods),
                     handler=user_function,
                     is_async=inspect.iscoroutinefunction(user_function),
                 ))
             elif kind == "timerTrigger":
-                self.timer_functions[fn.get_function_name()] = user_function
+                self.timer_functions[name] = user_function
         self.http_functions.sort(key=lambda f: precedence_key(f.route))
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="function")
+        self._threads = FunctionThreads(threads)
+        # Development only: which worker process answered (several with FUNCTIONS_WORKER_PROCESS_COUNT).
+        self._worker_header = (WORKER_HEADER, str(os.getpid()).encode())
 
     # ----- ASGI entry ------------------------------------------------------------------
 
@@ -102,6 +171,7 @@ class FunctionHost:
         if scope["type"] != "http":
             return
         status, headers, body = await self._handle(scope, receive)
+        headers.append(self._worker_header)  # every answer's header list is its own
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
@@ -111,7 +181,7 @@ class FunctionHost:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._threads.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -128,8 +198,11 @@ class FunctionHost:
         if path.startswith("/admin/functions/") and method == "POST":
             return await self._run_timer(path[len("/admin/functions/"):])
         try:
-            async with asyncio.timeout(self.body_timeout):  # no extra task, unlike wait_for
-                body = await self._read_body(receive, headers, self.max_body_bytes)
+            if "content-length" not in headers and "transfer-encoding" not in headers:
+                body = b""  # HTTP/1.1: no body follows (no receive, no deadline to arm)
+            else:
+                async with asyncio.timeout(self.body_timeout):  # no extra task, unlike wait_for
+                    body = await self._read_body(receive, headers, self.max_body_bytes)
         except _BodyTooLarge:
             return _problem(413, "payload_too_large", "The request body is too large",
                             f"The request body may be at most {self.max_body_bytes} bytes.", cors + _CLOSE,
@@ -205,7 +278,8 @@ class FunctionHost:
         return b"".join(chunks)
 
     @staticmethod
-    def _request(scope: dict, method: str, headers: dict[str, str], body: bytes, params: dict[str, str]) -> func.HttpRequest:
+    def _request(scope: dict, method: str, headers: dict[str, str], body: bytes,
+                 params: dict[str, str]) -> func.HttpRequest:
         query = scope.get("query_string", b"").decode("latin-1")
         host = headers.get("host", "127.0.0.1")
         url = f"{scope.get('scheme', 'http')}://{host}{quote(scope['path'])}" + (f"?{query}" if query else "")
@@ -218,7 +292,7 @@ class FunctionHost:
         try:
             if function.is_async:
                 return await function.handler(request)
-            return await asyncio.get_running_loop().run_in_executor(self._executor, function.handler, request)
+            return await self._threads.run(function.handler, request)
         except Exception:  # noqa: BLE001 - the host answers 500 like the Functions host would
             logger.exception("function %s failed", function.name)
             return None
@@ -245,7 +319,7 @@ class FunctionHost:
             if inspect.iscoroutinefunction(handler):
                 await handler(timer)
             else:
-                await asyncio.get_running_loop().run_in_executor(self._executor, handler, timer)
+                await self._threads.run(handler, timer)
         except Exception:  # noqa: BLE001
             logger.exception("timer function %s failed", name)
             return _problem(500, "internal_error", "Internal server error", "The timer function failed.")

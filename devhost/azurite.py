@@ -40,7 +40,7 @@ class Azurite:
     def connection_string(self) -> str:
         return connection_string(self.port)
 
-    def start(self, timeout: float = 30.0) -> "Azurite":
+    def start(self, timeout: float = 30.0) -> Azurite:
         binary = ROOT / "node_modules" / ".bin" / "azurite-table"
         if not binary.exists():
             raise RuntimeError("Azurite is not installed: run `npm ci` in the project folder (make does this)")
@@ -79,7 +79,7 @@ class Azurite:
         if process.stderr:
             process.stderr.close()
 
-    def __enter__(self) -> "Azurite":
+    def __enter__(self) -> Azurite:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -11,11 +11,12 @@ ties together); a well-formed ``X-Correlation-Id`` of the caller is kept beside 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sendsecure.adapters import storage
 from sendsecure.context import CALLER_CORRELATION_ID, CORRELATION_ID
+from sendsecure.core.clock import as_utc, utcnow
 
 # The events of the login area; later areas add theirs.
 LOGIN_CODE_REQUESTED = "login.code_requested"
@@ -30,7 +31,7 @@ _ALLOWED_DETAIL_TYPES = (str, int, bool, float)
 def audit_entity(event: str, *, tenant_id: str | None, actor: str | None, outcome: str, at: datetime,
                  correlation_id: str, details: dict[str, Any], caller_correlation_id: str = "") -> dict[str, Any]:
     """The row for one event (pure, so the format is tested without storage)."""
-    at = (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    at = as_utc(at).astimezone(UTC)
     entity: dict[str, Any] = {
         "PartitionKey": f"{tenant_id or '-'}.{at:%Y%m}",
         "RowKey": f"{at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:12]}",
@@ -60,7 +61,7 @@ class AuditLog:
     def record(self, event: str, *, tenant_id: str | None, actor: str | None, outcome: str, **details: Any) -> None:
         entity = audit_entity(
             event, tenant_id=tenant_id, actor=actor, outcome=outcome,
-            at=datetime.now(timezone.utc), correlation_id=CORRELATION_ID.get(), details=details,
+            at=utcnow(), correlation_id=CORRELATION_ID.get(), details=details,
             caller_correlation_id=CALLER_CORRELATION_ID.get(),
         )
         self._tables.insert(storage.AUDIT, entity)

@@ -24,15 +24,16 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from sendsecure.adapters import storage
+from sendsecure.core.cache import TtlCache
+from sendsecure.core.clock import as_utc, utcnow
 from sendsecure.core.domainbook import BookEntry, DomainBook
-from sendsecure.errors import DependencyUnavailable, dependency_failure
+from sendsecure.errors import DependencyUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -68,16 +69,12 @@ def chunk_rows(entries: dict[str, BookEntry], limit: int = CHUNK_CHARS) -> list[
     return chunks
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 class DomainBookStore:
     def __init__(self, tables: storage.TableStore, check_seconds: float = 10.0) -> None:
         self._tables = tables
         self.check_seconds = check_seconds
         self._snapshots: dict[str, tuple[DomainBook, str]] = {}   # variant -> (book, generation)
-        self._checked: dict[str, float] = {}
+        self._checked: TtlCache[str, bool] = TtlCache(check_seconds, maxsize=64)  # variants checked lately
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -87,22 +84,22 @@ class DomainBookStore:
         row = self._tables.get(storage.BOOK_META, CURRENT, variant)
         if row is None:
             return None
-        return BookPointer(variant, row["generation"], row["version"], _utc(row["synced_at"]),
+        return BookPointer(variant, row["generation"], row["version"], as_utc(row["synced_at"]),
                            row["entry_count"], row["chunk_count"])
 
     def publish(self, variant: str, entries: dict[str, BookEntry], version: str,
                 synced_at: datetime | None = None) -> BookPointer:
-        synced_at = synced_at or datetime.now(timezone.utc)
+        synced_at = synced_at or utcnow()
         current = self.pointer(variant)
         if current is not None and current.version == version:
             self._tables.upsert(storage.BOOK_META, {"PartitionKey": CURRENT, "RowKey": variant, "synced_at": synced_at})
-            return BookPointer(variant, current.generation, version, synced_at, current.entry_count, current.chunk_count)
+            return BookPointer(variant, current.generation, version, synced_at, current.entry_count,
+                               current.chunk_count)
         generation = f"{synced_at:%Y%m%dT%H%M%S}{uuid.uuid4().hex[:8]}"
         partition = f"{variant}.{generation}"
         chunks = chunk_rows(entries)
-        table = self._tables.table(storage.BOOK)
         for start in range(0, len(chunks), BATCH_ENTITIES):
-            table.submit_transaction([
+            self._tables.submit(storage.BOOK, [
                 ("create", {"PartitionKey": partition, "RowKey": f"{number:05d}", "entries": chunks[number]})
                 for number in range(start, min(start + BATCH_ENTITIES, len(chunks)))
             ])
@@ -118,18 +115,9 @@ class DomainBookStore:
 
     def _delete_old_generations(self, variant: str, keep: set[str]) -> None:
         prefix = f"{variant}."
-        stale: dict[str, list[str]] = {}
-        rows = self._tables.query(storage.BOOK, "PartitionKey ge @low and PartitionKey lt @high",
-                                  {"low": prefix, "high": variant + "/"}, select=["PartitionKey", "RowKey"])
-        for row in rows:
-            generation = row["PartitionKey"][len(prefix):]
-            if generation not in keep:
-                stale.setdefault(row["PartitionKey"], []).append(row["RowKey"])
-        table = self._tables.table(storage.BOOK)
-        for partition, keys in stale.items():
-            for start in range(0, len(keys), 100):
-                table.submit_transaction([("delete", {"PartitionKey": partition, "RowKey": key})
-                                          for key in keys[start:start + 100]])
+        self._tables.delete_where(storage.BOOK, "PartitionKey ge @low and PartitionKey lt @high",
+                                  {"low": prefix, "high": variant + "/"},
+                                  keep=lambda row: row["PartitionKey"][len(prefix):] in keep)
 
     # ----- reading ---------------------------------------------------------------------
 
@@ -148,14 +136,16 @@ class DomainBookStore:
     def current(self, variant: str) -> DomainBook:
         """The snapshot to validate with; ``DependencyUnavailable`` if there is none."""
         held = self._snapshots.get(variant)
-        if held is not None and time.monotonic() - self._checked.get(variant, float("-inf")) < self.check_seconds:
+        if held is not None and self._checked.get(variant):
             return held[0]
         lock = self._lock(variant)
-        if not lock.acquire(blocking=held is None):
+        if held is None:
+            lock.acquire()
+        elif not lock.acquire(blocking=False):
             return held[0]  # another request is checking or loading; keep using what we have
         try:
             held = self._snapshots.get(variant)
-            if held is not None and time.monotonic() - self._checked.get(variant, float("-inf")) < self.check_seconds:
+            if held is not None and self._checked.get(variant):
                 return held[0]
             try:
                 pointer = self.pointer(variant)
@@ -169,15 +159,15 @@ class DomainBookStore:
                     book = held[0]
                     refreshed = DomainBook(book.variant, book.version, pointer.synced_at, book.entries, book.lookalikes)
                     held = self._snapshots[variant] = (refreshed, pointer.generation)
-                self._checked[variant] = time.monotonic()
+                self._checked.put(variant, True)
                 return held[0]
-            except Exception as error:
-                if held is not None and dependency_failure(error) is not None:
-                    logger.warning("domain book %s: check failed (%s); keeping the last good book",
-                                   variant, type(error).__name__)
-                    self._checked[variant] = time.monotonic()
-                    return held[0]
-                raise
+            except DependencyUnavailable as error:
+                if held is None:
+                    raise
+                logger.warning("domain book %s: check failed (%s); keeping the last good book",
+                               variant, type(error).__name__)
+                self._checked.put(variant, True)
+                return held[0]
         finally:
             lock.release()
 

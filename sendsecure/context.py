@@ -62,7 +62,8 @@ def deadline(seconds: float) -> Iterator[None]:
 
 
 class DeadlineExceeded(TimeoutError):
-    """The request's time for dependencies is up (``sendsecure.errors.dependency_failure``: 503)."""
+    """The request's time for dependencies is up (adapters raise ``DependencyUnavailable`` instead;
+    the HTTP edge answers 503 to either)."""
 
 
 def time_left(limit: float) -> float:

@@ -6,7 +6,8 @@ an exception's text, a code, a token or an address.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import time
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -37,7 +38,7 @@ class InvalidBody(ProblemError):
     status, code, title = 400, "invalid_body", "The request body is not valid"
 
     @classmethod
-    def field(cls, field: str, message: str) -> "InvalidBody":
+    def field(cls, field: str, message: str) -> InvalidBody:
         return cls(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
@@ -51,6 +52,13 @@ class InvalidCode(ProblemError):
 
 class NotFound(ProblemError):
     status, code, title = 404, "not_found", "Not found"
+
+
+class Conflict(ProblemError):
+    """A write lost an optimistic-concurrency race: the entity changed or already exists (storage
+    adapters raise it; services that retry catch it)."""
+
+    status, code, title = 409, "conflict", "The resource was changed at the same time; try again"
 
 
 class MethodNotAllowed(ProblemError):
@@ -103,25 +111,6 @@ def retry_after_seconds(value: str | None) -> int:
         except (TypeError, ValueError):
             return DEFAULT_RETRY_AFTER
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        seconds = int((moment - datetime.now(timezone.utc)).total_seconds() + 0.999)
+            moment = moment.replace(tzinfo=UTC)
+        seconds = int(moment.timestamp() - time.time() + 0.999)
     return max(1, min(MAX_RETRY_AFTER, seconds))
-
-
-def dependency_failure(exc: BaseException) -> DependencyUnavailable | None:
-    """Map an SDK or network failure of a dependency to 503; ``None`` if it is not one."""
-    if isinstance(exc, DependencyUnavailable):
-        return exc
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        return DependencyUnavailable()
-    try:  # azure.core is only loaded when an adapter has loaded it already
-        from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
-    except ImportError:  # pragma: no cover - azure-core is a runtime requirement
-        return None
-    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
-        return DependencyUnavailable()
-    if isinstance(exc, HttpResponseError) and (exc.status_code or 0) in (408, 429, 500, 502, 503, 504):
-        response = getattr(exc, "response", None)
-        return DependencyUnavailable(retry_after=retry_after_seconds(
-            response.headers.get("Retry-After") if response is not None else None))
-    return None

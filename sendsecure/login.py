@@ -28,7 +28,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sendsecure import audit
@@ -36,6 +36,7 @@ from sendsecure.adapters import storage
 from sendsecure.adapters.keys import DerivedKeys, Pseudonyms
 from sendsecure.adapters.mail import MailTransport, login_code_mail
 from sendsecure.core.addresses import InvalidAddress, domain_of, normalise_mailbox
+from sendsecure.core.clock import as_utc, utcnow
 from sendsecure.core.logincodes import (
     IssueWindow,
     LockoutPolicy,
@@ -73,12 +74,6 @@ class LoginPolicy:
     mail_from: str
 
 
-def _utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def _seconds_until(moment: datetime | None, now: datetime) -> int:
     return int((moment - now).total_seconds()) if moment is not None else 0
 
@@ -106,7 +101,7 @@ class EmailCodeLogin:
             mailbox = base_mailbox(normalise_mailbox(mailbox))
         except InvalidAddress as error:
             raise InvalidBody.field("mailbox", f"is not a valid e-mail address ({error})") from None
-        now = datetime.now(timezone.utc)
+        now = utcnow()
         actor = self._pseudonyms.of("mailbox", mailbox)
         client_key = self._pseudonyms.of("client", client_group(client))
         key = self._code_key()  # before any count: a key store that is down costs the user nothing
@@ -146,7 +141,7 @@ class EmailCodeLogin:
 
         def change(state: dict[str, Any]) -> dict[str, Any] | None:
             allowed, start, count, retry_after = window.admit(
-                _utc(state.get("window_start")), state.get("count", 0), now)
+                as_utc(state.get("window_start")), state.get("count", 0), now)
             verdict.update(allowed=allowed, retry_after=retry_after)
             return {"window_start": start, "count": count} if allowed else None
 
@@ -157,7 +152,7 @@ class EmailCodeLogin:
     # ----- verifying -------------------------------------------------------------------
 
     def verify(self, challenge_id: str, code: str, *, device_id: str, client: str) -> tuple[str, Session]:
-        now = datetime.now(timezone.utc)
+        now = utcnow()
         key = self._code_key()
         client_key = self._pseudonyms.of("client", client_group(client))
         self._admit("verifycli", client_key, self.policy.verify_per_client, now, "attempts from your network")
@@ -190,7 +185,7 @@ class EmailCodeLogin:
         reserved: dict[str, Any] = {}
 
         def take_attempt(state: dict[str, Any]) -> dict[str, Any] | None:
-            expires_at = _utc(state.get("expires_at"))
+            expires_at = as_utc(state.get("expires_at"))
             usable = bool(state) and (not state.get("used")) and expires_at is not None and now < expires_at and \
                 state.get("attempts", 0) < self.policy.code_max_attempts
             reserved["usable"] = usable
@@ -260,7 +255,7 @@ class EmailCodeLogin:
 
         def change(state: dict[str, Any]) -> dict[str, Any] | None:
             reservation = policy.reserve(state.get("failures", 0), state.get("lockouts", 0),
-                                         _utc(state.get("locked_until")), now)
+                                         as_utc(state.get("locked_until")), now)
             outcome[:] = [reservation]
             if not reservation.admitted:
                 return None
@@ -292,7 +287,7 @@ class EmailCodeLogin:
         lock: dict[str, Any] = {}
 
         def change(state: dict[str, Any]) -> dict[str, Any] | None:
-            locked_until = _utc(state.get("locked_until"))
+            locked_until = as_utc(state.get("locked_until"))
             if locked_until is not None and now < locked_until and state.get("lock_id") != reservation_id:
                 lock["until"] = locked_until
                 return None
@@ -331,12 +326,9 @@ class EmailCodeLogin:
     def purge_expired(self, now: datetime | None = None) -> int:
         """Delete challenges that expired (more than a day ago, to keep recent ones for audit joins)
         and counter rows that no longer count; returns how many challenges were deleted."""
-        now = now or datetime.now(timezone.utc)
-        removed = 0
-        for row in self._tables.query(storage.LOGIN_CODES, "expires_at le @cutoff", {"cutoff": now - timedelta(days=1)},
-                                      select=["PartitionKey", "RowKey"]):
-            self._tables.delete(storage.LOGIN_CODES, row["PartitionKey"], row["RowKey"])
-            removed += 1
+        now = now or utcnow()
+        removed = self._tables.delete_where(storage.LOGIN_CODES, "expires_at le @cutoff",
+                                            {"cutoff": now - timedelta(days=1)})
         guards = self._purge_guards(now)
         if guards:
             logger.info("login: purged %d stale counter rows", guards)
@@ -348,17 +340,15 @@ class EmailCodeLogin:
         mailbox and address would otherwise pile up for ever)."""
         removed = 0
         for kind in ("issue", "issuembx", "issuecli", "verifycli"):
-            for row in self._tables.query(storage.LOGIN_GUARDS, "PartitionKey eq @p and window_start le @cutoff",
-                                          {"p": kind, "cutoff": now - timedelta(days=1)},
-                                          select=["PartitionKey", "RowKey"]):
-                self._tables.delete(storage.LOGIN_GUARDS, row["PartitionKey"], row["RowKey"])
-                removed += 1
+            removed += self._tables.delete_where(storage.LOGIN_GUARDS, "PartitionKey eq @p and window_start le @cutoff",
+                                                 {"p": kind, "cutoff": now - timedelta(days=1)})
+
+        def still_locked(row: dict[str, Any]) -> bool:
+            locked_until = as_utc(row.get("locked_until"))
+            return locked_until is not None and locked_until > now
+
         for kind in ("failcli", "fail"):
-            for row in self._tables.query(storage.LOGIN_GUARDS, "PartitionKey eq @p and Timestamp le @cutoff",
-                                          {"p": kind, "cutoff": now - timedelta(days=GUARD_IDLE_DAYS)},
-                                          select=["PartitionKey", "RowKey", "locked_until"]):
-                locked_until = _utc(row.get("locked_until"))
-                if locked_until is None or locked_until <= now:
-                    self._tables.delete(storage.LOGIN_GUARDS, row["PartitionKey"], row["RowKey"])
-                    removed += 1
+            removed += self._tables.delete_where(storage.LOGIN_GUARDS, "PartitionKey eq @p and Timestamp le @cutoff",
+                                                 {"p": kind, "cutoff": now - timedelta(days=GUARD_IDLE_DAYS)},
+                                                 select=["locked_until"], keep=still_locked)
         return removed

@@ -25,20 +25,9 @@ def offboard(tenant_id: str) -> dict[str, int]:
     runtime.tenant_directory().remove(tenant_id)
     phones = runtime.phonebook().destroy_tenant(tenant_id)
     tables = runtime.tables()
-    settings = 0
-    for row in tables.query(storage.USER_SETTINGS, "PartitionKey eq @p", {"p": tenant_id},
-                            select=["PartitionKey", "RowKey"]):
-        tables.delete(storage.USER_SETTINGS, row["PartitionKey"], row["RowKey"])
-        settings += 1
-    challenges = 0
-    for row in tables.query(storage.LOGIN_CODES, "tenant_id eq @t", {"t": tenant_id},
-                            select=["PartitionKey", "RowKey"]):
-        tables.delete(storage.LOGIN_CODES, row["PartitionKey"], row["RowKey"])
-        challenges += 1
-    sessions = 0
-    for row in tables.query(storage.SESSIONS, "tenant_id eq @t", {"t": tenant_id}, select=["PartitionKey", "RowKey"]):
-        tables.delete(storage.SESSIONS, row["PartitionKey"], row["RowKey"])
-        sessions += 1
+    settings = tables.delete_where(storage.USER_SETTINGS, "PartitionKey eq @p", {"p": tenant_id})
+    challenges = tables.delete_where(storage.LOGIN_CODES, "tenant_id eq @t", {"t": tenant_id})
+    sessions = tables.delete_where(storage.SESSIONS, "tenant_id eq @t", {"t": tenant_id})
     runtime.audit_log().record("tenant.offboarded", tenant_id=tenant_id, actor="operator", outcome="removed",
                                phones=phones, sessions=sessions, settings=settings, challenges=challenges)
     return {"phones": phones, "sessions": sessions, "settings": settings, "challenges": challenges}

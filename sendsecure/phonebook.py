@@ -28,18 +28,18 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import threading
-import time
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sendsecure import audit
 from sendsecure.adapters import storage
-from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
-from sendsecure.errors import InvalidBody, Unprocessable, dependency_failure
-from sendsecure.core.datafiles import data_file
 from sendsecure.adapters.keys import KeyNotFound, KeyStore, Pseudonyms
+from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
+from sendsecure.core.cache import TtlCache
+from sendsecure.core.clock import utcnow
+from sendsecure.core.datafiles import data_file
 from sendsecure.core.phones import DEFAULT_REGION, describe, normalise_phone
+from sendsecure.errors import InvalidBody, Unprocessable
 from sendsecure.sessions import Session
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def key_name(tenant_id: str) -> str:
 
 
 def associated_data(tenant_id: str, person: str, recipient: str) -> bytes:
-    return f"sendsecure.phone\x00{tenant_id}\x00{person}\x00{recipient}".encode("utf-8")
+    return f"sendsecure.phone\x00{tenant_id}\x00{person}\x00{recipient}".encode()
 
 
 def seal(key: bytes, number: str, aad: bytes) -> str:
@@ -84,11 +84,9 @@ class PhoneBook:
         self._keys = keys
         self._pseudonyms = pseudonyms
         self._audit = audit_log
-        self._cache_seconds = cache_seconds
-        # partition -> (row key -> (sealed, key version), read at): a person's sealed rows, so that
+        # partition -> (row key -> (sealed, key version)): a person's sealed rows, so that
         # re-validating a draft does not query storage each time. Numbers stay sealed in memory.
-        self._rows: dict[str, tuple[dict[str, tuple[str, str]], float]] = {}
-        self._lock = threading.Lock()
+        self._rows: TtlCache[str, dict[str, tuple[str, str]]] = TtlCache(cache_seconds)
 
     # ----- keys of rows ----------------------------------------------------------------
 
@@ -160,7 +158,7 @@ class PhoneBook:
         try:
             self._tables.upsert(storage.PHONES, {
                 "PartitionKey": partition, "RowKey": row_key, "sealed": sealed, "key_version": version,
-                "updated_at": datetime.now(timezone.utc),
+                "updated_at": utcnow(),
             }, merge=False)
         except Exception:
             self._record_failure(session, event, row_key)
@@ -230,33 +228,23 @@ class PhoneBook:
     def _partition_rows(self, session: Session) -> dict[str, tuple[str, str]]:
         partition = self._partition(session)
         cached = self._rows.get(partition)
-        if cached is not None and time.monotonic() - cached[1] < self._cache_seconds:
-            return cached[0]
+        if cached is not None:
+            return cached
         rows = {row["RowKey"]: (row["sealed"], row["key_version"])
                 for row in self._tables.query(storage.PHONES, "PartitionKey eq @p", {"p": partition},
                                               select=["RowKey", "sealed", "key_version"])}
-        with self._lock:
-            if len(self._rows) > 10000:
-                self._rows.clear()
-            self._rows[partition] = (rows, time.monotonic())
+        self._rows.put(partition, rows)
         return rows
 
     def _changed(self, session: Session) -> None:
-        with self._lock:
-            self._rows.pop(self._partition(session), None)
+        self._rows.pop(self._partition(session))
 
     # ----- keys and sealing --------------------------------------------------------------
 
     def _tenant_key(self, tenant_id: str) -> tuple[str, bytes]:
         """The current version, asked of the key store (not the cache) since new data is sealed
         with it: a key destroyed by another worker is never used for a new row (issue 8.1)."""
-        try:
-            return self._keys.current(key_name(tenant_id), fresh=True)
-        except Exception as error:  # the key store's own failures become 503
-            failure = dependency_failure(error)
-            if failure is not None:
-                raise failure from None
-            raise
+        return self._keys.current(key_name(tenant_id), fresh=True)
 
     def _open(self, session: Session, row: dict[str, Any]) -> str | None:
         try:
@@ -275,14 +263,7 @@ class PhoneBook:
     def destroy_tenant(self, tenant_id: str) -> int:
         """Destroy the tenant's data key, then its rows; returns the number of rows removed."""
         self._keys.destroy(key_name(tenant_id))
-        with self._lock:
-            for partition in [p for p in self._rows if p.startswith(f"{tenant_id}.")]:
-                del self._rows[partition]
-        removed = 0
-        rows = self._tables.query(storage.PHONES, "PartitionKey ge @low and PartitionKey lt @high",
-                                  {"low": f"{tenant_id}.", "high": f"{tenant_id}/"}, select=["PartitionKey", "RowKey"])
-        for row in rows:
-            self._tables.delete(storage.PHONES, row["PartitionKey"], row["RowKey"])
-            removed += 1
-        return removed
+        self._rows.pop_where(lambda partition: partition.startswith(f"{tenant_id}."))
+        return self._tables.delete_where(storage.PHONES, "PartitionKey ge @low and PartitionKey lt @high",
+                                         {"low": f"{tenant_id}.", "high": f"{tenant_id}/"})
 

@@ -18,15 +18,16 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sendsecure.adapters import storage
+from sendsecure.core.cache import TtlCache
+from sendsecure.core.clock import as_utc, utcnow
 from sendsecure.errors import Unauthenticated
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from sendsecure.tenantstore import TenantDirectory
 
 TOKEN_PREFIX = "sst_"
-_CACHE_LIMIT = 10000
 
 
 def new_token() -> str:
@@ -72,10 +72,6 @@ class SessionPolicy:
     cache_seconds: float
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 class SessionService:
     def __init__(self, tables: storage.TableStore, policy: SessionPolicy,
                  tenants: TenantDirectory | None = None, *, audit_log: AuditLog, pseudonyms: Pseudonyms) -> None:
@@ -84,8 +80,10 @@ class SessionService:
         self._tenants = tenants
         self._audit = audit_log
         self._pseudonyms = pseudonyms
-        self._cache: OrderedDict[str, tuple[Session, float]] = OrderedDict()
-        self._unknown: dict[str, float] = {}
+        ttl = policy.cache_seconds
+        # Kept up to twice the window: one request refreshes a stale copy while others use it.
+        self._cache: TtlCache[str, Session] = TtlCache(ttl, grace=ttl if math.isfinite(ttl) else 0.0)
+        self._unknown: TtlCache[str, bool] = TtlCache(ttl)  # tokens are random: unknown stays unknown
         self._refreshing: set[str] = set()
         self._lock = threading.Lock()
 
@@ -95,7 +93,7 @@ class SessionService:
 
     def create(self, *, tenant_id: str, mailbox: str, login_method: str, device_id: str,
                now: datetime | None = None) -> tuple[str, Session]:
-        now = now or datetime.now(timezone.utc)
+        now = now or utcnow()
         token = new_token()
         session = Session(
             tenant_id=tenant_id, mailbox=mailbox, login_method=login_method, device_id=device_id,
@@ -111,7 +109,7 @@ class SessionService:
 
     def authenticate(self, token: str, now: datetime | None = None) -> Session:
         """The live session for a bearer token, or ``Unauthenticated``."""
-        now = now or datetime.now(timezone.utc)
+        now = now or utcnow()
         digest = token_hash(token)
         cached = self._cached(digest)
         fetched = cached is None
@@ -146,16 +144,12 @@ class SessionService:
         partition, row = self._keys(digest)
         entity = self._tables.get(storage.SESSIONS, partition, row)
         if entity is None:
-            if self.policy.cache_seconds > 0:
-                with self._lock:  # tokens are random: an unknown one never becomes known later
-                    if len(self._unknown) > _CACHE_LIMIT:
-                        self._unknown.clear()
-                    self._unknown[digest] = time.monotonic()
+            self._unknown.put(digest, True)
             raise Unauthenticated("The session is unknown or has ended; log in again.")
         return Session(
             tenant_id=entity["tenant_id"], mailbox=entity["mailbox"], login_method=entity["login_method"],
-            device_id=entity.get("device_id", ""), created_at=_utc(entity["created_at"]),
-            last_used_at=_utc(entity["last_used_at"]), expires_at=_utc(entity["expires_at"]),
+            device_id=entity.get("device_id", ""), created_at=as_utc(entity["created_at"]),
+            last_used_at=as_utc(entity["last_used_at"]), expires_at=as_utc(entity["expires_at"]),
         )
 
     def end(self, token: str) -> Session:
@@ -185,17 +179,10 @@ class SessionService:
 
     def purge_expired(self, now: datetime | None = None) -> int:
         """Delete sessions past their absolute end or idle timeout; returns how many."""
-        now = now or datetime.now(timezone.utc)
+        now = now or utcnow()
         idle_cutoff = now - timedelta(seconds=self.policy.idle_seconds)
-        removed = 0
-        rows = self._tables.query(
-            storage.SESSIONS, "expires_at le @now or last_used_at le @idle", {"now": now, "idle": idle_cutoff},
-            select=["PartitionKey", "RowKey"],
-        )
-        for row in rows:
-            self._tables.delete(storage.SESSIONS, row["PartitionKey"], row["RowKey"])
-            removed += 1
-        return removed
+        return self._tables.delete_where(storage.SESSIONS, "expires_at le @now or last_used_at le @idle",
+                                         {"now": now, "idle": idle_cutoff})
 
     # ----- per-worker cache -------------------------------------------------------------
 
@@ -206,41 +193,29 @@ class SessionService:
         requests keep using the copy (up to twice that age), so an expiring entry costs one
         storage read, not one per request in flight. Unknown tokens are remembered as unknown.
         """
-        if self.policy.cache_seconds <= 0:
+        if not self._cache.enabled:
             return None
-        ttl = self.policy.cache_seconds
+        if self._unknown.get(digest):
+            raise Unauthenticated("The session is unknown or has ended; log in again.")
+        found = self._cache.entry(digest)
+        if found is None:
+            return None
+        session, age = found
+        if age < self._cache.ttl:
+            return session
         with self._lock:
-            now = time.monotonic()
-            unknown = self._unknown.get(digest)
-            if unknown is not None:
-                if now - unknown <= ttl:
-                    raise Unauthenticated("The session is unknown or has ended; log in again.")
-                del self._unknown[digest]
-            item = self._cache.get(digest)
-            if item is None:
-                return None
-            session, stored = item
-            age = now - stored
-            if age <= ttl:
+            if digest in self._refreshing:
                 return session
-            if digest in self._refreshing and age <= 2 * ttl:
-                return session
-            if age > 2 * ttl:
-                del self._cache[digest]
             self._refreshing.add(digest)
-            return None
+        return None
 
     def _remember(self, digest: str, session: Session, fetched: bool) -> None:
-        if self.policy.cache_seconds <= 0:
-            return
-        with self._lock:
-            previous = self._cache.get(digest)
-            stored = previous[1] if previous is not None and not fetched else time.monotonic()
-            self._cache[digest] = (session, stored)
-            self._cache.move_to_end(digest)
-            while len(self._cache) > _CACHE_LIMIT:
-                self._cache.popitem(last=False)
+        if fetched:
+            self._cache.put(digest, session)
+        else:  # served from the copy: a new last use replaces it, keeping the copy's age
+            held = self._cache.entry(digest)
+            if held is not None and held[0] is not session:
+                self._cache.replace(digest, session)
 
     def _forget(self, digest: str) -> None:
-        with self._lock:
-            self._cache.pop(digest, None)
+        self._cache.pop(digest)

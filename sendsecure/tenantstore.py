@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 
 from sendsecure.adapters import storage
-from sendsecure.errors import ConfigurationError
+from sendsecure.core.cache import TtlCache
 from sendsecure.core.tenants import Tenant, parse_tenant
+from sendsecure.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 PARTITION = "tenant"
@@ -24,10 +24,10 @@ PARTITION = "tenant"
 class TenantDirectory:
     def __init__(self, tables: storage.TableStore, cache_seconds: float = 60.0) -> None:
         self._tables = tables
-        self._cache_seconds = cache_seconds
         self._by_domain: dict[str, Tenant] = {}
         self._by_id: dict[str, Tenant] = {}
-        self._loaded_at = float("-inf")
+        self._loaded = False
+        self._fresh: TtlCache[str, bool] = TtlCache(cache_seconds, maxsize=1)  # the copy was read lately
         self._lock = threading.Lock()
 
     def save(self, tenants: list[Tenant]) -> None:
@@ -63,14 +63,13 @@ class TenantDirectory:
         return sorted(self._by_id.values(), key=lambda t: t.id)
 
     def _refresh(self, force: bool = False) -> None:
-        if not force and time.monotonic() - self._loaded_at < self._cache_seconds:
+        if not force and self._fresh.get(PARTITION):
             return
-        loaded = self._loaded_at != float("-inf")
         # Another request already re-reads a stale copy: use the copy meanwhile.
-        if not self._lock.acquire(blocking=force or not loaded):
+        if not self._lock.acquire(blocking=force or not self._loaded):
             return
         try:
-            if not force and time.monotonic() - self._loaded_at < self._cache_seconds:
+            if not force and self._fresh.get(PARTITION):
                 return
             by_id: dict[str, Tenant] = {}
             for row in self._tables.query(storage.TENANTS, "PartitionKey eq @p", {"p": PARTITION}):
@@ -82,6 +81,7 @@ class TenantDirectory:
                 by_id[tenant.id] = tenant
             self._by_id = by_id
             self._by_domain = {domain: t for t in by_id.values() for domain in t.mail_domains}
-            self._loaded_at = time.monotonic()
+            self._loaded = True
+            self._fresh.put(PARTITION, True)
         finally:
             self._lock.release()

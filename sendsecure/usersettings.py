@@ -7,15 +7,14 @@ change is seen at once by the worker that made it and within that time by the ot
 """
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from sendsecure.adapters import storage
-from sendsecure.errors import InvalidBody
-from sendsecure.core.i18n import LANGUAGES
 from sendsecure.adapters.keys import Pseudonyms
+from sendsecure.core.cache import TtlCache
+from sendsecure.core.i18n import LANGUAGES
+from sendsecure.errors import InvalidBody
 from sendsecure.sessions import Session
 
 SEND_DELAYS = (0, 5, 10)
@@ -31,9 +30,7 @@ class UserSettingsStore:
     def __init__(self, tables: storage.TableStore, pseudonyms: Pseudonyms, cache_seconds: float = 30.0) -> None:
         self._tables = tables
         self._pseudonyms = pseudonyms
-        self._cache_seconds = cache_seconds
-        self._cache: dict[tuple[str, str], tuple[UserSettings, float]] = {}
-        self._lock = threading.Lock()
+        self._cache: TtlCache[tuple[str, str], UserSettings] = TtlCache(cache_seconds)
 
     def _key(self, session: Session) -> tuple[str, str]:
         return session.tenant_id, self._pseudonyms.of("mailbox", session.mailbox)
@@ -41,14 +38,12 @@ class UserSettingsStore:
     def get(self, session: Session) -> UserSettings:
         key = self._key(session)
         cached = self._cache.get(key)
-        if cached is not None and time.monotonic() - cached[1] < self._cache_seconds:
-            return cached[0]
+        if cached is not None:
+            return cached
         row = self._tables.get(storage.USER_SETTINGS, *key)
-        settings = UserSettings(row.get("language") or None, row.get("send_delay_seconds", 0)) if row else UserSettings(None)
-        with self._lock:
-            if len(self._cache) > 10000:
-                self._cache.clear()
-            self._cache[key] = (settings, time.monotonic())
+        settings = (UserSettings(row.get("language") or None, row.get("send_delay_seconds", 0)) if row
+                    else UserSettings(None))
+        self._cache.put(key, settings)
         return settings
 
     def update(self, session: Session, changes: dict[str, Any]) -> UserSettings:
@@ -68,6 +63,5 @@ class UserSettingsStore:
                                                      "language": language or "", "send_delay_seconds": delay},
                             merge=False)
         settings = UserSettings(language, delay)
-        with self._lock:
-            self._cache[key] = (settings, time.monotonic())
+        self._cache.put(key, settings)
         return settings

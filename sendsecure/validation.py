@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import logging
 
-from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
 from sendsecure.bookstore import DomainBookStore
+from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
 from sendsecure.core.domainbook import DomainBook
 from sendsecure.core.drafts import Draft
-from sendsecure.phonebook import PhoneBook
-from sendsecure.errors import Unauthenticated, dependency_failure
 from sendsecure.core.models import OnSendDecision, Verdict
 from sendsecure.core.rules import NEEDS_PHONE, TenantPolicy, categorise, evaluate, on_send_decision
-from sendsecure.sessions import Session
 from sendsecure.core.tenants import Tenant
+from sendsecure.errors import DependencyUnavailable, Unauthenticated
+from sendsecure.phonebook import PhoneBook
+from sendsecure.sessions import Session
 from sendsecure.tenantstore import TenantDirectory
 
 logger = logging.getLogger(__name__)
@@ -46,9 +46,7 @@ class DraftValidation:
     def book_for(self, tenant: Tenant) -> DomainBook | None:
         try:
             return self._books.current(tenant.domain_book_variant.value)
-        except Exception as error:
-            if dependency_failure(error) is None:
-                raise
+        except DependencyUnavailable as error:  # no book at all (V-O3): the verdict says so
             logger.warning("domain book %s unavailable (%s)", tenant.domain_book_variant.value, type(error).__name__)
             return None
 

@@ -37,6 +37,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import math
 import os
 import re
 import secrets
@@ -46,7 +47,8 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from sendsecure.errors import DependencyUnavailable
+from sendsecure.core.cache import TtlCache
+from sendsecure.errors import DependencyUnavailable, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +56,9 @@ NAME_RE = re.compile(r"^[a-z0-9-]{1,100}$")
 MASTER_KEY = "master-key"  # the deployment's master secret; every keyed hash derives from it
 
 
-class KeyNotFound(Exception):
-    """The key (or this version of it) does not exist, e.g. because it was destroyed."""
+class KeyNotFound(NotFound):
+    """The key (or this version of it) does not exist, e.g. because it was destroyed (what it
+    sealed is gone: 404 should it ever reach the edge)."""
 
 
 class KeyStoreUnavailable(DependencyUnavailable):
@@ -105,14 +108,12 @@ class CachedKeyStore(abc.ABC):
     """The per-worker cache shared by both stores; subclasses do the reading and writing."""
 
     def __init__(self, current_ttl: float = 300.0, verify_ttl: float = 60.0, check_seconds: float = 10.0) -> None:
-        self._current_ttl = current_ttl
-        self._verify_ttl = verify_ttl
-        self._check_seconds = check_seconds
-        self._current: dict[str, tuple[str, bytes, float]] = {}
-        # (name, version) -> (key, when the store last confirmed it)
-        self._versions: dict[tuple[str, str], tuple[bytes, float]] = {}
-        self._stable: dict[str, tuple[str, bytes, float]] = {}
-        self._checked: dict[str, tuple[bool, float]] = {}
+        self._current: TtlCache[str, tuple[str, bytes]] = TtlCache(current_ttl)  # name -> (version, key)
+        # Confirmed by the store less than verify_ttl ago, else asked again; kept (grace) for when
+        # the store does not answer that question.
+        self._versions: TtlCache[tuple[str, str], bytes] = TtlCache(verify_ttl, grace=math.inf)
+        self._stable: TtlCache[str, tuple[str, bytes]] = TtlCache(verify_ttl, grace=math.inf)
+        self._checked: TtlCache[str, bool] = TtlCache(check_seconds)
         self._lock = threading.Lock()
 
     # ----- what a store implements ----------------------------------------------------------
@@ -146,14 +147,14 @@ class CachedKeyStore(abc.ABC):
             # Two provisioners racing where the store cannot serialise them (Key Vault) both write;
             # ``stable`` then picks the same (oldest) version everywhere.
             self._write_new_version(name, new_key())
-            self._checked.pop(name, None)
+            self._checked.pop(name)
             return True
 
     def current(self, name: str, *, fresh: bool = False) -> tuple[str, bytes]:
         check_name(name)
         cached = self._current.get(name)
-        if not fresh and cached is not None and time.monotonic() - cached[2] < self._current_ttl:
-            return cached[0], cached[1]
+        if not fresh and cached is not None:
+            return cached
         found = self._read_current(name)
         if found is None:
             self._forget(name)
@@ -163,21 +164,20 @@ class CachedKeyStore(abc.ABC):
 
     def version(self, name: str, version: str) -> bytes:
         check_name(name)
-        now = time.monotonic()
-        cached = self._versions.get((name, version))
-        if cached is not None and now - cached[1] < self._verify_ttl:
-            return cached[0]
+        held = self._versions.entry((name, version))
+        if held is not None and held[1] < self._versions.ttl:
+            return held[0]
         try:
             key = self._read_version(name, version)
         except (KeyStoreUnavailable, TimeoutError):  # no answer, or the request's deadline is up
-            if cached is not None:  # keep reading with what we have; the next use asks again
-                return cached[0]
+            if held is not None:  # keep reading with what we have; the next use asks again
+                return held[0]
             raise
         if key is None:
-            if cached is not None:  # destroyed elsewhere since we read it
+            if held is not None:  # destroyed elsewhere since we read it
                 self._forget(name)
             raise KeyNotFound()
-        self._versions[(name, version)] = (key, now)
+        self._versions.put((name, version), key)
         return key
 
     def rotate(self, name: str) -> tuple[str, bytes]:
@@ -198,35 +198,34 @@ class CachedKeyStore(abc.ABC):
 
     def stable(self, name: str) -> bytes:
         check_name(name)
-        now = time.monotonic()
-        cached = self._stable.get(name)
-        if cached is not None and now - cached[2] < self._verify_ttl:
-            return cached[1]
-        if cached is not None:  # still there? a cheap read of the one version we use
+        held = self._stable.entry(name)
+        if held is not None and held[1] < self._stable.ttl:
+            return held[0][1]
+        if held is not None:  # still there? a cheap read of the one version we use
+            version, key = held[0]
             try:
-                still = self._read_version(name, cached[0])
+                still = self._read_version(name, version)
             except (KeyStoreUnavailable, TimeoutError):
-                return cached[1]
+                return key
             if still is not None:
-                self._stable[name] = (cached[0], cached[1], now)
-                return cached[1]
+                self._stable.touch(name)
+                return key
             self._forget(name)
         found = self._read_oldest(name)
         if found is None:
             raise self._missing(name)
-        self._stable[name] = (found[0], found[1], now)
-        self._versions[(name, found[0])] = (found[1], now)
+        self._stable.put(name, found)
+        self._versions.put((name, found[0]), found[1])
         return found[1]
 
     def check(self, name: str) -> bool:
         """Whether ``name`` exists in the store (not the cache); remembered ``check_seconds``."""
         check_name(name)
-        now = time.monotonic()
         cached = self._checked.get(name)
-        if cached is not None and now - cached[1] < self._check_seconds:
-            return cached[0]
+        if cached is not None:
+            return cached
         exists = self._read_current(name) is not None
-        self._checked[name] = (exists, now)
+        self._checked.put(name, exists)
         if not exists:
             self._forget(name)
         return exists
@@ -236,15 +235,13 @@ class CachedKeyStore(abc.ABC):
         return contextlib.nullcontext()
 
     def _remember(self, name: str, version: str, key: bytes) -> None:
-        now = time.monotonic()
-        self._current[name] = (version, key, now)
-        self._versions[(name, version)] = (key, now)
+        self._current.put(name, (version, key))
+        self._versions.put((name, version), key)
 
     def _forget(self, name: str) -> None:
-        self._current.pop(name, None)
-        self._stable.pop(name, None)
-        for cached in [k for k in list(self._versions) if k[0] == name]:
-            self._versions.pop(cached, None)
+        self._current.pop(name)
+        self._stable.pop(name)
+        self._versions.pop_where(lambda cached: cached[0] == name)
 
     @staticmethod
     def _missing(name: str) -> KeyMissing:
@@ -370,7 +367,7 @@ class DerivedKeys:
             from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
             cached = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                          info=f"sendsecure/v1/{purpose}".encode("utf-8")).derive(master)
+                          info=f"sendsecure/v1/{purpose}".encode()).derive(master)
             self._derived[(master, purpose)] = cached
         return cached
 
@@ -389,4 +386,4 @@ class Pseudonyms:
     def of(self, kind: str, value: str) -> str:
         purpose = "pseudonym:" + kind.split(":", 1)[0]
         key = self._keys.key(purpose)
-        return hmac.new(key, f"{kind}\x00{value}".encode("utf-8"), hashlib.sha256).hexdigest()[:40]
+        return hmac.new(key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()[:40]

@@ -27,7 +27,7 @@ Key Vault sees about one read per worker per key, not one per request.
   literally. ``destroy`` can be repeated after a failure: an already deleted secret goes straight
   to the purge.
 
-Errors: no answer (connection refused, reset, timeout, TLS), 429 and 5xx become
+Errors: no answer (connection refused, reset, timeout, TLS, the request's deadline), 429 and 5xx become
 ``KeyStoreUnavailable`` (503) with Key Vault's ``Retry-After`` (default 5 s). Every other refusal
 (401/403 for a missing role assignment, 409 for a soft-deleted name, a secret that is not a
 256-bit key) is also ``KeyStoreUnavailable`` and logged as an error, since the key store cannot
@@ -55,8 +55,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sendsecure.errors import DEFAULT_RETRY_AFTER, ConfigurationError, retry_after_seconds
 from sendsecure.adapters.keys import CachedKeyStore, KeyStoreUnavailable, decode_key, encode_key
+from sendsecure.errors import DEFAULT_RETRY_AFTER, ConfigurationError, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -246,11 +246,15 @@ class KeyVaultKeyStore(CachedKeyStore):
 
 @contextmanager
 def _vault_errors(action: str, name: str) -> Iterator[None]:
-    """Turn every Azure SDK error that escapes the block into ``KeyStoreUnavailable``."""
+    """Turn every Azure SDK error (and the request's deadline, and a socket's failure) that escapes
+    the block into ``KeyStoreUnavailable``."""
     from azure.core.exceptions import AzureError
 
     try:
         yield
+    except (TimeoutError, ConnectionError) as error:  # DeadlineExceeded from the transport included
+        logger.warning("Key Vault did not answer (%s of secret %s): %s", action, name, type(error).__name__)
+        raise KeyStoreUnavailable("The key store does not answer.", retry_after=DEFAULT_RETRY_AFTER) from None
     except AzureError as error:
         raise _unavailable(error, action, name) from None
 

@@ -14,16 +14,30 @@ costs a request at most its deadline, then 503.
 Missing tables (issue 7 item 11): a table that disappeared (storage restarted empty, deleted by
 hand) is created again on the first call that finds it missing, with an error in the log, and that
 call is retried once; health lists the tables and reports the missing ones.
+
+Errors (issue 9 item 4): nothing of the SDK leaves this module. No answer (refused, reset, timeout,
+TLS, the request's deadline), 408, 429 and 5xx are ``DependencyUnavailable`` (503, with the
+storage's ``Retry-After``); every other refusal (403 for a lost role assignment, 400) is too, and is
+logged as an error with the status and the storage's error code. A lost optimistic-concurrency race
+or an existing key is ``Conflict``. An entity that is not there is ``None`` from ``get`` and
+``False`` from ``update_if_present``, never an exception.
+
+Deleting many rows: ``delete_where`` queries the keys and deletes them in batches (entity group
+transactions: up to 100 entities of one partition per request), so a purge of 1,000 rows in ten
+partitions costs some ten round trips, not 1,000.
 """
 from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
-from sendsecure.errors import ConfigurationError, DependencyUnavailable
+from sendsecure.errors import ConfigurationError, Conflict, DependencyUnavailable, retry_after_seconds
 from sendsecure.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -42,6 +56,9 @@ TABLE_NAMES = (TENANTS, SESSIONS, LOGIN_CODES, LOGIN_GUARDS, AUDIT, BOOK, BOOK_M
 
 
 POOL_SIZE = 64  # above the worker's thread count, so concurrent requests reuse connections
+BATCH_LIMIT = 100  # entities per entity group transaction (one partition each)
+TRANSIENT_STATUS = frozenset((408, 429, 500, 502, 503, 504))
+_ERROR_CODE_RE = re.compile(r"[A-Za-z0-9_.]{1,64}")
 
 
 def deadline_transport(connection_timeout: float, read_timeout: float, **options: Any):
@@ -85,8 +102,45 @@ def _table_missing(error: Exception) -> bool:
     return getattr(error, "error_code", None) == "TableNotFound"
 
 
-class Conflict(Exception):
-    """An optimistic-concurrency write lost the race (the entity changed or already exists)."""
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    """Every SDK (and socket, and deadline) failure escaping the block as the application's error."""
+    from azure.core.exceptions import AzureError
+
+    try:
+        yield
+    except (TimeoutError, ConnectionError) as error:  # DeadlineExceeded from the transport included
+        logger.warning("Table Storage did not answer (%s)", type(error).__name__)
+        raise DependencyUnavailable("Table Storage does not answer.") from None
+    except AzureError as error:
+        raise _application_error(error) from None
+
+
+def _application_error(error: Exception) -> Exception:
+    from azure.core.exceptions import (
+        HttpResponseError,
+        ResourceExistsError,
+        ResourceModifiedError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    if isinstance(error, (ResourceExistsError, ResourceModifiedError)):
+        return Conflict()
+    if isinstance(error, (ServiceRequestError, ServiceResponseError)):
+        logger.warning("Table Storage did not answer (%s)", type(error).__name__)
+        return DependencyUnavailable("Table Storage does not answer.")
+    status = error.status_code if isinstance(error, HttpResponseError) else None
+    code = getattr(error, "error_code", None)
+    code = code if isinstance(code, str) and _ERROR_CODE_RE.fullmatch(code) else "-"
+    if status in TRANSIENT_STATUS:
+        response = getattr(error, "response", None)
+        retry_after = retry_after_seconds(response.headers.get("Retry-After") if response is not None else None)
+        logger.warning("Table Storage answered %d (%s); retry after %d s", status, code, retry_after)
+        return DependencyUnavailable("Table Storage is busy or unavailable.", retry_after=retry_after)
+    logger.error("Table Storage refused a request: %s %s (%s)", status if status is not None else "no status",
+                 code, type(error).__name__)
+    return DependencyUnavailable("Table Storage refused the request.")
 
 
 class Contended(DependencyUnavailable):
@@ -159,18 +213,14 @@ class TableStore:
 
     def missing_tables(self) -> list[str]:
         """The logical tables that do not exist in storage (one listing)."""
-        from azure.core.exceptions import AzureError
-
         prefix = self._settings.table_prefix
-        try:
+        with _storage_errors():
             if prefix:
                 listed = self._service_client().query_tables(
                     "TableName ge @low and TableName lt @high", parameters={"low": prefix, "high": prefix + "~"})
             else:
                 listed = self._service_client().list_tables()
             present = {table.name for table in listed}
-        except AzureError:
-            raise DependencyUnavailable("Table Storage does not answer.") from None
         return [name for name in TABLE_NAMES if prefix + name not in present]
 
     def create_missing_tables(self) -> list[str]:
@@ -179,44 +229,42 @@ class TableStore:
         for name in missing:
             with self._lock:
                 self._tables.pop(name, None)
-            self.table(name)
+            with _storage_errors():
+                self.table(name)
         return missing
 
     def ping(self) -> None:
         """Raise ``DependencyUnavailable`` unless storage answers a cheap read."""
-        from azure.core.exceptions import AzureError, ResourceNotFoundError
+        from azure.core.exceptions import ResourceNotFoundError
 
-        try:
-            self.table(TENANTS).get_entity("meta", "ping")
-        except ResourceNotFoundError:
-            return
-        except AzureError:
-            raise DependencyUnavailable("Table Storage does not answer.") from None
+        with _storage_errors():
+            try:
+                self.table(TENANTS).get_entity("meta", "ping")
+            except ResourceNotFoundError:
+                return
 
     # ----- entity helpers ---------------------------------------------------------------
 
     def get(self, name: str, partition: str, row: str) -> dict[str, Any] | None:
         from azure.core.exceptions import ResourceNotFoundError
 
-        try:
-            return self._on_table(name, lambda table: table.get_entity(partition, row))
-        except ResourceNotFoundError:
-            return None
+        with _storage_errors():
+            try:
+                return self._on_table(name, lambda table: table.get_entity(partition, row))
+            except ResourceNotFoundError:
+                return None
 
     def insert(self, name: str, entity: dict[str, Any]) -> None:
         """Create a new entity; ``Conflict`` if the key exists (append-only tables rely on it)."""
-        from azure.core.exceptions import ResourceExistsError
-
-        try:
+        with _storage_errors():
             self._on_table(name, lambda table: table.create_entity(entity), any_404=True)
-        except ResourceExistsError:
-            raise Conflict() from None
 
     def upsert(self, name: str, entity: dict[str, Any], *, merge: bool = True) -> None:
         from azure.data.tables import UpdateMode
 
         mode = UpdateMode.MERGE if merge else UpdateMode.REPLACE
-        self._on_table(name, lambda table: table.upsert_entity(entity, mode=mode), any_404=True)
+        with _storage_errors():
+            self._on_table(name, lambda table: table.upsert_entity(entity, mode=mode), any_404=True)
 
     def update_if_present(self, name: str, entity: dict[str, Any]) -> bool:
         """Merge properties into an existing entity (``If-Match: *``); ``False`` if it is gone.
@@ -226,39 +274,90 @@ class TableStore:
         from azure.core.exceptions import ResourceNotFoundError
         from azure.data.tables import UpdateMode
 
-        try:
-            self.table(name).update_entity(entity, mode=UpdateMode.MERGE)
-        except ResourceNotFoundError:
-            return False
+        with _storage_errors():
+            try:
+                self.table(name).update_entity(entity, mode=UpdateMode.MERGE)
+            except ResourceNotFoundError:
+                return False
         return True
 
     def replace_if_unchanged(self, name: str, entity: dict[str, Any], etag: str) -> None:
         """Replace an entity read earlier, only if nobody changed it since (its ETag)."""
         from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+        from azure.core.exceptions import ResourceNotFoundError
         from azure.data.tables import UpdateMode
 
-        try:
-            self._on_table(name, lambda table: table.update_entity(
-                entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
-            ))
-        except (ResourceModifiedError, ResourceNotFoundError):
-            raise Conflict() from None
+        with _storage_errors():
+            try:
+                self._on_table(name, lambda table: table.update_entity(
+                    entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+                ))
+            except ResourceNotFoundError:
+                raise Conflict() from None
 
     def delete(self, name: str, partition: str, row: str) -> None:
-        self.table(name).delete_entity(partition, row)  # deleting a missing entity is not an error
+        with _storage_errors():
+            self.table(name).delete_entity(partition, row)  # deleting a missing entity is not an error
+
+    def submit(self, name: str, operations: list[tuple[str, dict[str, Any]]]) -> None:
+        """One entity group transaction (``("create" | "upsert" | "delete", entity)``, at most
+        ``BATCH_LIMIT``, one partition): all of it or nothing."""
+        with _storage_errors():
+            self._on_table(name, lambda table: table.submit_transaction(operations))
+
+    def delete_where(self, name: str, filter: str, parameters: dict[str, Any] | None = None, *,
+                     select: list[str] | None = None,
+                     keep: Callable[[dict[str, Any]], bool] | None = None) -> int:
+        """Delete the entities matching ``filter`` (and not kept by ``keep(row)``, which sees the
+        ``select``ed properties) in batches of up to ``BATCH_LIMIT`` per partition; returns how many.
+
+        A row deleted meanwhile by someone else fails its batch; that batch is then deleted one by
+        one (deleting a missing entity is not an error)."""
+        fields = ["PartitionKey", "RowKey", *(f for f in select or () if f not in ("PartitionKey", "RowKey"))]
+        pending: dict[str, list[str]] = {}
+        removed = 0
+        for row in self.query(name, filter, parameters, select=fields):
+            if keep is not None and keep(row):
+                continue
+            keys = pending.setdefault(row["PartitionKey"], [])
+            keys.append(row["RowKey"])
+            if len(keys) == BATCH_LIMIT:
+                removed += self._delete_batch(name, row["PartitionKey"], pending.pop(row["PartitionKey"]))
+        for partition, keys in pending.items():
+            removed += self._delete_batch(name, partition, keys)
+        return removed
+
+    def _delete_batch(self, name: str, partition: str, keys: list[str]) -> int:
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import TableTransactionError
+
+        if len(keys) == 1:
+            self.delete(name, partition, keys[0])
+            return 1
+        with _storage_errors():
+            try:
+                self.table(name).submit_transaction(
+                    [("delete", {"PartitionKey": partition, "RowKey": key}) for key in keys])
+                return len(keys)
+            except (TableTransactionError, ResourceNotFoundError) as error:
+                if getattr(error, "status_code", None) != 404:
+                    raise
+        for key in keys:  # one of them went meanwhile: the rest one by one
+            self.delete(name, partition, key)
+        return len(keys)
 
     def query(self, name: str, filter: str, parameters: dict[str, Any] | None = None, select: list[str] | None = None):
         """The matching entities, lazily; a missing table is created again and reads as empty."""
         from azure.core.exceptions import ResourceNotFoundError
 
-        pages = self.table(name).query_entities(filter, parameters=parameters or {}, select=select)
-        try:
-            yield from pages
-        except ResourceNotFoundError as error:
-            if not _table_missing(error):
-                raise
-            self._recreate(name)
+        with _storage_errors():
+            pages = self.table(name).query_entities(filter, parameters=parameters or {}, select=select)
+            try:
+                yield from pages
+            except ResourceNotFoundError as error:
+                if not _table_missing(error):
+                    raise
+                self._recreate(name)
 
     def mutate(
         self,

@@ -18,11 +18,11 @@ import azure.functions as func
 
 from sendsecure.context import CORRELATION_ID, begin_request, end_request
 from sendsecure.errors import (
+    DependencyUnavailable,
     InvalidBody,
     PayloadTooLarge,
     ProblemError,
     Unauthenticated,
-    dependency_failure,
 )
 
 if TYPE_CHECKING:
@@ -113,22 +113,20 @@ def endpoint(handler: Trigger) -> Trigger:
         try:
             try:
                 response = handler(req)
-            except ProblemError as error:
+            except ProblemError as error:  # adapters raise these too (DependencyUnavailable, Conflict)
                 response = problem_response(error)
+            except (TimeoutError, ConnectionError) as exc:  # the request's deadline, a socket: 503
+                logger.warning("dependency unavailable: %s (correlation %s)", type(exc).__name__, correlation_id)
+                response = problem_response(DependencyUnavailable())
             except Exception as exc:  # noqa: BLE001 - the one place that turns failures into answers
-                dependency = dependency_failure(exc)
-                if dependency is not None:
-                    logger.warning("dependency unavailable: %s (correlation %s)", type(exc).__name__, correlation_id)
-                    response = problem_response(dependency)
-                else:
-                    # Type and frames only: an exception's text may carry personal data.
-                    logger.error(
-                        "unhandled %s (correlation %s)\n%s",
-                        type(exc).__name__,
-                        correlation_id,
-                        "".join(traceback.format_tb(exc.__traceback__)),
-                    )
-                    response = problem_response(ProblemError("An unexpected error occurred."))
+                # Type and frames only: an exception's text may carry personal data.
+                logger.error(
+                    "unhandled %s (correlation %s)\n%s",
+                    type(exc).__name__,
+                    correlation_id,
+                    "".join(traceback.format_tb(exc.__traceback__)),
+                )
+                response = problem_response(ProblemError("An unexpected error occurred."))
             response.headers["X-Correlation-Id"] = correlation_id
             add_security_headers(req, response)
             return response

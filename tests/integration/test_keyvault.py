@@ -505,6 +505,6 @@ def test_issue7_item10_a_stalled_vault_ends_by_the_requests_deadline(fake: FakeK
     finally:
         fake.release.set()
         pool.shutdown()
-    from sendsecure.errors import dependency_failure
+    from sendsecure.errors import DependencyUnavailable
 
-    assert error is not None and dependency_failure(error) is not None  # 503 with Retry-After
+    assert isinstance(error, DependencyUnavailable) and error.retry_after  # 503 with Retry-After

@@ -437,7 +437,7 @@ def test_s6_audit_records_login_events_without_personal_data(app_env, outbox):
 
 def test_s6_audit_is_append_only(app_env):
     from sendsecure.audit import audit_entity
-    from sendsecure.adapters.storage import Conflict
+    from sendsecure.errors import Conflict
 
     entity = audit_entity("logout", tenant_id="zorg-a", actor="a", outcome="x", at=datetime.now(timezone.utc),
                           correlation_id="c", details={})

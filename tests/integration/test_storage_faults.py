@@ -11,7 +11,7 @@ import pytest
 from sendsecure import runtime
 from sendsecure.adapters import storage
 from sendsecure.context import deadline
-from sendsecure.errors import dependency_failure
+from sendsecure.errors import DependencyUnavailable
 
 CLIENT_BOUND = 5.0  # the caller's own patience; the deadline under test is far below it
 
@@ -78,4 +78,149 @@ def test_issue7_item10_every_storage_call_ends_by_the_deadline_when_storage_is_f
         futures = [pool.submit(bounded, call) for call in calls]
         for future in futures:
             error = future.exception(timeout=CLIENT_BOUND)  # a TimeoutError here is the hang of issue 7.10
-            assert dependency_failure(error) is not None  # what the HTTP edge turns into 503 + Retry-After
+            # the adapter's own error, which the HTTP edge turns into 503 + Retry-After (issue 9 item 4)
+            assert isinstance(error, DependencyUnavailable) and error.retry_after
+
+
+# ----- issue 9 item 4: the adapter speaks the application's language ------------------------
+
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def store_at(port: int) -> storage.TableStore:
+    from sendsecure.settings import from_environment
+
+    connection = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+                  f"TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    return storage.TableStore(from_environment({"TABLES_CONNECTION_STRING": connection,
+                                                "STORAGE_TIMEOUT_SECONDS": "2"}))
+
+
+@pytest.fixture
+def refusing_storage():
+    """A local HTTP server that answers every request with ``answer`` = (status, headers)."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        answer: tuple[int, dict[str, str]] = (503, {})
+
+        def _reply(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, headers = Handler.answer
+            body = b'{"odata.error":{"code":"ServerBusy","message":{"value":"busy"}}}'
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/json", **headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _reply
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Handler, store_at(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_issue9_item4_storage_that_refuses_connections_is_dependency_unavailable():
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    tables = store_at(port)
+    calls = [lambda: tables.get(storage.SESSIONS, "p", "r"), lambda: list(tables.query(storage.PHONES, "x eq 1")),
+             lambda: tables.delete_where(storage.PHONES, "x eq 1"), lambda: tables.missing_tables()]
+    for call in calls:
+        with pytest.raises(DependencyUnavailable) as raised:  # not the SDK's ServiceRequestError
+            call()
+        assert raised.value.retry_after
+
+
+def test_issue9_item4_throttled_storage_is_dependency_unavailable_with_its_retry_after(refusing_storage):
+    handler, tables = refusing_storage
+    handler.answer = (503, {"Retry-After": "1"})
+    with pytest.raises(DependencyUnavailable) as raised:
+        tables.get(storage.SESSIONS, "p", "r")
+    assert raised.value.retry_after == 1 and raised.value.status == 503
+
+
+def test_issue9_item4_storage_that_refuses_the_request_is_dependency_unavailable_and_logged(refusing_storage, caplog):
+    handler, tables = refusing_storage
+    handler.answer = (403, {})
+    with pytest.raises(DependencyUnavailable):
+        tables.upsert(storage.USER_SETTINGS, {"PartitionKey": "p", "RowKey": "r"})
+    assert any(r.levelname == "ERROR" and "403" in r.getMessage() for r in caplog.records)
+
+
+def test_issue9_item4_a_lost_race_is_the_application_conflict(app_env):
+    from sendsecure.errors import Conflict
+
+    tables = runtime.tables()
+    tables.insert(storage.USER_SETTINGS, {"PartitionKey": "race", "RowKey": "r", "n": 1})
+    stale = tables.get(storage.USER_SETTINGS, "race", "r")
+    tables.upsert(storage.USER_SETTINGS, {"PartitionKey": "race", "RowKey": "r", "n": 2})
+    with pytest.raises(Conflict):
+        tables.replace_if_unchanged(storage.USER_SETTINGS, {"PartitionKey": "race", "RowKey": "r", "n": 3},
+                                    stale.metadata["etag"])
+    with pytest.raises(Conflict):
+        tables.insert(storage.USER_SETTINGS, {"PartitionKey": "race", "RowKey": "r"})
+
+
+@pytest.fixture
+def transactions(monkeypatch):
+    """The entity group transactions sent, as lists of (operation, entity)."""
+    from azure.data.tables import TableClient
+
+    sent: list[list] = []
+    original = TableClient.submit_transaction
+
+    def counting(self, operations, **kwargs):
+        sent.append(list(operations))
+        return original(self, operations, **kwargs)
+
+    monkeypatch.setattr(TableClient, "submit_transaction", counting)
+    return sent
+
+
+def test_issue9_item4_delete_where_deletes_in_batches_of_at_most_100_per_partition(app_env, transactions):
+    tables = runtime.tables()
+    for partition, count in (("a", 150), ("b", 100), ("keep", 3)):
+        for start in range(0, count, 100):
+            tables.submit(storage.LOGIN_GUARDS, [
+                ("upsert", {"PartitionKey": partition, "RowKey": f"{n:04d}", "old": True})
+                for n in range(start, min(count, start + 100))])
+    transactions.clear()
+
+    removed = tables.delete_where(storage.LOGIN_GUARDS, "PartitionKey eq 'a' or PartitionKey eq 'b'")
+
+    assert removed == 250
+    assert sorted(len(batch) for batch in transactions) == [50, 100, 100]  # 3 round trips, not 250
+    assert all(len({entity["PartitionKey"] for _, entity in batch}) == 1 for batch in transactions)
+    left = {row["PartitionKey"] for row in tables.query(storage.LOGIN_GUARDS, "PartitionKey ge ''")}
+    assert left == {"keep"}
+
+
+def test_issue9_item4_delete_where_keeps_what_keep_says_and_survives_rows_deleted_meanwhile(app_env):
+    tables = runtime.tables()
+    tables.submit(storage.LOGIN_GUARDS, [("upsert", {"PartitionKey": "p", "RowKey": f"{n:02d}", "locked": n % 2 == 0})
+                                         for n in range(10)])
+
+    def keep(row):
+        tables.delete(storage.LOGIN_GUARDS, "p", "09")  # another worker's purge, between query and batch
+        return row["locked"]
+
+    removed = tables.delete_where(storage.LOGIN_GUARDS, "PartitionKey eq 'p'", select=["locked"], keep=keep)
+
+    assert removed == 5
+    assert sorted(row["RowKey"] for row in tables.query(storage.LOGIN_GUARDS, "PartitionKey eq 'p'")) == \
+        ["00", "02", "04", "06", "08"]

@@ -270,3 +270,17 @@ def test_issue8_item1_a_cached_key_survives_a_store_that_does_not_answer(tmp_pat
 
     monkeypatch.setattr(store, "_read_version", out_of_time)
     assert store.version(NAME, version) == key
+
+
+def test_issue9_item4_key_store_errors_are_the_applications(tmp_path: Path) -> None:
+    from sendsecure.errors import DependencyUnavailable, NotFound
+
+    store = provisioned(tmp_path)
+    version, _ = store.current(NAME)
+    store.destroy(NAME)
+    with pytest.raises(NotFound) as gone:
+        store.version(NAME, version)
+    assert isinstance(gone.value, KeyNotFound) and gone.value.status == 404
+    with pytest.raises(DependencyUnavailable) as missing:
+        store.current(NAME)
+    assert missing.value.status == 503 and missing.value.retry_after

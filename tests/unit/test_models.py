@@ -15,7 +15,8 @@ from sendsecure.errors import InvalidBody
     ({"address": "a@b.example", "phone": 5}, "phone", "must be a string"),
     ({"address": "a" * 513, "phone": "1"}, "address", "may be at most 512 characters"),
     ({"address": "a@b.example", "phone": "  "}, "phone", "must not be blank"),
-    ({"address": "a@b.example", "phone": "1", "region": "NLD"}, "region", "must be a two-letter region code such as NL"),
+    ({"address": "a@b.example", "phone": "1", "region": "NLD"}, "region",
+     "must be a two-letter region code such as NL"),
     ({"address": "a@b.example", "phone": "1", "region": None}, None, None),
 ])
 def test_issue9_item2_convert_names_the_field_in_the_apis_words(data, field, message):

@@ -54,11 +54,13 @@ def login_code_mail(*, sender: str, to: str, code: str, language: str, valid_min
     text = "\n\n".join([texts["greeting"], *paragraphs, texts["signature"]]) + "\n"
     esc = html.escape
     body = "".join(
-        f'<p style="font-size:28px;font-weight:bold;letter-spacing:4px">{esc(p)}</p>' if p == code else f"<p>{esc(p)}</p>"
+        f'<p style="font-size:28px;font-weight:bold;letter-spacing:4px">{esc(p)}</p>' if p == code
+        else f"<p>{esc(p)}</p>"
         for p in paragraphs
     )
     markup = (
-        f'<!DOCTYPE html><html lang="{language}"><head><meta charset="utf-8"><title>{esc(texts["subject"])}</title></head>'
+        f'<!DOCTYPE html><html lang="{language}"><head><meta charset="utf-8">'
+        f'<title>{esc(texts["subject"])}</title></head>'
         f"<body><p>{esc(texts['greeting'])}</p>{body}<p>{esc(texts['signature'])}</p></body></html>"
     )
     return OutgoingMail(sender=sender, to=to, subject=texts["subject"], text=text, html=markup,

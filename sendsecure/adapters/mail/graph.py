@@ -17,8 +17,8 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sendsecure.errors import DependencyUnavailable, retry_after_seconds
 from sendsecure.adapters.mail import OutgoingMail
+from sendsecure.errors import DependencyUnavailable, retry_after_seconds
 
 if TYPE_CHECKING:
     import msal
@@ -108,7 +108,7 @@ class GraphTransport:
         app, session = self._client()
         token = self._token(app)
         url = f"{self._graph_base_url}/v1.0/users/{quote(mail.sender, safe='@')}/sendMail"
-        body = {
+        body: dict[str, Any] = {
             "message": {
                 "subject": mail.subject,
                 "body": {"contentType": "HTML", "content": mail.html},
@@ -141,7 +141,7 @@ def _http_session(*, verify: str | bool, timeout: float) -> requests.Session:
     from requests.adapters import HTTPAdapter
 
     class _Session(requests.Session):
-        def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
             kwargs.setdefault("timeout", timeout)
             # Per request, so REQUESTS_CA_BUNDLE in the environment cannot override ``ca_bundle``.
             kwargs.setdefault("verify", verify)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 
 from sendsecure.adapters.mail import OutgoingMail
+from sendsecure.core.clock import utcnow
+from sendsecure.errors import DependencyUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -24,13 +25,17 @@ class OutboxTransport:
         self.log_codes = log_codes
 
     def send(self, mail: OutgoingMail) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
         message = mail.to_email_message()
         if mail.login_code:
             message["X-Dev-Login-Code"] = mail.login_code
-        name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.eml"
+        name = f"{utcnow():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.eml"
         temporary = self.folder / (name + ".tmp")
-        temporary.write_bytes(bytes(message))
-        os.replace(temporary, self.folder / name)  # readers never see half a file
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            temporary.write_bytes(bytes(message))
+            os.replace(temporary, self.folder / name)  # readers never see half a file
+        except OSError as error:  # a full disk, a folder it may not write: as a mail server that is down
+            logger.error("development outbox: cannot write to %s (%s)", self.folder, type(error).__name__)
+            raise DependencyUnavailable("The mail service is unavailable.") from None
         if self.log_codes:
             logger.warning("DEVELOPMENT OUTBOX: login code %s written to %s", mail.login_code, name)

@@ -12,8 +12,8 @@ import logging
 import smtplib
 import ssl
 
-from sendsecure.errors import DependencyUnavailable
 from sendsecure.adapters.mail import OutgoingMail
+from sendsecure.errors import DependencyUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,237 @@
+"""The reference gateway check (issue 10 item 6; SPEC S8, S9, X3; docs/sending.md "Gateway").
+
+What a mail gateway does with a message that arrives from Exchange Online, in order:
+1. read ``X-SendSecure-Envelope`` and ``X-SendSecure-Stamp`` from the headers (exactly one each);
+2. verify the stamp offline against the deployment's JWKS (type, key id, signature, time);
+3. the envelope header and the From mailbox must be what the stamp says;
+4. take the envelope (API ``GET /gateway/envelopes/{id}``; a file for now) and verify its own
+   signature with the same keys; it must be the stamp's envelope (id, tenant, sender, policy,
+   routes), and its recipient set must be the stamp's digest (HMAC under its ``recipient_salt``);
+5. every SMTP ``RCPT TO`` must be in that set (Exchange may split one message into several SMTP
+   transactions, so a part of the set is fine; ``require_all`` asks for all of it), and the To
+   and Cc headers must show exactly the envelope's To and CC recipients;
+6. the delivery plan per RCPT: direct, the NTA route (with the Viewer fallback if there is one),
+   or the Viewer with the access code by SMS or e-mail, notification in the envelope's language.
+Any failure is ``Rejected`` with a stable reason; the gateway reroutes or refuses such mail.
+"""
+from __future__ import annotations
+
+import email.message
+import email.parser
+import email.policy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import jwt
+
+from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
+from sendsecure.core.envelope import Envelope, EnvelopeError, EnvelopeSignatureInvalid, verify_envelope
+from sendsecure.core.signing import VerificationKeys
+from sendsecure.core.stamp import (
+    HEADER_ENVELOPE,
+    HEADER_STAMP,
+    StampClaims,
+    StampInvalid,
+    route_counts,
+    verify_stamp,
+)
+
+LANGUAGE_NAMES = {"nl": "Dutch", "en": "English", "de": "German"}
+CODE_CHANNELS = {"sms": "SMS", "email": "e-mail"}
+
+
+class Rejected(Exception):
+    """The message must not be delivered as secure mail. ``reason`` is a stable code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class StampedHeaders:
+    envelope_id: str
+    stamp: str
+    sender: str | None            # the From mailbox, normalised; None if not exactly one valid address
+    visible: frozenset[str]       # To and Cc addresses, normalised (unparseable ones as written)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanStep:
+    address: str
+    field: str
+    route: str
+    access_code: str | None
+    fallback_access_code: str | None
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPlan:
+    envelope_id: str
+    tenant_id: str
+    sender: str
+    kid: str
+    expires_at: int
+    notification_language: str
+    complete: bool                # the RCPT set is the whole stamped set
+    steps: tuple[PlanStep, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "verdict": "deliver", "envelope_id": self.envelope_id, "tenant_id": self.tenant_id,
+            "sender": self.sender, "kid": self.kid,
+            "stamp_expires_at": datetime.fromtimestamp(self.expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "notification_language": self.notification_language, "complete": self.complete,
+            "recipients": [
+                {"address": step.address, "field": step.field, "route": step.route,
+                 "access_code": step.access_code, "fallback_access_code": step.fallback_access_code,
+                 "action": step.action}
+                for step in self.steps
+            ],
+        }
+
+
+def _normal(address: str) -> str:
+    try:
+        return normalise_mailbox(address)
+    except InvalidAddress:
+        return address.strip().lower()
+
+
+def _one(message: email.message.EmailMessage, name: str) -> str:
+    values = message.get_all(name) or []
+    if not values:
+        raise Rejected("no_stamp", f"the message has no {name} header")
+    if len(values) > 1:
+        raise Rejected("multiple_stamps", f"the message has {len(values)} {name} headers")
+    # Unfolded and RFC 2047-decoded: a token longer than a line may come as encoded words.
+    return "".join(str(values[0]).split())
+
+
+def _addresses(message: email.message.EmailMessage, *names: str) -> list[str]:
+    found: list[str] = []
+    for name in names:
+        for value in message.get_all(name) or []:
+            found.extend(address.addr_spec for address in getattr(value, "addresses", ()))
+    return found
+
+
+def read_headers(message: bytes) -> StampedHeaders:
+    """The stamp headers, the From mailbox and the To/Cc addresses of a message (RFC 5322)."""
+    parsed = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(message)
+    assert isinstance(parsed, email.message.EmailMessage)
+    stamp = _one(parsed, HEADER_STAMP)
+    envelope_id = _one(parsed, HEADER_ENVELOPE)
+    senders = _addresses(parsed, "From")
+    sender = None
+    if len(senders) == 1:
+        try:
+            sender = normalise_mailbox(senders[0])
+        except InvalidAddress:
+            sender = None
+    visible = frozenset(_normal(address) for address in _addresses(parsed, "To", "Cc") if address)
+    return StampedHeaders(envelope_id=envelope_id, stamp=stamp, sender=sender, visible=visible)
+
+
+def _action(route: str, access_code: str | None, fallback: str | None, language: str) -> str:
+    notification = f"notification in {LANGUAGE_NAMES.get(language, language)} ({language})"
+    if route == "direct":
+        return "deliver directly (own organisation or community)"
+    if route == "nta7516":
+        if fallback is None:
+            return "relay over the NTA 7516 route; if that fails, bounce (no Viewer fallback)"
+        return (f"relay over the NTA 7516 route; if that fails, Viewer: {notification}, "
+                f"access code by {CODE_CHANNELS[fallback]}")
+    return f"Viewer: {notification}, access code by {CODE_CHANNELS.get(access_code or '', 'e-mail')}"
+
+
+def _verify_stamp(token: str, keys: VerificationKeys, refresh: Callable[[], VerificationKeys] | None,
+                  now: datetime) -> tuple[StampClaims, VerificationKeys]:
+    try:
+        return verify_stamp(token, keys, now=now), keys
+    except StampInvalid as exc:
+        if exc.reason != "unknown_key" or refresh is None:
+            raise Rejected(exc.reason, str(exc)) from None
+    keys = refresh()  # a key newer than our copy of the JWKS: fetch it once more
+    try:
+        return verify_stamp(token, keys, now=now), keys
+    except StampInvalid as exc:
+        raise Rejected(exc.reason, str(exc)) from None
+
+
+def _verify_envelope(record: Mapping[str, object], keys: VerificationKeys, claims: StampClaims) -> Envelope:
+    try:
+        envelope = verify_envelope(record, keys)
+    except EnvelopeSignatureInvalid as exc:
+        raise Rejected("envelope_signature", f"the envelope's signature does not verify: {exc}") from None
+    except EnvelopeError as exc:
+        raise Rejected("envelope_invalid", f"the envelope cannot be read: {exc}") from None
+    if envelope.envelope_id != claims.envelope_id:
+        raise Rejected("envelope_mismatch", "the envelope is not the one the stamp names")
+    if (envelope.tenant_id, envelope.sender, envelope.policy_version) != (
+            claims.tenant_id, claims.sender, claims.policy_version):
+        raise Rejected("envelope_mismatch", "the envelope's tenant, sender or policy is not the stamp's")
+    if route_counts(envelope) != dict(claims.routes):
+        raise Rejected("envelope_mismatch", "the envelope's routes are not the stamp's")
+    if not claims.matches_recipients(envelope.salt(), envelope.addresses):
+        raise Rejected("recipient_digest", "the envelope's recipients are not the stamped recipient set")
+    return envelope
+
+
+def check_message(
+    message: bytes,
+    rcpts: Sequence[str],
+    *,
+    keys: VerificationKeys,
+    envelope_record: Mapping[str, object] | Callable[[str], Mapping[str, object]],
+    now: datetime,
+    refresh_keys: Callable[[], VerificationKeys] | None = None,
+    require_all: bool = False,
+) -> DeliveryPlan:
+    """The delivery plan of a stamped message for these RCPT TO addresses, or ``Rejected``.
+
+    ``envelope_record`` is the envelope (a mapping) or a function of the envelope id that
+    fetches it (called only after the stamp verified)."""
+    if not rcpts:
+        raise Rejected("no_recipients", "no RCPT TO address given")
+    headers = read_headers(message)
+    claims, keys = _verify_stamp(headers.stamp, keys, refresh_keys, now)
+    if headers.envelope_id != claims.envelope_id:
+        raise Rejected("envelope_header_mismatch", f"{HEADER_ENVELOPE} is not the envelope the stamp names")
+    if headers.sender != claims.sender:
+        raise Rejected("sender_mismatch", "the From mailbox is not the stamped sender")
+    record = envelope_record(claims.envelope_id) if callable(envelope_record) else envelope_record
+    envelope = _verify_envelope(record, keys, claims)
+    stamped = envelope.addresses
+    normalised = [_normal(address) for address in rcpts]
+    for position, address in enumerate(normalised, start=1):
+        if address not in stamped:
+            raise Rejected("recipient_not_stamped", f"RCPT #{position} is not in the stamped recipient set")
+    complete = set(normalised) == stamped
+    if require_all and not complete:
+        raise Rejected("recipients_missing", "the RCPT set is only part of the stamped recipient set")
+    if headers.visible != {recipient.address for recipient in envelope.visible_recipients}:
+        raise Rejected("header_recipients_mismatch", "the To and Cc headers are not the stamped To and CC recipients")
+    by_address = {recipient.address: recipient for recipient in reversed(envelope.recipients)}
+    steps = []
+    for address in dict.fromkeys(normalised):
+        recipient = by_address[address]
+        fallback = recipient.fallback.access_code if recipient.fallback else None
+        steps.append(PlanStep(
+            address=address, field=recipient.field, route=recipient.route, access_code=recipient.access_code,
+            fallback_access_code=fallback,
+            action=_action(recipient.route, recipient.access_code, fallback, envelope.notification_language),
+        ))
+    kid = _kid(headers.stamp)
+    return DeliveryPlan(
+        envelope_id=envelope.envelope_id, tenant_id=envelope.tenant_id, sender=envelope.sender, kid=kid,
+        expires_at=claims.expires_at, notification_language=envelope.notification_language,
+        complete=complete, steps=tuple(steps),
+    )
+
+
+def _kid(token: str) -> str:
+    kid = jwt.get_unverified_header(token).get("kid")
+    return kid if isinstance(kid, str) else ""
