@@ -21,7 +21,17 @@ from helpers import RULES_NOW as NOW
 from sendsecure.core.domainbook import DomainBook
 from sendsecure.core.drafts import parse_draft
 from sendsecure.core.models import as_data
-from sendsecure.core.rules import TenantPolicy, evaluate, on_send_decision
+from sendsecure.core.rules import (
+    COMMUNITY,
+    DIRECT,
+    NO_ROUTE,
+    UNKNOWN,
+    TenantPolicy,
+    evaluate,
+    on_send_decision,
+    route,
+)
+from sendsecure.core.rules import OWN as OWN_CATEGORY
 from sendsecure.core.tenants import InstallationType
 
 GOLDEN = Path(__file__).with_name("mutation_verdicts.json")
@@ -100,6 +110,16 @@ SCENARIOS: dict[str, tuple[dict[str, Any], InstallationType, str, dict[str, str]
     "v_s1_sender_single_address_entry": (draft([COMM]), VIEWER, "single", {}, True, "en"),
     "v_o3_no_book": (draft([OWN, COMM, EXT]), SMS_REQUIRED, "a", {}, False, "nl"),
     "v_o2_auto_send_community": (draft([COMM, OWN], subject="Verwijzing"), VIEWER, "a", {}, True, "nl"),
+    "v_r5_distribution_list_marked_twice_after_a_plain_entry": (
+        draft([COMM, (COMM, "distributionList")], cc=[(COMM, "distributionList")]), VIEWER, "a", {}, True, "nl"),
+    "v_s2_recipient_data_without_nta_for_a_non_nta_sender": (
+        draft([(NTA_D, "distributionList"), (REG_E, "distributionList")]), VIEWER, "b", {}, True, "en"),
+    "v_s1_sender_of_another_book_organisation": (draft([COMM], sender="iemand@huisarts-b.example"), VIEWER, "a",
+                                                 {}, True, "nl"),
+    "v_m2_bsn_after_a_number_that_fails_the_eleven_test": (
+        draft([COMM], subject="Ref 123456789 patiënt 123456782"), VIEWER, "a", {}, True, "nl"),
+    "v_a1_size_in_the_message_rounds_at_one_mib": (
+        draft([COMM], attachments=[("a.pdf", 21023949)]), VIEWER, "a", {}, True, "en"),
     "v_o4_own_only": (draft([OWN], subject=""), VIEWER, "a", {}, True, "nl"),
 }
 
@@ -109,9 +129,9 @@ def _answer(name: str) -> dict[str, Any]:
     own, session = TENANTS[tenant]
     # A fresh book each time: the look-alike answers a book caches (X1 probes) do not depend on
     # which tests ran before.
-    book = DomainBook.build(BOOK.variant, BOOK.version, BOOK.synced_at, dict(BOOK.entries)) if with_book else None
     answer = {}
     for by_default in (True, False):
+        book = DomainBook.build(BOOK.variant, BOOK.version, BOOK.synced_at, dict(BOOK.entries)) if with_book else None
         policy = TenantPolicy(installation, own, by_default)
         verdict = evaluate(parse_draft(raw), policy=policy, session_mailbox=session, book=book,
                            stored_phones=stored, language=language, now=NOW)
@@ -134,3 +154,11 @@ def test_x4_v_o4_whole_verdict_pinned(name: str) -> None:
     the attachment summary (V-A4 limits_apply), and the V-O4 decision with and without
     security by default."""
     assert json.loads(json.dumps(_answer(name))) == _golden()[name]
+
+
+@pytest.mark.parametrize("installation", [SMS_REQUIRED, SMS_OPTIONAL, VIEWER, STANDARD])
+def test_v_r3_route_inside_the_community_is_direct_and_unknown_has_none(installation: InstallationType) -> None:
+    for has_phone in (True, False):
+        assert route(OWN_CATEGORY, installation, has_phone) == (DIRECT, None, "none", None)
+        assert route(COMMUNITY, installation, has_phone) == (DIRECT, None, "none", None)
+        assert route(UNKNOWN, installation, has_phone) == (NO_ROUTE, None, "none", None)
