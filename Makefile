@@ -46,7 +46,7 @@ lint: $(PY_STAMP)
 	$(VENV)/bin/lint-imports --no-logo || status=1; \
 	exit $$status
 
-# Mutation testing of the pure core (not part of `make test` or CI; ~N min on 2 cores): mutmut
+# Mutation testing of the pure core (not part of `make test` or CI; 3-8 min on 2 cores): mutmut
 # mutates sendsecure/core/{rules,logincodes,drafts}.py and runs the unit tests that reach each
 # mutated function (settings in pyproject.toml [tool.mutmut]); survivors are listed at the end,
 # `$(VENV)/bin/mutmut show NAME` shows one. Score and the survivors left: docs/testing.md.
