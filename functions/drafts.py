@@ -3,10 +3,9 @@ import azure.functions as func
 
 from sendsecure import runtime
 from sendsecure.context import deadline
-from sendsecure.core.drafts import parse_draft
 from sendsecure.core.models import DraftBody, OnSendDecision, Verdict
 from sendsecure.http.api import ApiBlueprint
-from sendsecure.http.httpapi import NO_STORE, LoginRequired, authenticated, json_body, json_response, session_language
+from sendsecure.http.httpapi import NO_STORE, LoginRequired, authenticated, draft_body, json_response, session_language
 from sendsecure.sessions import Session
 from sendsecure.settings import get_settings
 
@@ -18,7 +17,7 @@ DRAFT_ERRORS = (400, 401, 413, 415, 503)
               body=DraftBody, answer=Verdict, errors=DRAFT_ERRORS)
 @authenticated
 def validate_draft(req: func.HttpRequest, session: Session) -> func.HttpResponse:
-    draft = parse_draft(json_body(req, get_settings().max_draft_bytes))
+    draft = draft_body(req, get_settings().max_draft_bytes)
     verdict = runtime.validation().verdict(session, draft, session_language(req, session))
     return json_response(verdict, headers=NO_STORE)
 
@@ -36,6 +35,6 @@ def check_on_send(req: func.HttpRequest) -> func.HttpResponse:
 
 @authenticated(refusal=LoginRequired)   # V-O4: 401 login_required, the add-in asks the user to log in
 def _on_send(req: func.HttpRequest, session: Session) -> func.HttpResponse:
-    draft = parse_draft(json_body(req, get_settings().max_draft_bytes))
+    draft = draft_body(req, get_settings().max_draft_bytes)
     decision = runtime.validation().on_send(session, draft, session_language(req, session))
     return json_response(decision, headers=NO_STORE)

@@ -380,10 +380,20 @@ class Pseudonyms:
     it an auditor can check whether a given mailbox was involved, and nothing more.
     """
 
-    def __init__(self, keys: DerivedKeys) -> None:
+    def __init__(self, keys: DerivedKeys, memo_seconds: float = 300.0) -> None:
         self._keys = keys
+        # (derived key, kind, value) -> pseudonym: the same few identifiers come with every
+        # request (the person's mailbox twice, the recipients that may need a phone), an HMAC
+        # each (issue 9 item 7). The derived key is part of the entry's key, so a new master
+        # key gives new pseudonyms at once; bounded in size and time like every worker cache.
+        self._memo: TtlCache[tuple[bytes, str, str], str] = TtlCache(memo_seconds)
 
     def of(self, kind: str, value: str) -> str:
         purpose = "pseudonym:" + kind.split(":", 1)[0]
         key = self._keys.key(purpose)
-        return hmac.new(key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()[:40]
+        memo_key = (key, kind, value)
+        pseudonym = self._memo.get(memo_key)
+        if pseudonym is None:
+            pseudonym = hmac.new(key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()[:40]
+            self._memo.put(memo_key, pseudonym)
+        return pseudonym

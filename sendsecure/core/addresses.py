@@ -39,8 +39,14 @@ def normalise_domain(domain: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=65536)
 def normalise_mailbox(address: str) -> str:
-    """``local@domain`` trimmed, lower-cased, domain in punycode; raises ``InvalidAddress``."""
+    """``local@domain`` trimmed, lower-cased, domain in punycode; raises ``InvalidAddress``.
+
+    Memoised per worker like ``normalise_domain`` (a draft's recipients are normalised by the
+    phone look-up and by the engine, and come again with every draft; issue 9 item 7): a pure
+    function, so a bounded ``lru_cache`` has nothing to expire; an invalid address raises and is
+    not kept, so it costs what it did."""
     text = address.strip()
     local, at, domain = text.rpartition("@")
     if not at or not local:
