@@ -32,7 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,7 +138,7 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="book-"))
     loaded = load_variant("zorgmail", generate(args.entries, folder))
     loaded.entries.setdefault(OWN, BookEntry(OWN, "Ziekenhuis A", "zorgmail", True, True))
-    book = DomainBook.build("zorgmail", loaded.version, datetime.now(timezone.utc), dict(loaded.entries))
+    book = DomainBook.build("zorgmail", loaded.version, datetime.now(UTC), dict(loaded.entries))
     policy = TenantPolicy(InstallationType.VIEWER_SMS_REQUIRED, frozenset({OWN}), True)
     figures: dict = {"benchmark": "adversarial", "entries": len(book.entries), "runs": args.runs,
                      "limits": {"recipients": drafts.MAX_RECIPIENTS, "idn_domains": drafts.MAX_IDN_DOMAINS,

@@ -43,8 +43,17 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadtools import (  # noqa: E402
-    MAILBOX, REQUEST_TIMEOUT, RESULTS, DevHost, add_generator_argument, azurite_pids, install_stop_handlers,
-    log_in, measure, pick_generator, stop_host,
+    MAILBOX,
+    REQUEST_TIMEOUT,
+    RESULTS,
+    DevHost,
+    add_generator_argument,
+    azurite_pids,
+    install_stop_handlers,
+    log_in,
+    measure,
+    pick_generator,
+    stop_host,
 )
 
 TARGET_P99_MS = 50.0

@@ -17,7 +17,7 @@ Pure: no I/O. The snapshot also carries the look-alike index (SPEC X1).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 ZORGMAIL = "zorgmail"
 
@@ -41,7 +41,7 @@ class BookEntry:
                 self.supplier, self.source]
 
     @classmethod
-    def from_row(cls, row: list) -> "BookEntry":
+    def from_row(cls, row: list) -> BookEntry:
         key, organisation, network, community, nta, supplier, source = row
         return cls(key, organisation, network, bool(community), bool(nta), supplier, source)
 
@@ -228,7 +228,7 @@ class DomainBook:
     _lookalike_answers: dict[str, str | None] = field(repr=False, default_factory=dict)
 
     @classmethod
-    def build(cls, variant: str, version: str, synced_at: datetime, entries: dict[str, BookEntry]) -> "DomainBook":
+    def build(cls, variant: str, version: str, synced_at: datetime, entries: dict[str, BookEntry]) -> DomainBook:
         domains = [key for key in entries if "@" not in key]
         return cls(variant, version, synced_at, entries, build_lookalike_index(domains))
 
@@ -237,7 +237,7 @@ class DomainBook:
         return self.lookalikes.tlds
 
     def age_seconds(self, now: datetime | None = None) -> int:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         return max(0, int((now - self.synced_at).total_seconds()))
 
     def lookup(self, address: str, domain: str) -> BookEntry | None:

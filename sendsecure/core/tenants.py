@@ -22,9 +22,10 @@ import enum
 import json
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from sendsecure.core.addresses import InvalidAddress, normalise_domain
 from sendsecure.errors import ConfigurationError

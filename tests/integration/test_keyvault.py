@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 import trustme
 from azure.core.credentials import AccessToken
-
 from fake_keyvault import TENANT, FakeKeyVault, StoredVersion
-from sendsecure.errors import ConfigurationError
+
 from sendsecure.adapters.keys import KeyMissing, KeyNotFound, KeyStoreUnavailable, encode_key
 from sendsecure.adapters.keyvault import CONTENT_TYPE, KeyVaultKeyStore, key_vault_store_from_settings
+from sendsecure.errors import ConfigurationError
 
 NAME = "tenant-7d5a3c1e-phone-key"
 VAULT_SCOPE = "https://vault.azure.net/.default"

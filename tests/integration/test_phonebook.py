@@ -1,7 +1,7 @@
 """Phone numbers sealed at rest under per-tenant keys, against Azurite and the key store (SPEC P4, V-R9, I2)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from sendsecure.adapters import storage
 from sendsecure.phonebook import key_name
 from sendsecure.sessions import Session
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def person(mailbox, tenant="zorg-a"):

@@ -16,9 +16,10 @@ Decisions documented in ``rules.py`` / ``domainbook.py`` are tested as such:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from sendsecure.errors import ConfigurationError
 from sendsecure.core.tenants import (
     DomainBookVariant,
     InstallationType,
@@ -15,6 +14,7 @@ from sendsecure.core.tenants import (
     parse_tenant,
     parse_tenants,
 )
+from sendsecure.errors import ConfigurationError
 
 ENTRA_GUID = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
 _DROP = object()  # marks a field to leave out of the definition
