@@ -21,7 +21,8 @@ display forms) is emptied first, so each draft pays its full price. A run measur
 request costs in the engine: ``json.loads`` of the body, ``parse_draft``, ``evaluate`` and
 ``json.dumps`` of the verdict (not HTTP), in CPU time of the process (``time.process_time``), as
 the machine is shared. Figures are medians over --runs; "again" is the same draft validated
-once more right after (the add-in re-validates; the look-alike check goes on where it stopped). Writes bench/results/adversarial.json.
+once more right after (the add-in re-validates; the look-alike check goes on where it stopped).
+Writes bench/results/adversarial.json.
 """
 from __future__ import annotations
 
@@ -107,7 +108,8 @@ def drafts_for(book: DomainBook, seed: int = 1) -> dict[str, dict]:
     name = "N" * drafts.MAX_NAME
     return {
         "lookalike_flood": {**split(recipients([f"r{n}@{d}" for n, d in enumerate(plain)])), "subject": "Verwijzing"},
-        "idn_flood": {**split(recipients(idn_addresses + [f"r{n}@{d}" for n, d in enumerate(plain)][: limit - idn_limit])),
+        "idn_flood": {**split(recipients(idn_addresses
+                                         + [f"r{n}@{d}" for n, d in enumerate(plain)][: limit - idn_limit])),
                       "subject": "Verwijzing"},
         "phone_flood": {**split(recipients(phone_addresses)), "subject": "Verwijzing",
                         "phones": dict(list(phone_numbers.items())[: drafts.MAX_PHONES])},

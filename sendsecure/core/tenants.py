@@ -31,19 +31,19 @@ from sendsecure.core.addresses import InvalidAddress, normalise_domain
 from sendsecure.errors import ConfigurationError
 
 
-class InstallationType(str, enum.Enum):
+class InstallationType(enum.StrEnum):
     VIEWER_SMS_REQUIRED = "viewer_sms_required"
     VIEWER_SMS_OPTIONAL = "viewer_sms_optional"
     VIEWER = "viewer"
     STANDARD = "standard"
 
 
-class DomainBookVariant(str, enum.Enum):
+class DomainBookVariant(enum.StrEnum):
     ZORGMAIL = "zorgmail"
     SIGRA = "sigra"
 
 
-class LoginMethod(str, enum.Enum):
+class LoginMethod(enum.StrEnum):
     EMAIL_CODE = "email_code"
     ENTRA = "entra"
 

@@ -477,7 +477,8 @@ def test_p4_factory_uses_the_managed_identity() -> None:
 
 
 def test_p4_keyvault_module_imports_no_azure_sdk() -> None:
-    probe = ("import sys, sendsecure.adapters.keyvault as kv; kv.KeyVaultKeyStore('https://x.vault.azure.net', object()); "
+    probe = ("import sys, sendsecure.adapters.keyvault as kv; "
+             "kv.KeyVaultKeyStore('https://x.vault.azure.net', object()); "
              "print(sorted(m for m in sys.modules if m.startswith('azure')))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])
