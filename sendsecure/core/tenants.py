@@ -79,7 +79,7 @@ class Tenant:
         }
 
 
-def _enum(cls: type[enum.Enum], data: dict, name: str, where: str, default: Any = None) -> Any:
+def _enum(cls: type[enum.Enum], data: dict[str, Any], name: str, where: str, default: Any = None) -> Any:
     value = data.get(name, default)
     if value is None:
         raise ConfigurationError(f"{where}{name}: is required")
