@@ -10,6 +10,7 @@ address is not an input error: the rules report it (V-R8). Pure.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import msgspec
@@ -28,6 +29,7 @@ from sendsecure.core.models import (
     AttachmentBody,
     DraftBody,
     RecipientBody,
+    RecipientField,
     convert,
 )
 from sendsecure.errors import InvalidBody
@@ -35,7 +37,7 @@ from sendsecure.errors import InvalidBody
 __all__ = ["MAX_ADDRESS", "MAX_ATTACHMENT_NAME", "MAX_ATTACHMENT_SIZE", "MAX_ATTACHMENTS", "MAX_IDN_DOMAINS",
            "MAX_NAME", "MAX_PHONES", "MAX_RECIPIENTS", "MAX_SUBJECT", "Draft", "DraftAttachment", "DraftRecipient",
            "decode_draft", "parse_draft"]
-FIELDS = ("to", "cc", "bcc")
+FIELDS: tuple[RecipientField, ...] = ("to", "cc", "bcc")
 
 
 # Structs, not dataclasses: a frozen dataclass sets each field through object.__setattr__ (five
@@ -45,7 +47,7 @@ class DraftRecipient(msgspec.Struct, frozen=True):
     address: str
     name: str
     type: str
-    field: str
+    field: RecipientField
 
 
 class DraftAttachment(msgspec.Struct, frozen=True):
@@ -72,13 +74,13 @@ def _fail(field: str, message: str) -> InvalidBody:
     return InvalidBody.field(field, message)
 
 
-def _recipients(items: list[str | RecipientBody] | None, field: str) -> tuple[DraftRecipient, ...]:
+def _recipients(items: Sequence[str | RecipientBody] | None, field: RecipientField) -> tuple[DraftRecipient, ...]:
     # A bare address is accepted as a user recipient.
     return tuple(DraftRecipient(item, "", "user", field) if isinstance(item, str)
                  else DraftRecipient(item.address, item.name or "", item.type, field) for item in items or ())
 
 
-def _phones(phones: dict[str, Any] | None) -> dict[str, str]:
+def _phones(phones: Mapping[str, Any] | None) -> dict[str, str]:
     result = {}
     for address, phone in (phones or {}).items():
         if phone is None:
@@ -124,12 +126,16 @@ _StrictRecipients = Annotated[list[_Address | _StrictRecipient], msgspec.Meta(ma
 _StrictAttachments = Annotated[list[_StrictAttachment], msgspec.Meta(max_length=MAX_ATTACHMENTS)]
 
 
-class _StrictDraft(DraftBody, frozen=True, forbid_unknown_fields=True):
-    # Narrower items than DraftBody's lists (mypy: lists are invariant; these are only read).
-    to: _StrictRecipients | None = None  # type: ignore[assignment]
-    cc: _StrictRecipients | None = None  # type: ignore[assignment]
-    bcc: _StrictRecipients | None = None  # type: ignore[assignment]
-    attachments: _StrictAttachments | None = None  # type: ignore[assignment]
+class _StrictDraft(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``DraftBody``'s fields and bounds (tests/functions/test_issue9_item7_onsend.py compares
+    them), with the strict items above and phones as strings."""
+
+    sender: _Address | None = msgspec.field(default=None, name="from")
+    to: _StrictRecipients | None = None
+    cc: _StrictRecipients | None = None
+    bcc: _StrictRecipients | None = None
+    subject: Annotated[str, msgspec.Meta(max_length=MAX_SUBJECT)] | None = None
+    attachments: _StrictAttachments | None = None
     phones: Annotated[dict[_Address, str | None], msgspec.Meta(max_length=MAX_PHONES)] | None = None
 
 
@@ -146,7 +152,7 @@ def decode_draft(body: bytes) -> Draft | None:
     return _draft(strict)
 
 
-def _draft(body: DraftBody) -> Draft:
+def _draft(body: DraftBody | _StrictDraft) -> Draft:
     to, cc, bcc = _recipients(body.to, "to"), _recipients(body.cc, "cc"), _recipients(body.bcc, "bcc")
     if len(to) + len(cc) + len(bcc) > MAX_RECIPIENTS:
         total = 0

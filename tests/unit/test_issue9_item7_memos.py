@@ -43,7 +43,7 @@ def test_issue9_item7_a_pseudonym_is_computed_once_per_key_and_identifier(tmp_pa
 
 def test_issue9_item7_a_new_master_key_gives_new_pseudonyms_at_once():
     keys = SwappableKeys()
-    pseudonyms = Pseudonyms(keys)  # type: ignore[arg-type]  # DerivedKeys' one method
+    pseudonyms = Pseudonyms(keys)
     before = pseudonyms.of("mailbox", "jan@demo-zorg.example")
     keys.master = b"\x02" * 32
     after = pseudonyms.of("mailbox", "jan@demo-zorg.example")
@@ -54,7 +54,7 @@ def test_issue9_item7_a_new_master_key_gives_new_pseudonyms_at_once():
 def test_issue9_item7_the_pseudonym_memo_is_bounded_and_expires():
     keys = SwappableKeys()
     now = [0.0]
-    pseudonyms = Pseudonyms(keys, memo_seconds=60)  # type: ignore[arg-type]
+    pseudonyms = Pseudonyms(keys, memo_seconds=60)
     pseudonyms._memo._clock = lambda: now[0]
     pseudonyms.of("mailbox", "a@b.example")
     assert len(pseudonyms._memo) == 1 and pseudonyms._memo.maxsize <= 10_000
