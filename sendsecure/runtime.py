@@ -144,7 +144,14 @@ def phonebook():
     return PhoneBook(tables(), key_store(), pseudonyms(), audit_log(), get_settings().phone_cache_seconds)
 
 
-_FACTORIES = (derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)
+@functools.cache
+def envelopes():
+    from sendsecure.envelopes import EnvelopeStore
+
+    return EnvelopeStore(tables())
+
+
+_FACTORIES = (envelopes, derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)
 
 
 def reset() -> None:
