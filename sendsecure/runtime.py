@@ -151,7 +151,22 @@ def envelopes():
     return EnvelopeStore(tables())
 
 
-_FACTORIES = (envelopes, derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)
+@functools.cache
+def signing():
+    from sendsecure.sending import Signing
+
+    return Signing(key_store())
+
+
+@functools.cache
+def sending():
+    from sendsecure.sending import SendService
+
+    return SendService(validation(), envelopes(), phonebook(), signing(), derived_keys(), audit_log(), pseudonyms())
+
+
+_FACTORIES = (envelopes, signing, sending,
+              derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)
 
 
 def reset() -> None:
