@@ -4,7 +4,7 @@ import logging
 
 import azure.functions as func
 
-from functions import auth, drafts, fallback, health, housekeeping, info, phones, session, settings
+from functions import auth, drafts, fallback, gateway, health, housekeeping, info, phones, session, settings
 from sendsecure.http.api import operations_of
 from sendsecure.settings import get_settings
 
@@ -12,6 +12,7 @@ logging.getLogger("azure").setLevel(logging.WARNING)  # SDK request logs carry U
 get_settings()  # a wrong setting (e.g. development back ends in Azure) fails start-up, not every request
 
 AREAS = (auth.bp, session.bp, settings.bp, drafts.bp, phones.bp, info.bp, health.bp)
+AREAS += (gateway.bp,)  # the mail gateway's endpoints (its own credential, S9)
 OPERATIONS = operations_of(AREAS)
 health.describe(OPERATIONS)
 

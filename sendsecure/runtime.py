@@ -151,7 +151,22 @@ def envelopes():
     return EnvelopeStore(tables())
 
 
-_FACTORIES = (envelopes, derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)
+@functools.cache
+def service_credentials():
+    from sendsecure.servicecredentials import ServiceCredentials
+
+    return ServiceCredentials(key_store())
+
+
+@functools.cache
+def gateway():
+    from sendsecure.gatewayservice import GatewayService
+
+    return GatewayService(envelopes(), tables(), phonebook(), pseudonyms(), derived_keys(), audit_log())
+
+
+_FACTORIES = (envelopes, derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login,
+              service_credentials, gateway)
 
 
 def reset() -> None:

@@ -112,7 +112,9 @@ def document(operations: Iterable[Operation], version: str) -> dict[str, Any]:
         "servers": [{"url": "/api"}],
         "components": {
             "securitySchemes": {"session": {"type": "http", "scheme": "bearer",
-                                            "description": "A session token from a login call."}},
+                                            "description": "A session token from a login call."},
+                                "service": {"type": "http", "scheme": "bearer",
+                                            "description": "A service credential (the mail gateway's, S9)."}},
             "schemas": components,
             "responses": {name: _problem(codes, description, headers)
                           for name, description, codes, headers in _PROBLEMS.values()},
