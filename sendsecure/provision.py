@@ -1,8 +1,10 @@
 """Provision what requests need but must never create: ``python -m sendsecure.provision``.
 
 Keys are made here and nowhere else (issue 7 item 12): the deployment's master secret
-(``master-key``, from which every purpose key is derived) and one phone data key per tenant
-(``phone-key-<tenant>``), plus every table. A request that finds a key missing answers 503
+(``master-key``, from which every purpose key is derived), the envelope signing key
+(``signing-key``: each version a 32-byte Ed25519 seed; rotation = ``rotate("signing-key")``,
+docs/sending.md) and one phone data key per tenant (``phone-key-<tenant>``), plus every table.
+A request that finds a key missing answers 503
 ``dependency_unavailable`` and logs an error instead of making a new one, which would silently
 orphan every pseudonym and sealed number made with the old one.
 
@@ -33,6 +35,16 @@ def provision_deployment() -> bool:
     created = runtime.key_store().provision(MASTER_KEY)
     if created:
         logger.info("provisioned the master key")
+    return created
+
+
+def provision_signing_key() -> bool:
+    """The envelope and stamp signing key (S3); True if it was created now."""
+    from sendsecure.sending import SIGNING_KEY
+
+    created = runtime.key_store().provision(SIGNING_KEY)
+    if created:
+        logger.info("provisioned the signing key")
     return created
 
 
@@ -72,6 +84,7 @@ def _hand_over(credential: str, path: str | None) -> None:
 
 def provision(tenant_ids: Iterable[str], *, tables: bool = True) -> dict[str, object]:
     report: dict[str, object] = {"master_key": "created" if provision_deployment() else "present"}
+    report["signing_key"] = "created" if provision_signing_key() else "present"
     report["tenant_keys"] = {t: "created" if provision_tenant(t) else "present" for t in tenant_ids}
     if tables:
         report["tables_created"] = provision_tables()

@@ -152,6 +152,20 @@ def envelopes():
 
 
 @functools.cache
+def signing():
+    from sendsecure.sending import Signing
+
+    return Signing(key_store())
+
+
+@functools.cache
+def sending():
+    from sendsecure.sending import SendService
+
+    return SendService(validation(), envelopes(), phonebook(), signing(), derived_keys(), audit_log(), pseudonyms())
+
+
+@functools.cache
 def service_credentials():
     from sendsecure.servicecredentials import ServiceCredentials
 
@@ -165,8 +179,8 @@ def gateway():
     return GatewayService(envelopes(), tables(), phonebook(), pseudonyms(), derived_keys(), audit_log())
 
 
-_FACTORIES = (envelopes, derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login,
-              service_credentials, gateway)
+_FACTORIES = (envelopes, signing, sending, service_credentials, gateway,
+              derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)
 
 
 def reset() -> None:
