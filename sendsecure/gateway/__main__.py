@@ -28,10 +28,11 @@ MAX_MESSAGE = 100 * 1024 * 1024
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sendsecure.gateway",
+    parser = argparse.ArgumentParser(prog="python -m sendsecure.gateway", allow_abbrev=False,
                                      description="Reference check of a message stamped by Send Secure.")
     commands = parser.add_subparsers(dest="command", required=True)
-    verify = commands.add_parser("verify", help="verify the stamp and print the delivery plan")
+    verify = commands.add_parser("verify", help="verify the stamp and print the delivery plan",
+                                  allow_abbrev=False)  # --credential must not pass as --credential-file
     verify.add_argument("message", help="the message as received (RFC 5322), or - for standard input")
     verify.add_argument("--rcpt", action="append", required=True, metavar="ADDRESS",
                         help="an SMTP RCPT TO address of this transaction (repeat for each)")
