@@ -21,8 +21,8 @@ def tables():
 def key_store():
     settings = get_settings()
     if settings.key_store == "keyvault":
-        from sendsecure.errors import ConfigurationError
         from sendsecure.adapters.keyvault import key_vault_store_from_settings
+        from sendsecure.errors import ConfigurationError
 
         if not settings.key_vault_url:
             raise ConfigurationError("KEY_STORE=keyvault needs KEY_VAULT_URL")
@@ -180,7 +180,8 @@ def gateway():
 
 
 _FACTORIES = (envelopes, signing, sending, service_credentials, gateway,
-              derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)
+              derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport,
+              tenant_directory, audit_log, sessions, email_login)
 
 
 def reset() -> None:

@@ -391,7 +391,7 @@ class TableStore:
                 if current is None:
                     self.insert(name, new)
                 else:
-                    self.replace_if_unchanged(name, new, current.metadata["etag"])  # type: ignore[attr-defined]
+                    self.replace_if_unchanged(name, new, current.metadata["etag"])  # type: ignore[attr-defined]  # get gives the SDK's TableEntity
                 return new
             except Conflict:
                 continue

@@ -26,6 +26,7 @@ from sendsecure.core.models import (
     MAX_SUBJECT,
     DraftBody,
     RecipientBody,
+    RecipientField,
     convert,
 )
 from sendsecure.errors import InvalidBody
@@ -33,7 +34,7 @@ from sendsecure.errors import InvalidBody
 __all__ = ["MAX_ADDRESS", "MAX_ATTACHMENT_NAME", "MAX_ATTACHMENT_SIZE", "MAX_ATTACHMENTS", "MAX_IDN_DOMAINS",
            "MAX_NAME", "MAX_PHONES", "MAX_RECIPIENTS", "MAX_SUBJECT", "Draft", "DraftAttachment", "DraftRecipient",
            "parse_draft"]
-FIELDS = ("to", "cc", "bcc")
+FIELDS: tuple[RecipientField, ...] = ("to", "cc", "bcc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,7 @@ class DraftRecipient:
     address: str
     name: str
     type: str
-    field: str
+    field: RecipientField
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ def _fail(field: str, message: str) -> InvalidBody:
     return InvalidBody.field(field, message)
 
 
-def _recipients(items: list[str | RecipientBody] | None, field: str) -> tuple[DraftRecipient, ...]:
+def _recipients(items: list[str | RecipientBody] | None, field: RecipientField) -> tuple[DraftRecipient, ...]:
     # A bare address is accepted as a user recipient.
     return tuple(DraftRecipient(item, "", "user", field) if isinstance(item, str)
                  else DraftRecipient(item.address, item.name or "", item.type, field) for item in items or ())

@@ -59,6 +59,12 @@ class Route(StrEnum):
 AddressForm = Literal["unicode", "punycode"]
 RecipientType = Literal["user", "externalUser", "distributionList", "other"]
 Language = Literal["nl", "en", "de"]
+Severity = Literal["blocking", "warning", "info", "ok"]
+Colour = Literal["red", "blue", "green"]
+RecipientField = Literal["to", "cc", "bcc"]
+AccessCode = Literal["sms", "email"]
+PhoneInput = Literal["none", "optional", "required"]
+Action = Literal["allow", "intercept"]
 
 
 # ----- request bodies --------------------------------------------------------------------------
@@ -138,8 +144,8 @@ class Finding(msgspec.Struct, omit_defaults=True):
 
     rule: str
     code: str
-    severity: Literal["blocking", "warning", "info", "ok"]
-    colour: Literal["red", "blue", "green"]
+    severity: Severity
+    colour: Colour
     message: str
     target: str
     data: dict[str, Any] | None = None
@@ -160,11 +166,11 @@ class VerdictRecipient(msgspec.Struct):
     display_address: str
     address_form: AddressForm
     name: str
-    field: Literal["to", "cc", "bcc"]
+    field: RecipientField
     category: Category
     route: Route
-    access_code: Literal["sms", "email"] | None
-    phone_input: Literal["none", "optional", "required"]
+    access_code: AccessCode | None
+    phone_input: PhoneInput
     stored_phone: str | None
     nta7516: bool | None     # V-S2: null unless the sender's organisation meets NTA 7516
     valid: bool
@@ -212,7 +218,7 @@ class Verdict(msgspec.Struct):
 
 
 class OnSendDecision(msgspec.Struct):
-    action: Literal["allow", "intercept"]
+    action: Action
     reasons: list[str]
     verdict: Verdict
 
