@@ -25,7 +25,8 @@ def validate_draft(req: func.HttpRequest, session: Session) -> func.HttpResponse
 
 @bp.operation("check_on_send", "POST", "v1/drafts/on-send", "Allow Outlook's Send or intercept it (V-O4)",
               body=OnSendBody, answer=OnSendAnswer, errors=(*DRAFT_ERRORS, 409),
-              problems={401: ("No valid session: log in through the panel (V-O4)", ("login_required",))},
+              problems={401: ("No valid session: log in through the panel (V-O4)", ("login_required",)),
+                        409: ("The message_id was sent with another draft (S4)", ("message_id_conflict",))},
               extra={"description": "Without a valid session the answer is 401 with code login_required (V-O4): "
                                     "the add-in asks the user to log in through the panel and, if that fails, "
                                     "offers standard sending. With a message_id, an allow that sends securely "
