@@ -24,7 +24,6 @@ _PROBLEMS: dict[int, tuple[str, str, tuple[str, ...], dict[str, Any] | None]] = 
     401: ("Unauthenticated", "No, an unknown or an ended session", ("unauthenticated",), None),
     403: ("Forbidden", "Authenticated, but not allowed to do this", ("wrong_role",), None),
     404: ("NotFound", "No such resource", ("not_found",), None),
-    409: ("Conflict", "The resource conflicts with this request", ("conflict",), None),
     413: ("PayloadTooLarge", "The body is over the operation's limit (limit)", ("payload_too_large",), None),
     415: ("UnsupportedMediaType", "The body is not Content-Type: application/json", ("unsupported_media_type",),
           None),
