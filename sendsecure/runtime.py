@@ -179,9 +179,9 @@ def gateway():
     return GatewayService(envelopes(), tables(), phonebook(), pseudonyms(), derived_keys(), audit_log())
 
 
-_FACTORIES = (envelopes, signing, sending, service_credentials, gateway,
-              derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport,
-              tenant_directory, audit_log, sessions, email_login)
+_FACTORIES = (derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport,
+              tenant_directory, audit_log, sessions, email_login, envelopes, signing, sending,
+              service_credentials, gateway)
 
 
 def reset() -> None:

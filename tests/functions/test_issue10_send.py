@@ -69,6 +69,12 @@ def test_issue10_item1_send_creates_one_signed_envelope_then_a_retry_answers_it_
     claims = verify_stamp(envelope["headers"][HEADER_STAMP], keys, now=datetime.now(UTC))
     assert claims.envelope_id == envelope["envelope_id"] == envelope["headers"][HEADER_ENVELOPE]
     assert len(envelope_rows()) == 1
+    accepted = audit_rows("send.accepted")
+    assert [row["outcome"] for row in accepted] == ["created", "repeated"]
+    assert accepted[0]["envelope_id"] == envelope["envelope_id"] and accepted[0]["via"] == "send"
+    text = " ".join(str(v) for row in accepted for v in row.values())
+    assert "huisarts-b" not in text and "ziekenhuis-a" not in text and "Verwijzing" not in text
+    assert "X-SendSecure" not in text and "sst_" not in text
 
 
 def test_issue10_item1_s4_same_message_id_with_another_draft_is_409(call, login, sample_book):
