@@ -9,6 +9,7 @@ OpenAPI document (``sendsecure.http.openapi``) describes from the same classes. 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -412,3 +413,43 @@ class JsonWebKey(msgspec.Struct):
 
 class JwksAnswer(msgspec.Struct):
     keys: list[JsonWebKey]
+
+
+# ----- the gateway (SPEC S9, X6; issue 10 items 5-6; docs/sending.md "Gateway") -----------------
+
+MAX_EVENTS = 1000             # per POST: 250 recipients, a few events each
+MAX_EVENT_DETAIL = 500
+DeliveryEvent = Literal["delivered", "relayed_nta7516", "notified", "code_sent", "opened", "bounced"]
+
+
+class GatewayPhone(msgspec.Struct):
+    address: str
+    phone: str                # E.164
+
+
+class GatewayEnvelope(msgspec.Struct):
+    """What the gateway fetches: the signed record as stored (verify it against the JWKS:
+    routes, access-code channels and the recipient salt are in it), the revoke state, and
+    outside the signed part the numbers of the SMS recipients that have one stored."""
+
+    envelope_id: str
+    tenant_id: str
+    revoked: bool
+    revoked_at: str | None
+    record: dict[str, Any]
+    phones: list[GatewayPhone]
+
+
+class GatewayEventBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    address: Annotated[str, _bounded(MAX_ADDRESS)]
+    event: DeliveryEvent
+    at: Annotated[datetime, msgspec.Meta(tz=True, description="RFC 3339 with a time zone")]
+    detail: Annotated[str, _bounded(MAX_EVENT_DETAIL, "e.g. the remote server's answer; no content")] | None = None
+
+
+GatewayEventsBody = Annotated[list[GatewayEventBody], msgspec.Meta(min_length=1, max_length=MAX_EVENTS)]
+
+
+class GatewayEventsAnswer(msgspec.Struct):
+    envelope_id: str
+    accepted: int             # distinct events in the request; a repeated one is stored once

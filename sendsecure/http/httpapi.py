@@ -171,7 +171,7 @@ def _number(text: str) -> int | float:
     return int(value) if value.is_integer() else value
 
 
-def json_body(req: func.HttpRequest, limit: int) -> dict[str, Any]:
+def json_body(req: func.HttpRequest, limit: int, *, array: bool = False) -> Any:
     """The request's JSON object, or 400/413/415 naming what is wrong.
 
     The one body parser: ``Content-Type: application/json`` (415 otherwise), at most ``limit``
@@ -197,8 +197,8 @@ def json_body(req: func.HttpRequest, limit: int) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError):
         raise InvalidBody("The request body is not valid JSON.",
                           errors=[{"field": "body", "message": "not valid JSON"}]) from None
-    if not isinstance(data, dict):
-        raise InvalidBody.field("body", "must be a JSON object")
+    if not isinstance(data, list if array else dict):  # ``array``: a JSON array (the gateway's events)
+        raise InvalidBody.field("body", "must be a JSON array" if array else "must be a JSON object")
     # Raw UTF-8 cannot hold a surrogate (decoding fails): one can only come from a \uDxxx escape.
     check_json_value(data, surrogates=b"\\ud" in body or b"\\uD" in body)
     return data
@@ -250,7 +250,8 @@ def typed_body(req: func.HttpRequest, model: type[T], limit: int) -> T:
     model's fields and bounds, 400 naming the field path. The one way a trigger reads a body."""
     from sendsecure.core.models import convert
 
-    return convert(json_body(req, limit), model)
+    inner = getattr(model, "__origin__", None)  # list[...] or Annotated[list[...], ...]: a JSON array
+    return convert(json_body(req, limit, array=inner is list or getattr(inner, "__origin__", None) is list), model)
 
 
 def bearer_token(req: func.HttpRequest) -> str:

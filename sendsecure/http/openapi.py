@@ -22,6 +22,8 @@ _PROBLEMS: dict[int, tuple[str, str, tuple[str, ...], dict[str, Any] | None]] = 
     400: ("InvalidBody", "Malformed JSON, not an object, nested too deeply, a lone surrogate, a field missing, "
                          "of the wrong type or over its bound (errors name the field)", ("invalid_body",), None),
     401: ("Unauthenticated", "No, an unknown or an ended session", ("unauthenticated",), None),
+    403: ("Forbidden", "Authenticated, but not allowed to do this", ("wrong_role",), None),
+    404: ("NotFound", "No such resource", ("not_found",), None),
     413: ("PayloadTooLarge", "The body is over the operation's limit (limit)", ("payload_too_large",), None),
     415: ("UnsupportedMediaType", "The body is not Content-Type: application/json", ("unsupported_media_type",),
           None),
@@ -114,7 +116,9 @@ def document(operations: Iterable[Operation], version: str) -> dict[str, Any]:
         "servers": [{"url": "/api"}],
         "components": {
             "securitySchemes": {"session": {"type": "http", "scheme": "bearer",
-                                            "description": "A session token from a login call."}},
+                                            "description": "A session token from a login call."},
+                                "service": {"type": "http", "scheme": "bearer",
+                                            "description": "A service credential (the mail gateway's, S9)."}},
             "schemas": components,
             "responses": {name: _problem(codes, description, headers)
                           for name, description, codes, headers in _PROBLEMS.values()},
