@@ -21,6 +21,7 @@ from sendsecure.core.models import (
     MAX_ATTACHMENT_SIZE,
     MAX_ATTACHMENTS,
     MAX_IDN_DOMAINS,
+    MAX_MESSAGE_ID,
     MAX_NAME,
     MAX_PHONE,
     MAX_PHONES,
@@ -36,7 +37,7 @@ from sendsecure.errors import InvalidBody
 
 __all__ = ["MAX_ADDRESS", "MAX_ATTACHMENT_NAME", "MAX_ATTACHMENT_SIZE", "MAX_ATTACHMENTS", "MAX_IDN_DOMAINS",
            "MAX_NAME", "MAX_PHONES", "MAX_RECIPIENTS", "MAX_SUBJECT", "Draft", "DraftAttachment", "DraftRecipient",
-           "decode_draft", "parse_draft"]
+           "decode_draft", "decode_on_send", "parse_draft"]
 FIELDS: tuple[RecipientField, ...] = ("to", "cc", "bcc")
 
 
@@ -139,7 +140,14 @@ class _StrictDraft(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     phones: Annotated[dict[_Address, str | None], msgspec.Meta(max_length=MAX_PHONES)] | None = None
 
 
+class _StrictOnSend(_StrictDraft, frozen=True, forbid_unknown_fields=True):
+    """``OnSendBody``: the draft and the message's id."""
+
+    message_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_MESSAGE_ID, pattern=r"\S")] | None = None
+
+
 _STRICT = msgspec.json.Decoder(_StrictDraft)
+_STRICT_ON_SEND = msgspec.json.Decoder(_StrictOnSend)
 
 
 def decode_draft(body: bytes) -> Draft | None:
@@ -150,6 +158,15 @@ def decode_draft(body: bytes) -> Draft | None:
     except (msgspec.DecodeError, ValueError, RecursionError):  # ValidationError is a DecodeError
         return None
     return _draft(strict)
+
+
+def decode_on_send(body: bytes) -> tuple[Draft, str | None] | None:
+    """``decode_draft`` for the on-send check's body (``OnSendBody``: the draft and ``message_id``)."""
+    try:
+        strict = _STRICT_ON_SEND.decode(body)
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        return None
+    return _draft(strict), strict.message_id
 
 
 def _draft(body: DraftBody | _StrictDraft) -> Draft:

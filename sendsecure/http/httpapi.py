@@ -18,9 +18,9 @@ import azure.functions as func
 
 from sendsecure import runtime
 from sendsecure.context import CORRELATION_ID, begin_request, end_request
-from sendsecure.core.drafts import Draft, decode_draft, parse_draft
+from sendsecure.core.drafts import Draft, decode_draft, decode_on_send, parse_draft
 from sendsecure.core.i18n import negotiate_language
-from sendsecure.core.models import convert, encode
+from sendsecure.core.models import OnSendBody, convert, encode
 from sendsecure.errors import (
     DependencyUnavailable,
     InvalidBody,
@@ -179,7 +179,7 @@ def _number(text: str) -> int | float:
     return int(value) if value.is_integer() else value
 
 
-def json_body(req: func.HttpRequest, limit: int) -> dict[str, Any]:
+def json_body(req: func.HttpRequest, limit: int, *, array: bool = False) -> Any:
     """The request's JSON object, or 400/413/415 naming what is wrong.
 
     The one body parser: ``Content-Type: application/json`` (415 otherwise), at most ``limit``
@@ -187,7 +187,7 @@ def json_body(req: func.HttpRequest, limit: int) -> dict[str, Any]:
     JSON, an object, nested at most ``MAX_JSON_DEPTH`` levels, and no lone surrogate in any
     string or member name (it could not be encoded in an answer): 400 naming the field.
     """
-    return _json_object(_body_bytes(req, limit))
+    return _json_object(_body_bytes(req, limit), array=array)
 
 
 def _body_bytes(req: func.HttpRequest, limit: int) -> bytes:
@@ -206,7 +206,7 @@ def _body_bytes(req: func.HttpRequest, limit: int) -> bytes:
     return body
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
+def _json_object(body: bytes, *, array: bool = False) -> Any:
     try:
         data = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_number)
     except RecursionError:
@@ -214,8 +214,8 @@ def _json_object(body: bytes) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError):
         raise InvalidBody("The request body is not valid JSON.",
                           errors=[{"field": "body", "message": "not valid JSON"}]) from None
-    if not isinstance(data, dict):
-        raise InvalidBody.field("body", "must be a JSON object")
+    if not isinstance(data, list if array else dict):  # ``array``: a JSON array (the gateway's events)
+        raise InvalidBody.field("body", "must be a JSON array" if array else "must be a JSON object")
     # Raw UTF-8 cannot hold a surrogate (decoding fails): one can only come from a \uDxxx escape.
     check_json_value(data, surrogates=b"\\ud" in body or b"\\uD" in body)
     return data
@@ -265,7 +265,8 @@ def check_json_value(data: Any, *, surrogates: bool = True) -> None:
 def typed_body(req: func.HttpRequest, model: type[T], limit: int) -> T:
     """The request's body as ``model`` (sendsecure.core.models): ``json_body``'s checks, then the
     model's fields and bounds, 400 naming the field path. The one way a trigger reads a body."""
-    return convert(json_body(req, limit), model)
+    inner = getattr(model, "__origin__", None)  # list[...] or Annotated[list[...], ...]: a JSON array
+    return convert(json_body(req, limit, array=inner is list or getattr(inner, "__origin__", None) is list), model)
 
 
 def draft_body(req: func.HttpRequest, limit: int) -> Draft:
@@ -278,6 +279,17 @@ def draft_body(req: func.HttpRequest, limit: int) -> Draft:
     body = _body_bytes(req, limit)
     draft = decode_draft(body)
     return draft if draft is not None else parse_draft(_json_object(body))
+
+
+def on_send_body(req: func.HttpRequest, limit: int) -> tuple[Draft, str | None]:
+    """The on-send check's body (``OnSendBody``): the draft and the message's id, as ``draft_body``."""
+    body = _body_bytes(req, limit)
+    fast = decode_on_send(body)
+    if fast is not None:
+        return fast
+    data = _json_object(body)
+    draft = parse_draft(data)
+    return draft, convert(data, OnSendBody).message_id if "message_id" in data else None
 
 
 def bearer_token(req: func.HttpRequest) -> str:

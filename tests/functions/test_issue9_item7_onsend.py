@@ -195,3 +195,25 @@ def test_issue9_item7_the_language_memo_answers_as_negotiation_does(header, pref
     req = func.HttpRequest("GET", "http://127.0.0.1/x", headers={"accept-language": header}, body=b"")
     for _ in range(2):  # negotiated, then remembered (or, past 256 characters, negotiated again)
         assert request_language(req, preferred) == negotiate_language(header, preferred)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(good_draft, st.one_of(st.none(), st.sampled_from(["AAMkAG=", "", " ", "m" * 513, "\\ud800x"]), json_value))
+def test_issue9_item7_the_on_send_body_takes_the_fast_way_with_its_message_id(body, message_id):
+    from sendsecure.core.models import OnSendBody, convert
+    from sendsecure.http.httpapi import on_send_body
+
+    raw = json.dumps({**body, "message_id": message_id}, ensure_ascii=False).encode().replace(b"\\\\ud800", b"\\ud800")
+
+    def outcome(function):
+        try:
+            return function()
+        except InvalidBody as error:
+            return ("400", error.errors)
+
+    def checking():  # the on-send trigger before issue 9 item 7
+        data = json_body(request(raw), LIMIT)
+        draft = parse_draft(data)
+        return draft, convert(data, OnSendBody).message_id if "message_id" in data else None
+
+    assert outcome(lambda: on_send_body(request(raw), LIMIT)) == outcome(checking)
