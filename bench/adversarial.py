@@ -21,7 +21,8 @@ display forms) is emptied first, so each draft pays its full price. A run measur
 request costs in the engine: ``json.loads`` of the body, ``parse_draft``, ``evaluate`` and
 ``json.dumps`` of the verdict (not HTTP), in CPU time of the process (``time.process_time``), as
 the machine is shared. Figures are medians over --runs; "again" is the same draft validated
-once more right after (the add-in re-validates; the look-alike check goes on where it stopped). Writes bench/results/adversarial.json.
+once more right after (the add-in re-validates; the look-alike check goes on where it stopped).
+Writes bench/results/adversarial.json.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,7 +108,8 @@ def drafts_for(book: DomainBook, seed: int = 1) -> dict[str, dict]:
     name = "N" * drafts.MAX_NAME
     return {
         "lookalike_flood": {**split(recipients([f"r{n}@{d}" for n, d in enumerate(plain)])), "subject": "Verwijzing"},
-        "idn_flood": {**split(recipients(idn_addresses + [f"r{n}@{d}" for n, d in enumerate(plain)][: limit - idn_limit])),
+        "idn_flood": {**split(recipients(idn_addresses
+                                         + [f"r{n}@{d}" for n, d in enumerate(plain)][: limit - idn_limit])),
                       "subject": "Verwijzing"},
         "phone_flood": {**split(recipients(phone_addresses)), "subject": "Verwijzing",
                         "phones": dict(list(phone_numbers.items())[: drafts.MAX_PHONES])},
@@ -138,7 +140,7 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="book-"))
     loaded = load_variant("zorgmail", generate(args.entries, folder))
     loaded.entries.setdefault(OWN, BookEntry(OWN, "Ziekenhuis A", "zorgmail", True, True))
-    book = DomainBook.build("zorgmail", loaded.version, datetime.now(timezone.utc), dict(loaded.entries))
+    book = DomainBook.build("zorgmail", loaded.version, datetime.now(UTC), dict(loaded.entries))
     policy = TenantPolicy(InstallationType.VIEWER_SMS_REQUIRED, frozenset({OWN}), True)
     figures: dict = {"benchmark": "adversarial", "entries": len(book.entries), "runs": args.runs,
                      "limits": {"recipients": drafts.MAX_RECIPIENTS, "idn_domains": drafts.MAX_IDN_DOMAINS,

@@ -43,8 +43,17 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadtools import (  # noqa: E402
-    MAILBOX, REQUEST_TIMEOUT, RESULTS, DevHost, add_generator_argument, azurite_pids, install_stop_handlers,
-    log_in, measure, pick_generator, stop_host,
+    MAILBOX,
+    REQUEST_TIMEOUT,
+    RESULTS,
+    DevHost,
+    add_generator_argument,
+    azurite_pids,
+    install_stop_handlers,
+    log_in,
+    measure,
+    pick_generator,
+    stop_host,
 )
 
 TARGET_P99_MS = 50.0
@@ -237,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  devhost log: {log['lines']} warning/error line(s)"
           + "".join(f"\n    {count} x {shape}" for shape, count in log["by_message"].items()))
     shutdown = result["shutdown"]
-    print(f"  azurite left by the benchmark: {'none' if not shutdown['own_processes_left'] else shutdown['own_processes_left']}"
+    print(f"  azurite left by the benchmark: {shutdown['own_processes_left'] or 'none'}"
           f" (devhost stopped its own Azurite: {shutdown['devhost_stopped_its_azurite']})")
     if passed is not None:
         print(f"  target on-send: p99 < {args.target_p99_ms:g} ms and no errors -> {'PASS' if passed else 'FAIL'}")

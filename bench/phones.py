@@ -19,7 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +63,7 @@ def main() -> int:
         from sendsecure.provision import provision
 
         provision(["zorg-a"])  # keys and tables, as deployment and onboarding do (requests make none)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         session = Session("zorg-a", "alice@ziekenhuis-a.example", "email_code", "d", now, now, now)
         book = runtime.phonebook()
         for n in range(args.stored):

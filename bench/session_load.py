@@ -34,8 +34,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadtools import (  # noqa: E402  (shared with drafts_load.py)
-    RESULTS, DevHost, add_generator_argument, azurite_pids, install_stop_handlers, log_in, measure,
-    pick_generator, stop_host,
+    RESULTS,
+    DevHost,
+    add_generator_argument,
+    azurite_pids,
+    install_stop_handlers,
+    log_in,
+    measure,
+    pick_generator,
+    stop_host,
 )
 
 TARGET_P99_MS = 20.0

@@ -13,6 +13,7 @@ bp = ApiBlueprint()
 
 
 def _answer(req: func.HttpRequest, settings: UserSettings) -> func.HttpResponse:
+    # Both values are checked where they come in (a supported language, a delay of 0/5/10) but typed str and int.
     return json_response(SettingsAnswer(language=request_language(req, settings.language),  # type: ignore[arg-type]
                                         language_chosen=settings.language is not None,
                                         send_delay_seconds=settings.send_delay_seconds),  # type: ignore[arg-type]

@@ -24,6 +24,10 @@ LOGIN_SUCCEEDED = "login.succeeded"
 LOGIN_FAILED = "login.failed"
 LOGIN_LOCKED_OUT = "login.locked_out"
 LOGOUT = "logout"
+# Sending (issue 10): accepted (outcome created / repeated, with the envelope id, the way out
+# ``via`` send / on_send, counts per route, the signing key id) and refused (with the reason code).
+SEND_ACCEPTED = "send.accepted"
+SEND_REFUSED = "send.refused"
 
 _ALLOWED_DETAIL_TYPES = (str, int, bool, float)
 

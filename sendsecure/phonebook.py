@@ -29,7 +29,8 @@ import base64
 import logging
 import os
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sendsecure import audit
 from sendsecure.adapters import storage
@@ -48,6 +49,21 @@ PHONE_SET = "phone.set"
 PHONE_CHANGED = "phone.changed"
 PHONE_DELETED = "phone.deleted"
 PHONE_READ = "phone.read"
+
+
+class PhoneOwner(Protocol):
+    """Whose numbers: a session, or (for the gateway, S9) the sender of an envelope."""
+
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def mailbox(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Sender:
+    tenant_id: str
+    mailbox: str
 
 
 def key_name(tenant_id: str) -> str:
@@ -90,13 +106,13 @@ class PhoneBook:
 
     # ----- keys of rows ----------------------------------------------------------------
 
-    def _person(self, session: Session) -> str:
+    def _person(self, session: PhoneOwner) -> str:
         return self._pseudonyms.of("mailbox", session.mailbox)
 
-    def _partition(self, session: Session) -> str:
+    def _partition(self, session: PhoneOwner) -> str:
         return f"{session.tenant_id}.{self._person(session)}"
 
-    def _recipient(self, session: Session, address: str) -> str:
+    def _recipient(self, session: PhoneOwner, address: str) -> str:
         return self._pseudonyms.of(f"recipient:{session.tenant_id}", address)
 
     @staticmethod
@@ -225,7 +241,24 @@ class PhoneBook:
                 return {}
         return found
 
-    def _partition_rows(self, session: Session) -> dict[str, tuple[str, str]]:
+    def for_sender(self, owner: PhoneOwner, addresses: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """The gateway's read (S9): the numbers ``owner`` stored for these (normalised) addresses,
+        as address -> (number, recipient pseudonym). Not recorded here: the caller records the
+        read with its own actor and purpose before it discloses anything."""
+        wanted = {self._recipient(owner, address): address for address in addresses}
+        if not wanted:
+            return {}
+        rows = self._partition_rows(owner)
+        found: dict[str, tuple[str, str]] = {}
+        for row_key, address in wanted.items():
+            sealed = rows.get(row_key)
+            if sealed is not None:
+                number = self._open(owner, {"RowKey": row_key, "sealed": sealed[0], "key_version": sealed[1]})
+                if number is not None:
+                    found[address] = (number, row_key)
+        return found
+
+    def _partition_rows(self, session: PhoneOwner) -> dict[str, tuple[str, str]]:
         partition = self._partition(session)
         cached = self._rows.get(partition)
         if cached is not None:
@@ -246,7 +279,7 @@ class PhoneBook:
         with it: a key destroyed by another worker is never used for a new row (issue 8.1)."""
         return self._keys.current(key_name(tenant_id), fresh=True)
 
-    def _open(self, session: Session, row: dict[str, Any]) -> str | None:
+    def _open(self, session: PhoneOwner, row: dict[str, Any]) -> str | None:
         try:
             key = self._keys.version(key_name(session.tenant_id), row["key_version"])
         except KeyNotFound:

@@ -21,8 +21,8 @@ def tables():
 def key_store():
     settings = get_settings()
     if settings.key_store == "keyvault":
-        from sendsecure.errors import ConfigurationError
         from sendsecure.adapters.keyvault import key_vault_store_from_settings
+        from sendsecure.errors import ConfigurationError
 
         if not settings.key_vault_url:
             raise ConfigurationError("KEY_STORE=keyvault needs KEY_VAULT_URL")
@@ -144,7 +144,44 @@ def phonebook():
     return PhoneBook(tables(), key_store(), pseudonyms(), audit_log(), get_settings().phone_cache_seconds)
 
 
-_FACTORIES = (derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport, tenant_directory, audit_log, sessions, email_login)
+@functools.cache
+def envelopes():
+    from sendsecure.envelopes import EnvelopeStore
+
+    return EnvelopeStore(tables())
+
+
+@functools.cache
+def signing():
+    from sendsecure.sending import Signing
+
+    return Signing(key_store())
+
+
+@functools.cache
+def sending():
+    from sendsecure.sending import SendService
+
+    return SendService(validation(), envelopes(), phonebook(), signing(), derived_keys(), audit_log(), pseudonyms())
+
+
+@functools.cache
+def service_credentials():
+    from sendsecure.servicecredentials import ServiceCredentials
+
+    return ServiceCredentials(key_store())
+
+
+@functools.cache
+def gateway():
+    from sendsecure.gatewayservice import GatewayService
+
+    return GatewayService(envelopes(), tables(), phonebook(), pseudonyms(), derived_keys(), audit_log())
+
+
+_FACTORIES = (derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport,
+              tenant_directory, audit_log, sessions, email_login, envelopes, signing, sending,
+              service_credentials, gateway)
 
 
 def reset() -> None:

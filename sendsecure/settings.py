@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from sendsecure.errors import ConfigurationError
 

@@ -5,7 +5,7 @@ import email
 import email.message
 import email.policy
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sendsecure.core.domainbook import BookEntry, DomainBook
@@ -34,7 +34,7 @@ def json_of(response) -> dict:
 
 
 # The small in-memory domain book of the rule tests (tables and properties).
-RULES_SYNCED_AT = datetime(2026, 11, 28, 8, 0, 0, tzinfo=timezone.utc)
+RULES_SYNCED_AT = datetime(2026, 11, 28, 8, 0, 0, tzinfo=UTC)
 RULES_NOW = RULES_SYNCED_AT + timedelta(hours=2)    # X4: the book is exactly 7200 s old then
 RULES_BOOK_VERSION = "test-v1"
 RULES_BOOK = DomainBook.build("zorgmail", RULES_BOOK_VERSION, RULES_SYNCED_AT, {

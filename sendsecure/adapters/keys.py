@@ -8,6 +8,8 @@ A key store keeps named 256-bit keys in versions (SPEC P4, DESIGN "Keys"):
   (before sealing new data, so nothing is sealed under a key destroyed by another worker);
 - ``version(name, version)`` -> key: an older version still opens what it sealed;
 - ``rotate(name)`` -> (version, key): a new current version;
+- ``versions(name)`` -> list of versions, newest first (every one not destroyed or disabled): the
+  signing key's JWKS publishes them all; remembered ``verify_ttl`` seconds, forgotten on a rotate;
 - ``destroy(name)``: every version gone (offboarding); afterwards ``KeyNotFound``;
 - ``stable(name)`` -> key: the oldest version, for keys that must never change (the master key).
 - ``check(name)`` -> bool: whether the key exists in the store (health), at most one store read
@@ -78,6 +80,7 @@ class KeyStore(Protocol):
     def current(self, name: str, *, fresh: bool = False) -> tuple[str, bytes]: ...
     def version(self, name: str, version: str) -> bytes: ...
     def rotate(self, name: str) -> tuple[str, bytes]: ...
+    def versions(self, name: str) -> list[str]: ...
     def destroy(self, name: str) -> None: ...
     def stable(self, name: str) -> bytes: ...
     def check(self, name: str) -> bool: ...
@@ -114,6 +117,7 @@ class CachedKeyStore(abc.ABC):
         self._versions: TtlCache[tuple[str, str], bytes] = TtlCache(verify_ttl, grace=math.inf)
         self._stable: TtlCache[str, tuple[str, bytes]] = TtlCache(verify_ttl, grace=math.inf)
         self._checked: TtlCache[str, bool] = TtlCache(check_seconds)
+        self._listed: TtlCache[str, tuple[str, ...]] = TtlCache(verify_ttl)
         self._lock = threading.Lock()
 
     # ----- what a store implements ----------------------------------------------------------
@@ -128,6 +132,11 @@ class CachedKeyStore(abc.ABC):
     @abc.abstractmethod
     def _read_version(self, name: str, version: str) -> bytes | None:
         """One version's key, or ``None`` if there is no such version."""
+
+    def _list_versions(self, name: str) -> list[str]:
+        """Every version (enabled), newest first; empty if the key does not exist. (Not abstract,
+        so a store written before ``versions`` existed still builds; it only cannot list.)"""
+        raise NotImplementedError(f"{type(self).__name__} cannot list versions")
 
     @abc.abstractmethod
     def _write_new_version(self, name: str, key: bytes) -> str:
@@ -186,7 +195,19 @@ class CachedKeyStore(abc.ABC):
             key = new_key()
             version = self._write_new_version(name, key)
             self._remember(name, version, key)
+            self._listed.pop(name)
             return version, key
+
+    def versions(self, name: str) -> list[str]:
+        """Every version of ``name``, newest first; ``KeyMissing`` if there is none."""
+        check_name(name)
+        cached = self._listed.get(name)
+        if cached is None:
+            cached = tuple(self._list_versions(name))
+            if not cached:
+                raise self._missing(name)
+            self._listed.put(name, cached)
+        return list(cached)
 
     def destroy(self, name: str) -> None:
         check_name(name)
@@ -239,6 +260,7 @@ class CachedKeyStore(abc.ABC):
         self._versions.put((name, version), key)
 
     def _forget(self, name: str) -> None:
+        self._listed.pop(name)
         self._current.pop(name)
         self._stable.pop(name)
         self._versions.pop_where(lambda cached: cached[0] == name)
@@ -276,6 +298,9 @@ class LocalKeyStore(CachedKeyStore):
     def _read_current(self, name: str) -> tuple[str, bytes] | None:
         versions = self._versions_on_disk(name)
         return self._read_pair(name, versions[-1]) if versions else None
+
+    def _list_versions(self, name: str) -> list[str]:
+        return self._versions_on_disk(name)[::-1]
 
     def _read_oldest(self, name: str) -> tuple[str, bytes] | None:
         versions = self._versions_on_disk(name)
@@ -380,10 +405,20 @@ class Pseudonyms:
     it an auditor can check whether a given mailbox was involved, and nothing more.
     """
 
-    def __init__(self, keys: DerivedKeys) -> None:
+    def __init__(self, keys: DerivedKeys, memo_seconds: float = 300.0) -> None:
         self._keys = keys
+        # (derived key, kind, value) -> pseudonym: the same few identifiers come with every
+        # request (the person's mailbox twice, the recipients that may need a phone), an HMAC
+        # each (issue 9 item 7). The derived key is part of the entry's key, so a new master
+        # key gives new pseudonyms at once; bounded in size and time like every worker cache.
+        self._memo: TtlCache[tuple[bytes, str, str], str] = TtlCache(memo_seconds)
 
     def of(self, kind: str, value: str) -> str:
         purpose = "pseudonym:" + kind.split(":", 1)[0]
         key = self._keys.key(purpose)
-        return hmac.new(key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()[:40]
+        memo_key = (key, kind, value)
+        pseudonym = self._memo.get(memo_key)
+        if pseudonym is None:
+            pseudonym = hmac.new(key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()[:40]
+            self._memo.put(memo_key, pseudonym)
+        return pseudonym

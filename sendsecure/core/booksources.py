@@ -44,10 +44,10 @@ import io
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
 from sendsecure.core.addresses import InvalidAddress, normalise_domain, normalise_mailbox
 from sendsecure.core.domainbook import ZORGMAIL, BookEntry, DomainBook, merge_entries

@@ -11,4 +11,5 @@ from typing import Any
 @functools.cache
 def data_file(name: str) -> dict[str, Any]:
     """A JSON data file shipped in ``sendsecure/data`` (texts, lists with their sources)."""
-    return json.loads(resources.files("sendsecure.data").joinpath(name).read_text("utf-8"))
+    data: dict[str, Any] = json.loads(resources.files("sendsecure.data").joinpath(name).read_text("utf-8"))
+    return data

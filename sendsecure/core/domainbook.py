@@ -16,8 +16,10 @@ Pure: no I/O. The snapshot also carries the look-alike index (SPEC X1).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 ZORGMAIL = "zorgmail"
 
@@ -36,12 +38,12 @@ class BookEntry:
     def is_address(self) -> bool:
         return "@" in self.key
 
-    def to_row(self) -> list:
+    def to_row(self) -> list[str | int]:
         return [self.key, self.organisation, self.network, int(self.community), int(self.nta7516),
                 self.supplier, self.source]
 
     @classmethod
-    def from_row(cls, row: list) -> "BookEntry":
+    def from_row(cls, row: list[Any]) -> BookEntry:
         key, organisation, network, community, nta, supplier, source = row
         return cls(key, organisation, network, bool(community), bool(nta), supplier, source)
 
@@ -90,6 +92,9 @@ def merge_entries(entries: list[BookEntry]) -> dict[str, BookEntry]:
 LOOKALIKE_DISTANCE = 2
 _PARTS = LOOKALIKE_DISTANCE + 1
 
+# An index key: ("tld", tld), ("short", tld) or (tld, length, segment number, segment text).
+SegmentKey = tuple[str, str] | tuple[str, int, int, str]
+
 
 def _segments(length: int) -> list[tuple[int, int]]:
     """(start, length) of the segments of a string of ``length`` characters."""
@@ -107,19 +112,19 @@ class LookalikeIndex:
 
     __slots__ = ("segments", "domains", "tlds", "_budgets")
 
-    def __init__(self, segments: dict[tuple, tuple[str, ...]], domains: dict[str, tuple[str, ...]]) -> None:
+    def __init__(self, segments: dict[SegmentKey, tuple[str, ...]], domains: dict[str, tuple[str, ...]]) -> None:
         self.segments = segments      # Pass-Join segments of comparison forms -> forms
         # comparison form -> the book domains that have it, where that is not just the form
         # itself (an ASCII domain is its own form: most of the book, so left out to save memory)
         self.domains = domains
-        self.tlds = tuple(sorted(key[1] for key in segments if key[0] == "tld"))
+        self.tlds = tuple(sorted(key[1] for key in segments if len(key) == 2 and key[0] == "tld"))
         self._budgets: dict[str, tuple[tuple[str, int], ...]] = {}
 
     def domains_of(self, form: str) -> tuple[str, ...]:
         """The book domains whose comparison form is ``form`` (a form of the index)."""
         return self.domains.get(form) or (form,)
 
-    def has_form(self, form: str, entries: dict) -> bool:
+    def has_form(self, form: str, entries: Mapping[str, object]) -> bool:
         """Whether some book domain has the comparison form ``form``."""
         return form in self.domains or ("xn--" not in form and "@" not in form and form in entries)
 
@@ -150,7 +155,7 @@ def build_lookalike_index(domains: list[str]) -> LookalikeIndex:
         if form.count(".") >= 2:  # a query that lost the last dot splits one dot earlier
             cut = form.rfind(".")
             pairs.append((form[:cut] + form[cut + 1:], form))
-    index: dict[tuple, list[str]] = {}
+    index: dict[SegmentKey, list[str]] = {}
     for key_form, form in pairs:
         name, _, tld = key_form.rpartition(".")
         index.setdefault(("tld", tld), [])
@@ -201,8 +206,8 @@ def _lookalike_candidates(index: LookalikeIndex, form: str, limit: int = LOOKALI
                 candidates.update(get(("short", book_tld), ()))
                 continue
             if budget == 0:  # only the very name under this TLD can do
-                found = get((book_tld, other_length, 0, name[:_segments(other_length)[0][1]]), ())
-                candidates.update(d for d in found if d.replace(".", "") == (name + book_tld).replace(".", ""))
+                shortlist = get((book_tld, other_length, 0, name[:_segments(other_length)[0][1]]), ())
+                candidates.update(d for d in shortlist if d.replace(".", "") == (name + book_tld).replace(".", ""))
                 continue
             delta = length - other_length
             for number, (begin, size) in enumerate(_segments(other_length)):
@@ -228,7 +233,7 @@ class DomainBook:
     _lookalike_answers: dict[str, str | None] = field(repr=False, default_factory=dict)
 
     @classmethod
-    def build(cls, variant: str, version: str, synced_at: datetime, entries: dict[str, BookEntry]) -> "DomainBook":
+    def build(cls, variant: str, version: str, synced_at: datetime, entries: dict[str, BookEntry]) -> DomainBook:
         domains = [key for key in entries if "@" not in key]
         return cls(variant, version, synced_at, entries, build_lookalike_index(domains))
 
@@ -237,7 +242,7 @@ class DomainBook:
         return self.lookalikes.tlds
 
     def age_seconds(self, now: datetime | None = None) -> int:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         return max(0, int((now - self.synced_at).total_seconds()))
 
     def lookup(self, address: str, domain: str) -> BookEntry | None:

@@ -9,6 +9,7 @@ OpenAPI document (``sendsecure.http.openapi``) describes from the same classes. 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -58,6 +59,12 @@ class Route(StrEnum):
 AddressForm = Literal["unicode", "punycode"]
 RecipientType = Literal["user", "externalUser", "distributionList", "other"]
 Language = Literal["nl", "en", "de"]
+Severity = Literal["blocking", "warning", "info", "ok"]
+Colour = Literal["red", "blue", "green"]
+RecipientField = Literal["to", "cc", "bcc"]
+AccessCode = Literal["sms", "email"]
+PhoneInput = Literal["none", "optional", "required"]
+Action = Literal["allow", "intercept"]
 
 
 # ----- request bodies --------------------------------------------------------------------------
@@ -137,8 +144,8 @@ class Finding(msgspec.Struct, omit_defaults=True):
 
     rule: str
     code: str
-    severity: Literal["blocking", "warning", "info", "ok"]
-    colour: Literal["red", "blue", "green"]
+    severity: Severity
+    colour: Colour
     message: str
     target: str
     data: dict[str, Any] | None = None
@@ -159,11 +166,11 @@ class VerdictRecipient(msgspec.Struct):
     display_address: str
     address_form: AddressForm
     name: str
-    field: Literal["to", "cc", "bcc"]
+    field: RecipientField
     category: Category
     route: Route
-    access_code: Literal["sms", "email"] | None
-    phone_input: Literal["none", "optional", "required"]
+    access_code: AccessCode | None
+    phone_input: PhoneInput
     stored_phone: str | None
     nta7516: bool | None     # V-S2: null unless the sender's organisation meets NTA 7516
     valid: bool
@@ -211,7 +218,7 @@ class Verdict(msgspec.Struct):
 
 
 class OnSendDecision(msgspec.Struct):
-    action: Literal["allow", "intercept"]
+    action: Action
     reasons: list[str]
     verdict: Verdict
 
@@ -326,3 +333,123 @@ def encode(value: Any) -> bytes:
 def as_data(value: Any) -> Any:
     """A model as plain dicts and lists (for tests and callers that want JSON-shaped data)."""
     return msgspec.to_builtins(value)
+
+
+# ----- sending (issue 10; API.md "Sending", "Gateway") ----------------------------------------
+
+MAX_MESSAGE_ID = 512          # the add-in's id of one message (Outlook's item id is ~150 characters)
+
+
+class SendBody(msgspec.Struct, frozen=True):
+    """``POST /messages/send``: the client's id of the message (S4: a retry sends the same one),
+    the draft, and the user's confirmation of an empty subject (V-M1)."""
+
+    message_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_MESSAGE_ID, pattern=r"\S")]
+    draft: DraftBody
+    confirm_empty_subject: bool = False
+
+
+class EnvelopeFallback(msgspec.Struct):
+    route: Literal["viewer"]
+    access_code: Literal["sms", "email"]
+
+
+class EnvelopeRecipientAnswer(msgspec.Struct, omit_defaults=True):
+    address: str
+    field: Literal["to", "cc", "bcc"]
+    category: Literal["own_organisation", "community", "nta7516", "external"]
+    route: Literal["direct", "nta7516", "viewer"]
+    access_code: Literal["sms", "email"] | None
+    fallback: EnvelopeFallback | None = None
+
+
+class EnvelopeAttachmentAnswer(msgspec.Struct):
+    name: str
+    size: int
+
+
+class EnvelopeAnswer(msgspec.Struct):
+    """The signed envelope (docs/sending.md) with the headers the add-in stamps on the message."""
+
+    envelope_version: int
+    envelope_id: str
+    message_id: str
+    created_at: str
+    tenant_id: str
+    sender: str
+    sent_by: str
+    recipients: list[EnvelopeRecipientAnswer]
+    attachments: list[EnvelopeAttachmentAnswer]
+    notification_language: Language
+    installation_type: str
+    domain_book_version: str
+    policy_version: str
+    recipient_salt: str
+    signature: str
+    headers: dict[str, str]
+
+
+class OnSendBody(DraftBody, frozen=True):
+    """The on-send check's body: the draft and, so that an ``allow`` can carry the envelope (S2),
+    the message's id (as ``POST /messages/send`` takes it)."""
+
+    message_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_MESSAGE_ID, pattern=r"\S")] | None = None
+
+
+class OnSendAnswer(OnSendDecision, omit_defaults=True):
+    """The on-send answer; ``envelope`` when ``allow`` sends securely and a ``message_id`` was given."""
+
+    envelope: EnvelopeAnswer | None = None
+
+
+class JsonWebKey(msgspec.Struct):
+    kty: str
+    crv: str
+    x: str
+    kid: str
+    alg: str
+    use: str
+
+
+class JwksAnswer(msgspec.Struct):
+    keys: list[JsonWebKey]
+
+
+# ----- the gateway (SPEC S9, X6; issue 10 items 5-6; docs/sending.md "Gateway") -----------------
+
+MAX_EVENTS = 1000             # per POST: 250 recipients, a few events each
+MAX_EVENT_DETAIL = 500
+DeliveryEvent = Literal["delivered", "relayed_nta7516", "notified", "code_sent", "opened", "bounced"]
+
+
+class GatewayPhone(msgspec.Struct):
+    address: str
+    phone: str                # E.164
+
+
+class GatewayEnvelope(msgspec.Struct):
+    """What the gateway fetches: the signed record as stored (verify it against the JWKS:
+    routes, access-code channels and the recipient salt are in it), the revoke state, and
+    outside the signed part the numbers of the SMS recipients that have one stored."""
+
+    envelope_id: str
+    tenant_id: str
+    revoked: bool
+    revoked_at: str | None
+    record: dict[str, Any]
+    phones: list[GatewayPhone]
+
+
+class GatewayEventBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    address: Annotated[str, _bounded(MAX_ADDRESS)]
+    event: DeliveryEvent
+    at: Annotated[datetime, msgspec.Meta(tz=True, description="RFC 3339 with a time zone")]
+    detail: Annotated[str, _bounded(MAX_EVENT_DETAIL, "e.g. the remote server's answer; no content")] | None = None
+
+
+GatewayEventsBody = Annotated[list[GatewayEventBody], msgspec.Meta(min_length=1, max_length=MAX_EVENTS)]
+
+
+class GatewayEventsAnswer(msgspec.Struct):
+    envelope_id: str
+    accepted: int             # distinct events in the request; a repeated one is stored once

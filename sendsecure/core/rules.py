@@ -34,12 +34,19 @@ from sendsecure.core.datafiles import data_file
 from sendsecure.core.domainbook import BookEntry, DomainBook
 from sendsecure.core.drafts import Draft, DraftRecipient
 from sendsecure.core.models import (
+    AccessCode,
+    Action,
+    AddressForm,
     AttachmentItem,
     AttachmentSummary,
     Category,
+    Colour,
     Finding,
+    Language,
     OnSendDecision,
+    PhoneInput,
     Route,
+    Severity,
     Verdict,
     VerdictBook,
     VerdictRecipient,
@@ -63,6 +70,7 @@ NEEDS_PHONE = frozenset({NTA, EXTERNAL})   # outside the community: may need an 
 # V-O2: warnings that ask the user to look; each stops auto-send.
 LOOK_WARNINGS = frozenset({"lookalike_domain", "lookalike_check_incomplete", "bsn_in_subject"})
 _LANGUAGE_TAG = re.compile(r"\((NL|EN|DE)\)", re.IGNORECASE)
+_TAG_LANGUAGES: dict[str, Language] = {"nl": "nl", "en": "en", "de": "de"}   # the tag's group, lowered
 # X2: one separator at most between two digits: any Unicode white space (no-break, narrow
 # no-break, figure and thin spaces as pasted from patient records), a dot or a hyphen/dash.
 _BSN_SEPARATOR = r"(?:\s|[.\-\u2010-\u2015\u2212\uFE58\uFE63\uFF0D\u00B7\u2024\uFF0E])"
@@ -97,7 +105,7 @@ def _normalised(address: str) -> tuple[str, str] | None:
     return value, value.rpartition("@")[2]
 
 
-def _display(address: str, book: DomainBook | None) -> tuple[str, str]:
+def _display(address: str, book: DomainBook | None) -> tuple[str, AddressForm]:
     """(display_address, address_form) of a normal address (issue 7 item 19): punycode when the
     domain reads exactly as a book domain it is not, else as ``display_mailbox`` decides."""
     domain = address.rpartition("@")[2]
@@ -128,7 +136,7 @@ def contains_bsn(subject: str) -> bool:
 
 
 @functools.cache
-def _finding_table(language: str) -> dict[str, tuple[str, str, str, str]]:
+def _finding_table(language: str) -> dict[str, tuple[str, Severity, Colour, str]]:
     """code -> (rule, severity, colour, message template) in one language."""
     return {code: (text["rule"], text["severity"], text["colour"], text[language])
             for code, text in _texts().items() if not code.startswith("_")}
@@ -162,7 +170,7 @@ class _Findings:
             message = template
         if severity == "blocking":
             self.blocking = True
-        self.items.append(Finding(rule, code, severity, colour, message, target, data))  # type: ignore[arg-type]
+        self.items.append(Finding(rule, code, severity, colour, message, target, data))
 
 
 def _entry_data(entry: BookEntry | None, book_data: dict[str, Any]) -> dict[str, Any]:
@@ -237,7 +245,7 @@ def _sender(run: _Run, raw_sender: str, own_domains: frozenset[str], session_mai
             add("sender_verified", "sender", data, address=address, organisation=entry.organisation or entry.key)
             add("sender_nta7516" if entry.nta7516 else "sender_not_nta7516", "sender", data)
     shown, form = _display(address, book)
-    return VerdictSender(address, shown, form, entry is not None, run.sender_nta,  # type: ignore[arg-type]
+    return VerdictSender(address, shown, form, entry is not None, run.sender_nta,
                          entry.organisation if entry else None, session_mailbox)
 
 
@@ -265,7 +273,7 @@ _VIEWER, _STANDARD = InstallationType.VIEWER, InstallationType.STANDARD
 
 
 def route(category: Category, installation: InstallationType,
-          has_phone: bool) -> tuple[Route, str | None, str, str | None]:
+          has_phone: bool) -> tuple[Route, AccessCode | None, PhoneInput, str | None]:
     """V-R3, V-R4: (route, access_code, phone_input, finding code or None) of a recipient."""
     if category is OWN or category is COMMUNITY:
         return DIRECT, None, "none", None
@@ -337,7 +345,7 @@ def _recipients(run: _Run, draft: Draft, policy: TenantPolicy, stored_phones: Ma
             result.to_addresses.append(key)
         if normal is None:
             written = item.address.strip()
-            items.append(VerdictRecipient(written, written, UNICODE, item.name, item.field,  # type: ignore[arg-type]
+            items.append(VerdictRecipient(written, written, UNICODE, item.name, item.field,
                                           EXTERNAL, NO_ROUTE, None, "none", None, shown_false, False, None, None))
             add("invalid_address", f"recipients/{index}", run.no_entry, address=written)
             if item.field == "bcc":
@@ -356,7 +364,7 @@ def _recipients(run: _Run, draft: Draft, policy: TenantPolicy, stored_phones: Ma
         else:
             kind, code, phone_input, stored = NO_ROUTE if category is UNKNOWN else DIRECT, None, "none", None
         items.append(VerdictRecipient(
-            address, shown, form, item.name, item.field, category, kind, code, phone_input,  # type: ignore[arg-type]
+            address, shown, form, item.name, item.field, category, kind, code, phone_input,
             stored, shown_false if entry is None else (entry.nta7516 if sender_nta else None), True,
             entry.organisation if entry is not None else None, entry.network if entry is not None else None))
         if item.field == "bcc":
@@ -367,7 +375,7 @@ def _recipients(run: _Run, draft: Draft, policy: TenantPolicy, stored_phones: Ma
 def _outside(run: _Run, result: _Recipients, item: DraftRecipient, index: int, address: str, domain: str,
              shown: str, entry: BookEntry | None, category: Category, installation: InstallationType,
              stored_phones: Mapping[str, str], typed_phones: dict[str, str],
-             region: str) -> tuple[Route, str | None, str, str | None]:
+             region: str) -> tuple[Route, AccessCode | None, PhoneInput, str | None]:
     """An NTA-route or external recipient: its number (V-R3, V-R9), its route, and X1."""
     add, book = run.add, run.book
     target = f"recipients/{index}"
@@ -446,13 +454,13 @@ def _attachments(run: _Run, draft: Draft, all_own: bool) -> AttachmentSummary:
     return AttachmentSummary(len(items), total, ATTACHMENT_LIMIT, items, not all_own, list_version)
 
 
-def _subject(run: _Run, draft: Draft, language: str) -> tuple[str, str]:
+def _subject(run: _Run, draft: Draft, language: str) -> tuple[str, Language]:
     """V-M1, V-M2, X2: (the subject stripped, the notification language)."""
     subject = draft.subject.strip()
     if not subject:
         run.add("empty_subject", "subject", {})
     tag = _LANGUAGE_TAG.search(draft.subject)
-    notification_language = tag.group(1).lower() if tag else "nl"
+    notification_language = _TAG_LANGUAGES[tag.group(1).lower()] if tag else "nl"
     if tag:
         names = _texts()["_language_names"][language]
         run.add("notification_language", "subject", {"tag": tag.group(0)},
@@ -503,7 +511,7 @@ def evaluate(
         auto_send=_auto_send(findings, subject, recipients.items, all_own, attachments),
         standard_send_offered=book is None,
         needs_confirmation=can_send_secure and not subject,
-        notification_language=notification_language,  # type: ignore[arg-type]
+        notification_language=notification_language,
         installation_type=policy.installation_type.value,
         domain_book=domain_book,
         sender=sender,
@@ -515,6 +523,7 @@ def evaluate(
 
 def on_send_decision(verdict: Verdict, policy: TenantPolicy) -> OnSendDecision:
     """V-O4: allow Outlook's own Send, or intercept it and show the pop-up."""
+    action: Action
     recipients = verdict.recipients
     all_own = bool(recipients) and all(r.category is OWN and r.valid for r in recipients)
     if not policy.security_by_default:
@@ -529,4 +538,4 @@ def on_send_decision(verdict: Verdict, policy: TenantPolicy) -> OnSendDecision:
         action = "intercept"
         reasons = sorted({f.code for f in verdict.findings if f.severity in ("blocking", "warning")}) \
             or ["secure_route_needed"]
-    return OnSendDecision(action, reasons, verdict)  # type: ignore[arg-type]
+    return OnSendDecision(action, reasons, verdict)

@@ -22,27 +22,28 @@ import enum
 import json
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from sendsecure.core.addresses import InvalidAddress, normalise_domain
 from sendsecure.errors import ConfigurationError
 
 
-class InstallationType(str, enum.Enum):
+class InstallationType(enum.StrEnum):
     VIEWER_SMS_REQUIRED = "viewer_sms_required"
     VIEWER_SMS_OPTIONAL = "viewer_sms_optional"
     VIEWER = "viewer"
     STANDARD = "standard"
 
 
-class DomainBookVariant(str, enum.Enum):
+class DomainBookVariant(enum.StrEnum):
     ZORGMAIL = "zorgmail"
     SIGRA = "sigra"
 
 
-class LoginMethod(str, enum.Enum):
+class LoginMethod(enum.StrEnum):
     EMAIL_CODE = "email_code"
     ENTRA = "entra"
 
@@ -78,7 +79,7 @@ class Tenant:
         }
 
 
-def _enum(cls: type[enum.Enum], data: dict, name: str, where: str, default: Any = None) -> Any:
+def _enum(cls: type[enum.Enum], data: dict[str, Any], name: str, where: str, default: Any = None) -> Any:
     value = data.get(name, default)
     if value is None:
         raise ConfigurationError(f"{where}{name}: is required")

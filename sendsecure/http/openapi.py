@@ -22,9 +22,13 @@ _PROBLEMS: dict[int, tuple[str, str, tuple[str, ...], dict[str, Any] | None]] = 
     400: ("InvalidBody", "Malformed JSON, not an object, nested too deeply, a lone surrogate, a field missing, "
                          "of the wrong type or over its bound (errors name the field)", ("invalid_body",), None),
     401: ("Unauthenticated", "No, an unknown or an ended session", ("unauthenticated",), None),
+    403: ("Forbidden", "Authenticated, but not allowed to do this", ("wrong_role",), None),
+    404: ("NotFound", "No such resource", ("not_found",), None),
     413: ("PayloadTooLarge", "The body is over the operation's limit (limit)", ("payload_too_large",), None),
     415: ("UnsupportedMediaType", "The body is not Content-Type: application/json", ("unsupported_media_type",),
           None),
+    409: ("Conflict", "The resource changed at the same time, or the message id was sent with another draft",
+          ("conflict", "message_id_conflict"), None),
     422: ("Unprocessable", "Not a valid phone number, or not a mobile one", ("invalid_phone", "not_mobile"), None),
     429: ("RateLimited", "Too many requests (Retry-After)", ("rate_limited",), _RETRY_AFTER),
     503: ("Unavailable", "A dependency (storage, keys, mail) is unavailable (Retry-After)",
@@ -112,7 +116,9 @@ def document(operations: Iterable[Operation], version: str) -> dict[str, Any]:
         "servers": [{"url": "/api"}],
         "components": {
             "securitySchemes": {"session": {"type": "http", "scheme": "bearer",
-                                            "description": "A session token from a login call."}},
+                                            "description": "A session token from a login call."},
+                                "service": {"type": "http", "scheme": "bearer",
+                                            "description": "A service credential (the mail gateway's, S9)."}},
             "schemas": components,
             "responses": {name: _problem(codes, description, headers)
                           for name, description, codes, headers in _PROBLEMS.values()},

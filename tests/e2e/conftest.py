@@ -5,7 +5,6 @@ import os
 import time
 
 import pytest
-
 from devhost_process import start_devhost, stop_devhost
 
 

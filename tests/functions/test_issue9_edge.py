@@ -109,6 +109,8 @@ def test_issue9_item2_openapi_schemas_come_from_the_models(call):
     assert {"display_address", "address_form", "nta7516"} <= set(recipient)
     assert set(schemas["Category"]["enum"]) == {"own_organisation", "community", "nta7516", "external", "unknown"}
     on_send = document["paths"]["/v1/drafts/on-send"]["post"]
-    assert on_send["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/DraftBody"}
+    # issue 10 item 2: the draft with the message's id; an allow may carry the envelope
+    body_schema = on_send["requestBody"]["content"]["application/json"]["schema"]
+    assert body_schema == {"$ref": "#/components/schemas/OnSendBody"}
     assert on_send["responses"]["200"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/OnSendDecision"}
+        "$ref": "#/components/schemas/OnSendAnswer"}

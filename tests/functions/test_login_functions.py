@@ -40,7 +40,8 @@ def test_a1_mail_is_in_the_language_of_the_request(call, outbox):
     request_code(call, "piet@ziekenhuis-a.example", headers={"accept-language": "en-GB"})
     request_code(call, "kees@ziekenhuis-a.example", headers={"accept-language": "fr"})
     subjects = [m["Subject"] for m in outbox.messages()]
-    assert subjects == ["Ihr Anmeldecode für Send Secure", "Your Send Secure sign-in code", "Uw inlogcode voor Send Secure"]
+    assert subjects == ["Ihr Anmeldecode für Send Secure", "Your Send Secure sign-in code",
+                        "Uw inlogcode voor Send Secure"]
 
 
 def test_a1_unknown_mailbox_gets_the_same_answer_and_no_mail(call, outbox):
@@ -132,7 +133,8 @@ def test_a1_issuing_is_rate_limited_per_client_address(call, monkeypatch, app_en
 
     monkeypatch.setenv("LOGIN_ISSUE_LIMIT_PER_CLIENT", "3")
     runtime.reset()
-    statuses = [request_code(call, f"user{i}@ziekenhuis-a.example", client="198.51.100.7").status_code for i in range(4)]
+    statuses = [request_code(call, f"user{i}@ziekenhuis-a.example", client="198.51.100.7").status_code
+                for i in range(4)]
     assert statuses == [202, 202, 202, 429]
     # A forged X-Forwarded-For entry in front of the platform's own does not reset the count.
     forged = request_code(call, "user9@ziekenhuis-a.example", client="203.0.113.1, 198.51.100.7")

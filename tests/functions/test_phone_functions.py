@@ -87,7 +87,8 @@ def test_p2_invalid_and_landline_numbers_are_422_in_the_users_language(call, log
 
 def test_p2_bad_input_is_400_naming_the_field(call, login):
     token = login()
-    for body, field in (({}, "phone"), ({"phone": 612345678}, "phone"), ({"phone": "0612345678", "region": "NLD"}, "region")):
+    for body, field in (({}, "phone"), ({"phone": 612345678}, "phone"),
+                        ({"phone": "0612345678", "region": "NLD"}, "region")):
         response = call("put_phone", "PUT", body={"address": RECIPIENT, **body}, headers=auth(token))
         assert response.status_code == 400 and json_of(response)["errors"][0]["field"] == field
     bad_address = put(call, token, "not an address", "0612345678")
@@ -152,7 +153,8 @@ def test_s6_phone_changes_are_audited_without_the_number(call, login):
     put(call, token, RECIPIENT, "0687654321")
     remove(call, token, RECIPIENT)
     rows = [r for r in runtime.tables().query(storage.AUDIT, "PartitionKey ne ''") if r["event"].startswith("phone.")]
-    assert [r["event"] for r in sorted(rows, key=lambda r: r["RowKey"])] == ["phone.set", "phone.changed", "phone.deleted"]
+    events = [r["event"] for r in sorted(rows, key=lambda r: r["RowKey"])]
+    assert events == ["phone.set", "phone.changed", "phone.deleted"]
     for row in rows:
         for value in row.values():
             assert "612345678" not in str(value) and "687654321" not in str(value) and "piet" not in str(value)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,9 +11,9 @@ from sendsecure.adapters import storage
 from sendsecure.bookstore import DomainBookStore, chunk_rows
 from sendsecure.core.domainbook import BookEntry
 from sendsecure.core.drafts import parse_draft
-from sendsecure.errors import DependencyUnavailable
 from sendsecure.core.rules import TenantPolicy, evaluate
 from sendsecure.core.tenants import InstallationType
+from sendsecure.errors import DependencyUnavailable
 
 DOMAINS = [f"praktijk-{n:03d}.example" for n in range(300)]
 
@@ -48,7 +48,7 @@ def test_d3_large_book_is_stored_in_chunks_within_table_limits(app_env):
 def test_d3_same_content_publishes_no_new_generation(app_env):
     store = runtime.books()
     first = store.publish("zorgmail", book_with("zorgmail"), "same")
-    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    later = datetime.now(UTC) + timedelta(hours=1)
     second = store.publish("zorgmail", book_with("zorgmail"), "same", synced_at=later)
     assert second.generation == first.generation and second.synced_at == later
 

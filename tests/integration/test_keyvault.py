@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 import trustme
 from azure.core.credentials import AccessToken
-
 from fake_keyvault import TENANT, FakeKeyVault, StoredVersion
-from sendsecure.errors import ConfigurationError
+
 from sendsecure.adapters.keys import KeyMissing, KeyNotFound, KeyStoreUnavailable, encode_key
 from sendsecure.adapters.keyvault import CONTENT_TYPE, KeyVaultKeyStore, key_vault_store_from_settings
+from sendsecure.errors import ConfigurationError
 
 NAME = "tenant-7d5a3c1e-phone-key"
 VAULT_SCOPE = "https://vault.azure.net/.default"
@@ -477,7 +477,8 @@ def test_p4_factory_uses_the_managed_identity() -> None:
 
 
 def test_p4_keyvault_module_imports_no_azure_sdk() -> None:
-    probe = ("import sys, sendsecure.adapters.keyvault as kv; kv.KeyVaultKeyStore('https://x.vault.azure.net', object()); "
+    probe = ("import sys, sendsecure.adapters.keyvault as kv; "
+             "kv.KeyVaultKeyStore('https://x.vault.azure.net', object()); "
              "print(sorted(m for m in sys.modules if m.startswith('azure')))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])

@@ -6,11 +6,11 @@ import json
 
 import azure.functions as func
 import pytest
-
 from fake_keyvault import FakeKeyVault
+from test_keyvault import FixedTokenCredential, _forget_challenges
+
 from sendsecure import runtime
 from sendsecure.adapters import storage
-from test_keyvault import FixedTokenCredential, _forget_challenges
 
 
 @pytest.fixture

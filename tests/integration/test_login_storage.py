@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -84,7 +84,7 @@ def test_issue7_item1_one_guesser_cannot_lock_the_owner_out(app_env, outbox):
     assert attempt(owner_challenge, outbox.last_code(), client=OWNER) == "success"
     # The guesser's own lock still holds.
     guard = runtime.tables().get(storage.LOGIN_GUARDS, "failcli", pair_key(GUESSER))
-    assert guard["locked_until"] > datetime.now(timezone.utc)
+    assert guard["locked_until"] > datetime.now(UTC)
 
 
 def test_issue7_item1_mailbox_wide_lock_engages_only_at_its_threshold_and_is_audited(app_env, outbox, monkeypatch):
@@ -147,7 +147,7 @@ def test_issue8_item3_right_code_is_refused_when_a_lock_engaged_while_it_was_che
     def check_while_another_guess_locks(*args):
         runtime.tables().upsert(storage.LOGIN_GUARDS, {
             "PartitionKey": "failcli", "RowKey": pair_key(), "lock_id": "another-guess",
-            "locked_until": datetime.now(timezone.utc) + timedelta(minutes=15)})
+            "locked_until": datetime.now(UTC) + timedelta(minutes=15)})
         return real_check(*args)
 
     monkeypatch.setattr(login_module, "code_matches", check_while_another_guess_locks)
@@ -283,7 +283,7 @@ def test_issue7_item1_housekeeping_forgets_stale_counters_but_keeps_live_ones(ap
     login.purge_expired()
     assert kinds() == before
     # A month and a day later: windows ended, no lock holds any more, nothing was touched.
-    login._purge_guards(datetime.now(timezone.utc) + timedelta(days=31))
+    login._purge_guards(datetime.now(UTC) + timedelta(days=31))
     assert kinds() == []
 
 
@@ -304,7 +304,7 @@ def test_a1_lockout_ends_and_success_resets_the_count(app_env, outbox, monkeypat
     assert attempt(challenge, "000000") == "locked"
     # Let the lock run out by moving its end into the past.
     runtime.tables().upsert(storage.LOGIN_GUARDS, {"PartitionKey": "failcli", "RowKey": pair_key(),
-                                                   "locked_until": datetime.now(timezone.utc) - timedelta(seconds=1)})
+                                                   "locked_until": datetime.now(UTC) - timedelta(seconds=1)})
     token, session = runtime.email_login().verify(challenge, outbox.last_code(), device_id="d", client=OWNER)
     assert session.mailbox == MAILBOX
     assert runtime.tables().get(storage.LOGIN_GUARDS, "failcli", pair_key())["failures"] == 0
@@ -320,14 +320,14 @@ def test_a1_lockout_period_doubles(app_env, monkeypatch):
             runtime.email_login().verify(challenge, "000000", device_id="d", client=OWNER)
         retry_afters.append(locked.value.retry_after)
         runtime.tables().upsert(storage.LOGIN_GUARDS, {"PartitionKey": "failcli", "RowKey": pair_key(),
-                                                       "locked_until": datetime.now(timezone.utc)})
+                                                       "locked_until": datetime.now(UTC)})
     assert [round(r, -1) for r in retry_afters] == [100, 200, 400]
 
 
 def test_a1_expired_code_is_refused(app_env, outbox):
     challenge = issue()
     runtime.tables().upsert(storage.LOGIN_CODES, {"PartitionKey": challenge[:2], "RowKey": challenge,
-                                                  "expires_at": datetime.now(timezone.utc) - timedelta(seconds=1)})
+                                                  "expires_at": datetime.now(UTC) - timedelta(seconds=1)})
     assert attempt(challenge, outbox.last_code()) == "invalid"
 
 
@@ -343,7 +343,7 @@ def test_a3_idle_timeout_slides_but_the_absolute_lifetime_holds(app_env, monkeyp
     monkeypatch.setenv("SESSION_CACHE_SECONDS", "0")
     runtime.reset()
     service = runtime.sessions()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     token, _ = service.create(tenant_id="zorg-a", mailbox=MAILBOX, login_method="email_code", device_id="d", now=now)
     # Used every 29 days, the idle timeout never strikes...
     for day in (29, 58, 87):
@@ -357,7 +357,7 @@ def test_a3_idle_timeout_slides_but_the_absolute_lifetime_holds(app_env, monkeyp
 
 def test_a3_session_unused_for_30_days_expires(app_env):
     service = runtime.sessions()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     token, _ = service.create(tenant_id="zorg-a", mailbox=MAILBOX, login_method="email_code", device_id="d", now=now)
     with pytest.raises(Unauthenticated):
         service.authenticate(token, now=now + timedelta(days=30, seconds=1))
@@ -367,7 +367,7 @@ def test_a3_last_use_written_at_most_once_an_hour(app_env, monkeypatch):
     monkeypatch.setenv("SESSION_CACHE_SECONDS", "0")
     runtime.reset()
     service = runtime.sessions()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     token, _ = service.create(tenant_id="zorg-a", mailbox=MAILBOX, login_method="email_code", device_id="d", now=now)
     from sendsecure.sessions import token_hash
 
@@ -387,7 +387,7 @@ def test_issue8_item6_last_use_write_does_not_recreate_a_session_deleted_elsewhe
     from sendsecure.sessions import token_hash
 
     service = runtime.sessions()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     token, _ = service.create(tenant_id="zorg-a", mailbox=MAILBOX, login_method="email_code", device_id="d", now=now)
     assert service.authenticate(token, now=now).mailbox == MAILBOX  # this worker now holds a copy
     digest = token_hash(token)
@@ -409,7 +409,7 @@ def test_a3_token_stored_only_hashed(app_env):
 
 def test_a3_ended_sessions_are_purged(app_env):
     service = runtime.sessions()
-    long_ago = datetime.now(timezone.utc) - timedelta(days=40)
+    long_ago = datetime.now(UTC) - timedelta(days=40)
     service.create(tenant_id="zorg-a", mailbox=MAILBOX, login_method="email_code", device_id="old", now=long_ago)
     live, _ = service.create(tenant_id="zorg-a", mailbox=MAILBOX, login_method="email_code", device_id="new")
     assert service.purge_expired() == 1
@@ -439,7 +439,7 @@ def test_s6_audit_is_append_only(app_env):
     from sendsecure.audit import audit_entity
     from sendsecure.errors import Conflict
 
-    entity = audit_entity("logout", tenant_id="zorg-a", actor="a", outcome="x", at=datetime.now(timezone.utc),
+    entity = audit_entity("logout", tenant_id="zorg-a", actor="a", outcome="x", at=datetime.now(UTC),
                           correlation_id="c", details={})
     runtime.tables().insert(storage.AUDIT, entity)
     with pytest.raises(Conflict):

@@ -13,7 +13,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,9 +23,9 @@ from urllib.parse import parse_qs, quote
 import pytest
 import trustme
 
-from sendsecure.errors import DependencyUnavailable
 from sendsecure.adapters.mail import OutgoingMail, login_code_mail
 from sendsecure.adapters.mail.graph import GraphTransport
+from sendsecure.errors import DependencyUnavailable
 
 TENANT = "7d5a3c1e-9b2f-4c8d-a1e6-3f0b2d4c6e8a"
 CLIENT_ID = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
@@ -265,7 +265,7 @@ def test_a1_graph_unavailable_is_dependency_unavailable(fake: FakeMicrosoft, ca_
 
 
 def test_a1_graph_retry_after_as_http_date(fake: FakeMicrosoft, ca_bundle: str) -> None:
-    later = datetime.now(timezone.utc) + timedelta(seconds=30)
+    later = datetime.now(UTC) + timedelta(seconds=30)
     fake.sendmail_answers.append((503, {"Retry-After": format_datetime(later, usegmt=True)}))
 
     with pytest.raises(DependencyUnavailable) as raised:

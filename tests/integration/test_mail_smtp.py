@@ -19,9 +19,9 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from sendsecure.errors import DependencyUnavailable
 from sendsecure.adapters.mail import login_code_mail
 from sendsecure.adapters.mail.smtp import SmtpTransport
+from sendsecure.errors import DependencyUnavailable
 
 SENDER = "no-reply@sendsecure.example"
 RECIPIENT = "anna.schmidt@kunde.example"

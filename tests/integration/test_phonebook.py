@@ -1,7 +1,7 @@
 """Phone numbers sealed at rest under per-tenant keys, against Azurite and the key store (SPEC P4, V-R9, I2)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from sendsecure.adapters import storage
 from sendsecure.phonebook import key_name
 from sendsecure.sessions import Session
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def person(mailbox, tenant="zorg-a"):
@@ -48,8 +48,9 @@ def test_p4_a_sealed_number_moved_to_another_row_does_not_open(app_env):
                                              "sealed": alice_row["sealed"], "key_version": alice_row["key_version"]})
     assert book.get(BOB, "piet@gmail.example") is None
     # And under another recipient of Alice herself.
+    other = runtime.pseudonyms().of("recipient:zorg-a", "jan@gmail.example")
     runtime.tables().upsert(storage.PHONES, {**{k: alice_row[k] for k in ("PartitionKey", "sealed", "key_version")},
-                                             "RowKey": runtime.pseudonyms().of("recipient:zorg-a", "jan@gmail.example")})
+                                             "RowKey": other})
     assert book.get(ALICE, "jan@gmail.example") is None
     assert book.get(ALICE, "piet@gmail.example")["phone"] == "+31612345678"
 

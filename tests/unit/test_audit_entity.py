@@ -1,7 +1,7 @@
 """SPEC S6: the audit row format (partition per tenant and month, time-ordered unique row keys)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from sendsecure.audit import LOGIN_FAILED, audit_entity
 
-AT = datetime(2026, 3, 14, 9, 26, 53, 589793, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 14, 9, 26, 53, 589793, tzinfo=UTC)
 CET = timezone(timedelta(hours=1))
 
 
@@ -64,7 +64,7 @@ def test_s6_earlier_event_sorts_before_later_event():
 
 
 @given(
-    first=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2999, 12, 31), timezones=st.just(timezone.utc)),
+    first=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2999, 12, 31), timezones=st.just(UTC)),
     gap=st.timedeltas(min_value=timedelta(microseconds=1), max_value=timedelta(days=400)),
 )
 def test_s6_row_keys_are_time_ordered(first, gap):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -354,7 +354,7 @@ def test_d1_sample_sigra_has_its_own_community_list_overlapping_zorgmail(books):
 
 def test_x1_sample_trap_domains_are_absent_and_point_at_the_real_one(books):
     book = books["zorgmail"]
-    snapshot = book.to_domain_book(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    snapshot = book.to_domain_book(datetime(2026, 1, 1, tzinfo=UTC))
     for trap, meant in TRAPS.items():
         assert trap not in book.entries
         assert meant in book.entries

@@ -32,7 +32,7 @@ def test_audit_pseudonym_key_does_not_reveal_recipient_pseudonyms(tmp_path):
     pseudonyms = Pseudonyms(keys)
     auditor_key = keys.key("pseudonym:mailbox")
     recipient = pseudonyms.of("recipient:demo-zorg", "piet@gmail.example")
-    guess = hmac.new(auditor_key, "recipient:demo-zorg\x00piet@gmail.example".encode(), hashlib.sha256).hexdigest()[:40]
+    guess = hmac.new(auditor_key, b"recipient:demo-zorg\x00piet@gmail.example", hashlib.sha256).hexdigest()[:40]
     assert recipient != guess
     mailbox = pseudonyms.of("mailbox", "jan@demo-zorg.example")
-    assert mailbox == hmac.new(auditor_key, "mailbox\x00jan@demo-zorg.example".encode(), hashlib.sha256).hexdigest()[:40]
+    assert mailbox == hmac.new(auditor_key, b"mailbox\x00jan@demo-zorg.example", hashlib.sha256).hexdigest()[:40]

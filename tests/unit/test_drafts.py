@@ -12,8 +12,16 @@ from typing import Any
 
 import pytest
 
-from sendsecure.core.drafts import (MAX_ATTACHMENT_NAME, MAX_ATTACHMENT_SIZE, MAX_ATTACHMENTS, MAX_IDN_DOMAINS,
-                                    MAX_PHONES, MAX_RECIPIENTS, MAX_SUBJECT, parse_draft)
+from sendsecure.core.drafts import (
+    MAX_ATTACHMENT_NAME,
+    MAX_ATTACHMENT_SIZE,
+    MAX_ATTACHMENTS,
+    MAX_IDN_DOMAINS,
+    MAX_PHONES,
+    MAX_RECIPIENTS,
+    MAX_SUBJECT,
+    parse_draft,
+)
 from sendsecure.errors import InvalidBody
 
 GIB10 = 10 * 1024**3

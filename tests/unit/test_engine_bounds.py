@@ -5,7 +5,7 @@ Speed itself is measured in bench/adversarial.py; these tests check the bounds' 
 from __future__ import annotations
 
 import string
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sendsecure.core import rules
 from sendsecure.core.domainbook import BookEntry, DomainBook
@@ -20,7 +20,7 @@ NEAR = [f"huisarts-{c}.example" for c in string.ascii_lowercase if c != "b"] + \
 
 
 def fresh_book() -> DomainBook:
-    return DomainBook.build("zorgmail", "bounds-v1", datetime(2026, 11, 28, tzinfo=timezone.utc), {
+    return DomainBook.build("zorgmail", "bounds-v1", datetime(2026, 11, 28, tzinfo=UTC), {
         OWN: BookEntry(OWN, "Ziekenhuis A", "zorgmail", True, True),
         "huisarts-b.example": BookEntry("huisarts-b.example", "Huisarts B", "zorgmail", True, False),
     })
@@ -104,7 +104,7 @@ def test_issue7_item9_cheaper_lookalike_index_still_finds_every_domain_within_tw
         names.add("".join(rnd.choice("abcdefghij") for _ in range(rnd.randint(1, 25))) + "."
                   + rnd.choice(["nl", "com", "example", "eu", "de"]))
     domains = sorted(names)
-    book = DomainBook.build("v", "1", datetime(2026, 11, 28, tzinfo=timezone.utc),
+    book = DomainBook.build("v", "1", datetime(2026, 11, 28, tzinfo=UTC),
                             {d: BookEntry(d, "", "zorgmail", True, False) for d in domains})
 
     def split_distance(query: str, other: str) -> int:

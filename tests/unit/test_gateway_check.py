@@ -259,7 +259,7 @@ def test_issue10_item6_command_defers_with_exit_3_without_keys_or_envelope(
     assert main(run({**paths, "jwks": str(tmp_path / "missing.json")}, EVERYONE)) == 3
     assert capsys.readouterr().out.startswith("DEFER unavailable: the JWKS file cannot be read")
     assert main(run({**paths, "envelope": "https://gateway.example/envelopes/x"}, EVERYONE)) == 3
-    assert "gateway credential" in capsys.readouterr().out
+    assert "--api" in capsys.readouterr().out
     (tmp_path / "empty.json").write_text(json.dumps({"keys": []}))
     assert main(run({**paths, "jwks": str(tmp_path / "empty.json")}, EVERYONE)) == 3
     assert main(run({**paths, "jwks": "http://gateway.example/keys"}, EVERYONE)) == 3  # not https

@@ -97,7 +97,8 @@ def test_p4_local_stores_provisioning_the_stable_key_at_once_agree(tmp_path: Pat
         results: list[bytes] = []
         errors: list[BaseException] = []
 
-        def first_use(store: LocalKeyStore) -> None:
+        def first_use(store: LocalKeyStore, start: threading.Barrier, results: list[bytes],
+                      errors: list[BaseException]) -> None:
             try:
                 start.wait(timeout=5)
                 store.provision("pseudonym-key")
@@ -105,7 +106,8 @@ def test_p4_local_stores_provisioning_the_stable_key_at_once_agree(tmp_path: Pat
             except BaseException as error:  # noqa: BLE001 - reported by the assertion below
                 errors.append(error)
 
-        threads = [threading.Thread(target=first_use, args=(store,)) for store in stores]
+        threads = [threading.Thread(target=first_use, args=(store, start, results, errors))
+                   for store in stores]
         for thread in threads:
             thread.start()
         for thread in threads:

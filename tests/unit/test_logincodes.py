@@ -7,7 +7,7 @@ import hmac
 import ipaddress
 import re
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -24,7 +24,7 @@ from sendsecure.core.logincodes import (
     new_code,
 )
 
-T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 DRAWS = 2000
 
 

@@ -6,8 +6,8 @@ from html.parser import HTMLParser
 import pytest
 
 import sendsecure.adapters.mail as mail_module
-from sendsecure.core.datafiles import data_file
 from sendsecure.adapters.mail import OutgoingMail, login_code_mail
+from sendsecure.core.datafiles import data_file
 
 SENDER = "no-reply@sendsecure.example"
 TO = "jan@ziekenhuis.example"

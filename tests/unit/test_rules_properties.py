@@ -270,7 +270,8 @@ def test_v_r3_route_and_access_code_follow_category_and_installation_type(scenar
         else:
             expected = {
                 InstallationType.VIEWER_SMS_REQUIRED: ("viewer", "sms", "required"),
-                InstallationType.VIEWER_SMS_OPTIONAL: ("viewer", "sms" if r["address"] in phoned else "email", "optional"),
+                InstallationType.VIEWER_SMS_OPTIONAL: ("viewer", "sms" if r["address"] in phoned else "email",
+                                                       "optional"),
                 InstallationType.VIEWER: ("viewer", "email", "none"),
                 InstallationType.STANDARD: ("none", None, "none"),
             }[installation]

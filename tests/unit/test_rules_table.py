@@ -16,9 +16,10 @@ Decisions documented in ``rules.py`` / ``domainbook.py`` are tested as such:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -237,7 +238,8 @@ def _expect_attachments(count: int, total: int, items: list[dict[str, Any]] | No
         assert attachments["total_size"] == total
         assert attachments["limit"] == ATTACHMENT_LIMIT == MB20
         if items is not None:
-            assert [{k: item[k] for k in expected} for item, expected in zip(attachments["items"], items)] == items
+            pairs = zip(attachments["items"], items, strict=True)
+            assert [{k: item[k] for k in expected} for item, expected in pairs] == items
     return extra
 
 
@@ -343,7 +345,8 @@ CASES: list[Case] = [
       recipient_count=1, recipients={COMM: {"field": "to"}}),
     c("V-R1-idn-recipient-equals-its-punycode-counted-once", VIEWER, draft([IDN_UNICODE, IDN_PUNYCODE]),
       recipient_count=1, recipients={IDN_PUNYCODE: {"category": "external", "route": "viewer"}}),
-    c("V-R1-idn-duplicate-keeps-20-recipients-below-warning", VIEWER, draft(many(18) + [IDN_UNICODE], [IDN_PUNYCODE, COMM]),
+    c("V-R1-idn-duplicate-keeps-20-recipients-below-warning", VIEWER,
+      draft(many(18) + [IDN_UNICODE], [IDN_PUNYCODE, COMM]),
       recipient_count=20, absent={"many_recipients"}),
 
     # ---- V-R2: first category that fits ---------------------------------------------------------
@@ -379,7 +382,8 @@ CASES: list[Case] = [
     c("V-R3-sms-required-external-with-typed-phone-fine", SMS_REQUIRED, draft([EXT], phones={EXT: PHONE}),
       codes=SENDER_OK, can_send_secure=True, auto_send=False,
       recipients={EXT: {"route": "viewer", "access_code": "sms", "phone_input": "required"}}),
-    c("V-R3-sms-required-typed-phone-key-in-other-case-fine", SMS_REQUIRED, draft([EXT], phones={"Piet@GMAIL.com": PHONE}),
+    c("V-R3-sms-required-typed-phone-key-in-other-case-fine", SMS_REQUIRED,
+      draft([EXT], phones={"Piet@GMAIL.com": PHONE}),
       codes=SENDER_OK, can_send_secure=True, recipients={EXT: {"access_code": "sms"}}),
     c("V-R3-sms-required-recipient-in-other-case-typed-phone-fine", SMS_REQUIRED,
       draft(["PIET@gmail.COM"], phones={EXT: PHONE}), codes=SENDER_OK, can_send_secure=True),
@@ -459,7 +463,8 @@ CASES: list[Case] = [
       codes=SENDER_OK | {"distribution_list"}, can_send_secure=False, auto_send=False),
     c("V-R5-distribution-list-in-cc-blocking", VIEWER, draft([COMM], [("team@huisarts-b.example", "distributionList")]),
       present={"distribution_list"}, can_send_secure=False),
-    c("V-R5-own-organisation-distribution-list-blocking", VIEWER, draft([("iedereen@ziekenhuis-a.example", "distributionList")]),
+    c("V-R5-own-organisation-distribution-list-blocking", VIEWER,
+      draft([("iedereen@ziekenhuis-a.example", "distributionList")]),
       present={"distribution_list"}, can_send_secure=False, auto_send=False),
     c("V-R5-external-and-other-types-are-not-lists", VIEWER, draft([(EXT, "externalUser"), (COMM, "other")]),
       codes=SENDER_OK, can_send_secure=True),
@@ -559,7 +564,8 @@ CASES: list[Case] = [
     c("V-A2-one-blocked-among-allowed-blocks-only-that-item", VIEWER,
       draft([COMM], attachments=[("brief.pdf", 5), ("tool.msi", 6), ("foto.jpg", 7)]),
       codes=SENDER_OK | {"blocked_extension"}, can_send_secure=False,
-      extra=_expect_attachments(3, 18, [{"blocked": False}, {"blocked": True, "extension": "msi"}, {"blocked": False}])),
+      extra=_expect_attachments(3, 18, [{"blocked": False}, {"blocked": True, "extension": "msi"},
+                                        {"blocked": False}])),
 
     # ---- V-A3: count, total, per item ---------------------------------------------------------------
     c("V-A3-count-total-size-and-extension-reported", VIEWER,
@@ -610,7 +616,8 @@ CASES: list[Case] = [
     # ---- V-O1: secure sending only without blocking findings ---------------------------------------
     c("V-O1-warnings-only-can-send", SMS_OPTIONAL, draft([EXT], subject=""), can_send_secure=True,
       present={"phone_advised", "empty_subject"}),
-    c("V-O1-one-blocking-among-fine-cannot-send", VIEWER, draft([COMM, OWN, ("lijst@huisarts-b.example", "distributionList")]),
+    c("V-O1-one-blocking-among-fine-cannot-send", VIEWER,
+      draft([COMM, OWN, ("lijst@huisarts-b.example", "distributionList")]),
       can_send_secure=False, auto_send=False),
     c("V-O1-info-only-can-send", VIEWER, draft([COMM], subject="(EN) x"), tenant="b", can_send_secure=True,
       present={"sender_not_nta7516", "notification_language"}),
@@ -671,7 +678,8 @@ CASES: list[Case] = [
       codes=SENDER_OK | {"lookalike_domain"}, can_send_secure=True, auto_send=False,
       extra=_expect_lookalike("a@ziekenhuls-rijnmond.example", "ziekenhuis-rijnmond.example")),
     c("X1-one-insertion-warning-names-intended", VIEWER, draft(["a@ziekenhuis-rijnmonde.example"]),
-      present={"lookalike_domain"}, extra=_expect_lookalike("a@ziekenhuis-rijnmonde.example", "ziekenhuis-rijnmond.example")),
+      present={"lookalike_domain"},
+      extra=_expect_lookalike("a@ziekenhuis-rijnmonde.example", "ziekenhuis-rijnmond.example")),
     c("X1-two-edits-warning-names-intended", VIEWER, draft(["a@huisarts-bb.exampl"]),
       present={"lookalike_domain"}, extra=_expect_lookalike("a@huisarts-bb.exampl", "huisarts-b.example")),
     # "zïekenhuis-rijnmond.example" is one edit (ï for i) from a book domain as the user reads it;

@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from sendsecure.errors import ConfigurationError
 from sendsecure.core.tenants import (
     DomainBookVariant,
     InstallationType,
@@ -15,6 +14,7 @@ from sendsecure.core.tenants import (
     parse_tenant,
     parse_tenants,
 )
+from sendsecure.errors import ConfigurationError
 
 ENTRA_GUID = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
 _DROP = object()  # marks a field to leave out of the definition
@@ -295,3 +295,11 @@ def test_t1_t5_load_file_error_names_tenants_index_and_field(tmp_path):
     with pytest.raises(ConfigurationError) as info:
         load_tenant_files([file])
     assert "tenants[1].installation_type" in str(info.value)
+
+
+@pytest.mark.parametrize("member", [*InstallationType, *DomainBookVariant, *LoginMethod], ids=lambda m: m.value)
+def test_issue9_item1_tenant_enums_format_as_their_stored_value(member):
+    """StrEnum (ruff UP042): str(), format() and f-strings give the value, as equality and JSON always did,
+    so a member put in a key, partition or log line by mistake writes the value, not `Class.NAME`."""
+    assert str(member) == format(member) == f"{member}" == member.value
+    assert json.dumps(member) == json.dumps(member.value)

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from sendsecure.core.tenants import InstallationType
 
 OWN = "ziekenhuis-a.example"
 ZURICH = normalise_domain("zürich-kliniek.example")          # a book domain with an umlaut
-BOOK = DomainBook.build("zorgmail", "unicode-v1", datetime(2026, 11, 28, tzinfo=timezone.utc), {
+BOOK = DomainBook.build("zorgmail", "unicode-v1", datetime(2026, 11, 28, tzinfo=UTC), {
     e.key: e for e in [
         BookEntry(OWN, "Ziekenhuis A", "zorgmail", True, True),
         BookEntry("ziekenhuis-rijnmond.example", "Ziekenhuis Rijnmond", "zorgmail", True, True),
@@ -117,7 +117,7 @@ def test_issue7_item17_plain_letter_twin_of_umlaut_book_domain_is_warned():
     f"ziekenhuis-rijnm{CYRILLIC_O}nd.example",                   # one Cyrillic letter
     f"ziekenhuis-rijnm{GREEK_O}nd.example",                      # one Greek letter
     f"zieken{CYRILLIC_A}uis-rijnm{CYRILLIC_O}nd.ex{CYRILLIC_A}mple",  # a look-alike plus one edit, and more
-    f"z\u00efekenhu\u00efs-r\u00efjnmond.example",               # three accents: no edit as read
+    "z\u00efekenhu\u00efs-r\u00efjnmond.example",               # three accents: no edit as read
 ])
 def test_issue7_item17_cross_script_and_accented_lookalikes_are_warned(domain):
     found = lookalikes(verdict(f"a@{domain}"))

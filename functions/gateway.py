@@ -1,0 +1,48 @@
+"""The mail gateway's endpoints, with its own credential, never a user session (SPEC S9, X6;
+API.md "Gateway"; docs/sending.md "Gateway credential")."""
+from typing import Any
+
+import azure.functions as func
+
+from sendsecure import runtime
+from sendsecure.core.models import GatewayEnvelope, GatewayEventsAnswer, GatewayEventsBody
+from sendsecure.http.api import ApiBlueprint
+from sendsecure.http.httpapi import NO_STORE, json_response, typed_body
+from sendsecure.http.serviceauth import service
+from sendsecure.servicecredentials import ServicePrincipal
+
+bp = ApiBlueprint()
+EVENTS_BODY_LIMIT = 512 * 1024  # 1,000 events with long addresses and details
+
+_SERVICE: dict[str, Any] = {"security": [{"service": []}]}
+_AUTH = {401: ("No, a malformed or a wrong service credential, or a user session",
+               ("unauthenticated", "service_credential_required")),
+         403: ("A service credential of another role", ("wrong_role",)),
+         404: ("No envelope has this id", ("not_found",))}
+_ID = {"name": "envelope_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+@bp.operation("get_gateway_envelope", "GET", "v1/gateway/envelopes/{envelope_id}",
+              "The envelope for the gateway: signed record, revoke state, phones of SMS recipients (S9)",
+              answer=GatewayEnvelope, session=False, errors=(401, 403, 404, 503), problems=_AUTH,
+              extra={**_SERVICE, "parameters": [_ID]})
+@service("gateway")
+def get_gateway_envelope(req: func.HttpRequest, principal: ServicePrincipal) -> func.HttpResponse:
+    envelope = runtime.gateway().fetch(principal, req.route_params.get("envelope_id", ""))
+    return json_response(envelope, headers=NO_STORE)
+
+
+@bp.operation("report_gateway_events", "POST", "v1/gateway/envelopes/{envelope_id}/events",
+              "Per-recipient delivery events of an envelope (X6); a repeated event is stored once",
+              body=GatewayEventsBody, answer=GatewayEventsAnswer, status=202, session=False,
+              errors=(400, 401, 403, 404, 413, 415, 422, 503),
+              problems={**_AUTH, 422: ("An address that is not a recipient of the envelope, or a time in the future",
+                                       ("unknown_recipient", "invalid_event"))},
+              extra={**_SERVICE, "parameters": [_ID]})
+@service("gateway")
+def report_gateway_events(req: func.HttpRequest, principal: ServicePrincipal) -> func.HttpResponse:
+    envelope_id = req.route_params.get("envelope_id", "")
+    events = typed_body(req, GatewayEventsBody, EVENTS_BODY_LIMIT)
+    accepted = runtime.gateway().report(principal, envelope_id, events)
+    return json_response(GatewayEventsAnswer(envelope_id=envelope_id, accepted=accepted), status=202,
+                         headers=NO_STORE)

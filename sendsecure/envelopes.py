@@ -1,0 +1,133 @@
+"""The envelope store: one row per secure message in Table Storage (SPEC S2, S4; docs/sending.md).
+
+Table ``envelopes``: PartitionKey = envelope id, RowKey = ``"envelope"``. The row is written
+once, with ``insert``: a single-entity insert is atomic, so a storage failing mid-send leaves no
+envelope or a whole one, never a half. Properties:
+
+- ``tenant_id``, ``sent_by`` (the person's mailbox: the gateway needs it to find their stored
+  phones), ``sender`` (the From mailbox), ``message_id``, ``draft_digest`` (S4), ``created_at``
+  (the record's UTC time), ``revoked_at`` (absent until revoked; the next issue);
+- ``record``: the signed canonical record as JSON text. A string property holds at most 64 KiB
+  (32,768 UTF-16 units), so a longer record is split into ``record_0`` .. ``record_<n-1>`` of at
+  most ``RECORD_PART`` characters each, with ``record_parts`` = n (``record`` is then absent);
+- ``headers``: the stamp headers as JSON, outside the signed form, so a retry answers them
+  byte-identical.
+
+The envelope id is derived, not random (``envelope_id_for``): an HMAC under the purpose key
+``envelope-id`` of (tenant, the session's mailbox, the client's ``message_id``), 24 bytes in
+base64url = 32 characters (the stamp allows 40). A retry or a concurrent double click computes
+the same id, so the first insert wins and the loser reads the winner's row (``save_once``); no
+second index table is needed. The id is unguessable without the key, so seeing one in a header
+opens nothing by itself.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import rfc8785
+
+from sendsecure.adapters import storage
+from sendsecure.errors import Conflict
+
+ROW_KEY = "envelope"
+ID_BYTES = 24                  # 32 characters of base64url
+ID_PURPOSE = "envelope-id"     # the derived key's purpose (runtime.derived_keys().key(ID_PURPOSE))
+ID_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
+RECORD_PART = 16_000           # characters per record property: below 64 KiB even if every one is 2 UTF-16 units
+
+
+def envelope_id_for(key: bytes, *, tenant_id: str, mailbox: str, message_id: str) -> str:
+    """The envelope id of a client's message: HMAC-SHA256 under ``key`` of the RFC 8785 form of
+    ``[tenant, mailbox, message_id]``, cut to 24 bytes, base64url without padding (32 chars)."""
+    payload = rfc8785.dumps([tenant_id, mailbox, message_id])
+    digest = hmac.new(key, payload, hashlib.sha256).digest()[:ID_BYTES]
+    return base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEnvelope:
+    """One stored envelope: the signed ``record`` (as ``Envelope.to_dict`` wrote it), its stamp
+    ``headers`` and what the store keeps beside it."""
+
+    envelope_id: str
+    tenant_id: str
+    sent_by: str
+    sender: str
+    message_id: str
+    draft_digest: str
+    created_at: str
+    record: dict[str, Any] = field(hash=False)
+    headers: dict[str, str] = field(hash=False)
+    revoked_at: str | None = None
+
+    def response(self) -> dict[str, Any]:
+        """API.md's envelope: the record with its ``headers``."""
+        return {**self.record, "headers": dict(self.headers)}
+
+
+def _record_properties(record_json: str) -> dict[str, Any]:
+    if len(record_json) <= RECORD_PART:
+        return {"record": record_json}
+    parts = [record_json[i:i + RECORD_PART] for i in range(0, len(record_json), RECORD_PART)]
+    return {"record_parts": len(parts), **{f"record_{index}": part for index, part in enumerate(parts)}}
+
+
+def _record_text(row: dict[str, Any]) -> str:
+    if "record" in row:
+        return str(row["record"])
+    return "".join(str(row[f"record_{index}"]) for index in range(int(row["record_parts"])))
+
+
+def to_entity(stored: StoredEnvelope) -> dict[str, Any]:
+    entity: dict[str, Any] = {
+        "PartitionKey": stored.envelope_id, "RowKey": ROW_KEY,
+        "tenant_id": stored.tenant_id, "sent_by": stored.sent_by, "sender": stored.sender,
+        "message_id": stored.message_id, "draft_digest": stored.draft_digest, "created_at": stored.created_at,
+        "headers": json.dumps(stored.headers, ensure_ascii=False, separators=(",", ":")),
+        **_record_properties(json.dumps(stored.record, ensure_ascii=False, separators=(",", ":"))),
+    }
+    if stored.revoked_at is not None:
+        entity["revoked_at"] = stored.revoked_at
+    return entity
+
+
+def from_entity(row: dict[str, Any]) -> StoredEnvelope:
+    return StoredEnvelope(
+        envelope_id=row["PartitionKey"], tenant_id=row["tenant_id"], sent_by=row["sent_by"], sender=row["sender"],
+        message_id=row["message_id"], draft_digest=row["draft_digest"], created_at=row["created_at"],
+        record=json.loads(_record_text(row)), headers=json.loads(row["headers"]),
+        revoked_at=row.get("revoked_at"),
+    )
+
+
+class EnvelopeStore:
+    def __init__(self, tables: Any) -> None:
+        self._tables = tables
+
+    def save_once(self, stored: StoredEnvelope) -> tuple[StoredEnvelope, bool]:
+        """Insert the envelope unless its id exists; returns (the stored envelope, created).
+
+        When the id exists the existing row is returned unchanged (``created`` False): the caller
+        compares ``draft_digest`` (S4: same draft = 200 with it, another = 409)."""
+        for _ in range(2):
+            try:
+                self._tables.insert(storage.ENVELOPES, to_entity(stored))
+                return stored, True
+            except Conflict:
+                existing = self.get(stored.envelope_id)
+                if existing is not None:
+                    return existing, False
+        raise Conflict()  # the row exists and vanishes again in turn: nothing sane to answer
+
+    def get(self, envelope_id: str) -> StoredEnvelope | None:
+        """The envelope of this id, or None (also for a string that cannot be an envelope id)."""
+        if not isinstance(envelope_id, str) or not ID_RE.fullmatch(envelope_id):
+            return None
+        row = self._tables.get(storage.ENVELOPES, envelope_id, ROW_KEY)
+        return from_entity(row) if row is not None else None

@@ -1,0 +1,145 @@
+"""Service credentials: the mail gateway's own credential, never a user session (SPEC S9;
+docs/sending.md "Gateway credential").
+
+A service credential is a bearer token ``ssc_<role>.<slot>.<secret>``:
+- ``role`` names what it may do: ``gateway`` (fetch envelopes, report events); the domain book
+  sync operator (issue 13) gets ``book-sync``, a credential of the same kind with its own role;
+- ``slot`` is ``a`` or ``b``: each (role, slot) is one key of the key store,
+  ``service-<role>-<slot>``, made only by provisioning (``python -m sendsecure.provision
+  --service-credential gateway``), never by a request. Two slots give a rotation with overlap:
+  provision the other slot, hand its credential to the gateway, then retire the old slot
+  (``--retire-service-credential``, which destroys that key). Only two fixed slots, so a caller
+  inventing slot names cannot make the key store look up unbounded names;
+- ``secret`` = base64url(HMAC-SHA256(slot key, ``sendsecure/service-credential/v1 \\0 role \\0
+  slot``)): the key store's value is not the credential itself, and a key copied to another
+  role's slot yields another credential.
+
+Checking one is a comparison of two 32-byte MACs with ``hmac.compare_digest`` (constant time),
+against the slot key cached per worker by the key store (``stable``: re-checked every minute,
+so a retired slot stops working on every worker within ``verify_ttl``). Nothing is stored
+per request and nothing is written on success; every refusal is audited (S6) by the caller.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from sendsecure.adapters.keys import KeyMissing
+from sendsecure.errors import ProblemError, Unauthenticated
+
+PREFIX = "ssc_"
+SESSION_PREFIX = "sst_"  # sendsecure.sessions.TOKEN_PREFIX: a user session, never a service credential
+ROLES = ("gateway", "book-sync")
+SLOTS = ("a", "b")
+CONTEXT = b"sendsecure/service-credential/v1"
+_TOKEN_RE = re.compile(r"^ssc_([a-z-]{1,20})\.([a-z])\.([A-Za-z0-9_-]{43})$")
+
+AUTH_FAILED = "service.auth_failed"
+
+
+class KeysLike(Protocol):
+    def provision(self, name: str) -> bool: ...
+    def stable(self, name: str) -> bytes: ...
+    def check(self, name: str) -> bool: ...
+    def destroy(self, name: str) -> None: ...
+
+
+class ServiceCredentialRequired(Unauthenticated):
+    """401: a user session (or nothing usable) was presented where a service credential is needed."""
+
+    code, title = "service_credential_required", "A service credential is required"
+
+
+class WrongRole(ProblemError):
+    """403: a valid service credential of another role (e.g. the book sync operator's)."""
+
+    status, code, title = 403, "wrong_role", "This credential's role may not do this"
+
+
+class Refused(Exception):
+    """Why a presented credential was refused (for the audit row; never the credential)."""
+
+    def __init__(self, reason: str, role: str = "", slot: str = "") -> None:
+        super().__init__(reason)
+        self.reason, self.role, self.slot = reason, role, slot
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePrincipal:
+    role: str
+    slot: str
+
+    @property
+    def actor(self) -> str:
+        """The audit actor: which credential acted (not personal data)."""
+        return f"service:{self.role}.{self.slot}"
+
+
+def key_name(role: str, slot: str) -> str:
+    if role not in ROLES or slot not in SLOTS:
+        raise ValueError(f"a service credential is one of the roles {ROLES} in a slot {SLOTS}")
+    return f"service-{role}-{slot}"
+
+
+def secret_for(key: bytes, role: str, slot: str) -> bytes:
+    return hmac.new(key, CONTEXT + b"\x00" + role.encode() + b"\x00" + slot.encode(), hashlib.sha256).digest()
+
+
+def credential_for(key: bytes, role: str, slot: str) -> str:
+    secret = base64.urlsafe_b64encode(secret_for(key, role, slot)).rstrip(b"=").decode("ascii")
+    return f"{PREFIX}{role}.{slot}.{secret}"
+
+
+def _decode(secret: str) -> bytes | None:
+    try:
+        raw = base64.urlsafe_b64decode(secret + "=")
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == 32 else None
+
+
+class ServiceCredentials:
+    def __init__(self, keys: KeysLike) -> None:
+        self._keys = keys
+
+    # ----- provisioning only ---------------------------------------------------------------
+    def issue(self, role: str, slot: str = "a") -> tuple[str, bool]:
+        """(the credential, whether its key was created now). Provisioning only: the key is made
+        if missing; the same credential is printed again on every later call."""
+        name = key_name(role, slot)
+        created = self._keys.provision(name)
+        return credential_for(self._keys.stable(name), role, slot), created
+
+    def retire(self, role: str, slot: str) -> None:
+        """Destroy the slot's key: its credential stops working (every worker within a minute)."""
+        self._keys.destroy(key_name(role, slot))
+
+    # ----- per request ---------------------------------------------------------------------
+    def authenticate(self, token: str) -> ServicePrincipal:
+        """The principal of a presented token, or ``Refused`` with the reason."""
+        if not token:
+            raise Refused("missing")
+        if token.startswith(SESSION_PREFIX):
+            raise Refused("session_token")
+        match = _TOKEN_RE.fullmatch(token)
+        if match is None:
+            raise Refused("malformed")
+        role, slot, secret = match.groups()
+        if role not in ROLES or slot not in SLOTS:
+            raise Refused("unknown_credential", role if role in ROLES else "", "")
+        presented = _decode(secret)
+        name = key_name(role, slot)
+        if presented is None or not self._keys.check(name):
+            raise Refused("unknown_credential" if presented is not None else "malformed", role, slot)
+        try:
+            key = self._keys.stable(name)
+        except KeyMissing:  # retired between the check and now
+            raise Refused("unknown_credential", role, slot) from None
+        if not hmac.compare_digest(secret_for(key, role, slot), presented):
+            raise Refused("wrong_secret", role, slot)
+        return ServicePrincipal(role, slot)
