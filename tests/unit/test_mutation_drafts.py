@@ -5,7 +5,8 @@ from typing import Any
 
 import pytest
 
-from sendsecure.core.drafts import MAX_IDN_DOMAINS, MAX_PHONE, parse_draft
+from sendsecure.core.drafts import MAX_IDN_DOMAINS, parse_draft
+from sendsecure.core.models import MAX_PHONE
 from sendsecure.errors import InvalidBody
 
 
@@ -17,8 +18,9 @@ def _draft(**extra: Any) -> dict[str, Any]:
 def _error(body: dict[str, Any]) -> dict[str, Any]:
     with pytest.raises(InvalidBody) as caught:
         parse_draft(body)
-    assert len(caught.value.errors) == 1
-    return caught.value.errors[0]
+    errors = caught.value.errors
+    assert errors is not None and len(errors) == 1
+    return errors[0]
 
 
 def test_v_r3_phones_a_null_number_is_skipped_and_the_rest_still_read() -> None:

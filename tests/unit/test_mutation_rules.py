@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,8 @@ def _people(items: list[Any]) -> list[dict[str, str]]:
             else {"address": a[0], "name": "", "type": a[1]} for a in items]
 
 
-def draft(to: list[Any] = (), cc: list[Any] = (), bcc: list[Any] = (), *, subject: str = "Verwijzing",
-          attachments: list[tuple[str, int]] = (), phones: dict[str, str] | None = None,
+def draft(to: Sequence[Any] = (), cc: Sequence[Any] = (), bcc: Sequence[Any] = (), *, subject: str = "Verwijzing",
+          attachments: Sequence[tuple[str, int]] = (), phones: dict[str, str] | None = None,
           sender: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"to": _people(list(to)), "cc": _people(list(cc)), "bcc": _people(list(bcc)),
                             "subject": subject,
