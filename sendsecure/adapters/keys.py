@@ -133,10 +133,9 @@ class CachedKeyStore(abc.ABC):
     def _read_version(self, name: str, version: str) -> bytes | None:
         """One version's key, or ``None`` if there is no such version."""
 
+    @abc.abstractmethod
     def _list_versions(self, name: str) -> list[str]:
-        """Every version (enabled), newest first; empty if the key does not exist. (Not abstract,
-        so a store written before ``versions`` existed still builds; it only cannot list.)"""
-        raise NotImplementedError(f"{type(self).__name__} cannot list versions")
+        """Every version (enabled), newest first; empty if the key does not exist."""
 
     @abc.abstractmethod
     def _write_new_version(self, name: str, key: bytes) -> str:
