@@ -100,7 +100,10 @@ def _decode(secret: str) -> bytes | None:
         raw = base64.urlsafe_b64decode(secret + "=")
     except (binascii.Error, ValueError):
         return None
-    return raw if len(raw) == 32 else None
+    # Only the canonical spelling: the last character of 32 bytes in base64 carries two unused
+    # bits, so four spellings would otherwise decode to the same secret.
+    canonical = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return raw if len(raw) == 32 and canonical == secret else None
 
 
 class ServiceCredentials:

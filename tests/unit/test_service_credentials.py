@@ -33,7 +33,8 @@ def test_issue10_item5_issued_credential_authenticates_as_its_role_and_slot(tmp_
 def test_issue10_item5_refusal_reasons(tmp_path: Path) -> None:
     service = credentials(tmp_path)
     token, _ = service.issue("gateway")
-    flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
+    middle = len(token) - 10  # a character inside the secret carries six bits that all count
+    flipped = token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1:]
     assert reason(service, "") == "missing"
     assert reason(service, "sst_" + "x" * 43) == "session_token"   # a user session is never a credential
     assert reason(service, "ssc_gateway.a.short") == "malformed"
@@ -97,3 +98,15 @@ def test_issue10_item6_command_takes_the_credential_from_env_or_file_never_the_c
 def test_issue10_item6_phone_is_shown_masked() -> None:
     assert mask("+31612345678") == "+31*******78"
     assert "612345" not in mask("+31612345678")
+
+
+def test_issue10_item5_only_the_canonical_spelling_of_a_secret_is_accepted(tmp_path: Path) -> None:
+    """The last base64 character of a 32-byte secret has two unused bits: other spellings refused."""
+    service = credentials(tmp_path)
+    token, _ = service.issue("gateway")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    index = alphabet.index(token[-1])
+    same_bits = [alphabet[(index & ~3) | low] for low in range(4) if alphabet[(index & ~3) | low] != token[-1]]
+    for spelling in same_bits:
+        assert reason(service, token[:-1] + spelling) == "malformed"
+    assert service.authenticate(token).role == "gateway"
