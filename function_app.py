@@ -5,6 +5,7 @@ import logging
 import azure.functions as func
 
 from functions import auth, drafts, fallback, gateway, health, housekeeping, info, messages, phones, session, settings
+from functions import onboarding
 from sendsecure.http.api import operations_of
 from sendsecure.settings import get_settings
 
@@ -16,5 +17,5 @@ OPERATIONS = operations_of(AREAS)
 health.describe(OPERATIONS)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-for blueprint in (*AREAS, housekeeping.bp, fallback.serve(OPERATIONS)):
+for blueprint in (*AREAS, housekeeping.bp, onboarding.bp, fallback.serve(OPERATIONS)):
     app.register_functions(blueprint)

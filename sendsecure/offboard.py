@@ -3,7 +3,8 @@
 Destroys the tenant's phone data key first (after that no stored number of the tenant can be
 opened, wherever a copy of the table is), then deletes its phone rows, its user settings and
 its sessions and its login challenges (a code mailed before offboarding opens nothing), and
-removes it from the tenants table so nobody can log in for it. The audit log
+removes it from the tenants table so nobody can log in for it (and, in Azure, its definition from
+App Configuration, so the tenant sync does not bring it back; docs/deployment.md). The audit log
 is kept (NEN 7513 retention) and records the offboarding.
 
 Every authenticated request and every verify checks the tenant in the worker's tenant
@@ -21,7 +22,11 @@ from sendsecure.adapters import storage
 
 
 def offboard(tenant_id: str) -> dict[str, int]:
-    # The tenant goes first, so no new login or number can arrive while its data is destroyed.
+    # Its deployed definition goes first (else the tenant sync would bring it back), then the tenant,
+    # so no new login or number can arrive while its data is destroyed.
+    source = runtime.tenant_source()
+    if source is not None:
+        source.remove(tenant_id)
     runtime.tenant_directory().remove(tenant_id)
     phones = runtime.phonebook().destroy_tenant(tenant_id)
     tables = runtime.tables()

@@ -26,7 +26,8 @@ def key_store():
 
         if not settings.key_vault_url:
             raise ConfigurationError("KEY_STORE=keyvault needs KEY_VAULT_URL")
-        return key_vault_store_from_settings(settings.key_vault_url, settings.managed_identity_client_id)
+        return key_vault_store_from_settings(settings.key_vault_url, settings.managed_identity_client_id,
+                                             settings.azure_credential)
     from sendsecure.adapters.keys import LocalKeyStore
 
     return LocalKeyStore(settings.local_key_dir)
@@ -75,6 +76,19 @@ def tenant_directory():
     from sendsecure.tenantstore import TenantDirectory
 
     return TenantDirectory(tables(), cache_seconds=get_settings().tenant_cache_seconds)
+
+
+@functools.cache
+def tenant_source():
+    """The App Configuration store tenant onboarding writes to (SPEC I2); None when not configured."""
+    settings = get_settings()
+    if not settings.tenant_config_endpoint:
+        return None
+    from sendsecure.adapters.appconfig import tenant_source_from_settings
+    from sendsecure.adapters.storage import azure_credential
+
+    credential = azure_credential(settings.azure_credential, settings.managed_identity_client_id)
+    return tenant_source_from_settings(settings.tenant_config_endpoint, credential, settings.storage_timeout_seconds)
 
 
 @functools.cache
@@ -181,7 +195,7 @@ def gateway():
 
 _FACTORIES = (derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport,
               tenant_directory, audit_log, sessions, email_login, envelopes, signing, sending,
-              service_credentials, gateway)
+              service_credentials, gateway, tenant_source)
 
 
 def reset() -> None:

@@ -14,6 +14,9 @@ from sendsecure.errors import ConfigurationError
 
 MAIL_TRANSPORTS = ("graph", "smtp", "outbox")
 KEY_STORES = ("local", "keyvault")
+# How the adapters authenticate to Azure (docs/deployment.md): the app's managed identity, or the Azure CLI's
+# login for an operator's command (provision, offboard) run from a workstation or the pipeline.
+AZURE_CREDENTIALS = ("managedidentity", "azurecli")
 # Set by the App Service platform that hosts Azure Functions (every plan), never by a local run.
 AZURE_HOST_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
 
@@ -117,6 +120,9 @@ class Settings:
     # Where we run (issue 8.7): in Azure the development back ends are refused unless allowed.
     running_in_azure: bool = False
     allow_development_backends: bool = False
+    # Tenant onboarding (SPEC I2, docs/deployment.md): the App Configuration store infra/tenant.bicep writes to.
+    tenant_config_endpoint: str = ""
+    azure_credential: str = "managedidentity"
 
     @property
     def tables_configured(self) -> bool:
@@ -201,6 +207,8 @@ def _read(env: Mapping[str, str]) -> Settings:
         app_version=_text(env, "APP_VERSION", __version__),
         running_in_azure=any(_text(env, marker) for marker in AZURE_HOST_MARKERS),
         allow_development_backends=_bool(env, "ALLOW_DEVELOPMENT_BACKENDS", False),
+        tenant_config_endpoint=_text(env, "TENANT_CONFIG_ENDPOINT").rstrip("/"),
+        azure_credential=_choice(env, "AZURE_CREDENTIAL", "managedidentity", AZURE_CREDENTIALS),
     )
 
 

@@ -5,12 +5,22 @@ all tenants in memory and re-reads the (small) table at most every ``cache_secon
 (``TENANT_CACHE_SECONDS``, 60). Every authenticated request and every verify asks here, so a
 stale copy costs one request the re-read while concurrent requests keep using the copy
 (never all of them waiting on the lock); the first load is waited for.
+
+Onboarding in Azure (SPEC I2, docs/deployment.md): ``infra/tenant.bicep`` writes the definition to
+App Configuration (``sendsecure/adapters/appconfig.py``); the timer ``sync_tenants`` calls
+``sync_tenants`` here, which provisions the phone key of a new tenant first and then stores its
+row, so a deployed definition goes live with no manual step. A definition that disappeared from
+the store is only reported: removing a tenant destroys its phone key, so that stays the explicit
+``python -m sendsecure.offboard`` (which deletes the key-value too).
 """
 from __future__ import annotations
 
 import json
 import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from sendsecure.adapters import storage
 from sendsecure.core.cache import TtlCache
@@ -85,3 +95,64 @@ class TenantDirectory:
             self._fresh.put(PARTITION, True)
         finally:
             self._lock.release()
+
+
+class TenantSource(Protocol):
+    def definitions(self) -> list[tuple[str, str]]: ...
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    invalid: list[str] = field(default_factory=list)  # keys of definitions that were refused
+    not_in_source: list[str] = field(default_factory=list)  # live tenants the store no longer lists
+
+
+def sync_tenants(directory: TenantDirectory, source: TenantSource,
+                 provision_key: Callable[[str], object]) -> SyncReport:
+    """Bring the tenants table in line with the deployed definitions (new and changed ones).
+
+    Each definition is validated with the app's own validator; a bad one (or one whose key does
+    not name its id, or whose mail domain another tenant owns) is logged and skipped, the others
+    still go live. ``provision_key(tenant_id)`` makes the tenant's phone key before its row is
+    written, so a live tenant always has its key. ``DependencyUnavailable`` from the source, the
+    key store or the table leaves the rest for the next run.
+    """
+    from sendsecure.adapters.appconfig import KEY_PREFIX
+
+    report = SyncReport()
+    current = {t.id: t for t in directory.all()}
+    seen: set[str] = set()
+    for key, value in source.definitions():
+        try:
+            tenant = parse_tenant(json.loads(value), f"{key}: ")
+        except (ConfigurationError, ValueError) as error:
+            logger.error("tenant definition %s refused: %s", key, error if isinstance(error, ConfigurationError)
+                         else "not valid JSON")
+            report.invalid.append(key)
+            continue
+        if key != KEY_PREFIX + tenant.id:
+            logger.error("tenant definition %s refused: its id is %s", key, tenant.id)
+            report.invalid.append(key)
+            continue
+        seen.add(tenant.id)
+        if current.get(tenant.id) == tenant:
+            report.unchanged += 1
+            continue
+        provision_key(tenant.id)
+        try:
+            directory.save([tenant])
+        except ConfigurationError as error:
+            logger.error("tenant definition %s refused: %s", key, error)
+            report.invalid.append(key)
+            continue
+        (report.updated if tenant.id in current else report.added).append(tenant.id)
+    report.not_in_source = sorted(set(current) - seen)
+    for tenant_id in report.not_in_source:
+        logger.warning("tenant %s is live but no longer deployed; offboard it with "
+                       "`python -m sendsecure.offboard %s --yes`", tenant_id, tenant_id)
+    if report.added or report.updated:
+        logger.info("tenant sync: added %s, updated %s", report.added, report.updated)
+    return report

@@ -312,10 +312,11 @@ def _decode(name: str, value: str | None) -> bytes:
         raise KeyStoreUnavailable("The key store holds an unusable key.") from None
 
 
-def key_vault_store_from_settings(vault_url: str, managed_identity_client_id: str) -> KeyVaultKeyStore:
+def key_vault_store_from_settings(vault_url: str, managed_identity_client_id: str,
+                                  credential_kind: str = "managedidentity") -> KeyVaultKeyStore:
     """The store used in Azure: the Function App's managed identity (user-assigned when a client id
-    is given, else system-assigned) against the vault at ``vault_url``."""
-    from azure.identity import ManagedIdentityCredential
+    is given, else system-assigned), or the Azure CLI's login for an operator's command
+    (``AZURE_CREDENTIAL``), against the vault at ``vault_url``."""
+    from sendsecure.adapters.storage import azure_credential
 
-    credential = ManagedIdentityCredential(client_id=managed_identity_client_id or None)
-    return KeyVaultKeyStore(vault_url, credential)
+    return KeyVaultKeyStore(vault_url, azure_credential(credential_kind, managed_identity_client_id))

@@ -97,6 +97,19 @@ def deadline_transport(connection_timeout: float, read_timeout: float, **options
                              connection_timeout=connection_timeout, read_timeout=read_timeout, **options)
 
 
+def azure_credential(kind: str, client_id: str) -> Any:
+    """The identity every adapter uses against Azure (``AZURE_CREDENTIAL``): the app's managed identity
+    (user-assigned when ``AZURE_CLIENT_ID`` is set, else system-assigned), or ``azurecli``: the Azure
+    CLI's login, for an operator's command (provision, offboard) from a workstation or the pipeline."""
+    if kind == "azurecli":
+        from azure.identity import AzureCliCredential
+
+        return AzureCliCredential()
+    from azure.identity import ManagedIdentityCredential
+
+    return ManagedIdentityCredential(client_id=client_id or None)
+
+
 def _transport(timeout: int):
     return deadline_transport(timeout, timeout)
 
@@ -169,9 +182,7 @@ class TableStore:
             if s.tables_connection_string:
                 self._service = TableServiceClient.from_connection_string(s.tables_connection_string, **options)
             else:
-                from azure.identity import ManagedIdentityCredential
-
-                credential = ManagedIdentityCredential(client_id=s.managed_identity_client_id or None)
+                credential = azure_credential(s.azure_credential, s.managed_identity_client_id)
                 self._service = TableServiceClient(endpoint=s.tables_endpoint, credential=credential, **options)
         return self._service
 
