@@ -1,0 +1,125 @@
+// Entra app registrations as code (Microsoft Graph Bicep extension, bicepconfig.json pins its types):
+// the API with its delegated scope and its app roles (gateway, book sync), the add-in's single-page
+// registration with the nested app authentication (NAA) redirect, and the service principals.
+// Deploy once per environment by someone who may create applications (Application Administrator):
+//   az deployment group create -g <group> -f infra/entra/apps.bicep -p environmentName=prod \
+//     -p apiIdentifierUri=api://sendsecure-prod -p addinHostname=<addinHostname output of main.bicep>
+extension microsoftGraphV1
+
+@description('Short name of the environment, part of the registrations\' names (e.g. prod).')
+param environmentName string
+
+@description('Application ID URI of the API, the audience of its tokens (api://... or an https address on a verified domain).')
+param apiIdentifierUri string
+
+@description('Host name of the add-in\'s pages (addinHostname output of main.bicep, or its custom domain).')
+param addinHostname string
+
+@description('Service principal (object) id of the gateway\'s own app, to be given the Gateway app role; empty: assign later.')
+param gatewayServicePrincipalId string = ''
+
+@description('Service principal (object) id of the domain book sync\'s app, to be given the BookSync app role; empty: assign later.')
+param bookSyncServicePrincipalId string = ''
+
+// Stable ids for the scope and roles: a redeployment must not change them (tokens carry them).
+var scopeId = guid('sendsecure', environmentName, 'scope', 'access_as_user')
+var gatewayRoleId = guid('sendsecure', environmentName, 'role', 'Gateway')
+var bookSyncRoleId = guid('sendsecure', environmentName, 'role', 'BookSync')
+
+resource api 'Microsoft.Graph/applications@v1.0' = {
+  uniqueName: 'sendsecure-api-${environmentName}'
+  displayName: 'Send Secure API (${environmentName})'
+  signInAudience: 'AzureADMultipleOrgs' // each customer tenant signs in with its own Entra (SPEC T3)
+  identifierUris: [
+    apiIdentifierUri
+  ]
+  api: {
+    requestedAccessTokenVersion: 2
+    oauth2PermissionScopes: [
+      {
+        id: scopeId
+        value: 'access_as_user'
+        type: 'User'
+        isEnabled: true
+        adminConsentDisplayName: 'Use Send Secure as the signed-in user'
+        adminConsentDescription: 'Lets the Send Secure add-in check and send mail securely for the signed-in user.'
+        userConsentDisplayName: 'Use Send Secure for you'
+        userConsentDescription: 'Lets the Send Secure add-in check and send your mail securely.'
+      }
+    ]
+  }
+  appRoles: [
+    {
+      id: gatewayRoleId
+      value: 'Gateway'
+      displayName: 'Send Secure mail gateway'
+      description: 'The mail gateway: reads envelopes and reports delivery events.'
+      allowedMemberTypes: [
+        'Application'
+      ]
+      isEnabled: true
+    }
+    {
+      id: bookSyncRoleId
+      value: 'BookSync'
+      displayName: 'Send Secure domain book sync'
+      description: 'Publishes new domain book generations.'
+      allowedMemberTypes: [
+        'Application'
+      ]
+      isEnabled: true
+    }
+  ]
+}
+
+resource apiPrincipal 'Microsoft.Graph/servicePrincipals@v1.0' = {
+  appId: api.appId
+}
+
+resource addin 'Microsoft.Graph/applications@v1.0' = {
+  uniqueName: 'sendsecure-addin-${environmentName}'
+  displayName: 'Send Secure Outlook add-in (${environmentName})'
+  signInAudience: 'AzureADMultipleOrgs'
+  spa: {
+    redirectUris: [
+      'brk-multihub://${addinHostname}' // nested app authentication inside Outlook
+      'https://${addinHostname}/taskpane.html'
+    ]
+  }
+  requiredResourceAccess: [
+    {
+      resourceAppId: api.appId
+      resourceAccess: [
+        {
+          id: scopeId
+          type: 'Scope'
+        }
+      ]
+    }
+  ]
+}
+
+resource addinPrincipal 'Microsoft.Graph/servicePrincipals@v1.0' = {
+  appId: addin.appId
+}
+
+resource gatewayRole 'Microsoft.Graph/appRoleAssignedTo@v1.0' = if (!empty(gatewayServicePrincipalId)) {
+  appRoleId: gatewayRoleId
+  principalId: gatewayServicePrincipalId
+  resourceId: apiPrincipal.id
+}
+
+resource bookSyncRole 'Microsoft.Graph/appRoleAssignedTo@v1.0' = if (!empty(bookSyncServicePrincipalId)) {
+  appRoleId: bookSyncRoleId
+  principalId: bookSyncServicePrincipalId
+  resourceId: apiPrincipal.id
+}
+
+@description('Client id of the API registration (the audience the back end checks in Entra tokens).')
+output apiClientId string = api.appId
+
+@description('Client id of the add-in\'s registration (the add-in\'s MSAL configuration).')
+output addinClientId string = addin.appId
+
+@description('The delegated scope the add-in asks for.')
+output scope string = '${apiIdentifierUri}/access_as_user'
