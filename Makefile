@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install run test test-unit lint lock lock-upgrade bench clean mutate
+.PHONY: install run test test-unit lint lock lock-upgrade bench clean mutate package
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -36,6 +36,11 @@ test: install
 
 test-unit: $(PY_STAMP)
 	$(PY) -m pytest tests/unit
+
+# The deployable zip of the Function App (docs/deployment.md): the files git knows minus .funcignore,
+# reproducible (sorted, fixed dates). The pipeline deploys it; tests/infra lists it.
+package: $(PY_STAMP)
+	$(PY) infra/package.py --output dist/sendsecure.zip
 
 # ruff (lint, import order), mypy (types), import-linter (the layers); settings in pyproject.toml.
 # All three run, so one pass shows every finding; it fails if any of them does.
@@ -85,4 +90,4 @@ bench: install
 	exit $$status
 
 clean:
-	rm -rf $(VENV) node_modules .run .pytest_cache .coverage .coverage.*
+	rm -rf $(VENV) node_modules .run .pytest_cache .coverage .coverage.* dist

@@ -27,7 +27,7 @@ param operatorPrincipalId string
 ])
 param operatorPrincipalType string
 
-@description('Principal id of the pipeline\'s identity, which writes tenant definitions to App Configuration (pass-through); empty: none.')
+@description('Principal id of the pipeline\'s identity, which writes tenant definitions to App Configuration (pass-through) and runs provisioning; empty: none.')
 param deploymentPrincipalId string
 
 var role = {
@@ -95,7 +95,8 @@ resource keyProvisioner 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
 var operators = empty(operatorPrincipalId) ? [] : [operatorPrincipalId]
 var deployers = empty(deploymentPrincipalId) ? [] : [deploymentPrincipalId]
 
-// Tables: the app (and operators' provision/offboard) read and write rows and create missing tables.
+// Tables: the app, the operators (provision, offboard) and the pipeline (provision at each release)
+// read and write rows and create missing tables.
 // Scope: the table service, not the account (no blob, queue or file access through this role).
 var appAssignment = [
   {
@@ -111,7 +112,7 @@ var deployerAssignments = [for p in deployers: {
   principalId: p
   principalType: 'ServicePrincipal'
 }]
-var tableAssignments = concat(appAssignment, operatorAssignments)
+var tableAssignments = concat(appAssignment, operatorAssignments, deployerAssignments)
 
 resource tableRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for a in tableAssignments: {
   name: guid(tableService.id, a.principalId, role.storageTableDataContributor)
@@ -134,15 +135,19 @@ resource hostBlobRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-resource appKeyRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(vault.id, appPrincipalId, keyProvisioner.id)
+// The app (phone keys of new tenants) and the pipeline (`python -m sendsecure.provision` at each
+// release: the master and signing keys) create keys; neither can delete one.
+var keyCreators = concat(appAssignment, deployerAssignments)
+
+resource keyCreatorRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for a in keyCreators: {
+  name: guid(vault.id, a.principalId, keyProvisioner.id)
   scope: vault
   properties: {
-    principalId: appPrincipalId
-    principalType: 'ServicePrincipal'
+    principalId: a.principalId
+    principalType: a.principalType
     roleDefinitionId: keyProvisioner.id
   }
-}
+}]
 
 // Key Vault Secrets Officer only where keys are destroyed and rotated: the operators.
 resource operatorKeyRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for p in operators: {

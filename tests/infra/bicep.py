@@ -25,7 +25,8 @@ def without_extensions(text: str) -> str:
 def parse(path: Path) -> dict[str, Any]:
     from pycep import BicepParser
 
-    return BicepParser().parse(text=without_extensions(path.read_text("utf-8")))
+    parsed: dict[str, Any] = dict(BicepParser().parse(text=without_extensions(path.read_text("utf-8"))))
+    return parsed
 
 
 def resources(path: Path) -> dict[str, tuple[str, dict[str, Any]]]:

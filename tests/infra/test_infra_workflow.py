@@ -1,0 +1,49 @@
+"""The pipeline (issue 15 item 4): the workflow builds and lints every Bicep file with the real
+compiler, runs what-if where Azure sign-in exists, deploys on a tag (infrastructure, keys, the
+package, every tenant file) and offboards only by hand."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml  # type: ignore[import-untyped]  # PyYAML, in the dev tree (pre-commit, checkov)
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW = ROOT / ".github" / "workflows" / "infra.yml"
+
+
+def jobs() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text("utf-8"))["jobs"]
+
+
+def script(job: dict) -> str:
+    return "\n".join(step.get("run", "") for step in job["steps"])
+
+
+def test_issue15_item4_every_bicep_file_is_built_and_linted():
+    check = script(jobs()["check"])
+    assert "az bicep build --file" in check and "az bicep lint --file" in check
+    assert "find infra -name '*.bicep'" in check
+    assert "pytest -q -p no:cacheprovider tests/infra" in check and "make package" in check
+
+
+def test_issue15_item4_what_if_runs_only_where_azure_sign_in_is_configured():
+    what_if = jobs()["what-if"]
+    assert "vars.AZURE_CLIENT_ID != ''" in what_if["if"]
+    assert "az deployment group what-if" in script(what_if)
+
+
+def test_issue15_item4_a_tag_deploys_everything_and_every_tenant():
+    deploy = jobs()["deploy"]
+    assert deploy["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert deploy["environment"] == "production"
+    text = script(deploy)
+    for command in ("--template-file infra/main.bicep", "python -m sendsecure.provision", "make package",
+                    "config-zip", "for file in infra/tenants/*.json", "--template-file infra/tenant.bicep",
+                    'tenant=@"$file"'):
+        assert command in text
+
+
+def test_issue15_item4_offboarding_is_by_hand_behind_the_environment():
+    offboard = jobs()["offboard"]
+    assert "workflow_dispatch" in offboard["if"] and offboard["environment"] == "production"
+    assert 'python -m sendsecure.offboard "$TENANT" --yes' in script(offboard)
