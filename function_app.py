@@ -4,8 +4,20 @@ import logging
 
 import azure.functions as func
 
-from functions import auth, drafts, fallback, gateway, health, housekeeping, info, messages, phones, session, settings
-from functions import onboarding
+from functions import (
+    auth,
+    drafts,
+    fallback,
+    gateway,
+    health,
+    housekeeping,
+    info,
+    messages,
+    onboarding,
+    phones,
+    session,
+    settings,
+)
 from sendsecure.http.api import operations_of
 from sendsecure.settings import get_settings
 

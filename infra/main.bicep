@@ -63,8 +63,11 @@ param smtpUsername string = ''
 @secure()
 param smtpPassword string = ''
 
-@description('When the mail secrets given here expire (Unix time, e.g. `date -d "+1 year" +%s`); rotate before then.')
-param secretExpiresOn int = 0
+@description('The deployment\'s time (leave the default); the mail secrets given here expire a year after it.')
+param deploymentTime string = utcNow('u')
+
+@description('When the mail secrets given here expire (Unix time); default a year from now. Rotate before then (docs/deployment.md).')
+param secretExpiresOn int = dateTimeToEpoch(dateTimeAdd(deploymentTime, 'P1Y'))
 
 @description('Domain book variant definition the app reads (DOMAIN_BOOK_SOURCES), relative to the package.')
 param domainBookSources string = 'domainbook/variants.json'
