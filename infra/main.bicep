@@ -6,7 +6,7 @@ targetScope = 'resourceGroup'
 @description('Azure region of the resources (the add-in\'s static site has its own, addinLocation).')
 param location string = resourceGroup().location
 
-@description('Short name of the environment, part of every resource name (e.g. prod, test).')
+@description('Short name of the environment, part of every resource name: 2-8 lower-case letters and digits (e.g. prod, test).')
 @minLength(2)
 @maxLength(8)
 param environmentName string
@@ -137,13 +137,14 @@ param tags object = {
 }
 
 // Names: <kind>-sendsecure-<environment>, and for the global ones a stable suffix from the group.
+var env = toLower(environmentName)
 var suffix = take(uniqueString(subscription().id, resourceGroup().id, environmentName), 6)
 var names = {
   identity: 'id-sendsecure-${environmentName}'
   workspace: 'log-sendsecure-${environmentName}'
   appInsights: 'appi-sendsecure-${environmentName}'
-  storage: take('stsendsecure${environmentName}${suffix}', 24)
-  keyVault: take('kv-sendsecure-${environmentName}-${suffix}', 24)
+  storage: 'stssec${env}${suffix}'
+  keyVault: 'kv-ssec-${env}-${suffix}'
   appConfig: 'appcs-sendsecure-${environmentName}-${suffix}'
   plan: 'asp-sendsecure-${environmentName}'
   functionApp: 'func-sendsecure-${environmentName}-${suffix}'

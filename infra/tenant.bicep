@@ -1,7 +1,7 @@
 // Tenant onboarding (SPEC I2): one deployment per tenant, its parameter file infra/tenants/<id>.json in
 // the tenant definition format of sendsecure/core/tenants.py:
 //   az deployment group create -g <group> -f infra/tenant.bicep \
-//     -p appConfigName=<store> -p tenant=@infra/tenants/<id>.json
+//     -p appConfigName=<store> -p tenantDefinition=@infra/tenants/<id>.json
 // It writes the definition to App Configuration; the app's timer sync_tenants validates it, creates
 // the tenant's phone key and makes the tenant live within about two minutes. No manual step.
 // Offboarding is not a deployment: `python -m sendsecure.offboard <id> --yes` (docs/deployment.md).
@@ -11,24 +11,24 @@ targetScope = 'resourceGroup'
 param appConfigName string
 
 @description('The tenant definition (infra/tenants/<id>.json): id, name, mail_domains, installation_type, domain_book_variant, login_method, security_by_default, entra_tenant_id. The app validates it; tests/infra validates every file in infra/tenants with the same validator.')
-param tenant object
+param tenantDefinition object
 
 resource store 'Microsoft.AppConfiguration/configurationStores@2024-05-01' existing = {
   name: appConfigName
 }
 
 // Key "tenant.<id>", no label: the app lists "tenant.*" (sendsecure/adapters/appconfig.py).
-resource definition 'Microsoft.AppConfiguration/configurationStores/keyValues@2024-05-01' = {
+resource keyValue 'Microsoft.AppConfiguration/configurationStores/keyValues@2024-05-01' = {
   parent: store
-  name: 'tenant.${tenant.id}'
+  name: 'tenant.${tenantDefinition.id}'
   properties: {
-    value: string(tenant)
+    value: string(tenantDefinition)
     contentType: 'application/json'
     tags: {
-      tenant: tenant.id
+      tenant: tenantDefinition.id
     }
   }
 }
 
 @description('The key the definition was written under.')
-output key string = definition.name
+output key string = keyValue.name

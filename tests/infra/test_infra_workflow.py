@@ -39,7 +39,7 @@ def test_issue15_item4_a_tag_deploys_everything_and_every_tenant():
     text = script(deploy)
     for command in ("--template-file infra/main.bicep", "python -m sendsecure.provision", "make package",
                     "config-zip", "for file in infra/tenants/*.json", "--template-file infra/tenant.bicep",
-                    'tenant=@"$file"'):
+                    'tenantDefinition=@"$file"'):
         assert command in text
 
 
