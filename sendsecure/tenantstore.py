@@ -141,6 +141,12 @@ def sync_tenants(directory: TenantDirectory, source: TenantSource,
         if current.get(tenant.id) == tenant:
             report.unchanged += 1
             continue
+        taken = [d for d in tenant.mail_domains if (owner := directory.for_domain(d)) and owner.id != tenant.id]
+        if taken:  # checked before the key is made, so a refused definition leaves nothing behind
+            logger.error("tenant definition %s refused: mail_domains: %s already belongs to another tenant", key,
+                         taken[0])
+            report.invalid.append(key)
+            continue
         provision_key(tenant.id)
         try:
             directory.save([tenant])

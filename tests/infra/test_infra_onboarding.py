@@ -161,3 +161,26 @@ def test_i2_runtime_builds_the_source_from_the_settings(app_env, monkeypatch):
     source = runtime.tenant_source()
     assert isinstance(source, TenantConfigSource)
     assert source._endpoint == "https://sendsecure-test.azconfig.io"
+
+
+def test_i2_a_definition_claiming_another_tenants_domain_is_refused(store, app_env):
+    good = json.loads(TENANT_FILE.read_text("utf-8"))
+    owner = runtime.tenant_directory().get("zorg-a")
+    store.put("tenant.thief", json.dumps({**good, "id": "thief", "mail_domains": [owner.mail_domains[0]]}))
+    report = sync_tenants(runtime.tenant_directory(), runtime.tenant_source(), runtime.key_store().provision)
+    assert report.invalid == ["tenant.thief"]
+    assert runtime.tenant_directory().for_domain(owner.mail_domains[0]).id == "zorg-a"
+    assert not key_exists(app_env, "thief")
+
+
+def test_i2_offboarding_with_the_store_down_destroys_nothing(store, functions, app_env):
+    from sendsecure.offboard import offboard
+
+    tenant_id = json.loads(TENANT_FILE.read_text("utf-8"))["id"]
+    store.put(f"tenant.{tenant_id}", TENANT_FILE.read_text("utf-8"))
+    run_timer(functions)
+    store.mode = "unavailable"
+    with pytest.raises(DependencyUnavailable):
+        offboard(tenant_id)
+    assert runtime.tenant_directory().get(tenant_id) is not None
+    assert key_exists(app_env, tenant_id)

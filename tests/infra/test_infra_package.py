@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "infra"))
-import package  # noqa: E402  (infra/package.py, the script `make package` runs)
+import package  # type: ignore[import-not-found]  # noqa: E402  (infra/package.py, which `make package` runs)
 
 FORBIDDEN = ("tests/", "node_modules/", ".venv/", "addin/", "devhost/", "bench/", "docs/", "infra/", ".git/",
              ".github/", "dist/", ".run/", "mutants/", "test-artifacts/")
