@@ -325,3 +325,11 @@ def test_issue12_item3_graph_down_is_503(graph_check, login):
     refused(response, 503, "dependency_unavailable")
     assert response.headers["Retry-After"] == "7"
     assert [row["outcome"] for row in audit_rows("login.failed")] == ["graph_unavailable"]
+
+
+def test_issue12_item3_graph_check_refused_by_entra_is_503_not_a_mismatch(graph_check, login, monkeypatch):
+    monkeypatch.setenv("ENTRA_CLIENT_SECRET", "wrong")   # e.g. no admin consent, an expired secret
+    runtime.reset()
+    response = login(token(graph_check), mailbox="e.devries@kliniek-c.example")
+    refused(response, 503, "dependency_unavailable")
+    assert graph_check.graph_requests == 0
