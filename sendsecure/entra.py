@@ -43,6 +43,7 @@ from sendsecure.core.entratoken import (
     check_header,
     check_shape,
     graph_addresses,
+    header_of,
     matches,
 )
 from sendsecure.core.logincodes import IssueWindow, client_group
@@ -122,15 +123,16 @@ class EntraLogin:
 
     # ----- the token ------------------------------------------------------------------------
 
-    def _verify(self, token: str, failure: _Failure) -> EntraUser:
+    def validate(self, token: str) -> EntraUser:
+        """The user of a token, or ``TokenRefused`` / ``DependencyUnavailable`` (step 2 alone)."""
+        return self._verify(token, None)
+
+    def _verify(self, token: str, failure: _Failure | None) -> EntraUser:
         check_shape(token)
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
-            raise TokenRefused("token_malformed", "The bearer token is not a readable JWT.") from None
-        kid = check_header(header)
+        kid = check_header(header_of(token))
         if self._keys is None:
-            failure.outcome = "not_configured"
+            if failure is not None:
+                failure.outcome = "not_configured"
             logger.error("Entra login: ENTRA_API_CLIENT_ID / ENTRA_API_APP_ID_URI are not set")
             raise DependencyUnavailable("Entra login is not configured on this deployment.", retry_after=300)
         try:
@@ -139,7 +141,8 @@ class EntraLogin:
         except UnknownKey:
             raise TokenRefused("token_unknown_key", "The token is signed with a key Entra does not publish.") from None
         except KeysUnavailable as error:
-            failure.outcome = "keys_unavailable"
+            if failure is not None:
+                failure.outcome = "keys_unavailable"
             raise DependencyUnavailable("Entra ID's signing keys cannot be fetched now.",
                                         retry_after=error.retry_after) from None
         policy = self.policy.token

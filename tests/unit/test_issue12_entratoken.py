@@ -106,3 +106,16 @@ def test_issue12_item3_matching_is_case_insensitive_and_exact():
 def test_issue12_codes_are_distinct():
     codes = ENTRA_TOKEN_CODES + ENTRA_LOGIN_CODES
     assert len(codes) == len(set(codes))
+
+
+@pytest.mark.parametrize("segment", ["", "!!!", "bnVsbA", "WzFd", "eyJhbGciOiJSUzI1NiI"])   # "", null, [1], cut
+def test_issue12_item2_unreadable_headers_are_malformed(segment):
+    from sendsecure.core.entratoken import header_of
+
+    assert code_of(header_of, segment + ".e30.sig") == "token_malformed"
+
+
+def test_issue12_item2_header_of_reads_the_jose_header():
+    from sendsecure.core.entratoken import header_of
+
+    assert header_of("eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.e30.sig") == {"alg": "RS256", "kid": "k1"}
