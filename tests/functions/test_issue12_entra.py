@@ -333,3 +333,14 @@ def test_issue12_item3_graph_check_refused_by_entra_is_503_not_a_mismatch(graph_
     response = login(token(graph_check), mailbox="e.devries@kliniek-c.example")
     refused(response, 503, "dependency_unavailable")
     assert graph_check.graph_requests == 0
+
+
+def test_issue12_not_configured_is_503_after_the_token_shape(entra, login, monkeypatch):
+    monkeypatch.delenv("ENTRA_API_CLIENT_ID")
+    monkeypatch.delenv("ENTRA_API_APP_ID_URI")
+    runtime.reset()
+    refused(login("sst_session-token-not-entra"), 401, "token_malformed")
+    response = login(token(entra))
+    refused(response, 503, "dependency_unavailable")
+    assert [row["outcome"] for row in audit_rows("login.failed")] == ["token_malformed", "not_configured"]
+    assert entra.discovery_requests == 0

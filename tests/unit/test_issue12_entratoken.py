@@ -119,3 +119,18 @@ def test_issue12_item2_header_of_reads_the_jose_header():
     from sendsecure.core.entratoken import header_of
 
     assert header_of("eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.e30.sig") == {"alg": "RS256", "kid": "k1"}
+
+
+def test_issue12_settings_defaults_and_bounds():
+    from sendsecure.errors import ConfigurationError
+    from sendsecure.settings import from_environment
+
+    s = from_environment({})
+    assert (s.entra_authority, s.entra_api_scope, s.entra_leeway_seconds) == \
+        ("https://login.microsoftonline.com", "access_as_user", 60)
+    assert (s.entra_keys_max_age_seconds, s.entra_keys_min_refresh_seconds, s.entra_graph_check) == (86400, 60, False)
+    assert from_environment({"ENTRA_AUTHORITY": "https://127.0.0.1:8443/"}).entra_authority == "https://127.0.0.1:8443"
+    for env in ({"ENTRA_AUTHORITY": "http://login.microsoftonline.com"}, {"ENTRA_KEYS_MAX_AGE_SECONDS": "86401"},
+                {"ENTRA_KEYS_MIN_REFRESH_SECONDS": "5"}, {"ENTRA_LEEWAY_SECONDS": "301"}):
+        with pytest.raises(ConfigurationError):
+            from_environment(env)
