@@ -47,6 +47,22 @@ param graphClientId string = ''
 @secure()
 param graphClientSecret string = ''
 
+@description('Client id of the API\'s Entra registration (ENTRA_API_CLIENT_ID; output apiClientId of infra/entra/apps.bicep); empty: Entra login off.')
+param entraApiClientId string = ''
+
+@description('Application ID URI of the API (ENTRA_API_APP_ID_URI; the apiIdentifierUri given to infra/entra/apps.bicep).')
+param entraApiAppIdUri string = ''
+
+@description('Client id of the add-in\'s Entra registration (ENTRA_ADDIN_CLIENT_ID; output addinClientId of infra/entra/apps.bicep).')
+param entraAddinClientId string = ''
+
+@description('Check an Entra login\'s account through Graph /me (ENTRA_GRAPH_CHECK); needs entraClientSecret.')
+param entraGraphCheck bool = false
+
+@description('Client secret of the API\'s registration for the Graph check (on-behalf-of); stored in Key Vault, the app setting is a Key Vault reference.')
+@secure()
+param entraClientSecret string = ''
+
 @description('SMTP server (SMTP_HOST), with mailTransport smtp.')
 param smtpHost string = ''
 
@@ -63,10 +79,10 @@ param smtpUsername string = ''
 @secure()
 param smtpPassword string = ''
 
-@description('The deployment\'s time (leave the default); the mail secrets given here expire a year after it.')
+@description('The deployment\'s time (leave the default); the secrets given here expire a year after it.')
 param deploymentTime string = utcNow('u')
 
-@description('When the mail secrets given here expire (Unix time); default a year from now. Rotate before then (docs/deployment.md).')
+@description('When the secrets given here (mail, Entra) expire (Unix time); default a year from now. Rotate before then (docs/deployment.md).')
 param secretExpiresOn int = dateTimeToEpoch(dateTimeAdd(deploymentTime, 'P1Y'))
 
 @description('Domain book variant definition the app reads (DOMAIN_BOOK_SOURCES), relative to the package.')
@@ -208,6 +224,7 @@ module keyVault 'modules/keyvault.bicep' = {
     workspaceId: monitoring.outputs.workspaceId
     graphClientSecret: graphClientSecret
     smtpPassword: smtpPassword
+    entraClientSecret: entraClientSecret
     secretExpiresOn: secretExpiresOn
     tags: tags
   }
@@ -276,6 +293,19 @@ var appSettings = {
   GRAPH_CLIENT_SECRET: mailTransport == 'graph' ? '@Microsoft.KeyVault(VaultName=${vaultName};SecretName=graph-client-secret)' : ''
   GRAPH_AUTHORITY_HOST: environment().authentication.loginEndpoint
   GRAPH_BASE_URL: environment().graph
+  // Entra ID login (SPEC A2, T3; docs/login.md): the registrations of infra/entra/apps.bicep.
+  ENTRA_AUTHORITY: environment().authentication.loginEndpoint
+  ENTRA_CA_BUNDLE: ''
+  ENTRA_API_CLIENT_ID: entraApiClientId
+  ENTRA_API_APP_ID_URI: entraApiAppIdUri
+  ENTRA_API_SCOPE: 'access_as_user'
+  ENTRA_ADDIN_CLIENT_ID: entraAddinClientId
+  ENTRA_LEEWAY_SECONDS: ''
+  ENTRA_KEYS_MAX_AGE_SECONDS: ''
+  ENTRA_KEYS_MIN_REFRESH_SECONDS: ''
+  ENTRA_TIMEOUT_SECONDS: ''
+  ENTRA_GRAPH_CHECK: entraGraphCheck ? 'true' : 'false'
+  ENTRA_CLIENT_SECRET: entraGraphCheck ? '@Microsoft.KeyVault(VaultName=${vaultName};SecretName=entra-client-secret)' : ''
   // Keys in Key Vault, through the identity.
   KEY_STORE: 'keyvault'
   LOCAL_KEY_DIR: ''

@@ -23,7 +23,8 @@ def package_files(root: Path = ROOT) -> list[str]:
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
                             cwd=root, capture_output=True, check=True).stdout.decode().split("\0")
     ignore = pathspec.GitIgnoreSpec.from_lines((root / ".funcignore").read_text("utf-8").splitlines())
-    return sorted(name for name in listed if name and (root / name).is_file() and not ignore.match_file(name))
+    # A set: git lists a file with a merge conflict once per stage.
+    return sorted({name for name in listed if name and (root / name).is_file() and not ignore.match_file(name)})
 
 
 def build(output: Path, root: Path = ROOT) -> list[str]:

@@ -24,7 +24,11 @@ param graphClientSecret string
 @secure()
 param smtpPassword string
 
-@description('When the mail secrets given here expire (Unix time); rotate before then (docs/deployment.md).')
+@description('The API registration\'s client secret for the Entra login\'s Graph check (ENTRA_GRAPH_CHECK); empty: none, or set it later.')
+@secure()
+param entraClientSecret string
+
+@description('When the secrets given here expire (Unix time); rotate before then (docs/deployment.md).')
 param secretExpiresOn int
 
 @description('Tags on the vault.')
@@ -70,6 +74,19 @@ resource smtpSecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = if (!empty(
   name: 'smtp-password'
   properties: {
     value: smtpPassword
+    contentType: 'text/plain'
+    attributes: {
+      enabled: true
+      exp: secretExpiresOn
+    }
+  }
+}
+
+resource entraSecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = if (!empty(entraClientSecret)) {
+  parent: vault
+  name: 'entra-client-secret'
+  properties: {
+    value: entraClientSecret
     contentType: 'text/plain'
     attributes: {
       enabled: true
