@@ -1,16 +1,24 @@
 // Entra app registrations as code (Microsoft Graph Bicep extension, bicepconfig.json pins its types):
 // the API with its delegated scope and its app roles (gateway, book sync), the add-in's single-page
 // registration with the nested app authentication (NAA) redirect, and the service principals.
-// Deploy once per environment by someone who may create applications (Application Administrator):
-//   az deployment group create -g <group> -f infra/entra/apps.bicep -p environmentName=prod \
-//     -p apiIdentifierUri=api://sendsecure-prod -p addinHostname=<addinHostname output of main.bicep>
+// Deployed by someone who may create applications (Application Administrator), twice the first time
+// (the second run adds what needs the first run's client ids; docs/deployment.md, docs/login.md).
 extension microsoftGraphV1
 
 @description('Short name of the environment, part of the registrations\' names (e.g. prod).')
 param environmentName string
 
-@description('Application ID URI of the API, the audience of its tokens (api://... or an https address on a verified domain).')
+@description('Application ID URI of the API (ENTRA_API_APP_ID_URI): api://<back-end host>/<API client id> as docs/login.md has it, which needs the client id, so the first run uses api://<back-end host> and the second the full form.')
 param apiIdentifierUri string
+
+@description('Client id of the add-in\'s registration (output addinClientId of the first run): listed as a known client of the API, so one admin consent covers both. Empty on the first run.')
+param knownAddinClientId string = ''
+
+@description('Whether the API asks for Graph User.Read (delegated) for the Entra login\'s Graph check (ENTRA_GRAPH_CHECK).')
+param graphCheck bool = false
+
+@description('Path of the add-in\'s page, a normal SPA redirect for the popup fallback.')
+param addinPagePath string = '/taskpane.html'
 
 @description('Host name of the add-in\'s pages (addinHostname output of main.bicep, or its custom domain).')
 param addinHostname string
@@ -25,6 +33,19 @@ param bookSyncServicePrincipalId string = ''
 var scopeId = guid('sendsecure', environmentName, 'scope', 'access_as_user')
 var gatewayRoleId = guid('sendsecure', environmentName, 'role', 'Gateway')
 var bookSyncRoleId = guid('sendsecure', environmentName, 'role', 'BookSync')
+var graphAppId = '00000003-0000-0000-c000-000000000000' // Microsoft Graph
+var graphUserReadId = 'e1fe6dd8-ba31-4d61-89e7-88639da4683d' // delegated User.Read
+var graphAccess = [
+  {
+    resourceAppId: graphAppId
+    resourceAccess: [
+      {
+        id: graphUserReadId
+        type: 'Scope'
+      }
+    ]
+  }
+]
 
 resource api 'Microsoft.Graph/applications@v1.0' = {
   uniqueName: 'sendsecure-api-${environmentName}'
@@ -33,8 +54,12 @@ resource api 'Microsoft.Graph/applications@v1.0' = {
   identifierUris: [
     apiIdentifierUri
   ]
+  requiredResourceAccess: graphCheck ? graphAccess : []
   api: {
-    requestedAccessTokenVersion: 2
+    requestedAccessTokenVersion: 2 // v1.0 tokens are refused (docs/login.md)
+    knownClientApplications: empty(knownAddinClientId) ? [] : [
+      knownAddinClientId
+    ]
     oauth2PermissionScopes: [
       {
         id: scopeId
@@ -83,7 +108,7 @@ resource addin 'Microsoft.Graph/applications@v1.0' = {
   spa: {
     redirectUris: [
       'brk-multihub://${addinHostname}' // nested app authentication inside Outlook
-      'https://${addinHostname}/taskpane.html'
+      'https://${addinHostname}${addinPagePath}' // popup fallback
     ]
   }
   requiredResourceAccess: [
@@ -115,10 +140,10 @@ resource bookSyncRole 'Microsoft.Graph/appRoleAssignedTo@v1.0' = if (!empty(book
   resourceId: apiPrincipal.id
 }
 
-@description('Client id of the API registration (the audience the back end checks in Entra tokens).')
+@description('Client id of the API registration (ENTRA_API_CLIENT_ID: the audience the back end checks).')
 output apiClientId string = api.appId
 
-@description('Client id of the add-in\'s registration (the add-in\'s MSAL configuration).')
+@description('Client id of the add-in\'s registration (ENTRA_ADDIN_CLIENT_ID and the add-in\'s MSAL configuration).')
 output addinClientId string = addin.appId
 
 @description('The delegated scope the add-in asks for.')
