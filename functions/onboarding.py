@@ -11,10 +11,11 @@ bp = func.Blueprint()
 logger = logging.getLogger(__name__)
 
 
-# Every two minutes (a timer runs on one instance at a time); also when an instance starts, so a
-# fresh deployment serves its tenants at once. One list call when nothing changed.
+# Every two minutes, on one instance at a time (the timer's lease); one list call when nothing changed.
+# Not on start-up: that would run on every scale-out, and the tenants table already holds what earlier
+# runs wrote.
 @bp.function_name("sync_tenants")
-@bp.timer_trigger(schedule="0 */2 * * * *", arg_name="timer", run_on_startup=True, use_monitor=True)
+@bp.timer_trigger(schedule="0 */2 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
 def sync_tenants(timer: func.TimerRequest) -> None:
     source = runtime.tenant_source()
     if source is None:
