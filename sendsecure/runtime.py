@@ -179,9 +179,16 @@ def gateway():
     return GatewayService(envelopes(), tables(), phonebook(), pseudonyms(), derived_keys(), audit_log())
 
 
+@functools.cache
+def book_sync():
+    from sendsecure.booksync import BookSync
+
+    return BookSync.from_settings(books())
+
+
 _FACTORIES = (derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport,
               tenant_directory, audit_log, sessions, email_login, envelopes, signing, sending,
-              service_credentials, gateway)
+              service_credentials, gateway, book_sync)
 
 
 def reset() -> None:

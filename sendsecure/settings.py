@@ -117,6 +117,15 @@ class Settings:
     # Where we run (issue 8.7): in Azure the development back ends are refused unless allowed.
     running_in_azure: bool = False
     allow_development_backends: bool = False
+    # The domain book sync (SPEC D1, D3; issue 13; docs/domain-book-sync.md).
+    book_sync_ca_bundle: str = ""           # PEM file of the CAs trusted for https sources; "" = certifi's
+    book_sync_timeout_seconds: int = 30     # each fetch attempt as a whole
+    book_sync_max_bytes: int = 32 * 1024 * 1024
+    book_sync_attempts: int = 3
+    book_sync_backoff_ms: int = 1000
+    book_max_shrink_percent: int = 20       # a source losing more of its entries is refused
+    book_max_age_hours: int = 24            # an older book makes health ``degraded``
+    book_grace_seconds: int = 600           # segments out of use are deleted after this
 
     @property
     def tables_configured(self) -> bool:
@@ -201,6 +210,14 @@ def _read(env: Mapping[str, str]) -> Settings:
         app_version=_text(env, "APP_VERSION", __version__),
         running_in_azure=any(_text(env, marker) for marker in AZURE_HOST_MARKERS),
         allow_development_backends=_bool(env, "ALLOW_DEVELOPMENT_BACKENDS", False),
+        book_sync_ca_bundle=_text(env, "BOOK_SYNC_CA_BUNDLE"),
+        book_sync_timeout_seconds=_int(env, "BOOK_SYNC_TIMEOUT_SECONDS", 30, 1),
+        book_sync_max_bytes=_int(env, "BOOK_SYNC_MAX_BYTES", 32 * 1024 * 1024, 1024),
+        book_sync_attempts=_int(env, "BOOK_SYNC_ATTEMPTS", 3, 1),
+        book_sync_backoff_ms=_int(env, "BOOK_SYNC_BACKOFF_MS", 1000, 0),
+        book_max_shrink_percent=_int(env, "BOOK_MAX_SHRINK_PERCENT", 20, 0),
+        book_max_age_hours=_int(env, "BOOK_MAX_AGE_HOURS", 24, 1),
+        book_grace_seconds=_int(env, "BOOK_GRACE_SECONDS", 600, 0),
     )
 
 
