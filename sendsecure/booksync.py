@@ -22,9 +22,9 @@ default) and ``POST /api/v1/admin/domain-book/sync`` run the same code.
    again; if another run flipped meanwhile the plan is made again. Then the new segments are
    written, segments out of use for ``grace_seconds`` (and leftovers of runs that died before
    their flip) are deleted, and the pointers flip in **one entity group transaction** together
-   with a conditional update of the lease row: if the lease was taken over meanwhile, nothing
+   with the release of the lease under its ETag: if the lease was taken over meanwhile, nothing
    flips. A failure at any write before the flip leaves every pointer as it was: readers keep the
-   last good book. Finally the lease is released (marked expired under its ETag).
+   last good book (and the lease is released, or expires after ``LEASE_SECONDS``).
 """
 from __future__ import annotations
 
@@ -107,6 +107,7 @@ class _VariantPlan:
 class _Lease:
     holder: str
     etag: str
+    released: bool = False
 
 
 class BookSync:
@@ -177,7 +178,7 @@ class BookSync:
                 self._flip(plans, pointers, lease, now)
                 break
         finally:
-            if lease is not None:
+            if lease is not None and not lease.released:
                 self._release(lease)
         answer = BookSyncAnswer(variants=[plan.report for plan in plans], source_requests=requests,
                                 table_writes=self._writes, table_transactions=self._transactions,
@@ -394,16 +395,17 @@ class BookSync:
                                                                    if k not in deleted})
             if pointer is not pointers.get(variant):
                 flips.append(("upsert", pointer.to_entity(), {"mode": "replace"}))
-        lease_row = {"PartitionKey": CURRENT, "RowKey": LEASE_ROW, "holder": lease.holder,
-                     "expires_at": now + timedelta(seconds=LEASE_SECONDS)}
+        # The flip releases the lease in the same transaction (nothing is written after it).
+        lease_row = {"PartitionKey": CURRENT, "RowKey": LEASE_ROW, "holder": "",
+                     "expires_at": now - timedelta(seconds=1)}
         try:
-            results = self.store.tables.submit(storage.BOOK_META,
-                                               [("update", lease_row, storage.if_unchanged(lease.etag)), *flips])
+            self.store.tables.submit(storage.BOOK_META,
+                                     [("update", lease_row, storage.if_unchanged(lease.etag)), *flips])
         except Conflict:
             raise SyncBusy("Another domain book sync took over this run's lease; nothing flipped.",
                            retry_after=60) from None
         self._count(1 + len(flips), 1)
-        lease.etag = results[0].get("etag", lease.etag)
+        lease.released = True
 
     def _collect_garbage(self, pointers: dict[str, BookPointer], now: datetime) -> set[str]:
         """Delete segments out of use for the grace period, and partitions no pointer knows (a run
@@ -436,7 +438,8 @@ class BookSync:
             elif as_utc(row["expires_at"]) > now:
                 raise SyncBusy("Another domain book sync is running.", retry_after=60)
             else:
-                logger.warning("domain book: taking over a stale sync lease")
+                if row.get("holder"):
+                    logger.warning("domain book: taking over a stale sync lease")
                 tables.replace_if_unchanged(storage.BOOK_META, entity, row.metadata["etag"])  # type: ignore[attr-defined]
         except Conflict:
             raise SyncBusy("Another domain book sync is running.", retry_after=60) from None
@@ -447,7 +450,7 @@ class BookSync:
         return _Lease(holder, taken.metadata["etag"])  # type: ignore[attr-defined]
 
     def _release(self, lease: _Lease) -> None:
-        entity = {"PartitionKey": CURRENT, "RowKey": LEASE_ROW, "holder": lease.holder,
+        entity = {"PartitionKey": CURRENT, "RowKey": LEASE_ROW, "holder": "",
                   "expires_at": self._clock() - timedelta(seconds=1)}
         try:
             self.store.tables.replace_if_unchanged(storage.BOOK_META, entity, lease.etag)
