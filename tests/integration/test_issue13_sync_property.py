@@ -4,6 +4,7 @@ the one of the last sync that succeeded: each source's last accepted content, me
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,8 @@ from hypothesis import strategies as st
 from test_issue13_booksync import Clock, Writes
 
 from sendsecure import runtime
-from sendsecure.booksync import LEASE_SECONDS, BookSync, SyncBusy
 from sendsecure.bookstore import DomainBookStore
+from sendsecure.booksync import LEASE_SECONDS, BookSync, SyncBusy
 from sendsecure.core.booksources import build_book, parse_source, shrink_refusal
 from sendsecure.errors import DependencyUnavailable
 
@@ -47,8 +48,9 @@ def test_issue13_property_served_book_equals_the_last_successful_sync(app_env, t
     folder = tmp_path / variant
     folder.mkdir()
     definition = folder / "variants.json"
-    definition.write_text('{"%s": {"sources": [{"path": "list.txt", "format": "zorgmail_text", "network": '
-                          '"zorgmail"}, {"path": "register.csv", "format": "nta_register_csv"}]}}' % variant)
+    sources = [{"path": "list.txt", "format": "zorgmail_text", "network": "zorgmail"},
+               {"path": "register.csv", "format": "nta_register_csv"}]
+    definition.write_text(json.dumps({variant: {"sources": sources}}))
     writes = Writes(runtime.tables(), monkeypatch)
     sync = BookSync(runtime.books(), definition, grace_seconds=0, clock=CLOCK)
     accepted: dict[str, str] | None = None           # the model: each source's last accepted text
