@@ -27,12 +27,14 @@ keeps the last good snapshot (D3); with no snapshot at all the caller gets
 """
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -182,14 +184,17 @@ def _segment(chunks: list[str]) -> Segment:
     return Segment(SEGMENT_PREFIX + digest, chunks)
 
 
-def apply_items(entries: dict[str, BookEntry], items: Iterable[Any]) -> None:
-    """Apply a segment's items: a row sets its entry, a string removes that key."""
+def apply_items(entries: dict[str, BookEntry], items: Iterable[Any], names: dict[str, str] | None = None) -> None:
+    """Apply a segment's items: a row sets its entry, a string removes that key. ``names`` shares
+    the few distinct network, supplier and source strings between entries (memory)."""
+    names = {} if names is None else names
     for item in items:
         if isinstance(item, str):
             entries.pop(item, None)
-        else:
-            entry = BookEntry.from_row(item)
-            entries[entry.key] = entry
+            continue
+        key, organisation, network, community, nta, supplier, source = item
+        entries[key] = BookEntry(key, organisation, names.setdefault(network, network), bool(community), bool(nta),
+                                 names.setdefault(supplier, supplier), names.setdefault(source, source))
 
 
 # ----- the store ------------------------------------------------------------------------------
@@ -216,6 +221,8 @@ class DomainBookStore:
         self._checked: TtlCache[str, bool] = TtlCache(check_seconds, maxsize=64, clock=clock)
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._bases: dict[str, dict[str, BookEntry]] = {}      # base segment -> entries, for the next load
+        self._base_users: dict[str, set[str]] = {}             # variant -> the bases its snapshot uses
 
     @property
     def tables(self) -> storage.TableStore:
@@ -298,20 +305,53 @@ class DomainBookStore:
 
     # ----- reading ---------------------------------------------------------------------
 
-    def entries_of(self, pointer: BookPointer) -> dict[str, BookEntry]:
-        """The merged entries of a generation: each source's base with its delta, in order."""
-        per_source = [self.source_entries(source) for source in pointer.sources if source.base]
+    def entries_of(self, pointer: BookPointer, bases: dict[str, dict[str, BookEntry]] | None = None
+                   ) -> dict[str, BookEntry]:
+        """The merged entries of a generation: each source's base with its delta, in order.
+
+        ``bases`` (segment id -> its entries, never changed) are bases already held; the ones read
+        here are added to it. The segments to read are read at once (a few requests in parallel)."""
+        bases = {} if bases is None else bases
+        refs = [(s.base, s.base_chunks) for s in pointer.sources if s.base and s.base not in bases]
+        refs += [(s.delta, s.delta_chunks) for s in pointer.sources if s.delta]
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(refs)))) as pool:
+            tasks = {segment: pool.submit(contextvars.copy_context().run, self.read_segment, segment, chunks)
+                     for segment, chunks in dict(refs).items()}
+            items = {segment: task.result() for segment, task in tasks.items()}
+        names: dict[str, str] = {}
+        per_source = []
+        for source in pointer.sources:
+            if not source.base:
+                continue
+            if source.base not in bases:
+                bases[source.base] = {}
+                apply_items(bases[source.base], items[source.base], names)
+            entries = bases[source.base]
+            if source.delta:
+                entries = dict(entries)
+                apply_items(entries, items[source.delta], names)
+            per_source.append(entries)
         if len(per_source) == 1:
-            return per_source[0]
+            return dict(per_source[0])
         return merge_entries([entry for entries in per_source for entry in entries.values()])
 
     def load(self, pointer: BookPointer) -> DomainBook:
+        """The snapshot of a generation. The bases of the generation a worker holds are kept (a
+        few MB: dicts of entries the snapshot holds anyway), so a new generation that changed a
+        source by a delta costs reading the deltas, not the book."""
         if not pointer.generation:
             raise DependencyUnavailable("No domain book has been published yet.")
-        entries = self.entries_of(pointer)
+        with self._guard:
+            bases = dict(self._bases)
+        entries = self.entries_of(pointer, bases)
         if len(entries) != pointer.entry_count:
             raise DependencyUnavailable("The domain book generation is incomplete.")
-        return DomainBook.build(pointer.variant, pointer.version, pointer.synced_at or utcnow(), entries)
+        book = DomainBook.build(pointer.variant, pointer.version, pointer.synced_at or utcnow(), entries)
+        with self._guard:
+            self._base_users[pointer.variant] = {s.base for s in pointer.sources if s.base}
+            keep = set().union(*self._base_users.values())
+            self._bases = {segment: held for segment, held in {**self._bases, **bases}.items() if segment in keep}
+        return book
 
     def current(self, variant: str) -> DomainBook:
         """The snapshot to validate with; ``DependencyUnavailable`` if there is none."""
@@ -375,6 +415,9 @@ class DomainBookStore:
         self._snapshots.clear()
         self._pointers.clear()
         self._checked.clear()
+        with self._guard:
+            self._bases.clear()
+            self._base_users.clear()
 
 
 def publish_from_sources(store: DomainBookStore, definition_file: str | Path, variants: list[str]) -> list[BookPointer]:
