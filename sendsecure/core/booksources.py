@@ -33,8 +33,9 @@ Decisions (the project docs should repeat them):
 
 A variant definition (``domainbook/variants.json``) names, per variant, its sources in order:
 ``{"path" | "url", "format", "network"}``; paths are relative to the definition file.
-``load_variant`` reads path sources only; the timer sync (D1) fetches URL sources itself and
-uses ``read_definition``, ``parse_source`` and ``build_book`` from here.
+``load_variant`` reads path sources only; the sync (sendsecure/booksync.py, D1) reads both and
+uses ``read_definition``, ``parse_source``, ``shrink_refusal``, ``diff_entries`` and
+``book_version`` from here.
 """
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ class FaultyServer(SourceServer):
     """``faults[name]`` is a queue: each request to ``name`` takes the next fault, if any:
     ``reset`` (connection reset, no answer), ``truncate`` (half the body, then close), ``slow``
     (``slow_seconds`` before the head), ``trickle`` (the body a few bytes at a time), ``500``,
-    ``503`` (with Retry-After: 0), ``404``. ``etags = False`` drops ETag (Last-Modified only)."""
+    ``503`` (with Retry-After: 0), ``404``, ``redirect`` (to itself) and ``redirect-http``.
+    ``etags = False`` drops ETag (Last-Modified only)."""
 
     def __init__(self, files: dict[str, bytes] | None = None, **kwargs: Any) -> None:
         super().__init__(files, **kwargs)
@@ -49,6 +50,13 @@ class FaultyServer(SourceServer):
         if fault == "slow":
             time.sleep(self.slow_seconds)
             return False
+        if fault in ("redirect", "redirect-http"):
+            scheme = "https" if fault == "redirect" else "http"
+            handler.send_response(302)
+            handler.send_header("Location", f"{scheme}://127.0.0.1:{self.port}/{name}")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return True
         if fault in ("500", "503", "404"):
             payload = b"error\n"
             handler.send_response(int(fault))

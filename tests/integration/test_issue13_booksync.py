@@ -176,6 +176,14 @@ def test_issue13_item1_size_cap_and_client_errors_are_not_retried(make_sync, ser
     assert make_sync().run().variants[0].sources[0].requests == 1
 
 
+def test_issue13_item1_redirects_are_followed_only_to_https(make_sync, server):
+    server.faults["list.txt"] = ["redirect"]
+    server.faults["register.csv"] = ["redirect-http"]
+    sources = make_sync().run().variants[0].sources
+    assert sources[0].outcome == "changed" and sources[0].requests == 2
+    assert sources[1].outcome == "failed" and "non-https" in (sources[1].error or "") and sources[1].requests == 1
+
+
 def test_issue13_item1_tls_is_verified_against_the_ca_bundle_setting(make_sync, server):
     answer = make_sync(ca="").run()                         # the default bundle does not know the test CA
     assert all(s.outcome == "failed" and "TLS" in (s.error or "") for s in answer.variants[0].sources)
