@@ -448,3 +448,51 @@ def test_issue13_publish_keeps_pointer_fields(app_env):
     pointer = store.publish("zorgmail", {"a.example": BookEntry("a.example", "A", "zorgmail", True, False)}, "v")
     again = replace(store.pointer("zorgmail"), etag="")
     assert again == replace(pointer, etag="")
+
+
+def test_issue13_item5_a_source_failing_for_longer_than_the_max_age_makes_the_book_stale(make_sync, server, functions):
+    from helpers import json_of
+
+    clock = Clock()
+    clock.advance(-25 * 3600)
+    make_sync(clock=clock).run()                           # the last run that accepted every source
+    clock.advance(25 * 3600)
+    server.faults["list.txt"] = ["404"]
+    assert make_sync(clock=clock).run().variants[0].outcome == "partial"
+    runtime.books().forget()
+    assert runtime.books().status("zorgmail").available
+    request = __import__("azure.functions", fromlist=["HttpRequest"]).HttpRequest(
+        "GET", "http://127.0.0.1/api/v1/health", headers={}, body=b"")
+    variant = json_of(functions["get_health"].get_user_function()(request))["domain_book"]["variants"]["zorgmail"]
+    assert variant["stale"] is True and variant["age_seconds"] >= 25 * 3600 - 60
+    make_sync(clock=clock).run()
+    runtime.books().forget()
+    assert json_of(functions["get_health"].get_user_function()(request))["domain_book"]["variants"]["zorgmail"][
+        "stale"] is False
+
+
+def test_issue13_item3_an_unchanged_book_writes_its_sync_time_at_most_hourly_without_the_lease(make_sync, server,
+                                                                                                monkeypatch):
+    clock = Clock()
+    sync = make_sync(clock=clock)
+    sync.run()
+    writes = Writes(runtime.tables(), monkeypatch)
+    clock.advance(1800)
+    sync.run()
+    assert writes.calls == 0
+    clock.advance(1900)
+    sync.run()
+    assert writes.calls == 1                               # the pointer's sync time, under its ETag
+    assert runtime.books().pointer("zorgmail").synced_at == clock.now
+    assert runtime.tables().get(storage.BOOK_META, CURRENT, LEASE_ROW)["holder"] == ""
+
+
+def test_issue13_item3_sources_shared_by_variants_are_stored_once(app_env):
+    from sendsecure.bookstore import publish_from_sources
+
+    root = Path(__file__).resolve().parents[2]
+    publish_from_sources(runtime.books(), root / "domainbook" / "variants.json", ["zorgmail", "sigra"])
+    pointers = runtime.books().pointers()
+    shared = pointers["zorgmail"].segments() & pointers["sigra"].segments()
+    assert len(shared) == 3                                # e-zorg, zorgring-nhn, the register
+    assert runtime.books().stored_segments() == pointers["zorgmail"].segments() | pointers["sigra"].segments()
