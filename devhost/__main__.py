@@ -79,7 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         # start-up sync takes the real path (devhost/booksources.py).
         from .booksources import serve_definition
 
-        sources, served, ca_bundle = serve_definition(Path(definition), ROOT / ".run" / f"booksources-{os.getpid()}")
+        try:
+            sources, served, ca_bundle = serve_definition(Path(definition),
+                                                          ROOT / ".run" / f"booksources-{os.getpid()}")
+        except (OSError, ValueError, AttributeError) as error:
+            log.error("domain book: cannot read the definition %s (%s)", definition, type(error).__name__)
+            return 2
         os.environ["DOMAIN_BOOK_SOURCES"] = str(served)
         os.environ["BOOK_SYNC_CA_BUNDLE"] = str(ca_bundle)
         log.info("domain book sources on https://127.0.0.1:%d/ (CA %s)", sources.port, ca_bundle)
