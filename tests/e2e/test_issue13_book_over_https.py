@@ -29,5 +29,6 @@ def test_issue13_item6_devhost_syncs_the_sample_book_from_https_urls(devhost):
         assert report["outcome"] == "unchanged" and report["version"] == variants[report["variant"]]["version"]
         assert all(s["name"].startswith("https://127.0.0.1:") and s["outcome"] == "unchanged" and s["requests"] == 1
                    for s in report["sources"])
+    assert requests.post(devhost.url("/admin/functions/sync_domain_book"), timeout=60).status_code == 202  # the timer
     refused = requests.post(devhost.url("/api/v1/admin/domain-book/sync"), timeout=10)
     assert refused.status_code == 401 and refused.headers["content-type"].startswith("application/problem+json")
