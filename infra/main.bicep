@@ -88,6 +88,9 @@ param secretExpiresOn int = dateTimeToEpoch(dateTimeAdd(deploymentTime, 'P1Y'))
 @description('Domain book variant definition the app reads (DOMAIN_BOOK_SOURCES), relative to the package.')
 param domainBookSources string = 'domainbook/variants.json'
 
+@description('NCRONTAB schedule of the domain book sync (BOOK_SYNC_SCHEDULE; docs/domain-book-sync.md).')
+param bookSyncSchedule string = '0 */15 * * * *'
+
 @description('Link to the manual shown in /info (MANUAL_URL).')
 param manualUrl string
 
@@ -334,6 +337,15 @@ var appSettings = {
   // Domain book, info, housekeeping.
   DOMAIN_BOOK_SOURCES: domainBookSources
   BOOK_CHECK_SECONDS: ''
+  BOOK_SYNC_SCHEDULE: bookSyncSchedule
+  BOOK_SYNC_CA_BUNDLE: '' // the sources' public CAs (certifi)
+  BOOK_SYNC_TIMEOUT_SECONDS: ''
+  BOOK_SYNC_MAX_BYTES: ''
+  BOOK_SYNC_ATTEMPTS: ''
+  BOOK_SYNC_BACKOFF_MS: ''
+  BOOK_MAX_SHRINK_PERCENT: ''
+  BOOK_MAX_AGE_HOURS: ''
+  BOOK_GRACE_SECONDS: ''
   MANUAL_URL: manualUrl
   RELEASE_NOTES_URL: releaseNotesUrl
   PURGE_SCHEDULE: purgeSchedule
