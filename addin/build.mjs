@@ -51,6 +51,7 @@ const officeJs = "https://appsforoffice.microsoft.com/lib/1/hosted/office.js";
 const page = (title, body) => `<!doctype html>
 <html lang="nl"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title}</title>
+<style>html,body{margin:0;padding:0}</style>
 <script src="${officeJs}"></script>
 ${body}</head><body><div id="root"></div></body></html>
 `;

@@ -36,14 +36,14 @@ export function PhoneEntry({ recipient, countries, onSaved }: Props) {
 
   return (
     <div className={styles.section}>
-      <div className={styles.row}>
-        <Field label={t("phone.country")} style={{ flex: "0 1 110px", minWidth: 0 }}>
-          <Select value={region} onChange={(_, d) => setRegion(d.value)} id={`${id}-region`}>
+      <div className={styles.section}>
+        <Field label={t("phone.country")} className={styles.fill}>
+          <Select className={styles.fill} value={region} onChange={(_, d) => setRegion(d.value)} id={`${id}-region`}>
             {countries.map((c) => <option key={c.region} value={c.region}>{c.name} (+{c.calling_code})</option>)}
             {!countries.some((c) => c.region === region) && <option value={region}>{region}</option>}
           </Select>
         </Field>
-        <Field className={styles.grow} label={t("phone.label", { address: recipient.address })}
+        <Field className={styles.fill} label={t("phone.label", { address: recipient.address })}
                required={recipient.phone_input === "required"}
                validationState={error ? "error" : saved ? "success" : "none"} validationMessage={error ?? saved ?? undefined}>
           <Input id={id} type="tel" inputMode="tel" autoComplete="off" value={value}

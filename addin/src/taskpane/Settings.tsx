@@ -50,7 +50,7 @@ export function Settings({ settings, onClose }: { settings: UserSettings; onClos
           <dt>{t("settings.backend_version")}</dt><dd>{info.version}</dd>
           <dt>{t("settings.book_variant")}</dt><dd>{info.domain_book_variant}</dd>
           <dt>{t("settings.installation_type")}</dt><dd>{t(`installation.${info.installation_type}` as MessageKey)}</dd>
-          <dt>{t("settings.login_method")}</dt><dd>{info.login_method}</dd>
+          <dt>{t("settings.login_method")}</dt><dd>{t(`login_method.${info.login_method}` as MessageKey)}</dd>
         </>}
       </dl>
       {info && <div className={styles.row}>

@@ -17,6 +17,7 @@ export const useStyles = makeStyles({
   blue: { borderLeftColor: tokens.colorBrandStroke1 },
   green: { borderLeftColor: tokens.colorPaletteGreenBorderActive },
   row: { display: "flex", gap: "8px", alignItems: "flex-end", flexWrap: "wrap" },
+  fill: { width: "100%", minWidth: 0, maxWidth: "100%", boxSizing: "border-box" },
   grow: { flexGrow: 1, minWidth: "120px" },
   small: { fontSize: tokens.fontSizeBase200, color: tokens.colorNeutralForeground2 },
   section: { display: "flex", flexDirection: "column", gap: "6px" },
