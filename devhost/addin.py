@@ -36,7 +36,8 @@ class AddinFiles:
         name = relative.strip("/") or "taskpane.html"
         target = (self.root / name).resolve()
         if not target.is_relative_to(self.root) or not target.is_file():
-            body = b"Not found" if self.root.is_dir() else b"The add-in is not built: run make run (or npm run build in addin/)."
+            body = b"Not found" if self.root.is_dir() else \
+                b"The add-in is not built: run make run (or npm run build in addin/)."
             return 404, [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
                          *_HEADERS], body
         body = target.read_bytes()

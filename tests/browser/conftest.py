@@ -128,7 +128,8 @@ class Pane:
             const wide = [...document.querySelectorAll('body *')].filter((el) => {
                 const box = el.getBoundingClientRect();
                 return box.width > 0 && box.right > width + 0.5 && getComputedStyle(el).position !== 'fixed';
-            }).map((el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + ' ' + (el.textContent || '').slice(0, 40));
+            }).map((el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + ' '
+                           + (el.textContent || '').slice(0, 40));
             return { scroll: document.documentElement.scrollWidth, width, wide: wide.slice(0, 5) };
         }""")
         assert overflow["scroll"] <= PANE_WIDTH and not overflow["wide"], f"{state}: horizontal overflow {overflow}"
@@ -137,7 +138,8 @@ class Pane:
         violations = page.evaluate("""async () => {
             const result = await axe.run(document, { resultTypes: ['violations'] });
             return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-              .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+              .map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+                             nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
         }""")
         assert violations == [], f"{state}: axe violations {json.dumps(violations, indent=1)}"
 
@@ -154,7 +156,8 @@ def open_pane(browser: Any, host: DevHost, name: str, mailbox: str, *, session: 
     if session is not None:
         stored = {"token": session["session_token"], "mailbox": session["mailbox"], "expiresAt": session["expires_at"],
                   "loginMethod": session["login_method"]}
-        script += f"localStorage.setItem({json.dumps('sendsecure.session.' + mailbox.lower())}, {json.dumps(json.dumps(stored))});"
+        key = json.dumps("sendsecure.session." + mailbox.lower())
+        script += f"localStorage.setItem({key}, {json.dumps(json.dumps(stored))});"
     context.add_init_script(script)
     page = context.new_page()
     errors: list[str] = []

@@ -68,8 +68,8 @@ def test_w2_external_recipient_needs_a_phone_invalid_then_valid_then_send(browse
     page.get_by_role("button", name="Opslaan").click()
     page.get_by_text(re.compile("Nummer opgeslagen")).wait_for()
     page.wait_for_function("!document.querySelector('[data-testid=recipient][data-colour=red]')")
-    send.wait_for(state="visible")
-    page.wait_for_function("!Array.from(document.querySelectorAll('button')).find(b => b.textContent === 'Veilig verzenden').disabled")
+    page.wait_for_function("!Array.from(document.querySelectorAll('button'))"
+                           ".find((b) => b.textContent === 'Veilig verzenden').disabled")
     pane.check("phone-saved")
     send.click()
     page.get_by_text("Uw bericht is veilig verzonden.").wait_for()
