@@ -189,3 +189,58 @@ def test_v_o3_no_book_offers_standard_sending(browser, devhost_without_book):
     page.get_by_text("Uw bericht is standaard verzonden.").wait_for()
     state = pane.state()
     assert state["sent"] == 1 and state["stamped"] is None
+
+
+def test_w1_blocked_attachment_is_shown_open_in_red_and_can_be_removed(browser, devhost):
+    session = api_login(devhost, "bijlage@ziekenhuis-a.example")
+    pane = open_pane(browser, devhost, "attachments", session["mailbox"], session=session,
+                     to=[{"address": COMMUNITY}], subject="Brief",
+                     attachments=[{"name": "brief.pdf", "size": 1000}, {"name": "setup.exe", "size": 2000}])
+    page = pane.page
+    toggle = page.get_by_role("button", name="Verberg bijlagen (2)")
+    toggle.wait_for()  # open at once: an attachment needs action
+    exe = page.get_by_test_id("attachment").filter(has_text="setup.exe")
+    assert exe.get_attribute("data-colour") == "red"
+    assert page.get_by_role("button", name="Veilig verzenden").is_disabled()
+    pane.check("attachment-blocked")
+    page.get_by_role("button", name="Verwijder bijlage setup.exe").click()
+    page.get_by_role("button", name="Toon bijlagen (1)").wait_for()  # nothing needs action: collapsed again
+    assert [a["name"] for a in pane.state()["attachments"]] == ["brief.pdf"]
+    page.wait_for_function("!Array.from(document.querySelectorAll('button'))"
+                           ".find((b) => b.textContent === 'Veilig verzenden').disabled")
+    pane.check("attachment-removed")
+
+
+def test_a1_failed_login_offers_standard_sending(browser, devhost):
+    pane = open_pane(browser, devhost, "login-failed", "mislukt@ziekenhuis-a.example",
+                     to=[{"address": COMMUNITY}], subject="Brief")
+    page = pane.page
+    before = set(devhost.outbox.glob("*.eml"))
+    page.get_by_role("button", name="Verstuur code").click()
+    wrong = f"{(int(latest_code(devhost.outbox, before)) + 1) % 10**6:06d}"
+    page.get_by_label("Uw autorisatiecode").fill("12")
+    page.get_by_role("button", name="Inloggen").click()
+    page.get_by_text("Vul de 6 cijfers van de code in.").wait_for()  # checked before asking the back end
+    page.get_by_label("Uw autorisatiecode").fill(wrong)
+    page.get_by_role("button", name="Inloggen").click()
+    page.get_by_role("button", name="Standaard versturen").wait_for()
+    pane.check("login-failed")
+    page.get_by_role("button", name="Standaard versturen").click()
+    page.wait_for_function("window.__office.state.sent === 1")
+    assert pane.state()["stamped"] is None
+
+
+def test_x6_read_mode_of_a_sent_item_shows_its_status_or_says_it_is_not_there_yet(browser, devhost):
+    session = api_login(devhost, "status@ziekenhuis-a.example")
+    sent = requests.post(devhost.url("/api/v1/messages/send"), timeout=10,
+                         headers={"Authorization": f"Bearer {session['session_token']}"},
+                         json={"message_id": "<status-1@test>", "draft": {"to": [{"address": COMMUNITY}], "cc": [],
+                               "bcc": [], "subject": "Brief", "attachments": []}})
+    assert sent.status_code == 201, sent.text
+    envelope_id = sent.json()["envelope_id"]
+    pane = open_pane(browser, devhost, "read-status", session["mailbox"], session=session, mode="read",
+                     readHeaders=f"Subject: Brief\r\nX-SendSecure-Envelope: {envelope_id}\r\n")
+    page = pane.page
+    # GET /messages/{id} (X6) is built in parallel: until it exists the panel says so in words.
+    page.locator("text=/Afleverstatus|De afleverstatus is nog niet beschikbaar/").first.wait_for()
+    pane.check("read-status")

@@ -1,6 +1,7 @@
 import { Button, Field, Input, MessageBar, MessageBarBody, Spinner, Text } from "@fluentui/react-components";
 import { useEffect, useRef, useState } from "react";
 import { ApiError } from "../api";
+import { loginWithEntra } from "../login";
 import { ENTRA_CLIENT_ID } from "../config";
 import type { Session } from "../types";
 import { usePane } from "./context";
@@ -27,16 +28,12 @@ export function Login({ onSession, onStandardSend }: Props) {
     if (!entra) return;
     let live = true;
     (async () => {
-      try {
-        const { entraAccessToken } = await import("../entra");
-        const session = await api.entra(mailbox, store.deviceId(), await entraAccessToken(mailbox));
-        if (live) onSession(session);
-      } catch (err) {
-        if (!live) return;
-        if (err instanceof ApiError && err.code === "account_mismatch") { setError(t("login.account_mismatch")); setFailed(true); }
-        else if (err instanceof ApiError && err.code === "tenant_not_onboarded") setEntra(false);  // e-mail code instead
-        else { setError(t("login.failed_standard")); setFailed(true); }
-      }
+      const { entraAccessToken } = await import("../entra");
+      const outcome = await loginWithEntra(api, mailbox, store.deviceId(), entraAccessToken);
+      if (!live) return;
+      if (outcome.kind === "session") onSession(outcome.session);
+      else if (outcome.kind === "email_code") setEntra(false);
+      else { setError(t(outcome.kind === "mismatch" ? "login.account_mismatch" : "login.failed_standard")); setFailed(true); }
     })();
     return () => { live = false; };
   }, [entra, attempt]);
