@@ -5,7 +5,8 @@ import re
 
 import pytest
 import requests
-from conftest import api_login, latest_code, open_pane
+from addin_pane import api_login, latest_code, new_prefix, open_pane
+from devhost_process import start_devhost, stop_devhost
 
 EXTERNAL = {"type": "externalUser"}
 COMMUNITY = "dr.jansen@gezondheidscentrum-oost.example"  # in the sample ZorgMail address book
@@ -168,11 +169,8 @@ def test_x6_read_mode_of_an_item_without_envelope(browser, devhost):
 
 @pytest.fixture(scope="module")
 def devhost_without_book(azurite, tmp_path_factory, needs_build):
-    from conftest import _prefix
-    from devhost_process import start_devhost, stop_devhost
-
     host = start_devhost(tmp_path_factory.mktemp("nobook"), {
-        "TABLES_CONNECTION_STRING": azurite.connection_string, "TABLE_PREFIX": _prefix(), "DOMAIN_BOOK_SOURCES": ""})
+        "TABLES_CONNECTION_STRING": azurite.connection_string, "TABLE_PREFIX": new_prefix(), "DOMAIN_BOOK_SOURCES": ""})
     yield host
     stop_devhost(host)
 
