@@ -242,3 +242,14 @@ def test_x6_read_mode_of_a_sent_item_shows_its_status_or_says_it_is_not_there_ye
     # GET /messages/{id} (X6) is built in parallel: until it exists the panel says so in words.
     page.locator("text=/Afleverstatus|De afleverstatus is nog niet beschikbaar/").first.wait_for()
     pane.check("read-status")
+
+
+def test_a3_an_ended_session_brings_back_the_login(browser, devhost):
+    session = api_login(devhost, "uitgelogd@ziekenhuis-a.example")
+    requests.delete(devhost.url("/api/v1/session"), timeout=10,
+                    headers={"Authorization": f"Bearer {session['session_token']}"})
+    pane = open_pane(browser, devhost, "session-ended", session["mailbox"], session=session,
+                     to=[{"address": COMMUNITY}], subject="Brief")
+    pane.page.get_by_role("button", name="Verstuur code").wait_for()
+    pane.check("login-again")
+    assert pane.page.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('sendsecure.session.'))") == []

@@ -32,7 +32,7 @@ function FindingList({ findings }: { findings: Finding[] }) {
 }
 
 export function Compose({ settings }: { settings: UserSettings }) {
-  const { api, language, t } = usePane();
+  const { api, language, t, logout } = usePane();
   const styles = useStyles();
   const item = composeItem()!;
   const [verdict, setVerdict] = useState<Verdict | null>(null);
@@ -56,17 +56,21 @@ export function Compose({ settings }: { settings: UserSettings }) {
       setDraft(read); setVerdict(answer); setError(null);
       metrics.firstVerdictMs ??= performance.now();
     } catch (err) {
-      if (mine === generation.current) setError(describeError(err, t));
+      if (err instanceof ApiError && err.status === 401) logout();  // the session ended (A3): log in again
+      else if (mine === generation.current) setError(describeError(err, t));
     }
   }, [api, item, t]);
+  const latest = useRef(refresh);
+  latest.current = refresh;
 
+  useEffect(() => { void refresh(); }, [refresh]);
   useEffect(() => {
-    void refresh();
-    onItemChange(() => void refresh());
-    const onFocus = () => void refresh();  // the subject has no change event: look again on return
+    // Registered once; each change runs the newest refresh (language or session may have changed).
+    onItemChange(() => void latest.current());
+    const onFocus = () => void latest.current();  // the subject has no change event: look again on return
     window.addEventListener("focus", onFocus);
     return () => window.removeEventListener("focus", onFocus);
-  }, [refresh]);
+  }, []);
   useEffect(() => { api.countries(language).then(setCountries).catch(() => setCountries([])); }, [api, language]);
   useEffect(() => () => { if (timer.current) clearInterval(timer.current); }, []);
 
