@@ -253,3 +253,34 @@ def test_a3_an_ended_session_brings_back_the_login(browser, devhost):
     pane.page.get_by_role("button", name="Verstuur code").wait_for()
     pane.check("login-again")
     assert pane.page.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('sendsecure.session.'))") == []
+
+
+def test_issue14_keyboard_only_login_and_settings(browser, devhost):
+    pane = open_pane(browser, devhost, "keyboard", "toetsen@ziekenhuis-a.example",
+                     to=[{"address": COMMUNITY}], subject="Brief")
+    page = pane.page
+    page.get_by_role("button", name="Verstuur code").wait_for()
+    before = set(devhost.outbox.glob("*.eml"))
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Verstuur code"
+    page.keyboard.press("Enter")
+    code = latest_code(devhost.outbox, before)
+    page.get_by_label("Uw autorisatiecode").wait_for()
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'code'")  # focus moved there
+    page.keyboard.type(code)
+    page.keyboard.press("Enter")  # the form submits
+    page.get_by_role("button", name="Veilig verzenden").wait_for()
+    page.keyboard.press("Shift+Tab")  # from the body back to the header's settings button
+    for _ in range(10):
+        if page.evaluate("document.activeElement.getAttribute('aria-label')") == "Instellingen":
+            break
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Instellingen"
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Instellingen").wait_for()
+    page.get_by_label("Taal").focus()
+    page.keyboard.press("ArrowDown")  # Nederlands -> English
+    page.get_by_role("button", name="Opslaan en sluiten").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Send securely").wait_for()
+    pane.check("keyboard-english")

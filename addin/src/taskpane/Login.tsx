@@ -38,6 +38,8 @@ export function Login({ onSession, onStandardSend }: Props) {
     return () => { live = false; };
   }, [entra, attempt]);
 
+  useEffect(() => { if (challenge) codeInput.current?.focus(); }, [challenge]);  // keyboard users go on typing
+
   async function requestCode() {
     setBusy(true); setError(null);
     try {
@@ -45,7 +47,6 @@ export function Login({ onSession, onStandardSend }: Props) {
       setChallenge(answer.challenge_id);
       setCode("");
       setNotice(t("login.code_sent", { mailbox }));
-      setTimeout(() => codeInput.current?.focus(), 0);
     } catch (err) {
       setError(describeError(err, t)); setFailed(true);
     } finally { setBusy(false); }
