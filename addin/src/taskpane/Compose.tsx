@@ -46,6 +46,9 @@ export function Compose({ settings }: { settings: UserSettings }) {
   const [status, setStatus] = useState<string>("");
   const generation = useRef(0);
   const timer = useRef<ReturnType<typeof setInterval> | null>(null);
+  const cancelButton = useRef<HTMLButtonElement>(null);
+  const counting = phase.kind === "countdown";
+  useEffect(() => { if (counting) cancelButton.current?.focus(); }, [counting]);
 
   const refresh = useCallback(async () => {
     const mine = ++generation.current;
@@ -95,7 +98,7 @@ export function Compose({ settings }: { settings: UserSettings }) {
     const delay = settings.send_delay_seconds;
     if (!delay) { void sendSecure(); return; }
     let left = delay;
-    setPhase({ kind: "countdown", left }); setStatus(t("send.countdown", { n: left }));
+    setPhase({ kind: "countdown", left }); setStatus("");  // the timer shows it; focus goes to Annuleren
     timer.current = setInterval(() => {
       left -= 1;
       if (left > 0) { setPhase({ kind: "countdown", left }); return; }
@@ -155,7 +158,7 @@ export function Compose({ settings }: { settings: UserSettings }) {
   return (
     <>
       <div className={styles.section}>
-        {!verdict.domain_book.available &&
+        {!verdict.domain_book.available && !verdict.findings.some((f) => f.code === "domain_book_unavailable") &&
           <MessageBar intent="warning"><MessageBarBody>{t("verdict.no_book")}</MessageBarBody></MessageBar>}
         {error && <MessageBar intent="error"><MessageBarBody>{error}</MessageBarBody></MessageBar>}
         {general.filter((f) => f.severity !== "ok").map((f, i) =>
@@ -218,7 +221,7 @@ export function Compose({ settings }: { settings: UserSettings }) {
         {phase.kind === "countdown"
           ? <>
               <Text role="timer" aria-live="off">{t("send.countdown", { n: phase.left })}</Text>
-              <Button appearance="primary" onClick={cancelCountdown}>{t("send.cancel")}</Button>
+              <Button appearance="primary" onClick={cancelCountdown} ref={cancelButton}>{t("send.cancel")}</Button>
             </>
           : <>
               <Button appearance="primary" disabled={!canSecure || busy} onClick={startSecure}>{t("send.secure")}</Button>
