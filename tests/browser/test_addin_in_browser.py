@@ -59,7 +59,11 @@ def test_w2_external_recipient_needs_a_phone_invalid_then_valid_then_send(browse
     assert card.get_attribute("data-colour") == "red"
     send = page.get_by_role("button", name="Veilig verzenden")
     assert send.is_disabled()
+    page.get_by_role("heading", name="Installatietype: Viewer - 06 verplicht").wait_for()  # the blue box (§2.2.2.1)
+    page.get_by_text("Een mobiel nummer is verplicht").wait_for()
     pane.check("phone-required")
+    page.get_by_role("button", name="Verberg uitleg").click()
+    assert page.get_by_text("Een mobiel nummer is verplicht").count() == 0
     number = page.get_by_label(re.compile("Mobiel nummer voor piet.phone@gmail.example"))
     number.fill("12345")
     page.get_by_role("button", name="Opslaan").click()

@@ -40,6 +40,7 @@ export function Compose({ settings }: { settings: UserSettings }) {
   const [error, setError] = useState<string | null>(null);
   const [countries, setCountries] = useState<Country[]>([]);
   const [showValidated, setShowValidated] = useState(false);
+  const [showAbout, setShowAbout] = useState(true);
   const [showAttachments, setShowAttachments] = useState<boolean | null>(null);
   const [confirmEmpty, setConfirmEmpty] = useState(false);
   const [phase, setPhase] = useState<Phase>({ kind: "idle" });
@@ -157,6 +158,15 @@ export function Compose({ settings }: { settings: UserSettings }) {
 
   return (
     <>
+      {verdict.installation_type && <section className={`${styles.card} ${styles.blue}`} aria-labelledby="h-about">
+        <div className={styles.row} style={{ justifyContent: "space-between", alignItems: "center" }}>
+          <h2 id="h-about" className={styles.h2}>
+            {t("about.title", { type: t(`installation.${verdict.installation_type}` as MessageKey) })}</h2>
+          <Button size="small" appearance="subtle" aria-expanded={showAbout} onClick={() => setShowAbout(!showAbout)}>
+            {t(showAbout ? "about.hide" : "about.show")}</Button>
+        </div>
+        {showAbout && <Text size={200}>{t(`about.${verdict.installation_type}` as MessageKey)}</Text>}
+      </section>}
       <div className={styles.section}>
         {!verdict.domain_book.available && !verdict.findings.some((f) => f.code === "domain_book_unavailable") &&
           <MessageBar intent="warning"><MessageBarBody>{t("verdict.no_book")}</MessageBarBody></MessageBar>}
