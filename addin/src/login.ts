@@ -19,8 +19,9 @@ export async function loginWithEntra(api: Api, mailbox: string, deviceId: string
   try {
     return { kind: "session", session: await api.entra(mailbox, deviceId, token) };
   } catch (error) {
-    if (error instanceof ApiError && error.code === "account_mismatch") return { kind: "mismatch" };
-    if (error instanceof ApiError && error.code === "tenant_not_onboarded") return { kind: "email_code" };
+    const code = error instanceof ApiError ? error.code : "";
+    if (code === "account_mismatch" || code === "tenant_mismatch") return { kind: "mismatch" };
+    if (code === "login_method_not_allowed" || code === "tenant_not_onboarded") return { kind: "email_code" };
     return { kind: "failed" };
   }
 }

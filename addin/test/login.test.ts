@@ -21,10 +21,15 @@ describe("A2: login with Entra (nested app authentication)", () => {
     expect(await loginWithEntra(new Api(null, "/api/v1", fetchImpl), "a@b.example", "d", async () => "t"))
       .toEqual({ kind: "mismatch" });
   });
-  it("a tenant that is not onboarded for Entra falls back to the e-mail code", async () => {
-    const { fetchImpl } = fakeFetch(() => ({ status: 403, body: { code: "tenant_not_onboarded" } }));
+  it.each(["login_method_not_allowed", "tenant_not_onboarded"])("a tenant that does not log in with Entra (%s) gets the e-mail code", async (code) => {
+    const { fetchImpl } = fakeFetch(() => ({ status: 403, body: { code } }));
     expect(await loginWithEntra(new Api(null, "/api/v1", fetchImpl), "a@b.example", "d", async () => "t"))
       .toEqual({ kind: "email_code" });
+  });
+  it("a mailbox of another tenant than the token's is a mismatch too", async () => {
+    const { fetchImpl } = fakeFetch(() => ({ status: 403, body: { code: "tenant_mismatch" } }));
+    expect(await loginWithEntra(new Api(null, "/api/v1", fetchImpl), "a@b.example", "d", async () => "t"))
+      .toEqual({ kind: "mismatch" });
   });
   it("no token (popup closed, NAA unsupported): failed, so standard sending is offered, and nothing is sent", async () => {
     const { calls, fetchImpl } = fakeFetch(() => ({ status: 200, body: session }));
