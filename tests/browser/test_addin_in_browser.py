@@ -1,6 +1,7 @@
 """Issue 14: the Outlook add-in in headless chromium against the development host (conftest.py)."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -291,3 +292,44 @@ def test_issue14_keyboard_only_login_and_settings(browser, devhost):
     page.keyboard.press("Enter")
     page.get_by_role("button", name="Send securely").wait_for()
     pane.check("keyboard-english")
+
+
+def test_x6_s5_read_mode_delivery_status_and_revoke_per_the_api_contract(browser, devhost):
+    """GET /messages/{id} and POST /messages/{id}/revoke as API.md fixes them, answered by the test
+    (the endpoints are built in parallel): the panel shows each recipient's status and, after a
+    confirmed revoke, each outcome in words."""
+    session = api_login(devhost, "intrekken@ziekenhuis-a.example")
+    pane = open_pane(browser, devhost, "read-revoke", session["mailbox"], session=session, mode="read",
+                     readHeaders="Subject: Brief\r\nX-SendSecure-Envelope: env_contract1\r\n")
+    page = pane.page
+    calls: list[str] = []
+    view = {"envelope_id": "env_contract1", "revoked_at": None, "recipients": [
+        {"address": "collega@ziekenhuis-a.example", "status": "delivered"},
+        {"address": "piet@gmail.example", "events": [{"event": "notified", "at": "2026-12-01T10:00:00Z"},
+                                                      {"event": "code_sent", "at": "2026-12-01T10:01:00Z"}]}]}
+    revoked = {"envelope_id": "env_contract1", "revoked_at": "2026-12-01T11:00:00Z", "recipients": [
+        {"address": "collega@ziekenhuis-a.example", "outcome": "recalled"},
+        {"address": "piet@gmail.example", "outcome": "out_of_reach"}]}
+
+    def answer(route):
+        calls.append(f"{route.request.method} {route.request.url.split('/api/v1')[1]}")
+        assert route.request.headers["authorization"] == f"Bearer {session['session_token']}"
+        route.fulfill(status=200, content_type="application/json",
+                      body=json.dumps(revoked if route.request.method == "POST" else view))
+
+    page.route("**/api/v1/messages/env_contract1**", answer)
+    page.reload()
+    page.get_by_text("afgeleverd").wait_for()
+    page.get_by_text("toegangscode verstuurd").wait_for()  # the last event of an SMS recipient
+    assert [c.get_attribute("data-colour") for c in page.get_by_test_id("delivery").all()] == ["green", "blue"]
+    pane.check("read-status")
+    page.get_by_role("button", name="Bericht intrekken").click()
+    page.get_by_text("Weet u zeker dat u dit bericht wilt intrekken?").wait_for()
+    assert calls == ["GET /messages/env_contract1"]  # nothing revoked before the confirmation
+    pane.check("read-revoke-confirm")
+    page.get_by_role("button", name="Bericht intrekken").click()
+    page.get_by_text("Intrekken: teruggehaald").wait_for()
+    page.get_by_text("Intrekken: buiten de eigen organisatie").wait_for()
+    page.get_by_text(re.compile("Ingetrokken op")).wait_for()
+    assert calls == ["GET /messages/env_contract1", "POST /messages/env_contract1/revoke"]
+    pane.check("read-revoked")

@@ -31,7 +31,9 @@ export function Read() {
     setBusy(true);
     try {
       const answer = await api.revoke(envelopeId!);
-      setView({ ...(view ?? {}), revoked_at: answer.revoked_at, recipients: answer.recipients });
+      const outcomes = new Map(answer.recipients.map((r) => [r.address.toLowerCase(), r.outcome]));
+      const shown = ((view?.recipients ?? []) as RecipientStatus[]).map((r) => ({ ...r, outcome: outcomes.get(r.address.toLowerCase()) }));
+      setView({ ...(view ?? {}), revoked_at: answer.revoked_at, recipients: shown.length ? shown : answer.recipients });
     } catch (err) { setError(describeError(err, t)); } finally { setBusy(false); setConfirm(false); }
   }
 
@@ -47,8 +49,16 @@ export function Read() {
         <h3 className={styles.h2}>{t("read.status")}</h3>
         <ul className={styles.list}>{recipients.map((r) => {
           const last = r.events?.length ? r.events[r.events.length - 1].event : undefined;
-          const outcome = r.outcome ? t(`read.outcome.${r.outcome}` as MessageKey) : (r.status ?? last ?? "");
-          return <li key={r.address} className={styles.card}><Text>{r.address}</Text><Text className={styles.small}>{outcome}</Text></li>;
+          const status = r.status ?? last ?? "pending";
+          const known = (key: string) => (t(key as MessageKey) === key ? null : t(key as MessageKey));
+          const colour = status === "bounced" || r.outcome === "failed" ? "red"
+            : ["delivered", "relayed_nta7516", "opened"].includes(status) ? "green" : "blue";
+          return <li key={r.address} className={`${styles.card} ${styles[colour]}`} data-testid="delivery" data-colour={colour}>
+            <Text>{r.address}</Text>
+            <Text className={styles.small}>{known(`status.${status}`) ?? status}</Text>
+            {r.outcome && <Text className={styles.small}>
+              {t("read.revoke_outcome", { outcome: known(`read.outcome.${r.outcome}`) ?? r.outcome })}</Text>}
+          </li>;
         })}</ul>
         {revokedAt ? <Text>{t("read.revoked", { at: new Date(revokedAt).toLocaleString() })}</Text>
           : confirm ? <div className={styles.row}>
