@@ -221,9 +221,16 @@ def entra_login():
                       graph=entra_graph(), pseudonyms=pseudonyms(), audit_log=audit_log(), policy=policy)
 
 
+@functools.cache
+def book_sync():
+    from sendsecure.booksync import BookSync
+
+    return BookSync.from_settings(books())
+
+
 _FACTORIES = (derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport,
               tenant_directory, audit_log, sessions, email_login, envelopes, signing, sending,
-              service_credentials, gateway, entra_keys, entra_graph, entra_login)
+              service_credentials, gateway, entra_keys, entra_graph, entra_login, book_sync)
 
 
 def reset() -> None:
