@@ -72,3 +72,18 @@ def test_issue13_item1_the_timer_syncs_every_variant(functions, operator):
     assert runtime.books().current("zorgmail").entries and runtime.books().current("sigra").entries
     binding = [b for b in functions["sync_domain_book"].get_bindings() if b.type == "timerTrigger"][0]
     assert binding.schedule == "%BOOK_SYNC_SCHEDULE%"
+
+
+def test_issue13_item5_a_book_definition_broken_after_start_is_503_not_500(call, operator, tmp_path, monkeypatch,
+                                                                           caplog):
+    broken = tmp_path / "variants.json"
+    broken.write_text('{"zorgmail": [', "utf-8")                     # cut off while an operator edits it
+    monkeypatch.setenv("DOMAIN_BOOK_SOURCES", str(broken))
+    runtime.reset()
+
+    response = call("sync_domain_book_now", "POST", PATH, headers=operator)
+
+    assert response.status_code == 503, response.get_body()
+    assert json_of(response)["code"] == "service_misconfigured"
+    assert response.mimetype == "application/problem+json" and int(response.headers["Retry-After"]) >= 1
+    assert "Traceback" not in caplog.text and str(broken) not in caplog.text
