@@ -18,7 +18,7 @@ param knownAddinClientId string = ''
 param graphCheck bool = false
 
 @description('Path of the add-in\'s page, a normal SPA redirect for the popup fallback.')
-param addinPagePath string = '/taskpane.html'
+param addinPagePath string = '/addin/taskpane.html'
 
 @description('Host name of the add-in\'s pages (addinHostname output of main.bicep, or its custom domain).')
 param addinHostname string

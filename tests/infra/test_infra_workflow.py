@@ -3,6 +3,7 @@ compiler, runs what-if where Azure sign-in exists, deploys on a tag (infrastruct
 package, every tenant file) and offboards only by hand."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml  # type: ignore[import-untyped]  # PyYAML, in the dev tree (pre-commit, checkov)
@@ -47,3 +48,14 @@ def test_issue15_item4_offboarding_is_by_hand_behind_the_environment():
     offboard = jobs()["offboard"]
     assert "workflow_dispatch" in offboard["if"] and offboard["environment"] == "production"
     assert 'python -m sendsecure.offboard "$TENANT" --yes' in script(offboard)
+
+
+def test_issue15_item1_the_add_in_is_built_for_its_host_and_served_with_headers():
+    deploy = jobs()["deploy"]
+    (step,) = [s for s in deploy["steps"] if s.get("name", "").startswith("Add-in static files")]
+    assert step["env"]["ADDIN_PATH"] == "/addin" and "apiBaseUrl" in step["env"]["API_BASE"]
+    assert "cp infra/addin/staticwebapp.config.json site/" in step["run"]
+    config = json.loads((ROOT / "infra" / "addin" / "staticwebapp.config.json").read_text("utf-8"))
+    headers = config["globalHeaders"]
+    assert headers["X-Content-Type-Options"] == "nosniff" and "max-age=" in headers["Strict-Transport-Security"]
+    assert "object-src 'none'" in headers["Content-Security-Policy"]
