@@ -117,6 +117,13 @@ class Settings:
     # Where we run (issue 8.7): in Azure the development back ends are refused unless allowed.
     running_in_azure: bool = False
     allow_development_backends: bool = False
+    # Recall after a revoke (SPEC S5; docs/sending.md): the Graph app with Mail.ReadWrite (application),
+    # its token from the tenant's entra_tenant_id, else RECALL_TENANT_ID; Graph throttling waits at most
+    # RECALL_MAX_SECONDS per revoke. No client id: recall is off (own-organisation copies are `failed`).
+    recall_client_id: str = ""
+    recall_client_secret: str = ""
+    recall_tenant_id: str = ""
+    recall_max_seconds: int = 20
 
     @property
     def tables_configured(self) -> bool:
@@ -201,6 +208,10 @@ def _read(env: Mapping[str, str]) -> Settings:
         app_version=_text(env, "APP_VERSION", __version__),
         running_in_azure=any(_text(env, marker) for marker in AZURE_HOST_MARKERS),
         allow_development_backends=_bool(env, "ALLOW_DEVELOPMENT_BACKENDS", False),
+        recall_client_id=_text(env, "RECALL_CLIENT_ID"),
+        recall_client_secret=env.get("RECALL_CLIENT_SECRET", ""),
+        recall_tenant_id=_text(env, "RECALL_TENANT_ID"),
+        recall_max_seconds=_int(env, "RECALL_MAX_SECONDS", 20, 1),
     )
 
 
