@@ -14,6 +14,7 @@ from sendsecure.core.models import (
     SentMessagesPage,
     convert,
 )
+from sendsecure.envelopes import CURSOR_RE
 from sendsecure.http.api import ApiBlueprint
 from sendsecure.http.httpapi import NO_STORE, authenticated, json_body, json_response, session_language, typed_body
 from sendsecure.sessions import Session
@@ -48,11 +49,12 @@ def gateway_keys(req: func.HttpRequest) -> func.HttpResponse:
 
 # ----- after sending (S5, X6) ---------------------------------------------------------------------
 
-_ID = {"name": "envelope_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_ID = {"name": "envelope_id", "in": "path", "required": True,
+       "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{32}$"}}   # the route takes exactly 32 characters
 _NOT_FOUND = {404: ("No sent message of yours has this id", ("not_found",))}
 
 
-@bp.operation("revoke_message", "POST", "v1/messages/{envelope_id}/revoke",
+@bp.operation("revoke_message", "POST", "v1/messages/{envelope_id:length(32)}/revoke",
               "Revoke a sent message and recall its copies in own-organisation mailboxes (S5)",
               body=RevokeBody, answer=RevokeAnswer, errors=(400, 401, 403, 404, 409, 413, 415, 503),
               problems={**_NOT_FOUND,
@@ -68,7 +70,7 @@ def revoke_message(req: func.HttpRequest, session: Session) -> func.HttpResponse
     return json_response(answer, headers=NO_STORE)
 
 
-@bp.operation("get_sent_message", "GET", "v1/messages/{envelope_id}",
+@bp.operation("get_sent_message", "GET", "v1/messages/{envelope_id:length(32)}",
               "The sender's view of a sent message: per-recipient status, revoke state (X6, S5)",
               answer=SentMessage, errors=(401, 404, 503), problems=_NOT_FOUND, extra={"parameters": [_ID]})
 @authenticated
@@ -83,7 +85,7 @@ def get_sent_message(req: func.HttpRequest, session: Session) -> func.HttpRespon
               extra={"parameters": [
                   {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"},
                    "description": "only messages created at or after this time (RFC 3339 with a zone)"},
-                  {"name": "cursor", "in": "query", "schema": {"type": "string"},
+                  {"name": "cursor", "in": "query", "schema": {"type": "string", "pattern": CURSOR_RE.pattern},
                    "description": "the previous page's next_cursor"},
                   {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 50},
                    "description": "messages per page (default 20)"}]})

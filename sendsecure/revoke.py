@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from sendsecure.adapters import storage
@@ -256,22 +257,37 @@ class RevokeService:
             recipients=len(recipients_of(s)), revoked_at=s.revoked_at) for s in page], next_cursor=next_cursor)
 
 
+_RFC3339 = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+                     r"([Zz]|[+-][0-9]{2}:[0-9]{2})$")
+_EARLIEST, _LATEST = datetime(1971, 1, 1, tzinfo=UTC), datetime(2285, 12, 31, tzinfo=UTC)  # the index's countdown
+
+
 def _since(text: str | None) -> datetime | None:
-    if text is None or text == "":
+    """An RFC 3339 time with a zone (a leap second read as :59; outside the index's years: clamped)."""
+    if text is None:
         return None
+    found = _RFC3339.fullmatch(text)
+    if found is None:
+        raise InvalidQuery.field("since", "must be an RFC 3339 time with a zone, e.g. 2026-12-01T09:30:00Z")
+    year, month, day, hour, minute, second = (int(part) for part in found.groups()[:6])
+    zone = found.group(8).upper()
     try:
-        moment = datetime.fromisoformat(text)
+        offset = timedelta(0) if zone == "Z" else (1 if zone[0] == "+" else -1) * timedelta(
+            hours=int(zone[1:3]), minutes=int(zone[4:6]))
+        if not timedelta(hours=-24) < offset < timedelta(hours=24):
+            raise ValueError("offset")
+        if year < _EARLIEST.year:
+            return _EARLIEST
+        if year > _LATEST.year:
+            return _LATEST
+        moment = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=timezone(offset))
     except ValueError:
-        raise InvalidQuery.field("since", "must be an RFC 3339 time with a zone, e.g. 2026-12-01T09:30:00Z") from None
-    if moment.tzinfo is None:
-        raise InvalidQuery.field("since", "must have a time zone (Z or +01:00)")
-    if not 1971 <= moment.year <= 2285:   # the index's 10-digit countdown of epoch seconds
-        raise InvalidQuery.field("since", "is out of range")
-    return moment
+        raise InvalidQuery.field("since", "is not a valid date and time") from None
+    return min(max(moment, _EARLIEST), _LATEST)
 
 
 def _limit(text: str | None) -> int:
-    if text is None or text == "":
+    if text is None:
         return PAGE_DEFAULT
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= PAGE_MAX:
         raise InvalidQuery.field("limit", f"must be a whole number from 1 to {PAGE_MAX}")

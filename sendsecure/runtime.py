@@ -189,7 +189,8 @@ def recall():
 
     return GraphRecall(client_id=settings.recall_client_id, client_secret=settings.recall_client_secret,
                        authority_host=settings.graph_authority_host, graph_base_url=settings.graph_base_url,
-                       timeout=settings.storage_timeout_seconds * 2, max_wait_seconds=settings.recall_max_seconds)
+                       timeout=settings.storage_timeout_seconds * 2, max_wait_seconds=settings.recall_max_seconds,
+                       ca_bundle=settings.recall_ca_bundle or None)
 
 
 @functools.cache

@@ -124,6 +124,7 @@ class Settings:
     recall_client_secret: str = ""
     recall_tenant_id: str = ""
     recall_max_seconds: int = 20
+    recall_ca_bundle: str = ""    # CA file for the recall's TLS (a TLS-inspecting proxy, tests); default: the system's
 
     @property
     def tables_configured(self) -> bool:
@@ -212,6 +213,7 @@ def _read(env: Mapping[str, str]) -> Settings:
         recall_client_secret=env.get("RECALL_CLIENT_SECRET", ""),
         recall_tenant_id=_text(env, "RECALL_TENANT_ID"),
         recall_max_seconds=_int(env, "RECALL_MAX_SECONDS", 20, 1),
+        recall_ca_bundle=_text(env, "RECALL_CA_BUNDLE"),
     )
 
 

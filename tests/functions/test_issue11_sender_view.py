@@ -134,7 +134,8 @@ def test_x6_listing_refuses_a_bad_query_with_400(call, login):
     token = login(SENDER)
     for params, field in (({"since": "yesterday"}, "since"), ({"since": "2026-11-30T09:00:00"}, "since"),
                           ({"limit": "0"}, "limit"), ({"limit": "51"}, "limit"), ({"limit": "x"}, "limit"),
-                          ({"cursor": "' or 1 eq 1"}, "cursor")):
+                          ({"cursor": "' or 1 eq 1"}, "cursor"), ({"since": ""}, "since"), ({"limit": ""}, "limit"),
+                          ({"cursor": ""}, "cursor"), ({"since": "2026-02-30T09:00:00Z"}, "since")):
         response = listing(call, token, **params)
         assert response.status_code == 400, params
         problem = json_of(response)
