@@ -247,3 +247,19 @@ def test_s5_token_refused_fails_the_recall(call, login, sample_book, graph, ca, 
     response = revoke(call, token, envelope["envelope_id"])
     assert outcomes(response) == {OWN_1: "failed", COMMUNITY: "out_of_reach", OWN_2: "failed"}
     graph.problems.clear()   # the refused token request is what this test makes
+
+
+def test_issue11_item1_parallel_revokes_one_wins_under_the_etag(call, login, sample_book, graph):
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = login(SENDER)
+    envelope = send(call, token)
+    graph.put(OWN_1, INTERNET_ID)
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(lambda _: revoke(call, token, envelope["envelope_id"]), range(6)))
+    assert sorted(r.status_code for r in responses) == [200] + [409] * 5
+    stored = runtime.envelopes().get(envelope["envelope_id"])
+    assert stored.revoked_at == json_of(next(r for r in responses if r.status_code == 200))["revoked_at"]
+    assert stored.recall == {OWN_1: "recalled", COMMUNITY: "out_of_reach", OWN_2: "not_found"}
+    assert [c[0] for c in graph.calls].count("DELETE") == 1
+    assert [r["outcome"] for r in audit_rows(MESSAGE_REVOKED)].count("revoked") == 1
