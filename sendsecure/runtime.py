@@ -219,6 +219,9 @@ def entra_login():
     )
     return EntraLogin(tables=tables(), tenants=tenant_directory(), sessions=sessions(), keys=entra_keys(),
                       graph=entra_graph(), pseudonyms=pseudonyms(), audit_log=audit_log(), policy=policy)
+
+
+@functools.cache
 def recall():
     """The Graph recall (S5), or None when no recall app is configured."""
     settings = get_settings()

@@ -464,6 +464,8 @@ class EntraLoginBody(msgspec.Struct, frozen=True):
     mailbox: Annotated[str, _bounded(MAX_ADDRESS, "the Outlook mailbox (400 if it is not an address)")]
     device_id: Annotated[str, _bounded(128)] | None = None
     language: Annotated[str, _bounded(8, "nl, en or de; anything else: Accept-Language, else nl")] | None = None
+
+
 # ----- revoke, recall and the sender's view (issue 11 part A; SPEC S5, X6; docs/sending.md) -----
 
 MAX_INTERNET_MESSAGE_ID = 512
