@@ -76,7 +76,8 @@ lock-upgrade:
 BENCH_LOAD := --seconds 10 --runs 3
 BENCHES := "import_time.py" "engine.py" "adversarial.py" "phones.py" "login_verify.py" \
            "session_load.py $(BENCH_LOAD)" "drafts_load.py $(BENCH_LOAD)" "workers_load.py $(BENCH_LOAD)" \
-           "onsend_frozen.py --seconds 5 --runs 3" "profile_onsend.py --seconds 10"
+           "onsend_frozen.py --seconds 5 --runs 3" "profile_onsend.py --seconds 10" \
+           "book_sync.py"
 bench: install
 	@status=0; \
 	for bench in $(BENCHES); do \

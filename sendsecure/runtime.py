@@ -222,6 +222,13 @@ def entra_login():
 
 
 @functools.cache
+def book_sync():
+    from sendsecure.booksync import BookSync
+
+    return BookSync.from_settings(books())
+
+
+@functools.cache
 def recall():
     """The Graph recall (S5), or None when no recall app is configured."""
     settings = get_settings()
@@ -245,7 +252,7 @@ def revocation():
 
 _FACTORIES = (derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport,
               tenant_directory, audit_log, sessions, email_login, envelopes, signing, sending,
-              service_credentials, gateway, entra_keys, entra_graph, entra_login, recall, revocation)
+              service_credentials, gateway, entra_keys, entra_graph, entra_login, book_sync, recall, revocation)
 
 
 def reset() -> None:

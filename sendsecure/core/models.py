@@ -466,6 +466,50 @@ class EntraLoginBody(msgspec.Struct, frozen=True):
     language: Annotated[str, _bounded(8, "nl, en or de; anything else: Accept-Language, else nl")] | None = None
 
 
+# ----- the domain book sync (SPEC D1, D3; issue 13; docs/domain-book-sync.md) --------------------
+
+SourceOutcome = Literal["unchanged", "changed", "refused", "failed"]
+VariantOutcome = Literal["unchanged", "changed", "partial", "failed"]
+
+
+class BookSyncSource(msgspec.Struct, omit_defaults=True):
+    """One source of a variant in a sync: ``refused`` (empty, shrunk too far, not in its format)
+    and ``failed`` (not fetched) keep that source's last good content."""
+
+    name: str                 # the path or URL of the variant definition
+    outcome: SourceOutcome
+    entries: int              # the source's entries in the book after this sync
+    rejected: int = 0         # lines of the accepted content that were left out (garbage)
+    rejections: list[str] = msgspec.field(default_factory=list)  # "line N: reason", the first 10, no values
+    error: str | None = None
+    requests: int = 0         # HTTP requests made (0 for a file)
+
+
+class BookSyncVariant(msgspec.Struct):
+    variant: str
+    outcome: VariantOutcome
+    version: str | None       # the version served after this sync
+    previous_version: str | None
+    entries: int
+    added: int                # entries, against the previous generation
+    removed: int
+    changed: int
+    sources_changed: int
+    sources_unchanged: int
+    sources: list[BookSyncSource]
+    error: str | None = None
+
+
+class BookSyncAnswer(msgspec.Struct):
+    """The answer of ``POST /admin/domain-book/sync`` (and what the timer logs)."""
+
+    variants: list[BookSyncVariant]
+    source_requests: int
+    table_writes: int          # entities written or deleted
+    table_transactions: int    # write requests (a batch is one)
+    seconds: float
+
+
 # ----- revoke, recall and the sender's view (issue 11 part A; SPEC S5, X6; docs/sending.md) -----
 
 MAX_INTERNET_MESSAGE_ID = 512
