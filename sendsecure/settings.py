@@ -142,6 +142,14 @@ class Settings:
     book_max_shrink_percent: int = 20       # a source losing more of its entries is refused
     book_max_age_hours: int = 24            # an older book makes health ``degraded``
     book_grace_seconds: int = 600           # segments out of use are deleted after this
+    # Recall after a revoke (SPEC S5; docs/sending.md): the Graph app with Mail.ReadWrite (application),
+    # its token from the tenant's entra_tenant_id, else RECALL_TENANT_ID; Graph throttling waits at most
+    # RECALL_MAX_SECONDS per revoke. No client id: recall is off (own-organisation copies are `failed`).
+    recall_client_id: str = ""
+    recall_client_secret: str = ""
+    recall_tenant_id: str = ""
+    recall_max_seconds: int = 20
+    recall_ca_bundle: str = ""    # CA file for the recall's TLS (a TLS-inspecting proxy, tests); default: the system's
     # Tenant onboarding (SPEC I2, docs/deployment.md): the App Configuration store infra/tenant.bicep writes to.
     tenant_config_endpoint: str = ""
     azure_credential: str = "managedidentity"
@@ -251,6 +259,11 @@ def _read(env: Mapping[str, str]) -> Settings:
                                          _int(env, "BOOK_MAX_SHRINK_PERCENT", 20, 0), 100),
         book_max_age_hours=_int(env, "BOOK_MAX_AGE_HOURS", 24, 1),
         book_grace_seconds=_int(env, "BOOK_GRACE_SECONDS", 600, 0),
+        recall_client_id=_text(env, "RECALL_CLIENT_ID"),
+        recall_client_secret=env.get("RECALL_CLIENT_SECRET", ""),
+        recall_tenant_id=_text(env, "RECALL_TENANT_ID"),
+        recall_max_seconds=_int(env, "RECALL_MAX_SECONDS", 20, 1),
+        recall_ca_bundle=_text(env, "RECALL_CA_BUNDLE"),
         tenant_config_endpoint=_text(env, "TENANT_CONFIG_ENDPOINT").rstrip("/"),
         azure_credential=_choice(env, "AZURE_CREDENTIAL", "managedidentity", AZURE_CREDENTIALS),
     )

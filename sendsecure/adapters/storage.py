@@ -54,8 +54,9 @@ USER_SETTINGS = "usersettings"
 PHONES = "phones"
 ENVELOPES = "envelopes"
 ENVELOPE_EVENTS = "envelopeevents"  # the gateway's delivery events (X6), sendsecure/gatewayservice.py
+SENT_MESSAGES = "sentmessages"  # the envelopes by sender person, newest first (X6), sendsecure/envelopes.py
 TABLE_NAMES = (TENANTS, SESSIONS, LOGIN_CODES, LOGIN_GUARDS, AUDIT, BOOK, BOOK_META, USER_SETTINGS, PHONES, ENVELOPES,
-               ENVELOPE_EVENTS)
+               ENVELOPE_EVENTS, SENT_MESSAGES)
 
 
 POOL_SIZE = 64  # above the worker's thread count, so concurrent requests reuse connections
@@ -373,12 +374,15 @@ class TableStore:
             self.delete(name, partition, key)
         return len(keys)
 
-    def query(self, name: str, filter: str, parameters: dict[str, Any] | None = None, select: list[str] | None = None):
-        """The matching entities, lazily; a missing table is created again and reads as empty."""
+    def query(self, name: str, filter: str, parameters: dict[str, Any] | None = None, select: list[str] | None = None,
+              results_per_page: int | None = None):
+        """The matching entities, lazily; a missing table is created again and reads as empty.
+        ``results_per_page``: rows per storage round trip (a caller that wants a few asks for few)."""
         from azure.core.exceptions import ResourceNotFoundError
 
         with _storage_errors():
-            pages = self.table(name).query_entities(filter, parameters=parameters or {}, select=select)
+            pages = self.table(name).query_entities(filter, parameters=parameters or {}, select=select,
+                                                    results_per_page=results_per_page)
             try:
                 yield from pages
             except ResourceNotFoundError as error:
