@@ -63,6 +63,16 @@ param entraGraphCheck bool = false
 @secure()
 param entraClientSecret string = ''
 
+@description('Client id of the recall app registration (RECALL_CLIENT_ID: Graph Mail.ReadWrite, application, scoped by Exchange RBAC; docs/sending.md); empty: recall off.')
+param recallClientId string = ''
+
+@description('Entra tenant of the recall token when a tenant definition has no entra_tenant_id (RECALL_TENANT_ID).')
+param recallTenantId string = ''
+
+@description('Client secret of the recall registration; stored in Key Vault, the app setting is a Key Vault reference.')
+@secure()
+param recallClientSecret string = ''
+
 @description('SMTP server (SMTP_HOST), with mailTransport smtp.')
 param smtpHost string = ''
 
@@ -82,7 +92,7 @@ param smtpPassword string = ''
 @description('The deployment\'s time (leave the default); the secrets given here expire a year after it.')
 param deploymentTime string = utcNow('u')
 
-@description('When the secrets given here (mail, Entra) expire (Unix time); default a year from now. Rotate before then (docs/deployment.md).')
+@description('When the secrets given here (mail, Entra, recall) expire (Unix time); default a year from now. Rotate before then (docs/deployment.md).')
 param secretExpiresOn int = dateTimeToEpoch(dateTimeAdd(deploymentTime, 'P1Y'))
 
 @description('Domain book variant definition the app reads (DOMAIN_BOOK_SOURCES), relative to the package.')
@@ -184,6 +194,7 @@ var tableNames = [
   'phones'
   'envelopes'
   'envelopeevents'
+  'sentmessages'
 ]
 
 module identity 'modules/identity.bicep' = {
@@ -228,6 +239,7 @@ module keyVault 'modules/keyvault.bicep' = {
     graphClientSecret: graphClientSecret
     smtpPassword: smtpPassword
     entraClientSecret: entraClientSecret
+    recallClientSecret: recallClientSecret
     secretExpiresOn: secretExpiresOn
     tags: tags
   }
@@ -309,6 +321,12 @@ var appSettings = {
   ENTRA_TIMEOUT_SECONDS: ''
   ENTRA_GRAPH_CHECK: entraGraphCheck ? 'true' : 'false'
   ENTRA_CLIENT_SECRET: entraGraphCheck ? '@Microsoft.KeyVault(VaultName=${vaultName};SecretName=entra-client-secret)' : ''
+  // Recall after a revoke (SPEC S5; docs/sending.md).
+  RECALL_CLIENT_ID: recallClientId
+  RECALL_CLIENT_SECRET: empty(recallClientId) ? '' : '@Microsoft.KeyVault(VaultName=${vaultName};SecretName=recall-client-secret)'
+  RECALL_TENANT_ID: recallTenantId
+  RECALL_MAX_SECONDS: ''
+  RECALL_CA_BUNDLE: '' // the system's CAs
   // Keys in Key Vault, through the identity.
   KEY_STORE: 'keyvault'
   LOCAL_KEY_DIR: ''

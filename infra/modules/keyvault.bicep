@@ -28,6 +28,10 @@ param smtpPassword string
 @secure()
 param entraClientSecret string
 
+@description('The recall registration\'s client secret (RECALL_CLIENT_SECRET); empty: none, or set it later.')
+@secure()
+param recallClientSecret string
+
 @description('When the secrets given here expire (Unix time); rotate before then (docs/deployment.md).')
 param secretExpiresOn int
 
@@ -87,6 +91,19 @@ resource entraSecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = if (!empty
   name: 'entra-client-secret'
   properties: {
     value: entraClientSecret
+    contentType: 'text/plain'
+    attributes: {
+      enabled: true
+      exp: secretExpiresOn
+    }
+  }
+}
+
+resource recallSecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = if (!empty(recallClientSecret)) {
+  parent: vault
+  name: 'recall-client-secret'
+  properties: {
+    value: recallClientSecret
     contentType: 'text/plain'
     attributes: {
       enabled: true
