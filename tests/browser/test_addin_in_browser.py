@@ -1,7 +1,6 @@
 """Issue 14: the Outlook add-in in headless chromium against the development host (conftest.py)."""
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -11,6 +10,8 @@ from devhost_process import start_devhost, stop_devhost
 
 EXTERNAL = {"type": "externalUser"}
 COMMUNITY = "dr.jansen@gezondheidscentrum-oost.example"  # in the sample ZorgMail address book
+OWN = "collega@ziekenhuis-a.example"  # the own organisation of the test tenant zorg-a
+INTERNET_ID = "<AM0PR01MB0001.addin@AM0PR01MB0001.eurprd01.prod.exchangelabs.com>"
 
 
 def _put_settings(host, session, **settings) -> None:
@@ -294,42 +295,59 @@ def test_issue14_keyboard_only_login_and_settings(browser, devhost):
     pane.check("keyboard-english")
 
 
-def test_x6_s5_read_mode_delivery_status_and_revoke_per_the_api_contract(browser, devhost):
-    """GET /messages/{id} and POST /messages/{id}/revoke as API.md fixes them, answered by the test
-    (the endpoints are built in parallel): the panel shows each recipient's status and, after a
-    confirmed revoke, each outcome in words."""
+def test_x6_s5_issue_addinfix_item1_read_mode_revoke_on_the_real_endpoints(browser, devhost):
+    """A message sent through the panel, then read mode against the development host's real
+    GET /messages/{id} and POST /messages/{id}/revoke. No recall is configured on this host (Graph
+    stays out of it), so what the back end answers for the own-organisation recipient is shown."""
     session = api_login(devhost, "intrekken@ziekenhuis-a.example")
+    compose = open_pane(browser, devhost, "read-revoke-send", session["mailbox"], session=session,
+                        to=[{"address": OWN, "type": "user"}, {"address": COMMUNITY}], subject="Uitslag")
+    compose.page.get_by_role("button", name="Veilig verzenden").click()
+    compose.page.get_by_text("Uw bericht is veilig verzonden.").wait_for()
+    envelope_id = compose.state()["stamped"]["X-SendSecure-Envelope"]
+    compose.page.context.close()
+
     pane = open_pane(browser, devhost, "read-revoke", session["mailbox"], session=session, mode="read",
-                     readHeaders="Subject: Brief\r\nX-SendSecure-Envelope: env_contract1\r\n")
+                     readHeaders=f"Subject: Uitslag\r\nX-SendSecure-Envelope: {envelope_id}\r\n",
+                     internetMessageId=INTERNET_ID)
     page = pane.page
-    calls: list[str] = []
-    view = {"envelope_id": "env_contract1", "revoked_at": None, "recipients": [
-        {"address": "collega@ziekenhuis-a.example", "status": "delivered"},
-        {"address": "piet@gmail.example", "events": [{"event": "notified", "at": "2026-12-01T10:00:00Z"},
-                                                      {"event": "code_sent", "at": "2026-12-01T10:01:00Z"}]}]}
-    revoked = {"envelope_id": "env_contract1", "revoked_at": "2026-12-01T11:00:00Z", "recipients": [
-        {"address": "collega@ziekenhuis-a.example", "outcome": "recalled"},
-        {"address": "piet@gmail.example", "outcome": "out_of_reach"}]}
-
-    def answer(route):
-        calls.append(f"{route.request.method} {route.request.url.split('/api/v1')[1]}")
-        assert route.request.headers["authorization"] == f"Bearer {session['session_token']}"
-        route.fulfill(status=200, content_type="application/json",
-                      body=json.dumps(revoked if route.request.method == "POST" else view))
-
-    page.route("**/api/v1/messages/env_contract1**", answer)
-    page.reload()
-    page.get_by_text("afgeleverd").wait_for()
-    page.get_by_text("toegangscode verstuurd").wait_for()  # the last event of an SMS recipient
-    assert [c.get_attribute("data-colour") for c in page.get_by_test_id("delivery").all()] == ["green", "blue"]
+    revokes: list[object] = []
+    page.on("request", lambda r: revokes.append(r.post_data_json)
+            if r.method == "POST" and r.url.endswith(f"/messages/{envelope_id}/revoke") else None)
+    cards = page.get_by_test_id("delivery")
+    cards.filter(has_text=OWN).wait_for()
+    assert [c.inner_text().split("\n")[0] for c in cards.all()] == [OWN, COMMUNITY]
+    assert page.get_by_text("onderweg").count() == 2  # no gateway event yet
     pane.check("read-status")
     page.get_by_role("button", name="Bericht intrekken").click()
     page.get_by_text("Weet u zeker dat u dit bericht wilt intrekken?").wait_for()
-    assert calls == ["GET /messages/env_contract1"]  # nothing revoked before the confirmation
+    assert revokes == []  # nothing revoked before the confirmation
     pane.check("read-revoke-confirm")
     page.get_by_role("button", name="Bericht intrekken").click()
-    page.get_by_text("Intrekken: teruggehaald").wait_for()
-    page.get_by_text("Intrekken: buiten de eigen organisatie").wait_for()
     page.get_by_text(re.compile("Ingetrokken op")).wait_for()
-    assert calls == ["GET /messages/env_contract1", "POST /messages/env_contract1/revoke"]
+    assert revokes == [{"internet_message_id": INTERNET_ID}]  # the item's own: not a shared mailbox
+
+    auth = {"Authorization": f"Bearer {session['session_token']}"}
+    stored = requests.get(devhost.url(f"/api/v1/messages/{envelope_id}"), headers=auth, timeout=10).json()
+    answered = {r["address"]: r["recall"] for r in stored["recipients"]}
+    # docs/sending.md: without RECALL_CLIENT_ID the revoke stands and own-organisation copies are `failed`.
+    assert answered == {OWN: "failed", COMMUNITY: "out_of_reach"}
+    words = {"recalled": "teruggehaald uit de mailbox", "not_found": "niet (meer) in de mailbox",
+             "failed": "terughalen mislukt", "out_of_reach": "buiten de eigen organisatie"}
+    for address, outcome in answered.items():
+        card = cards.filter(has_text=address)
+        assert card.get_attribute("data-outcome") == outcome
+        assert f"Intrekken: {words[outcome]}" in card.inner_text()
+    retry = page.get_by_role("button", name="Terughalen opnieuw proberen")
+    assert cards.filter(has_text=OWN).get_attribute("data-colour") == "red"
+    page.get_by_text("Bij 1 ontvanger(s) in uw organisatie is het terughalen mislukt.").wait_for()
     pane.check("read-revoked")
+    with page.expect_response(lambda r: r.url.endswith("/revoke")) as retried:
+        retry.click()
+    assert retried.value.status == 200
+    page.wait_for_function("!Array.from(document.querySelectorAll('button'))"
+                           ".find((b) => b.textContent === 'Terughalen opnieuw proberen')?.disabled")
+    assert revokes == [{"internet_message_id": INTERNET_ID}, {"internet_message_id": INTERNET_ID, "retry_failed": True}]
+    again = requests.get(devhost.url(f"/api/v1/messages/{envelope_id}"), headers=auth, timeout=10).json()
+    assert {c.get_attribute("data-outcome") for c in cards.all()} == {r["recall"] for r in again["recipients"]}
+    pane.check("read-retried")
