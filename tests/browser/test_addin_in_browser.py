@@ -87,6 +87,46 @@ def test_w2_external_recipient_needs_a_phone_invalid_then_valid_then_send(browse
     pane.check("sent")
 
 
+def test_p1_issue_addinfix_item2_a_typed_number_goes_with_the_send_without_saving(browser, devhost):
+    """A valid number typed and not saved enables Veilig verzenden and goes in the send's
+    draft.phones (the server stores it, P1); an invalid one is not stored and blocks, in words."""
+    session = api_login(devhost, "getypt@ziekenhuis-a.example")
+    address = "kees.typed@gmail.example"
+    pane = open_pane(browser, devhost, "phone-typed", session["mailbox"], session=session,
+                     to=[{"address": address, **EXTERNAL}], subject="Verwijzing")
+    page = pane.page
+    sends: list[dict] = []
+    page.on("request", lambda r: sends.append(r.post_data_json)
+            if r.method == "POST" and r.url.endswith("/api/v1/messages/send") else None)
+    send = page.get_by_role("button", name="Veilig verzenden")
+    card = page.get_by_test_id("recipient").filter(has_text=address)
+    card.get_by_text("Actie nodig").wait_for()
+    number = page.get_by_label(re.compile(f"Mobiel nummer voor {address}"))
+    number.fill("12345")  # typed, never saved
+    card.get_by_text(re.compile("geen geldig telefoonnummer")).wait_for()  # the verdict's words
+    assert send.is_disabled() and card.get_attribute("data-colour") == "red"
+    pane.check("typed-invalid")
+    auth = {"Authorization": f"Bearer {session['session_token']}"}
+
+    def stored() -> list[dict]:
+        answer = requests.post(devhost.url("/api/v1/phones/lookup"), json={"addresses": [address]}, headers=auth,
+                               timeout=10)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["phones"]
+
+    assert stored() == []
+    number.fill("06 12345678")  # typed, never saved: Opslaan is not pressed
+    page.wait_for_function("!Array.from(document.querySelectorAll('button'))"
+                           ".find((b) => b.textContent === 'Veilig verzenden').disabled")
+    assert card.get_by_text(re.compile("geen geldig telefoonnummer")).count() == 0
+    pane.check("typed-valid")
+    send.click()
+    page.get_by_text("Uw bericht is veilig verzonden.").wait_for()
+    assert [body["draft"]["phones"] for body in sends] == [{address: "06 12345678"}]
+    assert [p["phone"] for p in stored()] == ["+31612345678"]  # P1: stored by the send
+    assert pane.state()["sent"] == 1
+
+
 def test_s7_send_delay_counts_down_and_can_be_cancelled(browser, devhost):
     session = api_login(devhost, "delay@ziekenhuis-a.example")
     _put_settings(devhost, session, send_delay_seconds=10)
