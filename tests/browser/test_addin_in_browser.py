@@ -74,8 +74,8 @@ def test_w2_external_recipient_needs_a_phone_invalid_then_valid_then_send(browse
     number.fill("06 12345678")
     page.get_by_role("button", name="Opslaan").click()
     page.get_by_text(re.compile("Nummer opgeslagen")).wait_for()
-    page.wait_for_function("!document.querySelector('[data-testid=recipient][data-colour=red]')")
-    page.wait_for_function("!Array.from(document.querySelectorAll('button'))"
+    page.wait_for_function("() => !document.querySelector('[data-testid=recipient][data-colour=red]')")
+    page.wait_for_function("() => !Array.from(document.querySelectorAll('button'))"
                            ".find((b) => b.textContent === 'Veilig verzenden').disabled")
     pane.check("phone-saved")
     send.click()
@@ -116,7 +116,7 @@ def test_p1_issue_addinfix_item2_a_typed_number_goes_with_the_send_without_savin
 
     assert stored() == []
     number.fill("06 12345678")  # typed, never saved: Opslaan is not pressed
-    page.wait_for_function("!Array.from(document.querySelectorAll('button'))"
+    page.wait_for_function("() => !Array.from(document.querySelectorAll('button'))"
                            ".find((b) => b.textContent === 'Veilig verzenden').disabled")
     assert card.get_by_text(re.compile("geen geldig telefoonnummer")).count() == 0
     pane.check("typed-valid")
@@ -137,7 +137,7 @@ def test_s7_send_delay_counts_down_and_can_be_cancelled(browser, devhost):
     page.get_by_role("timer").wait_for()
     assert re.search(r"over (10|9) seconden", page.get_by_role("timer").inner_text())
     pane.check("countdown")
-    page.wait_for_function("document.activeElement && document.activeElement.textContent === 'Annuleren'")
+    page.wait_for_function("() => document.activeElement && document.activeElement.textContent === 'Annuleren'")
     page.keyboard.press("Enter")  # the focus is on Annuleren: one key cancels
     page.get_by_text("Verzenden geannuleerd.").wait_for()
     assert pane.state()["sent"] == 0 and pane.state()["stamped"] is None
@@ -149,7 +149,7 @@ def test_v_o4_on_send_with_auto_send_stamps_the_envelope(browser, devhost):
     pane = open_pane(browser, devhost, "onsend-auto", session["mailbox"], session=session, page_name="commands.html",
                      to=[{"address": COMMUNITY}], subject="Labuitslag")
     page = pane.page
-    page.wait_for_function("window.__office && window.__office.has('onMessageSendHandler')")
+    page.wait_for_function("() => window.__office && window.__office.has('onMessageSendHandler')")
     outcome = page.evaluate("window.__office.fire('onMessageSendHandler')")
     assert outcome["allowEvent"] is True, outcome
     state = pane.state()
@@ -165,7 +165,7 @@ def test_v_o4_on_send_intercepts_from_the_precomputed_verdict(browser, devhost):
     pane = open_pane(browser, devhost, "onsend-intercept", session["mailbox"], session=session,
                      page_name="commands.html", to=[{"address": "nophone@gmail.example", **EXTERNAL}], subject="Brief")
     page = pane.page
-    page.wait_for_function("window.__office && window.__office.has('onMessageRecipientsChangedHandler')")
+    page.wait_for_function("() => window.__office && window.__office.has('onMessageRecipientsChangedHandler')")
     page.evaluate("window.__office.fire('onMessageRecipientsChangedHandler')")
     outcome = page.evaluate("window.__office.fire('onMessageSendHandler')")
     assert outcome["allowEvent"] is False
@@ -179,7 +179,7 @@ def test_v_o4_on_send_without_session_asks_to_log_in(browser, devhost):
     pane = open_pane(browser, devhost, "onsend-nosession", "nobody@ziekenhuis-a.example", page_name="commands.html",
                      to=[{"address": COMMUNITY}], subject="Brief")
     page = pane.page
-    page.wait_for_function("window.__office && window.__office.has('onMessageSendHandler')")
+    page.wait_for_function("() => window.__office && window.__office.has('onMessageSendHandler')")
     outcome = page.evaluate("window.__office.fire('onMessageSendHandler')")
     assert outcome["allowEvent"] is False and "niet ingelogd" in outcome["errorMessage"]
 
@@ -253,7 +253,7 @@ def test_w1_blocked_attachment_is_shown_open_in_red_and_can_be_removed(browser, 
     page.get_by_role("button", name="Verwijder bijlage setup.exe").click()
     page.get_by_role("button", name="Toon bijlagen (1)").wait_for()  # nothing needs action: collapsed again
     assert [a["name"] for a in pane.state()["attachments"]] == ["brief.pdf"]
-    page.wait_for_function("!Array.from(document.querySelectorAll('button'))"
+    page.wait_for_function("() => !Array.from(document.querySelectorAll('button'))"
                            ".find((b) => b.textContent === 'Veilig verzenden').disabled")
     pane.check("attachment-removed")
 
@@ -273,7 +273,7 @@ def test_a1_failed_login_offers_standard_sending(browser, devhost):
     page.get_by_role("button", name="Standaard versturen").wait_for()
     pane.check("login-failed")
     page.get_by_role("button", name="Standaard versturen").click()
-    page.wait_for_function("window.__office.state.sent === 1")
+    page.wait_for_function("() => window.__office.state.sent === 1")
     assert pane.state()["stamped"] is None
 
 
@@ -315,7 +315,7 @@ def test_issue14_keyboard_only_login_and_settings(browser, devhost):
     page.keyboard.press("Enter")
     code = latest_code(devhost.outbox, before)
     page.get_by_label("Uw autorisatiecode").wait_for()
-    page.wait_for_function("document.activeElement && document.activeElement.name === 'code'")  # focus moved there
+    page.wait_for_function("() => document.activeElement?.name === 'code'")  # focus moved there
     page.keyboard.type(code)
     page.keyboard.press("Enter")  # the form submits
     page.get_by_role("button", name="Veilig verzenden").wait_for()
@@ -385,9 +385,34 @@ def test_x6_s5_issue_addinfix_item1_read_mode_revoke_on_the_real_endpoints(brows
     with page.expect_response(lambda r: r.url.endswith("/revoke")) as retried:
         retry.click()
     assert retried.value.status == 200
-    page.wait_for_function("!Array.from(document.querySelectorAll('button'))"
+    page.wait_for_function("() => !Array.from(document.querySelectorAll('button'))"
                            ".find((b) => b.textContent === 'Terughalen opnieuw proberen')?.disabled")
     assert revokes == [{"internet_message_id": INTERNET_ID}, {"internet_message_id": INTERNET_ID, "retry_failed": True}]
     again = requests.get(devhost.url(f"/api/v1/messages/{envelope_id}"), headers=auth, timeout=10).json()
     assert {c.get_attribute("data-outcome") for c in cards.all()} == {r["recall"] for r in again["recipients"]}
     pane.check("read-retried")
+
+
+def test_issue_addinfix_item3_pages_work_under_the_content_security_policy(browser, devhost):
+    """Both pages carry the policy and run under it without a violation (every pane.check asserts
+    that too); the policy is enforced: an inline script is refused and the refusal is seen."""
+    for name in ("taskpane.html", "commands.html"):
+        policy = requests.get(devhost.url(f"/addin/{name}"), timeout=10).headers["content-security-policy"]
+        assert "script-src 'self' https://appsforoffice.microsoft.com;" in policy
+        assert "frame-ancestors https://outlook.office.com" in policy
+    handler = open_pane(browser, devhost, "csp-handler", "csp@ziekenhuis-a.example", page_name="commands.html",
+                        to=[{"address": COMMUNITY}], subject="Brief")
+    handler.page.wait_for_function("() => window.__office && window.__office.has('onMessageSendHandler')")
+    assert handler.page.evaluate("window.__office.fire('onMessageSendHandler')")["allowEvent"] is False  # no session
+    assert handler.csp_violations() == [] and handler.errors == []
+    handler.page.context.close()
+
+    pane = open_pane(browser, devhost, "csp", "csp@ziekenhuis-a.example", to=[{"address": COMMUNITY}], subject="Brief")
+    page = pane.page
+    page.get_by_role("button", name="Verstuur code").wait_for()
+    pane.check("login")  # screenshot, overflow, axe, no CSP violation
+    page.evaluate("() => { const s = document.createElement('script'); s.textContent = 'window.__inline = 1';"
+                  " document.head.append(s); }")
+    page.wait_for_function("() => window.__cspViolations.length > 0")
+    assert page.evaluate("window.__inline") is None
+    assert pane.csp_violations()[0].startswith("script-src-elem inline")
