@@ -288,8 +288,8 @@ def test_x6_read_mode_of_a_sent_item_shows_its_status_or_says_it_is_not_there_ye
     pane = open_pane(browser, devhost, "read-status", session["mailbox"], session=session, mode="read",
                      readHeaders=f"Subject: Brief\r\nX-SendSecure-Envelope: {envelope_id}\r\n")
     page = pane.page
-    # GET /messages/{id} (X6) is built in parallel: until it exists the panel says so in words.
-    page.locator("text=/Afleverstatus|De afleverstatus is nog niet beschikbaar/").first.wait_for()
+    page.get_by_role("heading", name="Afleverstatus").wait_for()  # GET /messages/{id} (X6) of the host
+    page.get_by_test_id("delivery").filter(has_text=COMMUNITY).get_by_text("onderweg").wait_for()
     pane.check("read-status")
 
 
