@@ -6,6 +6,7 @@ import azure.functions as func
 
 from sendsecure import runtime
 from sendsecure.core.models import GatewayEnvelope, GatewayEventsAnswer, GatewayEventsBody
+from sendsecure.errors import InvalidBody
 from sendsecure.http.api import ApiBlueprint
 from sendsecure.http.httpapi import NO_STORE, json_response, typed_body
 from sendsecure.http.serviceauth import service
@@ -20,15 +21,21 @@ _AUTH = {401: ("No, a malformed or a wrong service credential, or a user session
          403: ("A service credential of another role", ("wrong_role",)),
          404: ("No envelope has this id", ("not_found",))}
 _ID = {"name": "envelope_id", "in": "path", "required": True, "schema": {"type": "string"}}
+# V-R4 with S9: asked only when NTA delivery failed; adds the numbers of the NTA-route recipients
+# whose Viewer fallback sends the code by SMS (their code now goes by SMS).
+_FALLBACK = {"name": "fallback", "in": "query", "required": False, "schema": {"type": "string", "enum": ["sms"]}}
 
 
 @bp.operation("get_gateway_envelope", "GET", "v1/gateway/envelopes/{envelope_id}",
               "The envelope for the gateway: signed record, revoke state, phones of SMS recipients (S9)",
-              answer=GatewayEnvelope, session=False, errors=(401, 403, 404, 503), problems=_AUTH,
-              extra={**_SERVICE, "parameters": [_ID]})
+              answer=GatewayEnvelope, session=False, errors=(400, 401, 403, 404, 503), problems=_AUTH,
+              extra={**_SERVICE, "parameters": [_ID, _FALLBACK]})
 @service("gateway")
 def get_gateway_envelope(req: func.HttpRequest, principal: ServicePrincipal) -> func.HttpResponse:
-    envelope = runtime.gateway().fetch(principal, req.route_params.get("envelope_id", ""))
+    fallback = req.params.get("fallback")
+    if fallback not in (None, "sms"):
+        raise InvalidBody.field("fallback", "must be sms (asked when NTA delivery failed) or absent")
+    envelope = runtime.gateway().fetch(principal, req.route_params.get("envelope_id", ""), fallback=fallback == "sms")
     return json_response(envelope, headers=NO_STORE)
 
 

@@ -1,8 +1,11 @@
 """What the mail gateway asks of the back end with its own credential (SPEC S6, S9, X6).
 
-- ``fetch(principal, envelope_id)``: the stored envelope (its signed record as stored, the
-  revoke state) and the numbers of its SMS recipients (``access_code == "sms"``), opened on
-  demand from the phones the sender person stored (``PhoneBook.for_sender``). Every fetch is
+- ``fetch(principal, envelope_id, fallback=False)``: the stored envelope (its signed record as
+  stored, the revoke state) and the numbers of its SMS recipients (``access_code == "sms"``),
+  opened on demand from the phones the sender person stored (``PhoneBook.for_sender``). With
+  ``fallback`` (``?fallback=sms``, asked only when NTA delivery failed and the message falls
+  back to the Viewer, V-R4) also those of the NTA-route recipients whose fallback code goes by
+  SMS: their access code now goes by SMS (S9), and not before. Every fetch is
   one audit row ``gateway.envelope_fetched`` (tenant, the credential, the sender's pseudonym, the
   recipient pseudonyms whose numbers were opened; never a number or an address), written before
   the numbers leave; if it cannot be written the answer is 503 and nothing is disclosed. An unknown
@@ -46,11 +49,16 @@ class EnvelopeNotFound(NotFound):
     title = "No envelope with this id"
 
 
-def sms_recipients(record: dict[str, Any]) -> list[str]:
-    """The recipients whose access code goes by SMS, in the record's order, once each."""
+def sms_recipients(record: dict[str, Any], *, fallback: bool = False) -> list[str]:
+    """The recipients whose access code goes by SMS, in the record's order, once each; with
+    ``fallback`` also the NTA-route recipients whose Viewer fallback sends the code by SMS."""
     found: dict[str, None] = {}
     for recipient in record.get("recipients", ()):
-        if isinstance(recipient, dict) and recipient.get("access_code") == "sms":
+        if not isinstance(recipient, dict):
+            continue
+        by_fallback = fallback and isinstance(recipient.get("fallback"), dict) \
+            and recipient["fallback"].get("access_code") == "sms"
+        if recipient.get("access_code") == "sms" or by_fallback:
             found[str(recipient.get("address"))] = None
     return list(found)
 
@@ -81,19 +89,19 @@ class GatewayService:
         return stored
 
     # ----- GET /gateway/envelopes/{id} ----------------------------------------------------
-    def fetch(self, principal: ServicePrincipal, envelope_id: str) -> GatewayEnvelope:
+    def fetch(self, principal: ServicePrincipal, envelope_id: str, *, fallback: bool = False) -> GatewayEnvelope:
         stored = self._envelopes.get(envelope_id)
         if stored is None:
             self._audit.record(ENVELOPE_FETCHED, tenant_id=None, actor=principal.actor, outcome="not_found")
             raise EnvelopeNotFound("No envelope has this id.")
-        wanted = [] if stored.revoked_at else sms_recipients(stored.record)
+        wanted = [] if stored.revoked_at else sms_recipients(stored.record, fallback=fallback)
         opened = self._phonebook.for_sender(Sender(stored.tenant_id, stored.sent_by), wanted) if wanted else {}
         # Recorded before anything leaves: a fetch that cannot be recorded discloses nothing (503).
         self._audit.record(
             ENVELOPE_FETCHED, tenant_id=stored.tenant_id, actor=principal.actor,
             outcome="revoked" if stored.revoked_at else "returned", envelope=stored.envelope_id,
             on_behalf_of=self._pseudonyms.of("mailbox", stored.sent_by),
-            sms_recipients=len(wanted), phones_opened=len(opened),
+            sms_recipients=len(wanted), phones_opened=len(opened), purpose="fallback" if fallback else "delivery",
             recipients=",".join(sorted(row_key for _, row_key in opened.values())),
         )
         phones = [GatewayPhone(address=address, phone=opened[address][0]) for address in wanted if address in opened]

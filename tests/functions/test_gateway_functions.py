@@ -129,11 +129,46 @@ def test_issue10_item5_fetch_has_record_revoke_state_and_phones_of_sms_recipient
     assert response.headers["Cache-Control"] == "no-store"
     [row] = audit_rows("gateway.envelope_fetched")
     assert row["outcome"] == "returned" and row["tenant_id"] == "zorg-a" and row["actor"] == "service:gateway.a"
-    assert row["phones_opened"] == 1 and row["sms_recipients"] == 1
+    assert row["phones_opened"] == 1 and row["sms_recipients"] == 1 and row["purpose"] == "delivery"
     assert row["recipients"] == runtime.pseudonyms().of("recipient:zorg-a", SMS)
     assert row["on_behalf_of"] == runtime.pseudonyms().of("mailbox", SENDER)
     text = json.dumps(dict(row), default=str)
     assert PHONE not in text and SMS not in text and SENDER not in text
+
+
+def test_v_r4_s9_fallback_fetch_adds_the_nta_recipients_whose_viewer_fallback_goes_by_sms(call, login,
+                                                                                            gateway_auth):
+    token = login(SENDER)
+    store_phones(call, token, SMS, EMAIL_CODE, NTA_SMS_FALLBACK)
+    envelope = stored_envelope()
+
+    response = call("get_gateway_envelope", "GET", f"/api/v1/gateway/envelopes/{envelope.envelope_id}",
+                    headers=gateway_auth, route_params={"envelope_id": envelope.envelope_id},
+                    params={"fallback": "sms"})
+
+    assert response.status_code == 200, response.get_body()
+    assert json_of(response)["phones"] == [{"address": SMS, "phone": PHONE}, {"address": NTA_SMS_FALLBACK,
+                                                                              "phone": PHONE}]
+    [row] = audit_rows("gateway.envelope_fetched")                # the e-mail code recipient stays closed
+    assert row["purpose"] == "fallback" and row["phones_opened"] == 2 and row["sms_recipients"] == 2
+
+
+def test_v_r4_s9_an_unknown_fallback_value_is_400_and_opens_nothing(call, login, gateway_auth):
+    store_phones(call, login(SENDER), SMS)
+    envelope = stored_envelope()
+    for value in ("email", "", "SMS", "true"):
+        response = call("get_gateway_envelope", "GET", "/x", headers=gateway_auth,
+                        route_params={"envelope_id": envelope.envelope_id}, params={"fallback": value})
+        assert response.status_code == 400 and json_of(response)["errors"][0]["field"] == "fallback", value
+    assert audit_rows("gateway.envelope_fetched") == []
+
+
+def test_v_r4_s9_a_revoked_envelope_opens_no_fallback_numbers_either(call, login, gateway_auth):
+    store_phones(call, login(SENDER), NTA_SMS_FALLBACK)
+    envelope = stored_envelope(revoked_at="2026-12-01T10:00:00Z")
+    response = call("get_gateway_envelope", "GET", "/x", headers=gateway_auth,
+                    route_params={"envelope_id": envelope.envelope_id}, params={"fallback": "sms"})
+    assert json_of(response)["phones"] == []
 
 
 def test_issue10_item5_fetch_of_a_revoked_envelope_opens_no_phones(call, login, gateway_auth):
