@@ -81,7 +81,7 @@ def tenant_directory():
 def audit_log():
     from sendsecure.audit import AuditLog
 
-    return AuditLog(tables())
+    return AuditLog(tables(), derived_keys())
 
 
 @functools.cache

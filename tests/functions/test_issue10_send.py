@@ -204,6 +204,8 @@ def test_issue10_item3_storage_failing_at_each_write_leaves_no_half_envelope(cal
 
     def failing(real):
         def write(*args, **kwargs):
+            if args[0] == storage.AUDIT_HEADS:  # a chain's head: best effort, not part of the send (X7)
+                return real(*args, **kwargs)
             index = writes["n"]
             writes["n"] += 1
             if index == fail_at:

@@ -1,0 +1,243 @@
+"""Append-only, tamper-evident audit log (SPEC S6, X7; NTA 7516 6.4.2, NEN 7513: what, when,
+who, on whose behalf). docs/audit-and-tenants.md describes the format and the decisions.
+
+Every service writes through ``AuditLog.record(event, tenant_id=, actor=, outcome=, **details)``:
+one row per event. Actors are pseudonyms (keyed hashes), never addresses, and no codes, tokens,
+phone numbers or subjects are written.
+
+Rows form chains (``sendsecure.audit.chain``): one per tenant, UTC day and writer, where the
+writer is a random id of this ``AuditLog`` (one per process), so processes never contend for a
+position. Within a process, concurrent ``record`` calls of one chain are written together (group
+commit): whoever holds the chain's lock writes everything queued so far as one entity group
+transaction (at most 100 rows, one partition) with create-only keys ``<writer>.<seq>``, and each
+caller returns once its own row is stored (or raises what the batch raised). A create that finds
+its key taken (a lost answer whose batch did land, or another instance with the same writer id)
+re-reads the chain's end from storage and tries again: a chain never forks.
+
+``correlation_id`` is the server's own id of the request (the caller cannot choose what the log
+ties together); a well-formed ``X-Correlation-Id`` of the caller is kept beside it as
+``caller_correlation_id``.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sendsecure.adapters import storage
+from sendsecure.audit.chain import (
+    CHAIN_KEY_PURPOSE,
+    day_before,
+    day_of,
+    head_entity,
+    link,
+    parse_row_key,
+    partition_of,
+)
+from sendsecure.context import CALLER_CORRELATION_ID, CORRELATION_ID
+from sendsecure.core.clock import as_utc, utcnow
+from sendsecure.errors import Conflict, DependencyUnavailable
+
+logger = logging.getLogger(__name__)
+
+# The events of the login area; later areas add theirs.
+LOGIN_CODE_REQUESTED = "login.code_requested"
+LOGIN_SUCCEEDED = "login.succeeded"
+LOGIN_FAILED = "login.failed"
+LOGIN_LOCKED_OUT = "login.locked_out"
+LOGOUT = "logout"
+# Sending (issue 10): accepted (outcome created / repeated, with the envelope id, the way out
+# ``via`` send / on_send, counts per route, the signing key id) and refused (with the reason code).
+SEND_ACCEPTED = "send.accepted"
+SEND_REFUSED = "send.refused"
+# Tenant definitions (S6 "tenant change"): onboarded, changed (with the changed fields), offboarded.
+TENANT_ONBOARDED = "tenant.onboarded"
+TENANT_CHANGED = "tenant.changed"
+TENANT_OFFBOARDED = "tenant.offboarded"
+# The log itself (NEN 7513: reading the log is access too): an administrator read or verified a
+# range; the timer sealed a day or purged days past retention.
+AUDIT_READ = "audit.read"
+AUDIT_VERIFIED = "audit.verified"
+AUDIT_SEALED = "audit.sealed"
+AUDIT_PURGED = "audit.purged"
+
+_ALLOWED_DETAIL_TYPES = (str, int, bool, float)
+# Properties of the chain itself; a detail may not use these names either.
+_CHAIN_FIELDS = ("chain", "seq", "prev_hash", "hash")
+MAX_ATTEMPTS = 16
+
+
+def audit_entity(event: str, *, tenant_id: str | None, actor: str | None, outcome: str, at: datetime,
+                 correlation_id: str, details: dict[str, Any], caller_correlation_id: str = "") -> dict[str, Any]:
+    """The row for one event before it is linked into its chain (pure, so the format is tested
+    without storage): partition ``<tenant>.<YYYYMMDD>``; ``record`` sets the chain's row key."""
+    at = as_utc(at).astimezone(UTC)
+    entity: dict[str, Any] = {
+        "PartitionKey": partition_of(tenant_id, day_of(at)),
+        "RowKey": f"unlinked.{uuid.uuid4().hex}",
+        "event": event,
+        "outcome": outcome,
+        "at": at,
+        "tenant_id": tenant_id or "",
+        "actor": actor or "",
+        "correlation_id": correlation_id,
+        "caller_correlation_id": caller_correlation_id,
+    }
+    for key, value in details.items():
+        if value is None:
+            continue
+        if key in entity or key in _CHAIN_FIELDS:
+            raise ValueError(f"audit detail {key} would overwrite a field of the record")
+        if not isinstance(value, _ALLOWED_DETAIL_TYPES):
+            raise TypeError(f"audit detail {key} must be a plain value")
+        entity[key] = value
+    return entity
+
+
+class ChainKeys(Protocol):
+    def key(self, purpose: str) -> bytes: ...
+
+
+@dataclass(eq=False)
+class _Pending:
+    entity: dict[str, Any]
+    done: bool = False
+    error: BaseException | None = None
+
+
+@dataclass(eq=False)
+class _Chain:
+    partition: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    pending: deque[_Pending] = field(default_factory=deque)
+    seq: int | None = None          # the last stored seq (-1: opened, empty); None: read it first
+    last_hash: str = ""
+
+
+class AuditLog:
+    """The one audit service. ``writer`` is this instance's chain id (random; a test may pass one)."""
+
+    def __init__(self, tables: storage.TableStore, keys: ChainKeys, *, writer: str | None = None) -> None:
+        self._tables = tables
+        self._keys = keys
+        self.writer = writer or secrets.token_hex(6)
+        self._chains: dict[str, _Chain] = {}
+        self._lock = threading.Lock()
+
+    def record(self, event: str, *, tenant_id: str | None, actor: str | None, outcome: str, **details: Any) -> None:
+        entity = audit_entity(
+            event, tenant_id=tenant_id, actor=actor, outcome=outcome,
+            at=utcnow(), correlation_id=CORRELATION_ID.get(), details=details,
+            caller_correlation_id=CALLER_CORRELATION_ID.get(),
+        )
+        item = _Pending(entity)
+        chain = self._chain(entity["PartitionKey"])
+        chain.pending.append(item)          # deque: appends and pops are atomic
+        with chain.lock:                    # the holder writes everything queued, ours included
+            while not item.done:
+                self._commit(chain)
+        if item.error is not None:
+            raise item.error
+
+    # ----- the chain's state in this process ------------------------------------------------------
+
+    def _chain(self, partition: str) -> _Chain:
+        chain = self._chains.get(partition)
+        if chain is not None:
+            return chain
+        with self._lock:
+            chain = self._chains.get(partition)
+            if chain is None:
+                # Chains of days before yesterday are finished: forget them (a late event reopens one).
+                oldest = day_before(partition.rpartition(".")[2])
+                for key in [k for k, c in self._chains.items() if k.rpartition(".")[2] < oldest and not c.pending]:
+                    del self._chains[key]
+                chain = self._chains[partition] = _Chain(partition)
+        return chain
+
+    def _key(self) -> bytes:
+        return self._keys.key(CHAIN_KEY_PURPOSE)
+
+    def _commit(self, chain: _Chain) -> None:
+        """Write the queued rows of ``chain`` (up to a batch), holding its lock."""
+        batch = [chain.pending.popleft() for _ in range(min(len(chain.pending), storage.BATCH_LIMIT))]
+        if not batch:
+            return
+        try:
+            for attempt in range(MAX_ATTEMPTS):
+                if chain.seq is None:
+                    self._resume(chain)
+                assert chain.seq is not None
+                key = self._key()
+                seq, prev = chain.seq, chain.last_hash
+                for item in batch:
+                    seq += 1
+                    link(key, item.entity, self.writer, seq, prev)
+                    prev = item.entity["hash"]
+                try:
+                    self._tables.insert_all(storage.AUDIT, [item.entity for item in batch])
+                except Conflict:
+                    logger.warning("audit chain %s %s: position taken, re-reading its end (attempt %d)",
+                                   chain.partition, self.writer, attempt + 1)
+                    chain.seq = None
+                    continue
+                chain.seq, chain.last_hash = seq, prev
+                break
+            else:
+                raise DependencyUnavailable("The audit log is too busy to record this safely; try again.",
+                                            retry_after=1)
+        except BaseException as error:
+            # Nothing of the batch is known to be stored (a lost answer may have stored it all):
+            # read the chain's end again before the next batch.
+            chain.seq = None
+            for item in batch:
+                item.error, item.done = error, True
+            return
+        for item in batch:
+            item.done = True
+        self._write_head(chain)
+
+    def _write_head(self, chain: _Chain) -> None:
+        """The chain's head after a stored batch; best effort (a failed write leaves the head
+        trailing, which verification accepts, and the next batch writes it again)."""
+        assert chain.seq is not None
+        try:
+            self._tables.upsert(storage.AUDIT_HEADS, head_entity(self._key(), chain.partition, self.writer,
+                                                                 chain.seq, chain.last_hash), merge=False)
+        except DependencyUnavailable:
+            logger.warning("audit chain %s %s: head not written (it trails until the next batch)",
+                           chain.partition, self.writer)
+
+    def _resume(self, chain: _Chain) -> None:
+        """Where the chain ends in storage: its head, then any rows after it. A new chain gets a
+        head at seq -1 first, so a chain whose rows and head were both removed is noticed."""
+        head = self._tables.get(storage.AUDIT_HEADS, chain.partition, self.writer)
+        if head is None:
+            try:
+                self._tables.insert(storage.AUDIT_HEADS, head_entity(self._key(), chain.partition, self.writer, -1, ""))
+                logger.info("audit chain opened: %s writer %s", chain.partition, self.writer)  # an outside anchor
+            except Conflict:
+                pass
+            head = self._tables.get(storage.AUDIT_HEADS, chain.partition, self.writer)
+        seq = int(head["seq"]) if head is not None else -1
+        last_hash = str(head["last_hash"]) if head is not None else ""
+        start = f"{self.writer}.{max(seq, 0):010d}"
+        for row in self._tables.query(storage.AUDIT, "PartitionKey eq @p and RowKey ge @low and RowKey lt @high",
+                                      {"p": chain.partition, "low": start, "high": self.writer + "/"},
+                                      select=["RowKey", "hash"]):
+            parsed = parse_row_key(row["RowKey"])
+            if parsed is not None and parsed[1] >= seq:
+                seq, last_hash = parsed[1], str(row["hash"])
+        chain.seq, chain.last_hash = seq, last_hash
+
+
+__all__ = [
+    "AUDIT_PURGED", "AUDIT_READ", "AUDIT_SEALED", "AUDIT_VERIFIED", "LOGIN_CODE_REQUESTED", "LOGIN_FAILED",
+    "LOGIN_LOCKED_OUT", "LOGIN_SUCCEEDED", "LOGOUT", "SEND_ACCEPTED", "SEND_REFUSED", "TENANT_CHANGED",
+    "TENANT_OFFBOARDED", "TENANT_ONBOARDED", "AuditLog", "audit_entity",
+]
