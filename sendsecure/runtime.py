@@ -74,7 +74,7 @@ def mail_transport():
 def tenant_directory():
     from sendsecure.tenantstore import TenantDirectory
 
-    return TenantDirectory(tables(), cache_seconds=get_settings().tenant_cache_seconds)
+    return TenantDirectory(tables(), cache_seconds=get_settings().tenant_cache_seconds, audit_log=audit_log())
 
 
 @functools.cache
