@@ -4,14 +4,14 @@ import logging
 
 import azure.functions as func
 
-from functions import auth, drafts, fallback, gateway, health, housekeeping, info, messages, phones, session, settings
+from functions import admin, auth, drafts, fallback, gateway, health, housekeeping, info, messages, phones, session, settings
 from sendsecure.http.api import operations_of
 from sendsecure.settings import get_settings
 
 logging.getLogger("azure").setLevel(logging.WARNING)  # SDK request logs carry URLs and headers
 get_settings()  # a wrong setting (e.g. development back ends in Azure) fails start-up, not every request
 
-AREAS = (auth.bp, session.bp, settings.bp, drafts.bp, messages.bp, phones.bp, info.bp, health.bp, gateway.bp)
+AREAS = (auth.bp, session.bp, settings.bp, drafts.bp, messages.bp, phones.bp, info.bp, health.bp, gateway.bp, admin.bp)
 OPERATIONS = operations_of(AREAS)
 health.describe(OPERATIONS)
 

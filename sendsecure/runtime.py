@@ -179,9 +179,23 @@ def gateway():
     return GatewayService(envelopes(), tables(), phonebook(), pseudonyms(), derived_keys(), audit_log())
 
 
+@functools.cache
+def audit_trail():
+    from sendsecure.audit.trail import AuditTrail
+
+    return AuditTrail(tables(), derived_keys(), signing())
+
+
+@functools.cache
+def audit_administration():
+    from sendsecure.audit.admin import AuditAdministration
+
+    return AuditAdministration(audit_trail(), tenant_directory(), audit_log(), pseudonyms())
+
+
 _FACTORIES = (derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport,
               tenant_directory, audit_log, sessions, email_login, envelopes, signing, sending,
-              service_credentials, gateway)
+              service_credentials, gateway, audit_trail, audit_administration)
 
 
 def reset() -> None:

@@ -117,6 +117,8 @@ class Settings:
     # Where we run (issue 8.7): in Azure the development back ends are refused unless allowed.
     running_in_azure: bool = False
     allow_development_backends: bool = False
+    # Audit log (SPEC S6, X7): days a row is kept; sealed days older than this are purged.
+    audit_retention_days: int = 3650
 
     @property
     def tables_configured(self) -> bool:
@@ -201,6 +203,7 @@ def _read(env: Mapping[str, str]) -> Settings:
         app_version=_text(env, "APP_VERSION", __version__),
         running_in_azure=any(_text(env, marker) for marker in AZURE_HOST_MARKERS),
         allow_development_backends=_bool(env, "ALLOW_DEVELOPMENT_BACKENDS", False),
+        audit_retention_days=_int(env, "AUDIT_RETENTION_DAYS", 3650, 1),
     )
 
 

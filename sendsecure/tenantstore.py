@@ -23,7 +23,8 @@ PARTITION = "tenant"
 
 
 class TenantDirectory:
-    def __init__(self, tables: storage.TableStore, cache_seconds: float = 60.0, audit_log: AuditLog | None = None) -> None:
+    def __init__(self, tables: storage.TableStore, cache_seconds: float = 60.0,
+                 audit_log: AuditLog | None = None) -> None:
         self._tables = tables
         self._audit = audit_log
         self._by_domain: dict[str, Tenant] = {}
