@@ -88,8 +88,10 @@ def page_size(text: str | None) -> int:
 
 def event_answer(row: dict[str, Any]) -> dict[str, Any]:
     """A stored row as the API shows it: the record's fields, then its details."""
+    at = row["at"].astimezone(UTC)   # the SDK's datetime subclass as a plain datetime (for the encoder)
     return {
-        "at": row["at"], "event": row["event"], "outcome": row["outcome"], "actor": row.get("actor", ""),
+        "at": datetime(at.year, at.month, at.day, at.hour, at.minute, at.second, at.microsecond, UTC),
+        "event": row["event"], "outcome": row["outcome"], "actor": row.get("actor", ""),
         "correlation_id": row.get("correlation_id", ""),
         "caller_correlation_id": row.get("caller_correlation_id", ""),
         "chain": row.get("chain", ""), "seq": row.get("seq", -1), "hash": row.get("hash", ""),

@@ -160,7 +160,8 @@ class AuditTrail:
         query = "PartitionKey ge @low and PartitionKey le @high and at ge @start and at lt @end"
         parameters: dict[str, Any] = {"low": low, "high": high, "start": start, "end": end}
         if cursor is not None:
-            query += " and (PartitionKey gt @cp or (PartitionKey eq @cp and RowKey gt @cr))"
+            # The SDK substitutes parameters that are whole words: "@cr ) )", not "@cr))".
+            query += " and (PartitionKey gt @cp or (PartitionKey eq @cp and RowKey gt @cr ) )"
             parameters.update(cp=cursor[0], cr=cursor[1])
         page = Page()
         for row in self._tables.query(storage.AUDIT, query, parameters):
