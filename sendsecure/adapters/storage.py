@@ -54,10 +54,9 @@ USER_SETTINGS = "usersettings"
 PHONES = "phones"
 ENVELOPES = "envelopes"
 ENVELOPE_EVENTS = "envelopeevents"  # the gateway's delivery events (X6), sendsecure/gatewayservice.py
-AUDIT_HEADS = "auditheads"  # each audit chain's last seq and hash (X7), sendsecure/audit/
 AUDIT_SEALS = "auditseals"  # each tenant's signed day seals and retention checkpoint (X7)
 TABLE_NAMES = (TENANTS, SESSIONS, LOGIN_CODES, LOGIN_GUARDS, AUDIT, BOOK, BOOK_META, USER_SETTINGS, PHONES, ENVELOPES,
-               ENVELOPE_EVENTS, AUDIT_HEADS, AUDIT_SEALS)
+               ENVELOPE_EVENTS, AUDIT_SEALS)
 
 
 POOL_SIZE = 64  # above the worker's thread count, so concurrent requests reuse connections
@@ -310,17 +309,17 @@ class TableStore:
         with _storage_errors():
             self._on_table(name, lambda table: table.submit_transaction(operations))
 
-    def insert_all(self, name: str, entities: list[dict[str, Any]]) -> None:
-        """Create entities of one partition (at most ``BATCH_LIMIT``) in one entity group
-        transaction: all of them or none; ``Conflict`` if any key exists (then nothing is written)."""
+    def insert_all(self, name: str, entities: list[dict[str, Any]], *,
+                   upsert: tuple[dict[str, Any], ...] = ()) -> None:
+        """Create entities of one partition, and insert-or-replace the ``upsert`` ones, in one entity
+        group transaction (at most ``BATCH_LIMIT`` together): all of it or none; ``Conflict`` if a
+        created key exists (then nothing is written)."""
         from azure.data.tables import TableTransactionError
 
-        if len(entities) == 1:
-            self.insert(name, entities[0])
-            return
+        operations = [("create", e) for e in entities] + [("upsert", e) for e in upsert]
         with _storage_errors():
             try:
-                self._on_table(name, lambda table: table.submit_transaction([("create", e) for e in entities]))
+                self._on_table(name, lambda table: table.submit_transaction(operations))
             except TableTransactionError as error:
                 if error.status_code == 409:
                     raise Conflict() from None

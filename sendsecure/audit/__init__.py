@@ -9,8 +9,9 @@ Rows form chains (``sendsecure.audit.chain``): one per tenant, UTC day and write
 writer is a random id of this ``AuditLog`` (one per process), so processes never contend for a
 position. Within a process, concurrent ``record`` calls of one chain are written together (group
 commit): whoever holds the chain's lock writes everything queued so far as one entity group
-transaction (at most 100 rows, one partition) with create-only keys ``<writer>.<seq>``, and each
-caller returns once its own row is stored (or raises what the batch raised). A create that finds
+transaction (at most 99 rows and the chain's head, one partition) with create-only keys
+``<writer>.<seq>``, and each caller returns once its own row is stored (or raises what the batch
+raised). A create that finds
 its key taken (a lost answer whose batch did land, or another instance with the same writer id)
 re-reads the chain's end from storage and tries again: a chain never forks.
 
@@ -35,9 +36,11 @@ from sendsecure.audit.chain import (
     day_before,
     day_of,
     head_entity,
+    head_key,
     link,
     parse_row_key,
     partition_of,
+    row_key,
 )
 from sendsecure.context import CALLER_CORRELATION_ID, CORRELATION_ID
 from sendsecure.core.clock import as_utc, utcnow
@@ -164,8 +167,8 @@ class AuditLog:
         return self._keys.key(CHAIN_KEY_PURPOSE)
 
     def _commit(self, chain: _Chain) -> None:
-        """Write the queued rows of ``chain`` (up to a batch), holding its lock."""
-        batch = [chain.pending.popleft() for _ in range(min(len(chain.pending), storage.BATCH_LIMIT))]
+        """Write the queued rows of ``chain`` (up to a batch) and its head, holding its lock."""
+        batch = [chain.pending.popleft() for _ in range(min(len(chain.pending), storage.BATCH_LIMIT - 1))]
         if not batch:
             return
         try:
@@ -179,13 +182,16 @@ class AuditLog:
                     seq += 1
                     link(key, item.entity, self.writer, seq, prev)
                     prev = item.entity["hash"]
+                head = head_entity(key, chain.partition, self.writer, seq, prev)
                 try:
-                    self._tables.insert_all(storage.AUDIT, [item.entity for item in batch])
+                    self._tables.insert_all(storage.AUDIT, [item.entity for item in batch], upsert=(head,))
                 except Conflict:
                     logger.warning("audit chain %s %s: position taken, re-reading its end (attempt %d)",
                                    chain.partition, self.writer, attempt + 1)
                     chain.seq = None
                     continue
+                if chain.seq < 0:
+                    logger.info("audit chain opened: %s writer %s", chain.partition, self.writer)  # an outside anchor
                 chain.seq, chain.last_hash = seq, prev
                 break
             else:
@@ -200,33 +206,14 @@ class AuditLog:
             return
         for item in batch:
             item.done = True
-        self._write_head(chain)
-
-    def _write_head(self, chain: _Chain) -> None:
-        """The chain's head after a stored batch; best effort (a failed write leaves the head
-        trailing, which verification accepts, and the next batch writes it again)."""
-        assert chain.seq is not None
-        try:
-            self._tables.upsert(storage.AUDIT_HEADS, head_entity(self._key(), chain.partition, self.writer,
-                                                                 chain.seq, chain.last_hash), merge=False)
-        except DependencyUnavailable:
-            logger.warning("audit chain %s %s: head not written (it trails until the next batch)",
-                           chain.partition, self.writer)
 
     def _resume(self, chain: _Chain) -> None:
-        """Where the chain ends in storage: its head, then any rows after it. A new chain gets a
-        head at seq -1 first, so a chain whose rows and head were both removed is noticed."""
-        head = self._tables.get(storage.AUDIT_HEADS, chain.partition, self.writer)
-        if head is None:
-            try:
-                self._tables.insert(storage.AUDIT_HEADS, head_entity(self._key(), chain.partition, self.writer, -1, ""))
-                logger.info("audit chain opened: %s writer %s", chain.partition, self.writer)  # an outside anchor
-            except Conflict:
-                pass
-            head = self._tables.get(storage.AUDIT_HEADS, chain.partition, self.writer)
+        """Where the chain ends in storage: its head, and any rows after it (a head is written with
+        its rows, so there are none unless the head was removed); -1 for a new chain."""
+        head = self._tables.get(storage.AUDIT, chain.partition, head_key(self.writer))
         seq = int(head["seq"]) if head is not None else -1
         last_hash = str(head["last_hash"]) if head is not None else ""
-        start = f"{self.writer}.{max(seq, 0):010d}"
+        start = row_key(self.writer, max(seq, 0))
         for row in self._tables.query(storage.AUDIT, "PartitionKey eq @p and RowKey ge @low and RowKey lt @high",
                                       {"p": chain.partition, "low": start, "high": self.writer + "/"},
                                       select=["RowKey", "hash"]):
@@ -234,7 +221,6 @@ class AuditLog:
             if parsed is not None and parsed[1] >= seq:
                 seq, last_hash = parsed[1], str(row["hash"])
         chain.seq, chain.last_hash = seq, last_hash
-
 
 __all__ = [
     "AUDIT_PURGED", "AUDIT_READ", "AUDIT_SEALED", "AUDIT_VERIFIED", "LOGIN_CODE_REQUESTED", "LOGIN_FAILED",

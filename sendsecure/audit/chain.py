@@ -9,8 +9,9 @@ someone who can write the table but not read the key store cannot recompute a ch
 changing a row.
 
 ``check_chain`` finds, for one chain's rows as stored, the first row that was changed, removed,
-inserted or moved. A chain's *head* (``auditheads``: its last seq and hash, keyed likewise)
-catches a removed tail; a day's *seal* (``auditseals``: every chain's last seq and hash, signed
+inserted or moved. A chain's *head* (row key ``~head.<writer>`` in the same partition, written in
+the same entity group transaction as the rows: its last seq and hash, keyed likewise) catches a
+removed tail; a day's *seal* (``auditseals``: every chain's last seq and hash, signed
 with the deployment's Ed25519 signing key and linked to the previous day's seal) fixes the day for
 good. No I/O here.
 """
@@ -28,6 +29,8 @@ from typing import Any
 CHAIN_KEY_PURPOSE = "audit-chain"   # DerivedKeys purpose of the rows' and heads' HMAC
 SEQ_DIGITS = 10
 NO_TENANT = "-"                     # the chain of events without a tenant (unknown challenge, a gateway's refusal)
+HEAD_PREFIX = "~head."              # sorts after every event row of the partition
+HEAD_EVENT = "audit.chain_head"     # so that a reader of every row sees what a head is
 _SKIP = frozenset(("hash", "Timestamp", "etag"))
 
 
@@ -88,11 +91,20 @@ def link(key: bytes, entity: dict[str, Any], writer: str, seq: int, prev_hash: s
     return entity
 
 
+def head_key(writer: str) -> str:
+    return HEAD_PREFIX + writer
+
+
 def head_entity(key: bytes, partition: str, writer: str, seq: int, last_hash: str) -> dict[str, Any]:
-    """A chain's head (``auditheads``): its last seq (-1: opened, nothing written yet) and hash."""
-    head: dict[str, Any] = {"PartitionKey": partition, "RowKey": writer, "seq": seq, "last_hash": last_hash}
+    """A chain's head: its last seq and hash, in the chain's partition."""
+    head: dict[str, Any] = {"PartitionKey": partition, "RowKey": head_key(writer), "event": HEAD_EVENT,
+                            "outcome": "head", "chain": writer, "seq": seq, "last_hash": last_hash}
     head["hash"] = row_hash(key, head)
     return head
+
+
+def is_head(row: Mapping[str, Any]) -> bool:
+    return str(row.get("RowKey", "")).startswith(HEAD_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -149,18 +161,21 @@ def check_chain(key: bytes, partition: str, writer: str, rows: Iterable[Mapping[
     return ChainEnd(rows=count, seq=expected_seq - 1, last_hash=prev)
 
 
-def check_head(key: bytes, partition: str, head: Mapping[str, Any] | None, end: ChainEnd) -> Break | None:
-    """A chain of an unsealed day against its head. The head is written after each batch, so it
-    may trail the rows by the batch a crash interrupted (rows that carry valid hashes can only come
-    from the app); a head ahead of the rows means rows were removed from the tail."""
-    writer_key = row_key(str(head.get("RowKey", "")) if head else "", max(end.seq, 0))
+def check_head(key: bytes, partition: str, writer: str, head: Mapping[str, Any] | None, end: ChainEnd) -> Break | None:
+    """A chain of an unsealed day against its head, which is written in the same transaction as
+    the rows: it names the chain's last row exactly. Ahead of the rows: rows were removed from
+    the tail; behind them: rows were added."""
     if head is None:
-        return Break(partition, writer_key, "head_missing")
-    if head.get("hash") != row_hash(key, head):
-        return Break(partition, str(head.get("RowKey")), "changed")
+        return Break(partition, row_key(writer, 0), "head_missing")
+    if head.get("hash") != row_hash(key, head) or head.get("chain") != writer:
+        return Break(partition, head_key(writer), "changed")
     seq = head.get("seq")
     if not isinstance(seq, int) or seq > end.seq:
-        return Break(partition, row_key(str(head["RowKey"]), end.seq + 1), "tail_removed")
+        return Break(partition, row_key(writer, end.seq + 1), "chain_removed" if end.rows == 0 else "tail_removed")
+    if seq < end.seq:
+        return Break(partition, row_key(writer, seq + 1), "inserted")
+    if head.get("last_hash") != end.last_hash:
+        return Break(partition, row_key(writer, end.seq), "changed")
     return None
 
 

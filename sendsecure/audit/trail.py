@@ -27,6 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from sendsecure.adapters import storage
 from sendsecure.audit.chain import (
     CHAIN_KEY_PURPOSE,
+    HEAD_PREFIX,
     NO_TENANT,
     Break,
     ChainEnd,
@@ -37,6 +38,7 @@ from sendsecure.audit.chain import (
     day_before,
     day_of,
     days,
+    is_head,
     parse_row_key,
     partition_of,
     row_key,
@@ -138,12 +140,16 @@ class AuditTrail:
 
     # ----- reading ------------------------------------------------------------------------------
 
-    def _day_rows(self, tenant: str, day: str) -> list[dict[str, Any]]:
-        return list(self._tables.query(storage.AUDIT, "PartitionKey eq @p", {"p": partition_of(tenant, day)}))
-
-    def _heads(self, tenant: str, day: str) -> dict[str, dict[str, Any]]:
-        return {str(h["RowKey"]): h for h in self._tables.query(storage.AUDIT_HEADS, "PartitionKey eq @p",
-                                                                 {"p": partition_of(tenant, day)})}
+    def _day(self, tenant: str, day: str) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        """A day's event rows (row-key order) and its chains' heads by writer."""
+        rows: list[dict[str, Any]] = []
+        heads: dict[str, dict[str, Any]] = {}
+        for row in self._tables.query(storage.AUDIT, "PartitionKey eq @p", {"p": partition_of(tenant, day)}):
+            if is_head(row):
+                heads[str(row["RowKey"])[len(HEAD_PREFIX):]] = row
+            else:
+                rows.append(row)
+        return rows, heads
 
     def _seals(self, tenant: str, first: str, last: str) -> dict[str, dict[str, Any]]:
         return {str(s["RowKey"]): s for s in self._tables.query(
@@ -157,8 +163,8 @@ class AuditTrail:
                limit: int) -> Page:
         """Rows with ``start <= at < end``, at most ``limit``, after ``cursor`` (partition, row key)."""
         low, high = partition_of(tenant, day_of(start)), partition_of(tenant, day_of(end))
-        query = "PartitionKey ge @low and PartitionKey le @high and at ge @start and at lt @end"
-        parameters: dict[str, Any] = {"low": low, "high": high, "start": start, "end": end}
+        query = "PartitionKey ge @low and PartitionKey le @high and RowKey lt @heads and at ge @start and at lt @end"
+        parameters: dict[str, Any] = {"low": low, "high": high, "heads": HEAD_PREFIX, "start": start, "end": end}
         if cursor is not None:
             # The SDK substitutes parameters that are whole words: "@cr ) )", not "@cr))".
             query += " and (PartitionKey gt @cp or (PartitionKey eq @cp and RowKey gt @cr ) )"
@@ -202,7 +208,7 @@ class AuditTrail:
                     seal = None   # already reported
             must_be_sealed = first_sealed is not None and first_sealed <= day and \
                 (day <= sealed_through or day < grace_day)
-            rows = self._day_rows(tenant, day)
+            rows, heads = self._day(tenant, day)
             result.rows += len(rows)
             partition = partition_of(tenant, day)
             if purged_through and day <= purged_through:
@@ -211,7 +217,6 @@ class AuditTrail:
                 if seal is None and first_sealed is not None and day >= first_sealed:
                     result.found(Break(tenant, day, "seal_missing"))
                 continue
-            heads = self._heads(tenant, day) if seal is None else {}
             known = {w: e.seq for w, e in seal_chains(seal).items()} if seal is not None else \
                 {w: h.get("seq") for w, h in heads.items()}
             ends: dict[str, ChainEnd] = {}
@@ -271,16 +276,9 @@ class AuditTrail:
         for writer in sorted(set(ends) | set(heads)):
             end = ends.get(writer, ChainEnd(0, -1, ""))
             head = heads.get(writer)
-            found = check_head(key, partition, head, end)
+            found = check_head(key, partition, writer, head, end)
             if found is not None:
-                if head is None:
-                    found = Break(partition, row_key(writer, 0), "head_missing")
-                elif end.rows == 0:
-                    found = Break(partition, row_key(writer, 0), "chain_removed")
                 result.found(found)
-            elif head is not None and isinstance(head.get("seq"), int) and head["seq"] == end.seq and \
-                    head.get("last_hash") != end.last_hash:
-                result.found(Break(partition, row_key(writer, end.seq), "changed"))
 
     # ----- sealing and retention ----------------------------------------------------------------
 
@@ -288,23 +286,23 @@ class AuditTrail:
         """The day of the tenant's earliest row or head (partitions sort by day)."""
         prefix = partition_of(tenant, "")
         firsts = []
-        for table in (storage.AUDIT, storage.AUDIT_HEADS):
-            for row in self._tables.query(table, "PartitionKey gt @low and PartitionKey lt @high",
-                                          {"low": prefix, "high": prefix[:-1] + "/"}, select=["PartitionKey"]):
-                day = str(row["PartitionKey"]).rpartition(".")[2]
-                if len(day) == 8 and day.isdigit():  # rows from before the chain (month partitions) are outside it
-                    firsts.append(day)
-                    break
+        for row in self._tables.query(storage.AUDIT, "PartitionKey gt @low and PartitionKey lt @high",
+                                      {"low": prefix, "high": prefix[:-1] + "/"}, select=["PartitionKey"]):
+            day = str(row["PartitionKey"]).rpartition(".")[2]
+            if len(day) == 8 and day.isdigit():  # rows from before the chain (month partitions) are outside it
+                firsts.append(day)
+                break
         return min(firsts) if firsts else None
 
     def _chain_ends(self, tenant: str, day: str) -> dict[str, ChainEnd]:
         """Each chain's end as stored (rows, or the head where it is ahead: a removed tail stays visible)."""
         ends: dict[str, ChainEnd] = {}
-        for writer, rows in _grouped(self._day_rows(tenant, day)):
+        rows_of_day, heads = self._day(tenant, day)
+        for writer, rows in _grouped(rows_of_day):
             last = rows[-1]
             parsed = parse_row_key(str(last["RowKey"]))
             ends[writer] = ChainEnd(len(rows), parsed[1] if parsed else -1, str(last.get("hash", "")))
-        for writer, head in self._heads(tenant, day).items():
+        for writer, head in heads.items():
             seq = head.get("seq")
             if isinstance(seq, int) and seq > ends.get(writer, ChainEnd(0, -1, "")).seq:
                 ends[writer] = ChainEnd(ends[writer].rows if writer in ends else 0, seq, str(head.get("last_hash")))
@@ -359,11 +357,10 @@ class AuditTrail:
             return 0, str(checkpoint.get("purged_through", ""))
         if through > str(checkpoint.get("purged_through", "")):
             self._save_checkpoint(tenant, checkpoint, purged_through=through)
-        prefix = partition_of(tenant, "")
-        filter_ = "PartitionKey gt @low and PartitionKey le @high"
-        parameters = {"low": prefix, "high": partition_of(tenant, through)}
-        removed = self._tables.delete_where(storage.AUDIT, filter_, parameters)
-        self._tables.delete_where(storage.AUDIT_HEADS, filter_, parameters)
+        days_ = "PartitionKey gt @low and PartitionKey le @high and RowKey "
+        parameters = {"low": partition_of(tenant, ""), "high": partition_of(tenant, through), "heads": HEAD_PREFIX}
+        removed = self._tables.delete_where(storage.AUDIT, days_ + "lt @heads", parameters)
+        self._tables.delete_where(storage.AUDIT, days_ + "ge @heads", parameters)   # the chains' heads
         return removed, through
 
     def tenants(self, known: Iterable[str]) -> list[str]:

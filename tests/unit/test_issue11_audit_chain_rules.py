@@ -68,16 +68,19 @@ def test_x7_a_head_ahead_of_the_rows_means_a_removed_tail():
     rows = chain(3)
     head = head_entity(KEY, PARTITION, WRITER, 2, rows[-1]["hash"])
     end = check_chain(KEY, PARTITION, WRITER, rows[:2])
-    assert check_head(KEY, PARTITION, head, end).reason == "tail_removed"
-    assert check_head(KEY, PARTITION, head, check_chain(KEY, PARTITION, WRITER, rows)) is None
+    assert check_head(KEY, PARTITION, WRITER, head, end).reason == "tail_removed"
+    assert check_head(KEY, PARTITION, WRITER, head, check_chain(KEY, PARTITION, WRITER, rows)) is None
+    assert check_head(KEY, PARTITION, WRITER, head, check_chain(KEY, PARTITION, WRITER, [])).reason == "chain_removed"
 
 
-def test_x7_a_trailing_head_is_accepted_and_a_forged_head_is_not():
+def test_x7_a_head_behind_the_rows_or_missing_or_forged_is_a_break():
     rows = chain(3)
     end = check_chain(KEY, PARTITION, WRITER, rows)
-    assert check_head(KEY, PARTITION, head_entity(KEY, PARTITION, WRITER, 1, rows[1]["hash"]), end) is None
-    forged = {**head_entity(KEY, PARTITION, WRITER, 5, "x"), "seq": 1}
-    assert check_head(KEY, PARTITION, forged, end).reason == "changed"
+    behind = check_head(KEY, PARTITION, WRITER, head_entity(KEY, PARTITION, WRITER, 1, rows[1]["hash"]), end)
+    assert (behind.reason, behind.row_key) == ("inserted", rows[2]["RowKey"])
+    assert check_head(KEY, PARTITION, WRITER, None, end).reason == "head_missing"
+    forged = {**head_entity(KEY, PARTITION, WRITER, 5, "x"), "seq": 2}
+    assert check_head(KEY, PARTITION, WRITER, forged, end).reason == "changed"
     assert row_hash(KEY, forged) != forged["hash"]
 
 
