@@ -30,9 +30,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import rfc8785
-
 from sendsecure.adapters import storage
+from sendsecure.core.canonical import canonical_json
 from sendsecure.errors import Conflict
 
 ROW_KEY = "envelope"
@@ -45,7 +44,7 @@ RECORD_PART = 16_000           # characters per record property: below 64 KiB ev
 def envelope_id_for(key: bytes, *, tenant_id: str, mailbox: str, message_id: str) -> str:
     """The envelope id of a client's message: HMAC-SHA256 under ``key`` of the RFC 8785 form of
     ``[tenant, mailbox, message_id]``, cut to 24 bytes, base64url without padding (32 chars)."""
-    payload = rfc8785.dumps([tenant_id, mailbox, message_id])
+    payload = canonical_json([tenant_id, mailbox, message_id])
     digest = hmac.new(key, payload, hashlib.sha256).digest()[:ID_BYTES]
     return base64.urlsafe_b64encode(digest).decode("ascii")
 

@@ -206,6 +206,10 @@ class PhoneBook:
         self._audit.record(PHONE_READ, tenant_id=session.tenant_id, actor=self._person(session), outcome="returned",
                            purpose=purpose, count=len(row_keys), recipients=",".join(row_keys))
 
+    def record_verdict_read(self, session: Session, row_keys: list[str]) -> None:
+        """A read ``for_draft`` handed to its caller (``read_log``) that the caller records alone."""
+        self._record_read(session, "verdict", sorted(row_keys))
+
     def _record_failure(self, session: Session, event: str, row_key: str) -> None:
         try:
             self._audit.record(event, tenant_id=session.tenant_id, actor=self._person(session), outcome="failed",
@@ -215,10 +219,15 @@ class PhoneBook:
 
     # ----- for verdicts (V-R9) ---------------------------------------------------------
 
-    def for_draft(self, session: Session, addresses: Iterable[str]) -> dict[str, str]:
+    def for_draft(self, session: Session, addresses: Iterable[str],
+                  read_log: list[str] | None = None) -> dict[str, str]:
         """Stored numbers of these (normalised) addresses: one partition query, never one per
         recipient, and none while this worker read the partition less than ``cache_seconds`` ago
-        (a change made through this worker clears its copy at once)."""
+        (a change made through this worker clears its copy at once).
+
+        The read is recorded as ``phone.read`` here, unless the caller passes ``read_log``: then
+        the recipients' pseudonyms are appended to it and the caller records the read in its own
+        audit row before anything leaves (a send: one row per send, not two)."""
         wanted = {self._recipient(session, address): address for address in addresses}
         if not wanted:
             return {}
@@ -232,7 +241,9 @@ class PhoneBook:
                 if number is not None:
                     found[address] = number
                     read.append(row_key)
-        if found:
+        if found and read_log is not None:
+            read_log.extend(sorted(read))
+        elif found:
             try:
                 self._record_read(session, "verdict", sorted(read))
             except Exception as error:  # noqa: BLE001 - no unrecorded disclosure; the verdict goes on

@@ -12,7 +12,9 @@ computes the same id: the first insert wins, the others read its row and answer 
 (byte-identical headers) when the draft digest is the same, 409 ``message_id_conflict`` when not.
 Writes of a send, in order: typed phones (each its audit row, then the row), the envelope (one
 insert: whole or nothing), the audit row of the send. A failure after the envelope's insert
-leaves a whole envelope that the retry answers (200).
+leaves a whole envelope that the retry answers (200). The stored numbers the verdict used (V-R9)
+are recorded in the send's own audit row (``phones_read``, ``phone_recipients``), not in a
+``phone.read`` row of their own: one audit insert per send instead of two.
 """
 from __future__ import annotations
 
@@ -153,26 +155,29 @@ class SendService:
     def _actor(self, session: Session) -> str:
         return self._pseudonyms.of("mailbox", session.mailbox)
 
-    def _refuse(self, session: Session, reason: str, via: str, error: ProblemError) -> ProblemError:
+    def _refuse(self, session: Session, reason: str, via: str, error: ProblemError,
+                read: list[str] | None = None) -> ProblemError:
         self._audit.record(SEND_REFUSED, tenant_id=session.tenant_id, actor=self._actor(session),
-                           outcome="refused", reason=reason, via=via)
+                           outcome="refused", reason=reason, via=via, **read_details(read))
         return error
 
     # ----- POST /messages/send ---------------------------------------------------------------
 
     def send(self, session: Session, draft: Draft, message_id: str, language: str, *,
              confirm_empty_subject: bool = False) -> tuple[StoredEnvelope, bool]:
-        verdict = self._validation.verdict(session, draft, language)                     # S1
+        read: list[str] = []                       # the stored numbers the verdict used: in our audit row
+        verdict = self._validation.verdict(session, draft, language, read)               # S1
         typed = _typed_numbers(draft, language)
         recipients = envelope_recipients(verdict, typed) if verdict.can_send_secure else None
         if recipients is None:
-            raise self._refuse(session, "draft_blocked", "send", DraftBlocked(verdict))
+            raise self._refuse(session, "draft_blocked", "send", DraftBlocked(verdict), read)
         if not draft.subject.strip() and not confirm_empty_subject:                       # V-M1
             raise self._refuse(session, "subject_confirmation_required", "send", Unprocessable(
                 "subject_confirmation_required", "The subject is empty; confirm that it may be sent so.",
-                errors=[{"field": "confirm_empty_subject", "message": "must be true to send without a subject"}]))
+                errors=[{"field": "confirm_empty_subject", "message": "must be true to send without a subject"}]),
+                read)
         self._store_phones(session, verdict, draft, typed, language)                     # P1
-        return self.envelope_for(session, draft, verdict, message_id, recipients, via="send")
+        return self.envelope_for(session, draft, verdict, message_id, recipients, via="send", read=read)
 
     def _store_phones(self, session: Session, verdict: Verdict, draft: Draft, typed: dict[str, str],
                       language: str) -> None:
@@ -194,28 +199,38 @@ class SendService:
     # ----- the envelope (both ways out) ------------------------------------------------------
 
     def on_send_envelope(self, session: Session, draft: Draft, verdict: Verdict, message_id: str,
-                         language: str) -> StoredEnvelope | None:
+                         language: str, read: list[str] | None = None) -> StoredEnvelope | None:
         """The envelope of an on-send ``allow`` (S2), or None when the draft has no secure route
         for every recipient (then the message leaves by standard sending and has no envelope)."""
         recipients = envelope_recipients(verdict, _typed_numbers(draft, language)) if verdict.can_send_secure else None
         if recipients is None:
             return None
-        return self.envelope_for(session, draft, verdict, message_id, recipients, via="on_send")[0]
+        return self.envelope_for(session, draft, verdict, message_id, recipients, via="on_send", read=read)[0]
 
     def on_send(self, session: Session, draft: Draft, message_id: str | None, language: str) -> OnSendAnswer:
         """V-O4 with S2: the on-send decision, and when it is a secure ``allow`` for a message with
         an id, its envelope in the same answer (Outlook's Send needs one round trip)."""
-        decision = self._validation.on_send(session, draft, language)
+        read: list[str] = []
+        decision = self._validation.on_send(session, draft, language, read)
         answer = OnSendAnswer(decision.action, decision.reasons, decision.verdict)
-        if decision.action != "allow" or message_id is None or not is_secure_allow(decision.reasons):
-            return answer
-        stored = self.on_send_envelope(session, draft, decision.verdict, message_id, language)
+        stored = None
+        if decision.action == "allow" and message_id is not None and is_secure_allow(decision.reasons):
+            stored = self.on_send_envelope(session, draft, decision.verdict, message_id, language, read)
         if stored is not None:
             answer.envelope = stored.response()  # type: ignore[assignment]  # encoded as the same JSON
+        elif read:                        # no envelope, no send row: the read gets its own row first
+            try:
+                self._validation.record_phone_read(session, read)
+            except Exception as error:  # noqa: BLE001 - as for_draft: no unrecorded disclosure, the check goes on
+                logger.warning("phone read not recorded (%s); the decision goes without stored numbers",
+                               type(error).__name__)
+                decision = self._validation.on_send(session, draft, language)  # records, or goes without numbers
+                return OnSendAnswer(decision.action, decision.reasons, decision.verdict)
         return answer
 
     def envelope_for(self, session: Session, draft: Draft, verdict: Verdict, message_id: str,
-                     recipients: list[EnvelopeRecipient], *, via: str) -> tuple[StoredEnvelope, bool]:
+                     recipients: list[EnvelopeRecipient], *, via: str,
+                     read: list[str] | None = None) -> tuple[StoredEnvelope, bool]:
         """The message's one envelope: created now, or the one stored under its id (S2, S4)."""
         envelope_id = envelope_id_for(self._keys.key(ID_PURPOSE), tenant_id=session.tenant_id,
                                       mailbox=session.mailbox, message_id=message_id)
@@ -240,12 +255,21 @@ class SendService:
         if stored.draft_digest != digest or stored.tenant_id != session.tenant_id \
                 or stored.sent_by != envelope.sent_by:
             raise self._refuse(session, "message_id_conflict", via, MessageIdConflict(
-                "This message id was already sent with another draft; send the new draft as a new message."))
+                "This message id was already sent with another draft; send the new draft as a new message."), read)
         self._audit.record(SEND_ACCEPTED, tenant_id=session.tenant_id, actor=self._actor(session),
                            outcome="created" if created else "repeated", envelope_id=envelope_id, via=via,
                            recipients=len(envelope.recipients), key_id=key.kid,
-                           routes=",".join(f"{route}:{count}" for route, count in route_counts(envelope).items()))
+                           routes=",".join(f"{route}:{count}" for route, count in route_counts(envelope).items()),
+                           **read_details(read))
         return stored, created
+
+
+def read_details(read: list[str] | None) -> dict[str, Any]:
+    """The audit details of the stored numbers a verdict used (V-R9, NEN 7513): how many and
+    whose (the recipients' pseudonyms, as in ``phone.read``); nothing when none was used."""
+    if not read:
+        return {}
+    return {"phones_read": len(read), "phone_recipients": ",".join(sorted(read))}
 
 
 def is_secure_allow(reasons: list[str]) -> bool:

@@ -50,7 +50,8 @@ class DraftValidation:
             logger.warning("domain book %s unavailable (%s)", tenant.domain_book_variant.value, type(error).__name__)
             return None
 
-    def stored_phones(self, session: Session, tenant: Tenant, draft: Draft, book: DomainBook | None) -> dict[str, str]:
+    def stored_phones(self, session: Session, tenant: Tenant, draft: Draft, book: DomainBook | None,
+                      read_log: list[str] | None = None) -> dict[str, str]:
         """V-R9: the person's stored numbers for the recipients that may need one: outside the
         own organisation and the community (NTA route or external). One partition query at most;
         none when no recipient needs a number (the common case: mail within the community)."""
@@ -67,14 +68,21 @@ class DraftValidation:
             # The sender's NTA status only tells the NTA route from external: both may need one.
             if categorise(domain, book.lookup(address, domain), own, True, sender_nta=False) in NEEDS_PHONE:
                 addresses.add(address)
-        return self._phones.for_draft(session, addresses) if addresses else {}
+        return self._phones.for_draft(session, addresses, read_log) if addresses else {}
 
-    def verdict(self, session: Session, draft: Draft, language: str) -> Verdict:
+    def verdict(self, session: Session, draft: Draft, language: str, read_log: list[str] | None = None) -> Verdict:
+        """The draft's verdict. With ``read_log`` the stored numbers it used are not recorded as
+        ``phone.read`` here but appended to it (``PhoneBook.for_draft``): the caller records them."""
         tenant = self.tenant_of(session)
         book = self.book_for(tenant)
         return evaluate(draft, policy=self.policy_of(tenant), session_mailbox=session.mailbox, book=book,
-                        stored_phones=self.stored_phones(session, tenant, draft, book), language=language)
+                        stored_phones=self.stored_phones(session, tenant, draft, book, read_log), language=language)
 
-    def on_send(self, session: Session, draft: Draft, language: str) -> OnSendDecision:
+    def record_phone_read(self, session: Session, read: list[str]) -> None:
+        """Record a verdict's deferred read of stored numbers (``phone.read``, purpose ``verdict``)."""
+        self._phones.record_verdict_read(session, read)
+
+    def on_send(self, session: Session, draft: Draft, language: str,
+                read_log: list[str] | None = None) -> OnSendDecision:
         tenant = self.tenant_of(session)
-        return on_send_decision(self.verdict(session, draft, language), self.policy_of(tenant))
+        return on_send_decision(self.verdict(session, draft, language, read_log), self.policy_of(tenant))

@@ -34,9 +34,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, cast
 
 import jwt
-import rfc8785
 
 from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
+from sendsecure.core.canonical import CanonicalizationError, canonical_json
 from sendsecure.core.signing import ALGORITHM, SigningKey, VerificationKeys, b64url, b64url_decode
 
 ENVELOPE_VERSION = 1
@@ -291,8 +291,8 @@ def canonical_form(record: Mapping[str, object]) -> bytes:
     """RFC 8785 bytes of a record less ``signature`` and ``headers``: the signed payload."""
     signed = {name: value for name, value in record.items() if name not in UNSIGNED_FIELDS}
     try:
-        return rfc8785.dumps(cast(Any, signed))
-    except (rfc8785.CanonicalizationError, TypeError, ValueError):
+        return canonical_json(cast(Any, signed))
+    except (CanonicalizationError, TypeError, ValueError):
         raise EnvelopeError("the record is not JSON that RFC 8785 can canonicalise") from None
 
 
@@ -474,7 +474,7 @@ def draft_digest(draft: DraftLike, *, default_sender: str, key: bytes) -> str:
     if len(key) < 32:
         raise EnvelopeError("the draft digest key must be at least 32 bytes")
     try:
-        payload = rfc8785.dumps(cast(Any, draft_form(draft, default_sender=default_sender)))
-    except (rfc8785.CanonicalizationError, TypeError, ValueError):
+        payload = canonical_json(cast(Any, draft_form(draft, default_sender=default_sender)))
+    except (CanonicalizationError, TypeError, ValueError):
         raise EnvelopeError("the draft is not JSON that RFC 8785 can canonicalise") from None
     return b64url(hmac.new(key, payload, hashlib.sha256).digest())

@@ -31,9 +31,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
-import rfc8785
 
 from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
+from sendsecure.core.canonical import canonical_json
 from sendsecure.core.envelope import ROUTES, Envelope
 from sendsecure.core.signing import ALGORITHM, SigningKey, VerificationKeys, b64url
 
@@ -65,7 +65,7 @@ def _normal_address(address: str) -> str:
 
 def recipient_set_form(addresses: Iterable[str]) -> bytes:
     """The RFC 8785 form of the set: the normalised addresses, once each, sorted."""
-    return rfc8785.dumps(sorted({_normal_address(address) for address in addresses}))
+    return canonical_json(sorted({_normal_address(address) for address in addresses}))
 
 
 def recipient_digest(salt: bytes, addresses: Iterable[str]) -> str:

@@ -1,0 +1,140 @@
+"""The application's cost of one ``POST /messages/send``, in this process (issue 10, Measure).
+
+No HTTP server: starts its own Azurite, provisions the demo tenants and publishes the sample book
+as the development host does, logs in through the login functions, then calls the registered
+function ``send_message`` with the 10-recipient draft of ``drafts_load.py`` and a NEW
+``message_id`` each call, ``--calls`` times after a warm-up, ``--repeats`` rounds. Reports per
+send the median CPU time of this process (``time.process_time``), the median wall time (this
+process + Azurite's answers) and how many Table Storage calls of each kind one send makes (the
+TableStore's methods counted in this process). ``--profile`` prints the cProfile top.
+
+    python bench/send_inprocess.py [--calls 300] [--repeats 5] [--profile]
+
+Writes bench/results/send_inprocess.json (``--output`` for another name). What HTTP adds (the
+development host, 16 connections) is in send_load.py's figures, not here.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import cProfile
+import email
+import json
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from drafts_load import DRAFT  # noqa: E402
+from loadtools import MAILBOX, RESULTS  # noqa: E402
+from onsend_inprocess import _setup  # noqa: E402
+
+COUNTED = ("get", "insert", "upsert", "update_if_present", "replace_if_unchanged", "delete", "submit", "query")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="print the cProfile top of a send")
+    parser.add_argument("--output", default="send_inprocess.json", help="file name under bench/results/")
+    args = parser.parse_args(argv)
+
+    import logging
+
+    import azure.functions as func
+
+    from devhost.azurite import Azurite
+    from sendsecure.adapters import storage
+
+    counts: collections.Counter[str] = collections.Counter()
+    for name in COUNTED:  # count the calls one send makes (the bench's own wrapper, not the app's code)
+        original = getattr(storage.TableStore, name)
+
+        def counted(self, table, *a, _original=original, _name=name, **k):
+            counts[f"{_name} {table}"] += 1
+            return _original(self, table, *a, **k)
+        setattr(storage.TableStore, name, counted)
+
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="bench-send-") as tmp_name, Azurite() as azurite:
+        tmp = Path(tmp_name)
+        _setup(tmp, azurite.connection_string)
+        from function_app import app
+
+        functions = {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
+
+        def request(method: str, path: str, body: bytes = b"", token: str | None = None) -> func.HttpRequest:
+            headers = {"content-type": "application/json", "x-forwarded-for": "192.0.2.10",
+                       "accept-language": "nl-NL,nl;q=0.9,en;q=0.8"}
+            if token:
+                headers["authorization"] = f"Bearer {token}"
+            return func.HttpRequest(method, f"http://127.0.0.1{path}", headers=headers, params={},
+                                    route_params={}, body=body)
+
+        challenge = json.loads(functions["request_login_code"](
+            request("POST", "/api/v1/auth/email-code", json.dumps({"mailbox": MAILBOX}).encode())).get_body())
+        mail = sorted((tmp / "outbox").glob("*.eml"))[-1]
+        code = email.message_from_bytes(mail.read_bytes())["X-Dev-Login-Code"]
+        answer = functions["verify_login_code"](request("POST", "/api/v1/auth/email-code/verify", json.dumps(
+            {"challenge_id": challenge["challenge_id"], "code": code}).encode()))
+        token = json.loads(answer.get_body())["session_token"]
+        send = functions["send_message"]
+
+        def build() -> func.HttpRequest:
+            body = {"message_id": f"<{uuid.uuid4().hex}@bench.example>", "draft": DRAFT}
+            return request("POST", "/api/v1/messages/send", json.dumps(body).encode(), token=token)
+
+        first = send(build())
+        if first.status_code != 201:
+            raise RuntimeError(f"send: HTTP {first.status_code}: {first.get_body()[:300]!r}")
+
+        def timed() -> tuple[float, float]:
+            requests = [build() for _ in range(args.calls)]
+            cpu, wall = time.process_time(), time.perf_counter()
+            for req in requests:
+                response = send(req)
+                if response.status_code != 201:
+                    raise RuntimeError(f"send: HTTP {response.status_code}")
+            return ((time.process_time() - cpu) * 1e6 / args.calls, (time.perf_counter() - wall) * 1e6 / args.calls)
+
+        timed()  # warm caches and code paths
+        counts.clear()
+        cpu_rounds, wall_rounds = [], []
+        for _ in range(args.repeats):
+            cpu, wall = timed()
+            cpu_rounds.append(round(cpu, 1))
+            wall_rounds.append(round(wall, 1))
+        per_send = {name: round(count / (args.calls * args.repeats), 3) for name, count in sorted(counts.items())}
+        result = {"benchmark": "send_inprocess", "calls": args.calls, "repeats": args.repeats,
+                  "draft": {"recipients": 10, "attachments": len(DRAFT["attachments"])},
+                  "cpu_us": {"median": statistics.median(cpu_rounds), "rounds": cpu_rounds},
+                  "wall_us": {"median": statistics.median(wall_rounds), "rounds": wall_rounds},
+                  "table_calls_per_send": per_send}
+        print(f"per send (median of {args.repeats} x {args.calls}): CPU {result['cpu_us']['median']} µs, "
+              f"wall {result['wall_us']['median']} µs")
+        print("Table calls per send:", json.dumps(per_send))
+        if args.profile:
+            requests = [build() for _ in range(args.calls)]
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for req in requests:
+                send(req)
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(50)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / args.output).write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    print(f"written: {RESULTS / args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
