@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ _ALLOWED_DETAIL_TYPES = (str, int, bool, float)
 # Properties of the chain itself; a detail may not use these names either.
 _CHAIN_FIELDS = ("chain", "seq", "prev_hash", "hash")
 MAX_ATTEMPTS = 16
+HEAD_INTERVAL = 0.2   # seconds: a growing chain's head is written at most this often, this late
 
 
 def audit_entity(event: str, *, tenant_id: str | None, actor: str | None, outcome: str, at: datetime,
@@ -118,12 +120,17 @@ class _Chain:
     partition: str
     lock: threading.Lock = field(default_factory=threading.Lock)
     pending: deque[_Pending] = field(default_factory=deque)
-    seq: int | None = None          # the last stored seq (-1: opened, empty); None: read it first
-    last_hash: str = ""
+    end: tuple[int, str] | None = None   # the last stored (seq, hash), -1 when empty; None: read it first
+    head_seq: int = -2                   # the seq the stored head names (-2: no head known yet)
 
 
 class AuditLog:
-    """The one audit service. ``writer`` is this instance's chain id (random; a test may pass one)."""
+    """The one audit service. ``writer`` is this instance's chain id (random; a test may pass one).
+
+    The chain's head is written with the chain's first batch (same transaction), then by a
+    background thread at most every ``HEAD_INTERVAL`` seconds while the chain grows (coalesced,
+    off the callers' path: a send writes one row, as before the chain). ``flush()`` writes the
+    heads now (tests, shutdown)."""
 
     def __init__(self, tables: storage.TableStore, keys: ChainKeys, *, writer: str | None = None) -> None:
         self._tables = tables
@@ -131,6 +138,9 @@ class AuditLog:
         self.writer = writer or secrets.token_hex(6)
         self._chains: dict[str, _Chain] = {}
         self._lock = threading.Lock()
+        self._heads_due = threading.Event()
+        self._heads_lock = threading.Lock()
+        self._head_thread: threading.Thread | None = None
 
     def record(self, event: str, *, tenant_id: str | None, actor: str | None, outcome: str, **details: Any) -> None:
         entity = audit_entity(
@@ -158,7 +168,8 @@ class AuditLog:
             if chain is None:
                 # Chains of days before yesterday are finished: forget them (a late event reopens one).
                 oldest = day_before(partition.rpartition(".")[2])
-                for key in [k for k, c in self._chains.items() if k.rpartition(".")[2] < oldest and not c.pending]:
+                for key in [k for k, c in self._chains.items() if k.rpartition(".")[2] < oldest and not c.pending
+                            and c.end is not None and c.head_seq >= c.end[0]]:
                     del self._chains[key]
                 chain = self._chains[partition] = _Chain(partition)
         return chain
@@ -167,32 +178,34 @@ class AuditLog:
         return self._keys.key(CHAIN_KEY_PURPOSE)
 
     def _commit(self, chain: _Chain) -> None:
-        """Write the queued rows of ``chain`` (up to a batch) and its head, holding its lock."""
+        """Write the queued rows of ``chain`` (up to a batch), holding its lock."""
         batch = [chain.pending.popleft() for _ in range(min(len(chain.pending), storage.BATCH_LIMIT - 1))]
         if not batch:
             return
         try:
             for attempt in range(MAX_ATTEMPTS):
-                if chain.seq is None:
+                if chain.end is None:
                     self._resume(chain)
-                assert chain.seq is not None
+                assert chain.end is not None
                 key = self._key()
-                seq, prev = chain.seq, chain.last_hash
+                seq, prev = chain.end
                 for item in batch:
                     seq += 1
                     link(key, item.entity, self.writer, seq, prev)
                     prev = item.entity["hash"]
-                head = head_entity(key, chain.partition, self.writer, seq, prev)
+                # The chain's first batch in storage carries its head, so rows never exist without one.
+                head = (head_entity(key, chain.partition, self.writer, seq, prev),) if chain.head_seq < -1 else ()
                 try:
-                    self._tables.insert_all(storage.AUDIT, [item.entity for item in batch], upsert=(head,))
+                    self._tables.insert_all(storage.AUDIT, [item.entity for item in batch], upsert=head)
                 except Conflict:
                     logger.warning("audit chain %s %s: position taken, re-reading its end (attempt %d)",
                                    chain.partition, self.writer, attempt + 1)
-                    chain.seq = None
+                    chain.end = None
                     continue
-                if chain.seq < 0:
+                if head:
+                    chain.head_seq = seq
                     logger.info("audit chain opened: %s writer %s", chain.partition, self.writer)  # an outside anchor
-                chain.seq, chain.last_hash = seq, prev
+                chain.end = (seq, prev)
                 break
             else:
                 raise DependencyUnavailable("The audit log is too busy to record this safely; try again.",
@@ -200,19 +213,21 @@ class AuditLog:
         except BaseException as error:
             # Nothing of the batch is known to be stored (a lost answer may have stored it all):
             # read the chain's end again before the next batch.
-            chain.seq = None
+            chain.end = None
             for item in batch:
                 item.error, item.done = error, True
             return
         for item in batch:
             item.done = True
+        if chain.head_seq < seq:
+            self._heads_are_due()
 
     def _resume(self, chain: _Chain) -> None:
-        """Where the chain ends in storage: its head, and any rows after it (a head is written with
-        its rows, so there are none unless the head was removed); -1 for a new chain."""
+        """Where the chain ends in storage: its head, and any rows after it; -1 for a new chain."""
         head = self._tables.get(storage.AUDIT, chain.partition, head_key(self.writer))
         seq = int(head["seq"]) if head is not None else -1
         last_hash = str(head["last_hash"]) if head is not None else ""
+        chain.head_seq = seq if head is not None else -2
         start = row_key(self.writer, max(seq, 0))
         for row in self._tables.query(storage.AUDIT, "PartitionKey eq @p and RowKey ge @low and RowKey lt @high",
                                       {"p": chain.partition, "low": start, "high": self.writer + "/"},
@@ -220,7 +235,48 @@ class AuditLog:
             parsed = parse_row_key(row["RowKey"])
             if parsed is not None and parsed[1] >= seq:
                 seq, last_hash = parsed[1], str(row["hash"])
-        chain.seq, chain.last_hash = seq, last_hash
+        chain.end = (seq, last_hash)
+
+    # ----- heads, off the callers' path ----------------------------------------------------------------
+
+    def _heads_are_due(self) -> None:
+        self._heads_due.set()
+        with self._lock:
+            if self._head_thread is None:
+                self._head_thread = threading.Thread(target=self._head_loop, name=f"audit-heads-{self.writer}",
+                                                     daemon=True)
+                self._head_thread.start()
+
+    def _head_loop(self) -> None:
+        """Writes due heads; ends after a quiet minute (the next growing chain starts it again)."""
+        while True:
+            if self._heads_due.wait(timeout=60):
+                time.sleep(HEAD_INTERVAL)   # coalesce: one head per chain per interval, however many rows
+                self._heads_due.clear()
+                self.flush()
+                continue
+            with self._lock:
+                if not self._heads_due.is_set():
+                    self._head_thread = None
+                    return
+
+    def flush(self) -> None:
+        """Write the head of every chain that grew since its head was written (best effort: a
+        failure is logged and retried at the next interval)."""
+        with self._heads_lock:
+            for chain in list(self._chains.values()):
+                end = chain.end
+                if end is None or chain.head_seq < -1 or end[0] <= chain.head_seq:
+                    continue
+                try:
+                    self._tables.upsert(storage.AUDIT, head_entity(self._key(), chain.partition, self.writer, *end),
+                                        merge=False)
+                except DependencyUnavailable:
+                    logger.warning("audit chain %s %s: head not written; retried in %.1f s", chain.partition,
+                                   self.writer, HEAD_INTERVAL)
+                    self._heads_due.set()
+                    continue
+                chain.head_seq = max(chain.head_seq, end[0])
 
 __all__ = [
     "AUDIT_PURGED", "AUDIT_READ", "AUDIT_SEALED", "AUDIT_VERIFIED", "LOGIN_CODE_REQUESTED", "LOGIN_FAILED",

@@ -9,9 +9,9 @@ someone who can write the table but not read the key store cannot recompute a ch
 changing a row.
 
 ``check_chain`` finds, for one chain's rows as stored, the first row that was changed, removed,
-inserted or moved. A chain's *head* (row key ``~head.<writer>`` in the same partition, written in
-the same entity group transaction as the rows: its last seq and hash, keyed likewise) catches a
-removed tail; a day's *seal* (``auditseals``: every chain's last seq and hash, signed
+inserted or moved. A chain's *head* (row key ``~head.<writer>`` in the same partition, written
+with the chain's first rows and then kept up to date within ``HEAD_INTERVAL``: its last seq and
+hash, keyed likewise) catches a removed tail; a day's *seal* (``auditseals``: every chain's last seq and hash, signed
 with the deployment's Ed25519 signing key and linked to the previous day's seal) fixes the day for
 good. No I/O here.
 """
@@ -162,9 +162,11 @@ def check_chain(key: bytes, partition: str, writer: str, rows: Iterable[Mapping[
 
 
 def check_head(key: bytes, partition: str, writer: str, head: Mapping[str, Any] | None, end: ChainEnd) -> Break | None:
-    """A chain of an unsealed day against its head, which is written in the same transaction as
-    the rows: it names the chain's last row exactly. Ahead of the rows: rows were removed from
-    the tail; behind them: rows were added."""
+    """A chain of an unsealed day against its head. The head is written with the chain's first
+    rows, then at most ``HEAD_INTERVAL`` after the chain grew, so it may trail the rows (by the
+    last fraction of a second, or what a process wrote just before it stopped); rows past it
+    carry valid hashes (a forged one is caught by ``check_chain``). A head ahead of the rows
+    means rows were removed from the tail."""
     if head is None:
         return Break(partition, row_key(writer, 0), "head_missing")
     if head.get("hash") != row_hash(key, head) or head.get("chain") != writer:
@@ -172,9 +174,7 @@ def check_head(key: bytes, partition: str, writer: str, head: Mapping[str, Any] 
     seq = head.get("seq")
     if not isinstance(seq, int) or seq > end.seq:
         return Break(partition, row_key(writer, end.seq + 1), "chain_removed" if end.rows == 0 else "tail_removed")
-    if seq < end.seq:
-        return Break(partition, row_key(writer, seq + 1), "inserted")
-    if head.get("last_hash") != end.last_hash:
+    if seq == end.seq and head.get("last_hash") != end.last_hash:
         return Break(partition, row_key(writer, end.seq), "changed")
     return None
 

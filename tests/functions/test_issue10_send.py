@@ -200,10 +200,12 @@ def test_issue10_item3_storage_failing_at_each_write_leaves_no_half_envelope(cal
     draft = {**DRAFT, "to": [{"address": EXTERNAL}], "phones": {EXTERNAL: "0612345678"}}
     tables = runtime.tables()
     writes = {"n": 0}
-    real_insert, real_upsert, real_insert_all = tables.insert, tables.upsert, tables.insert_all
+    real_insert, real_upsert = tables.insert, tables.upsert
 
     def failing(real):
         def write(*args, **kwargs):
+            if str(args[1].get("RowKey", "")).startswith("~head."):  # an audit chain's head, written in the
+                return real(*args, **kwargs)                          # background (X7): not the send's
             index = writes["n"]
             writes["n"] += 1
             if index == fail_at:
@@ -214,11 +216,9 @@ def test_issue10_item3_storage_failing_at_each_write_leaves_no_half_envelope(cal
 
     monkeypatch.setattr(tables, "insert", failing(real_insert))
     monkeypatch.setattr(tables, "upsert", failing(real_upsert))
-    monkeypatch.setattr(tables, "insert_all", failing(real_insert_all))   # the audit log's batch (X7)
     first = send(call, token, "fail", draft=draft)
     monkeypatch.setattr(tables, "insert", real_insert)
     monkeypatch.setattr(tables, "upsert", real_upsert)
-    monkeypatch.setattr(tables, "insert_all", real_insert_all)
     assert first.status_code == (503 if fail_at < 4 else 201), first.get_body()
     rows = envelope_rows()
     if first.status_code == 503:

@@ -52,6 +52,7 @@ def log(app_env):
     """The process's audit log with five events of one chain, and nothing else of the tenant today."""
     audit = runtime.audit_log()
     write(audit, 5)
+    audit.flush()   # the heads as the background writer leaves them a moment later
     return audit
 
 
@@ -255,6 +256,7 @@ def history(app_env, monkeypatch):
     log = runtime.audit_log()
     _old_events(monkeypatch, log, DAY1)
     _old_events(monkeypatch, log, DAY1 + timedelta(days=2))
+    log.flush()
     sealed = runtime.audit_trail().seal(TENANT, now=DAY1 + timedelta(days=5))
     assert sealed == ["20200301", "20200302", "20200303", "20200304", "20200305"]
     return log

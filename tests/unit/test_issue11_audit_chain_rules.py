@@ -73,11 +73,12 @@ def test_x7_a_head_ahead_of_the_rows_means_a_removed_tail():
     assert check_head(KEY, PARTITION, WRITER, head, check_chain(KEY, PARTITION, WRITER, [])).reason == "chain_removed"
 
 
-def test_x7_a_head_behind_the_rows_or_missing_or_forged_is_a_break():
+def test_x7_a_trailing_head_is_accepted_a_missing_wrong_or_forged_one_is_not():
     rows = chain(3)
     end = check_chain(KEY, PARTITION, WRITER, rows)
-    behind = check_head(KEY, PARTITION, WRITER, head_entity(KEY, PARTITION, WRITER, 1, rows[1]["hash"]), end)
-    assert (behind.reason, behind.row_key) == ("inserted", rows[2]["RowKey"])
+    assert check_head(KEY, PARTITION, WRITER, head_entity(KEY, PARTITION, WRITER, 1, rows[1]["hash"]), end) is None
+    wrong = check_head(KEY, PARTITION, WRITER, head_entity(KEY, PARTITION, WRITER, 2, rows[1]["hash"]), end)
+    assert (wrong.reason, wrong.row_key) == ("changed", rows[2]["RowKey"])
     assert check_head(KEY, PARTITION, WRITER, None, end).reason == "head_missing"
     forged = {**head_entity(KEY, PARTITION, WRITER, 5, "x"), "seq": 2}
     assert check_head(KEY, PARTITION, WRITER, forged, end).reason == "changed"
