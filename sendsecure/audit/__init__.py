@@ -6,12 +6,12 @@ one row per event. Actors are pseudonyms (keyed hashes), never addresses, and no
 phone numbers or subjects are written.
 
 Rows form chains (``sendsecure.audit.chain``): one per tenant, UTC day and writer, where the
-writer is a random id of this ``AuditLog`` (one per process), so processes never contend for a
-position. Within a process, concurrent ``record`` calls of one chain are written together (group
-commit): whoever holds the chain's lock writes everything queued so far as one entity group
-transaction (at most 99 rows and the chain's head, one partition) with create-only keys
-``<writer>.<seq>``, and each caller returns once its own row is stored (or raises what the batch
-raised). A create that finds
+writer is a random id of this ``AuditLog`` (one per process) and one of its ``LANES``, so processes
+never contend for a position. A call takes a lane nobody is writing; when all are busy it queues
+on the shortest, and whoever holds that lane's lock writes everything queued so far in one call
+(group commit: a plain create for one row, else one entity group transaction of at most 99 rows,
+one partition) with create-only keys ``<writer>.<seq>``; each caller returns once its own row is
+stored (or raises what its batch raised). A create that finds
 its key taken (a lost answer whose batch did land, or another instance with the same writer id)
 re-reads the chain's end from storage and tries again: a chain never forks.
 
@@ -75,6 +75,7 @@ _ALLOWED_DETAIL_TYPES = (str, int, bool, float)
 _CHAIN_FIELDS = ("chain", "seq", "prev_hash", "hash")
 MAX_ATTEMPTS = 16
 HEAD_INTERVAL = 0.2   # seconds: a growing chain's head is written at most this often, this late
+LANES = 4             # chains per tenant and day in one process: up to four batches in flight at once
 
 
 def audit_entity(event: str, *, tenant_id: str | None, actor: str | None, outcome: str, at: datetime,
@@ -118,6 +119,7 @@ class _Pending:
 @dataclass(eq=False)
 class _Chain:
     partition: str
+    writer: str
     lock: threading.Lock = field(default_factory=threading.Lock)
     pending: deque[_Pending] = field(default_factory=deque)
     end: tuple[int, str] | None = None   # the last stored (seq, hash), -1 when empty; None: read it first
@@ -136,7 +138,7 @@ class AuditLog:
         self._tables = tables
         self._keys = keys
         self.writer = writer or secrets.token_hex(6)
-        self._chains: dict[str, _Chain] = {}
+        self._chains: dict[tuple[str, int], _Chain] = {}
         self._lock = threading.Lock()
         self._heads_due = threading.Event()
         self._heads_lock = threading.Lock()
@@ -149,29 +151,47 @@ class AuditLog:
             caller_correlation_id=CALLER_CORRELATION_ID.get(),
         )
         item = _Pending(entity)
-        chain = self._chain(entity["PartitionKey"])
-        chain.pending.append(item)          # deque: appends and pops are atomic
-        with chain.lock:                    # the holder writes everything queued, ours included
-            while not item.done:
-                self._commit(chain)
+        partition = entity["PartitionKey"]
+        lanes = [self._chain(partition, lane) for lane in range(LANES)]
+        for chain in lanes:                 # a lane nobody is writing: ours (and what waits there) at once
+            if chain.lock.acquire(blocking=False):
+                try:
+                    chain.pending.append(item)
+                    while not item.done:
+                        self._commit(chain)
+                finally:
+                    chain.lock.release()
+                break
+        else:                               # every lane busy: queue on the shortest; its writer may take ours
+            chain = min(lanes, key=lambda lane: len(lane.pending))
+            chain.pending.append(item)      # deque: appends and pops are atomic
+            with chain.lock:
+                while not item.done:
+                    self._commit(chain)
         if item.error is not None:
             raise item.error
 
     # ----- the chain's state in this process ------------------------------------------------------
 
-    def _chain(self, partition: str) -> _Chain:
-        chain = self._chains.get(partition)
+    def lane_writer(self, lane: int) -> str:
+        """The chain id of a lane: lane 0 is ``writer``, lane k ``writer`` + k (13 characters, so
+        never another instance's 12-character id)."""
+        return self.writer if lane == 0 else f"{self.writer}{lane}"
+
+    def _chain(self, partition: str, lane: int) -> _Chain:
+        key = (partition, lane)
+        chain = self._chains.get(key)
         if chain is not None:
             return chain
         with self._lock:
-            chain = self._chains.get(partition)
+            chain = self._chains.get(key)
             if chain is None:
                 # Chains of days before yesterday are finished: forget them (a late event reopens one).
                 oldest = day_before(partition.rpartition(".")[2])
-                for key in [k for k, c in self._chains.items() if k.rpartition(".")[2] < oldest and not c.pending
-                            and c.end is not None and c.head_seq >= c.end[0]]:
-                    del self._chains[key]
-                chain = self._chains[partition] = _Chain(partition)
+                for old in [k for k, c in self._chains.items() if c.partition.rpartition(".")[2] < oldest
+                            and not c.pending and c.end is not None and c.head_seq >= c.end[0]]:
+                    del self._chains[old]
+                chain = self._chains[key] = _Chain(partition, self.lane_writer(lane))
         return chain
 
     def _key(self) -> bytes:
@@ -191,20 +211,20 @@ class AuditLog:
                 seq, prev = chain.end
                 for item in batch:
                     seq += 1
-                    link(key, item.entity, self.writer, seq, prev)
+                    link(key, item.entity, chain.writer, seq, prev)
                     prev = item.entity["hash"]
                 # The chain's first batch in storage carries its head, so rows never exist without one.
-                head = (head_entity(key, chain.partition, self.writer, seq, prev),) if chain.head_seq < -1 else ()
+                head = (head_entity(key, chain.partition, chain.writer, seq, prev),) if chain.head_seq < -1 else ()
                 try:
                     self._tables.insert_all(storage.AUDIT, [item.entity for item in batch], upsert=head)
                 except Conflict:
                     logger.warning("audit chain %s %s: position taken, re-reading its end (attempt %d)",
-                                   chain.partition, self.writer, attempt + 1)
+                                   chain.partition, chain.writer, attempt + 1)
                     chain.end = None
                     continue
                 if head:
                     chain.head_seq = seq
-                    logger.info("audit chain opened: %s writer %s", chain.partition, self.writer)  # an outside anchor
+                    logger.info("audit chain opened: %s writer %s", chain.partition, chain.writer)  # an outside anchor
                 chain.end = (seq, prev)
                 break
             else:
@@ -224,13 +244,13 @@ class AuditLog:
 
     def _resume(self, chain: _Chain) -> None:
         """Where the chain ends in storage: its head, and any rows after it; -1 for a new chain."""
-        head = self._tables.get(storage.AUDIT, chain.partition, head_key(self.writer))
+        head = self._tables.get(storage.AUDIT, chain.partition, head_key(chain.writer))
         seq = int(head["seq"]) if head is not None else -1
         last_hash = str(head["last_hash"]) if head is not None else ""
         chain.head_seq = seq if head is not None else -2
-        start = row_key(self.writer, max(seq, 0))
+        start = row_key(chain.writer, max(seq, 0))
         for row in self._tables.query(storage.AUDIT, "PartitionKey eq @p and RowKey ge @low and RowKey lt @high",
-                                      {"p": chain.partition, "low": start, "high": self.writer + "/"},
+                                      {"p": chain.partition, "low": start, "high": chain.writer + "/"},
                                       select=["RowKey", "hash"]):
             parsed = parse_row_key(row["RowKey"])
             if parsed is not None and parsed[1] >= seq:
@@ -269,11 +289,11 @@ class AuditLog:
                 if end is None or chain.head_seq < -1 or end[0] <= chain.head_seq:
                     continue
                 try:
-                    self._tables.upsert(storage.AUDIT, head_entity(self._key(), chain.partition, self.writer, *end),
+                    self._tables.upsert(storage.AUDIT, head_entity(self._key(), chain.partition, chain.writer, *end),
                                         merge=False)
                 except DependencyUnavailable:
                     logger.warning("audit chain %s %s: head not written; retried in %.1f s", chain.partition,
-                                   self.writer, HEAD_INTERVAL)
+                                   chain.writer, HEAD_INTERVAL)
                     self._heads_due.set()
                     continue
                 chain.head_seq = max(chain.head_seq, end[0])

@@ -12,7 +12,7 @@ import pytest
 
 from sendsecure import runtime
 from sendsecure.adapters import storage
-from sendsecure.audit import AuditLog
+from sendsecure.audit import LANES, AuditLog
 from sendsecure.audit.__main__ import main as audit_cli
 from sendsecure.audit.chain import day_of, head_key, is_head, row_key
 from sendsecure.audit.trail import CHECKPOINT, seal_and_purge
@@ -189,8 +189,10 @@ def test_x7_issue11_100_parallel_writers_in_two_processes_leave_unbroken_chains(
     sent = [r for r in rows() if r["event"] == "send.accepted"]
     assert sorted(r["n"] for r in sent) == list(range(100))          # no event lost, none twice
     for log in logs:
-        ours = chain_rows(log.writer)
-        assert [r["seq"] for r in ours] == list(range(len(ours))) and len(ours) == 50
+        lanes = [chain_rows(log.lane_writer(lane)) for lane in range(LANES)]
+        for ours in lanes:
+            assert [r["seq"] for r in ours] == list(range(len(ours)))
+        assert sum(len(ours) for ours in lanes) == 50
 
 
 def test_x7_issue11_two_writers_with_one_chain_id_take_turns_without_forking_it(app_env):
@@ -200,9 +202,10 @@ def test_x7_issue11_two_writers_with_one_chain_id_take_turns_without_forking_it(
     _parallel(logs, 60)
 
     assert verify().intact
-    ours = chain_rows("5ha7ed000000")
-    assert [r["seq"] for r in ours] == list(range(60))
-    assert sorted(r["n"] for r in ours) == list(range(60))
+    lanes = [chain_rows(logs[0].lane_writer(lane)) for lane in range(LANES)]
+    for ours in lanes:
+        assert [r["seq"] for r in ours] == list(range(len(ours)))
+    assert sorted(r["n"] for ours in lanes for r in ours) == list(range(60))
 
 
 def test_x7_group_commit_writes_concurrent_events_in_fewer_batches(app_env, monkeypatch):
