@@ -7,11 +7,11 @@ phone numbers or subjects are written.
 
 Rows form chains (``sendsecure.audit.chain``): one per tenant, UTC day and writer, where the
 writer is a random id of this ``AuditLog`` (one per process) and one of its ``LANES``, so processes
-never contend for a position. A call takes a lane nobody is writing; when all are busy it queues
-on the shortest, and whoever holds that lane's lock writes everything queued so far in one call
-(group commit: a plain create for one row, else one entity group transaction of at most 99 rows,
-one partition) with create-only keys ``<writer>.<seq>``; each caller returns once its own row is
-stored (or raises what its batch raised). A create that finds
+never contend for a position. A call queues on a lane nobody is writing, else on the shortest
+queue; whoever holds that lane's lock writes everything queued so far in one call (group commit:
+a plain create for one row, else one entity group transaction of at most 99 rows, one partition)
+with create-only keys ``<writer>.<seq>``, then wakes the first caller still queued to take over.
+Each caller returns once its own row is stored (or raises what its batch raised). A create that finds
 its key taken (a lost answer whose batch did land, or another instance with the same writer id)
 re-reads the chain's end from storage and tries again: a chain never forks.
 
@@ -76,6 +76,7 @@ _CHAIN_FIELDS = ("chain", "seq", "prev_hash", "hash")
 MAX_ATTEMPTS = 16
 HEAD_INTERVAL = 0.2   # seconds: a growing chain's head is written at most this often, this late
 LANES = 4             # chains per tenant and day in one process: up to four batches in flight at once
+HAND_OVER_SECONDS = 0.05   # a queued caller checks again at least this often (a safety net: it is woken)
 
 
 def audit_entity(event: str, *, tenant_id: str | None, actor: str | None, outcome: str, at: datetime,
@@ -114,6 +115,11 @@ class _Pending:
     entity: dict[str, Any]
     done: bool = False
     error: BaseException | None = None
+    wake: threading.Event = field(default_factory=threading.Event)
+
+    def finish(self, error: BaseException | None = None) -> None:
+        self.error, self.done = error, True
+        self.wake.set()
 
 
 @dataclass(eq=False)
@@ -153,23 +159,34 @@ class AuditLog:
         item = _Pending(entity)
         partition = entity["PartitionKey"]
         lanes = [self._chain(partition, lane) for lane in range(LANES)]
-        for chain in lanes:                 # a lane nobody is writing: ours (and what waits there) at once
+        # A lane nobody is writing, else the shortest queue (its writer takes ours into its batch).
+        chain = next((lane for lane in lanes if not lane.lock.locked()), None) or \
+            min(lanes, key=lambda lane: len(lane.pending))
+        chain.pending.append(item)          # deque: appends and pops are atomic
+        while not item.done:
             if chain.lock.acquire(blocking=False):
                 try:
-                    chain.pending.append(item)
                     while not item.done:
                         self._commit(chain)
                 finally:
                     chain.lock.release()
-                break
-        else:                               # every lane busy: queue on the shortest; its writer may take ours
-            chain = min(lanes, key=lambda lane: len(lane.pending))
-            chain.pending.append(item)      # deque: appends and pops are atomic
-            with chain.lock:
-                while not item.done:
-                    self._commit(chain)
+                self._hand_over(chain)
+            else:
+                # Woken when a batch stored ours, or when the writer left and it is our turn.
+                item.wake.wait(HAND_OVER_SECONDS)
+                item.wake.clear()
         if item.error is not None:
             raise item.error
+
+    @staticmethod
+    def _hand_over(chain: _Chain) -> None:
+        """After a writer leaves: wake the first caller still queued, so it takes the lock (whoever
+        queued while the lock was held is therefore never left waiting for a writer)."""
+        try:
+            first = chain.pending[0]
+        except IndexError:
+            return
+        first.wake.set()
 
     # ----- the chain's state in this process ------------------------------------------------------
 
@@ -235,10 +252,10 @@ class AuditLog:
             # read the chain's end again before the next batch.
             chain.end = None
             for item in batch:
-                item.error, item.done = error, True
+                item.finish(error)
             return
         for item in batch:
-            item.done = True
+            item.finish()
         if chain.head_seq < seq:
             self._heads_are_due()
 
