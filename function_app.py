@@ -4,7 +4,20 @@ import logging
 
 import azure.functions as func
 
-from functions import admin, auth, drafts, fallback, gateway, health, housekeeping, info, messages, phones, session, settings
+from functions import (
+    admin,
+    auth,
+    drafts,
+    fallback,
+    gateway,
+    health,
+    housekeeping,
+    info,
+    messages,
+    phones,
+    session,
+    settings,
+)
 from sendsecure.http.api import operations_of
 from sendsecure.settings import get_settings
 

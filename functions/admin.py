@@ -1,4 +1,6 @@
 """A tenant's administrators read and verify its audit log (SPEC S6, X7; API.md "Administration")."""
+from typing import Any
+
 import azure.functions as func
 
 from sendsecure import runtime
@@ -10,7 +12,7 @@ from sendsecure.sessions import Session
 bp = ApiBlueprint()
 
 
-def _query(name: str, description: str) -> dict:
+def _query(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "schema": {"type": "string"}, "description": description}
 
 

@@ -19,7 +19,7 @@ from datetime import date
 from sendsecure import runtime
 from sendsecure.audit import AUDIT_VERIFIED
 from sendsecure.audit.chain import NO_TENANT, day_of
-from sendsecure.audit.trail import daily_housekeeping
+from sendsecure.audit.trail import AuditTrail, daily_housekeeping
 from sendsecure.core.clock import utcnow
 from sendsecure.errors import ConfigurationError, DependencyUnavailable
 
@@ -58,7 +58,8 @@ def _verify(args: argparse.Namespace) -> int:
 def _tenants(args: argparse.Namespace) -> list[str]:
     if args.tenant:
         return [args.tenant]
-    return runtime.audit_trail().tenants(t.id for t in runtime.tenant_directory().all())
+    trail: AuditTrail = runtime.audit_trail()
+    return trail.tenants(t.id for t in runtime.tenant_directory().all())
 
 
 def main(argv: list[str] | None = None) -> int:

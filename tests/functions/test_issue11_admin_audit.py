@@ -54,7 +54,8 @@ def test_s6_issue11_someone_else_of_the_tenant_gets_403(call, login):
 
 
 def test_s6_issue11_without_a_session_401(call, app_env):
-    for name, path in (("list_audit_events", "/api/v1/admin/audit"), ("verify_audit_log", "/api/v1/admin/audit/verify")):
+    for name, path in (("list_audit_events", "/api/v1/admin/audit"),
+                       ("verify_audit_log", "/api/v1/admin/audit/verify")):
         assert call(name, "GET", path).status_code == 401
 
 
