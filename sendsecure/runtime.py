@@ -180,6 +180,48 @@ def gateway():
 
 
 @functools.cache
+def entra_keys():
+    """Entra ID's signing keys, one cache per worker (None until the API's registration is set)."""
+    from sendsecure.adapters.jwks import EntraKeys
+
+    s = get_settings()
+    if not (s.entra_api_client_id or s.entra_api_app_id_uri):
+        return None
+    return EntraKeys(s.entra_authority, ca_bundle=s.entra_ca_bundle or None, timeout=s.entra_timeout_seconds,
+                     max_age=s.entra_keys_max_age_seconds, min_refresh=s.entra_keys_min_refresh_seconds)
+
+
+@functools.cache
+def entra_graph():
+    """The optional Graph check of an Entra login (``ENTRA_GRAPH_CHECK``), or None."""
+    s = get_settings()
+    if not s.entra_graph_check:
+        return None
+    from sendsecure.adapters.graphme import GraphProfiles
+
+    return GraphProfiles(authority=s.entra_authority, client_id=s.entra_api_client_id,
+                         client_secret=s.entra_client_secret, graph_base_url=s.graph_base_url,
+                         ca_bundle=s.entra_ca_bundle or None, timeout=s.entra_timeout_seconds)
+
+
+@functools.cache
+def entra_login():
+    from sendsecure.core.entratoken import TokenPolicy
+    from sendsecure.core.logincodes import IssueWindow
+    from sendsecure.entra import EntraLogin, EntraPolicy
+
+    s = get_settings()
+    policy = EntraPolicy(
+        token=TokenPolicy(audiences=tuple(a for a in (s.entra_api_client_id, s.entra_api_app_id_uri) if a),
+                          scope=s.entra_api_scope, client_id=s.entra_addin_client_id or None,
+                          leeway_seconds=s.entra_leeway_seconds),
+        per_client=IssueWindow(s.verify_limit_per_client, s.issue_window_seconds),
+    )
+    return EntraLogin(tables=tables(), tenants=tenant_directory(), sessions=sessions(), keys=entra_keys(),
+                      graph=entra_graph(), pseudonyms=pseudonyms(), audit_log=audit_log(), policy=policy)
+
+
+@functools.cache
 def audit_trail():
     from sendsecure.audit.trail import AuditTrail
 
@@ -195,7 +237,8 @@ def audit_administration():
 
 _FACTORIES = (derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport,
               tenant_directory, audit_log, sessions, email_login, envelopes, signing, sending,
-              service_credentials, gateway, audit_trail, audit_administration)
+              service_credentials, gateway, entra_keys, entra_graph, entra_login, audit_trail,
+              audit_administration)
 
 
 def reset() -> None:

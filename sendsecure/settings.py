@@ -117,6 +117,19 @@ class Settings:
     # Where we run (issue 8.7): in Azure the development back ends are refused unless allowed.
     running_in_azure: bool = False
     allow_development_backends: bool = False
+    # Entra ID login (SPEC A2, T3; issue 12; docs/login.md "Entra ID").
+    entra_authority: str = "https://login.microsoftonline.com"
+    entra_ca_bundle: str = ""
+    entra_api_client_id: str = ""
+    entra_api_app_id_uri: str = ""
+    entra_api_scope: str = "access_as_user"
+    entra_addin_client_id: str = ""
+    entra_leeway_seconds: int = 60
+    entra_keys_max_age_seconds: int = 86400
+    entra_keys_min_refresh_seconds: int = 60
+    entra_timeout_seconds: int = 5
+    entra_graph_check: bool = False
+    entra_client_secret: str = ""
     # Audit log (SPEC S6, X7): days a row is kept; sealed days older than this are purged.
     audit_retention_days: int = 3650
 
@@ -203,8 +216,34 @@ def _read(env: Mapping[str, str]) -> Settings:
         app_version=_text(env, "APP_VERSION", __version__),
         running_in_azure=any(_text(env, marker) for marker in AZURE_HOST_MARKERS),
         allow_development_backends=_bool(env, "ALLOW_DEVELOPMENT_BACKENDS", False),
+        entra_authority=_https(env, "ENTRA_AUTHORITY", "https://login.microsoftonline.com"),
+        entra_ca_bundle=_text(env, "ENTRA_CA_BUNDLE"),
+        entra_api_client_id=_text(env, "ENTRA_API_CLIENT_ID"),
+        entra_api_app_id_uri=_text(env, "ENTRA_API_APP_ID_URI"),
+        entra_api_scope=_text(env, "ENTRA_API_SCOPE", "access_as_user"),
+        entra_addin_client_id=_text(env, "ENTRA_ADDIN_CLIENT_ID"),
+        entra_leeway_seconds=_at_most(env, "ENTRA_LEEWAY_SECONDS", _int(env, "ENTRA_LEEWAY_SECONDS", 60, 0), 300),
+        entra_keys_max_age_seconds=_at_most(env, "ENTRA_KEYS_MAX_AGE_SECONDS",
+                                            _int(env, "ENTRA_KEYS_MAX_AGE_SECONDS", 86400, 300), 86400),
+        entra_keys_min_refresh_seconds=_int(env, "ENTRA_KEYS_MIN_REFRESH_SECONDS", 60, 10),
+        entra_timeout_seconds=_int(env, "ENTRA_TIMEOUT_SECONDS", 5, 1),
+        entra_graph_check=_bool(env, "ENTRA_GRAPH_CHECK", False),
+        entra_client_secret=env.get("ENTRA_CLIENT_SECRET", ""),
         audit_retention_days=_int(env, "AUDIT_RETENTION_DAYS", 3650, 1),
     )
+
+
+def _at_most(env: Mapping[str, str], name: str, value: int, maximum: int) -> int:
+    if value > maximum:
+        raise ConfigurationError(f"setting {name} must be at most {maximum}")
+    return value
+
+
+def _https(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _text(env, name, default).rstrip("/")
+    if not value.lower().startswith("https://"):
+        raise ConfigurationError(f"setting {name} must be an https URL")
+    return value
 
 
 @functools.cache

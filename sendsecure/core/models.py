@@ -455,6 +455,17 @@ class GatewayEventsAnswer(msgspec.Struct):
     accepted: int             # distinct events in the request; a repeated one is stored once
 
 
+# ----- Entra ID login (SPEC A2; issue 12; docs/login.md "Entra ID") -----------------------------
+
+class EntraLoginBody(msgspec.Struct, frozen=True):
+    """The Entra access token travels in ``Authorization: Bearer``; the body names the mailbox
+    the add-in works in (Office.js ``userProfile.emailAddress``), checked against the token."""
+
+    mailbox: Annotated[str, _bounded(MAX_ADDRESS, "the Outlook mailbox (400 if it is not an address)")]
+    device_id: Annotated[str, _bounded(128)] | None = None
+    language: Annotated[str, _bounded(8, "nl, en or de; anything else: Accept-Language, else nl")] | None = None
+
+
 # ----- the audit log for a tenant's administrators (SPEC S6, X7; API.md "Administration") --------
 
 AuditDetail = str | int | float | bool
