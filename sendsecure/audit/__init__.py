@@ -74,7 +74,7 @@ _ALLOWED_DETAIL_TYPES = (str, int, bool, float)
 # Properties of the chain itself; a detail may not use these names either.
 _CHAIN_FIELDS = ("chain", "seq", "prev_hash", "hash")
 MAX_ATTEMPTS = 16
-HEAD_INTERVAL = 0.2   # seconds: a growing chain's head is written at most this often, this late
+HEAD_INTERVAL = 1.0   # seconds: a growing chain's head is written at most this often, this late
 LANES = 8             # chains per tenant and day in one process: a free one is nearly always there (a
                       # plain insert; a transaction costs the SDK ~2 ms CPU), and up to 8 writes in flight
 HAND_OVER_SECONDS = 0.05   # a queued caller checks again at least this often (a safety net: it is woken)
@@ -129,7 +129,9 @@ class _Chain:
     writer: str
     lock: threading.Lock = field(default_factory=threading.Lock)
     pending: deque[_Pending] = field(default_factory=deque)
-    end: tuple[int, str] | None = None   # the last stored (seq, hash), -1 when empty; None: read it first
+    # The last stored (seq, hash); a new chain id has nothing stored (-1), and after a failure or
+    # a taken key the end is read again (None).
+    end: tuple[int, str] | None = (-1, "")
     head_seq: int = -2                   # the seq the stored head names (-2: no head known yet)
 
 
@@ -207,7 +209,7 @@ class AuditLog:
                 # Chains of days before yesterday are finished: forget them (a late event reopens one).
                 oldest = day_before(partition.rpartition(".")[2])
                 for old in [k for k, c in self._chains.items() if c.partition.rpartition(".")[2] < oldest
-                            and not c.pending and c.end is not None and c.head_seq >= c.end[0]]:
+                            and not c.pending and c.end is not None and (c.end[0] < 0 or c.head_seq >= c.end[0])]:
                     del self._chains[old]
                 chain = self._chains[key] = _Chain(partition, self.lane_writer(lane))
         return chain
