@@ -11,6 +11,10 @@
   ``record`` makes them, stored in full batches to fill quickly): seconds, and rows per second;
   the day's seal (reads the day again) and verifying the sealed day likewise.
 
+``--send-ab N``: instead, N rounds of ``bench/send_inprocess.py`` (one ``POST /messages/send`` in
+this process, its CPU and wall time) with the chain and with ``AuditLog.record`` swapped for what
+it did before (one plain insert of the row), alternating, same tree: the chain's cost in a send.
+
 Starts its own Azurite (in memory) on a free loopback port and stops it by its pid. The machine
 is shared, so compare the ratios in one run rather than absolute figures across runs. Writes
 bench/results/audit_chain.json.
@@ -82,13 +86,65 @@ def concurrent(write: Callable[[int], None], threads: int, per_thread: int) -> d
     return summary(latencies, time.perf_counter() - started)
 
 
+def plain_record(self, event: str, *, tenant_id: str | None, actor: str | None, outcome: str, **details) -> None:
+    """``AuditLog.record`` before the chain: one plain insert of the row."""
+    from sendsecure.adapters import storage
+    from sendsecure.audit import audit_entity
+    from sendsecure.context import CALLER_CORRELATION_ID, CORRELATION_ID
+    from sendsecure.core.clock import utcnow
+
+    self._tables.insert(storage.AUDIT, audit_entity(
+        event, tenant_id=tenant_id, actor=actor, outcome=outcome, at=utcnow(), correlation_id=CORRELATION_ID.get(),
+        details=details, caller_correlation_id=CALLER_CORRELATION_ID.get()))
+
+
+def send_ab(rounds: int) -> int:
+    import re
+    import subprocess
+
+    figures: dict[str, list[dict[str, float]]] = {"plain_insert": [], "chain": []}
+    for _ in range(rounds):
+        for mode in ("plain_insert", "chain"):
+            out = subprocess.run([sys.executable, __file__, "--send-one", mode], capture_output=True, text=True,
+                                 timeout=600).stdout
+            found = re.search(r"CPU ([\d.]+) µs, wall ([\d.]+) µs", out)
+            if found:
+                figures[mode].append({"cpu_us": float(found[1]), "wall_us": float(found[2])})
+                print(mode, found[0])
+    result = {"benchmark": "audit_chain --send-ab", "rounds": rounds, "runs": figures,
+              "median": {mode: {k: statistics.median(r[k] for r in runs) for k in ("cpu_us", "wall_us")}
+                         for mode, runs in figures.items() if runs}}
+    out_file = ROOT / "bench" / "results" / "audit_chain_send_ab.json"
+    out_file.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    print(json.dumps(result["median"], indent=2), f"\nwritten: {out_file}")
+    return 0
+
+
+def send_one(mode: str) -> int:
+    sys.path.insert(0, str(ROOT / "bench"))
+    import send_inprocess  # type: ignore[import-not-found]
+
+    from sendsecure.audit import AuditLog
+
+    if mode == "plain_insert":
+        AuditLog.record = plain_record  # type: ignore[method-assign]
+    with tempfile.TemporaryDirectory(prefix="bench-audit-ab-") as tmp:
+        return int(send_inprocess.main(["--calls", "200", "--repeats", "3", "--output", str(Path(tmp) / "x.json")]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--send-ab", type=int, metavar="ROUNDS", help="the chain's cost in a send (see above)")
+    parser.add_argument("--send-one", choices=("plain_insert", "chain"), help=argparse.SUPPRESS)
     parser.add_argument("--sequential", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--per-thread", type=int, default=150)
     parser.add_argument("--verify-rows", type=int, default=100_000)
     args = parser.parse_args(argv)
+    if args.send_one:
+        return send_one(args.send_one)
+    if args.send_ab:
+        return send_ab(args.send_ab)
     result: dict = {"benchmark": "audit_chain", "args": vars(args)}
     with Azurite() as azurite, tempfile.TemporaryDirectory(prefix="bench-audit-") as tmp:
         os.environ.update(TABLES_CONNECTION_STRING=azurite.connection_string, TABLE_PREFIX="bench",
