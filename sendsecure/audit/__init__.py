@@ -75,8 +75,8 @@ _ALLOWED_DETAIL_TYPES = (str, int, bool, float)
 _CHAIN_FIELDS = ("chain", "seq", "prev_hash", "hash")
 MAX_ATTEMPTS = 16
 HEAD_INTERVAL = 1.0   # seconds: a growing chain's head is written at most this often, this late
-LANES = 8             # chains per tenant and day in one process: a free one is nearly always there (a
-                      # plain insert; a transaction costs the SDK ~2 ms CPU), and up to 8 writes in flight
+LANES = 16            # chains per tenant and day in one process: a free one is nearly always there (a
+                      # plain insert; a transaction costs the SDK ~2 ms CPU), up to 16 writes in flight
 HAND_OVER_SECONDS = 0.05   # a queued caller checks again at least this often (a safety net: it is woken)
 
 
