@@ -7,9 +7,11 @@ PY     := $(VENV)/bin/python
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install run test test-unit lint lock lock-upgrade bench clean mutate
+.PHONY: install run test test-unit lint lock lock-upgrade bench clean mutate addin-build addin-test chromium
 
-install: $(PY_STAMP) $(NODE_STAMP)
+ADDIN_STAMP := addin/node_modules/.installed
+
+install: $(PY_STAMP) $(NODE_STAMP) $(ADDIN_STAMP)
 
 # The dev lock holds the runtime lock's pins too; hash-checking mode refuses anything unpinned.
 $(PY_STAMP): requirements.txt requirements-dev.txt
@@ -22,17 +24,38 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The Outlook add-in (addin/, docs/addin.md): its own package.json and lock, its own node_modules.
+$(ADDIN_STAMP): addin/package.json addin/package-lock.json
+	cd addin && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Build settings (ADDIN_ORIGIN, API_BASE, ...) are read from the environment: docs/addin.md.
+addin-build: $(ADDIN_STAMP)
+	cd addin && npm run --silent build
+
+# Types, the vitest unit tests and the manifest's offline schema validation.
+addin-test: addin-build
+	cd addin && npx --no-install tsc --noEmit -p . && npx --no-install vitest run \
+	  && npx --no-install office-addin-manifest validate dist/manifest.json && echo "manifest valid: addin/dist/manifest.json"
+
+# The browser tests (tests/browser) drive Debian's chromium; Playwright never downloads a browser.
+chromium:
+	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for tests/browser"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+
 # Keys (provisioning, never a request, makes them) + Azurite (in memory) + the demo tenants
 # + the app on http://127.0.0.1:$(PORT)/api
 PORT ?= 7071
-run: install
+run: install addin-build
 	$(PY) -m sendsecure.provision
 	PORT=$(PORT) $(PY) -m devhost
 
 # Every tier: unit, functions, integration (Azurite), e2e (development host over HTTP), with
-# coverage of sendsecure, functions and devhost (floor: fail_under in pyproject.toml).
-test: install
-	$(PY) -m pytest --cov --cov-report=term:skip-covered
+# coverage of sendsecure, functions and devhost (floor: fail_under in pyproject.toml); first the
+# add-in's own tests, and its browser tests (tests/browser) are required here, not skipped.
+test: install addin-test chromium
+	SENDSECURE_BROWSER_TESTS=required $(PY) -m pytest --cov --cov-report=term:skip-covered
 
 test-unit: $(PY_STAMP)
 	$(PY) -m pytest tests/unit
@@ -76,8 +99,9 @@ lock-upgrade:
 BENCH_LOAD := --seconds 10 --runs 3
 BENCHES := "import_time.py" "engine.py" "adversarial.py" "phones.py" "login_verify.py" \
            "session_load.py $(BENCH_LOAD)" "drafts_load.py $(BENCH_LOAD)" "workers_load.py $(BENCH_LOAD)" \
-           "onsend_frozen.py --seconds 5 --runs 3" "profile_onsend.py --seconds 10"
-bench: install
+           "onsend_frozen.py --seconds 5 --runs 3" "profile_onsend.py --seconds 10" \
+           "book_sync.py" "addin.py"
+bench: install addin-build chromium
 	@status=0; \
 	for bench in $(BENCHES); do \
 	  echo "== bench/$$bench"; $(PY) bench/$$bench || { echo "FAILED: bench/$$bench"; status=1; }; \
@@ -85,4 +109,4 @@ bench: install
 	exit $$status
 
 clean:
-	rm -rf $(VENV) node_modules .run .pytest_cache .coverage .coverage.*
+	rm -rf $(VENV) node_modules .run .pytest_cache .coverage .coverage.* addin/node_modules addin/dist

@@ -18,13 +18,15 @@ from functions import (
     session,
     settings,
 )
+from functions import booksync as book_sync_area  # issue 13
 from sendsecure.http.api import operations_of
 from sendsecure.settings import get_settings
 
 logging.getLogger("azure").setLevel(logging.WARNING)  # SDK request logs carry URLs and headers
 get_settings()  # a wrong setting (e.g. development back ends in Azure) fails start-up, not every request
 
-AREAS = (auth.bp, session.bp, settings.bp, drafts.bp, messages.bp, phones.bp, info.bp, health.bp, gateway.bp, admin.bp)
+AREAS = (auth.bp, session.bp, settings.bp, drafts.bp, messages.bp, phones.bp, info.bp, health.bp, gateway.bp,
+         book_sync_area.bp, admin.bp)
 OPERATIONS = operations_of(AREAS)
 health.describe(OPERATIONS)
 

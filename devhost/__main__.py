@@ -1,7 +1,8 @@
 """Run the app locally: ``python -m devhost [--port 7071] [--tenants FILE ...] [--outbox DIR] [--workers N]``.
 
-Starts Azurite (unless ``TABLES_CONNECTION_STRING`` points at a running one), provisions keys
-and tables, loads the tenant definitions and the book, all once, and then serves
+Starts Azurite (unless ``TABLES_CONNECTION_STRING`` points at a running one), serves the domain
+book's sources over HTTPS on loopback (devhost/booksources.py), provisions keys and tables,
+loads the tenant definitions, syncs the book from those URLs, all once, and then serves
 ``function_app.app`` with uvicorn on 127.0.0.1: in this process, or with ``--workers``
 (``FUNCTIONS_WORKER_PROCESS_COUNT``) above 1 in that many worker processes sharing one
 listening socket, each with its own app and per-worker caches (devhost/worker.py). Every flag
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -67,7 +69,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.domain_book is not None:
         os.environ["DOMAIN_BOOK_SOURCES"] = args.domain_book
     os.environ.setdefault("PURGE_SCHEDULE", "0 17 3 * * *")
+    os.environ.setdefault("BOOK_SYNC_SCHEDULE", "0 */15 * * * *")
     os.environ.setdefault("MAIL_OUTBOX_LOG_CODES", "true")  # development only: show the code
+
+    sources = None
+    definition = os.environ.get("DOMAIN_BOOK_SOURCES", "domainbook/variants.json").strip()
+    if definition:
+        # The book's sources over HTTPS on loopback with a throw-away CA the host trusts, so the
+        # start-up sync takes the real path (devhost/booksources.py).
+        from .booksources import serve_definition
+
+        try:
+            sources, served, ca_bundle = serve_definition(Path(definition),
+                                                          ROOT / ".run" / f"booksources-{os.getpid()}")
+        except (OSError, ValueError, AttributeError) as error:
+            log.error("domain book: cannot read the definition %s (%s)", definition, type(error).__name__)
+            return 2
+        os.environ["DOMAIN_BOOK_SOURCES"] = str(served)
+        os.environ["BOOK_SYNC_CA_BUNDLE"] = str(ca_bundle)
+        log.info("domain book sources on https://127.0.0.1:%d/ (CA %s)", sources.port, ca_bundle)
 
     azurite = None
     if not os.environ.get("TABLES_CONNECTION_STRING") and not os.environ.get("TABLES_ENDPOINT"):
@@ -96,19 +116,15 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         log.info("tenants loaded: %s", ", ".join(f"{t.id} ({', '.join(t.mail_domains)})" for t in tenants))
         if settings.domain_book_sources:
-            # Until the timer sync exists, the book comes from source files through its parsers.
-            from sendsecure.bookstore import publish_from_sources
-            from sendsecure.core.tenants import DomainBookVariant
-
+            # The timer's sync, once now (the timer itself runs on demand: /admin/functions/sync_domain_book).
             try:
-                pointers = publish_from_sources(runtime.books(), settings.domain_book_sources,
-                                                [variant.value for variant in DomainBookVariant])
+                answer = runtime.book_sync().run()
             except ConfigurationError as error:
                 log.error("domain book: %s", error)
                 return 2
-            for pointer in pointers:
-                log.info("domain book %s: %d entries, version %s", pointer.variant, pointer.entry_count,
-                         pointer.version)
+            for report in answer.variants:
+                log.info("domain book %s: %s, %d entries, version %s", report.variant, report.outcome,
+                         report.entries, report.version)
         else:
             log.warning("DOMAIN_BOOK_SOURCES is empty: no domain book, validation offers standard sending (V-O3)")
         log.info("mail transport: %s%s", settings.mail_transport,
@@ -146,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if azurite is not None:
             azurite.stop()
+        if sources is not None:
+            sources.stop()
+            shutil.rmtree(Path(os.environ["BOOK_SYNC_CA_BUNDLE"]).parent, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ def create_host():  # -> FunctionHost (imported late: the parent need not import
     import function_app
     from sendsecure.settings import get_settings
 
+    from .addin import AddinFiles
     from .asgi import FunctionHost
     from .protocol import DeadlineHttpToolsProtocol
 
@@ -73,4 +74,4 @@ def create_host():  # -> FunctionHost (imported late: the parent need not import
     DeadlineHttpToolsProtocol.header_timeout = _float("DEVHOST_HEADER_TIMEOUT_SECONDS", 10.0)
     logging.getLogger("devhost").info("worker %d: %d HTTP and %d timer functions", os.getpid(),
                                       len(host.http_functions), len(host.timer_functions))
-    return host
+    return AddinFiles(host)  # the built add-in at /addin/ (docs/addin.md)

@@ -6,7 +6,8 @@ envelope or a whole one, never a half. Properties:
 
 - ``tenant_id``, ``sent_by`` (the person's mailbox: the gateway needs it to find their stored
   phones), ``sender`` (the From mailbox), ``message_id``, ``draft_digest`` (S4), ``created_at``
-  (the record's UTC time), ``revoked_at`` (absent until revoked; the next issue);
+  (the record's UTC time), ``revoked_at`` (absent until revoked, S5; with it ``revoked_by``,
+  ``internet_message_id`` and ``recall``: the recall outcome per recipient as JSON);
 - ``record``: the signed canonical record as JSON text. A string property holds at most 64 KiB
   (32,768 UTF-16 units), so a longer record is split into ``record_0`` .. ``record_<n-1>`` of at
   most ``RECORD_PART`` characters each, with ``record_parts`` = n (``record`` is then absent);
@@ -19,6 +20,13 @@ base64url = 32 characters (the stamp allows 40). A retry or a concurrent double 
 the same id, so the first insert wins and the loser reads the winner's row (``save_once``); no
 second index table is needed. The id is unguessable without the key, so seeing one in a header
 opens nothing by itself.
+
+Table ``sentmessages`` (``SENT_MESSAGES``), the sender's index (X6: ``GET /messages``):
+PartitionKey = the person's pseudonym within the tenant, RowKey = ``<9999999999 - epoch seconds of
+created_at, 10 digits>.<envelope id>``, so a person's envelopes read newest first as one key range.
+One upsert per send, written *before* the envelope's insert: an index row whose envelope does not
+exist (the insert failed) or whose time is not the envelope's (a retry lost the race to an earlier
+insert) is skipped when listing, so the index never names an envelope that is not the caller's.
 """
 from __future__ import annotations
 
@@ -27,18 +35,25 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sendsecure.adapters import storage
 from sendsecure.core.canonical import canonical_json
 from sendsecure.errors import Conflict
+
+if TYPE_CHECKING:
+    from sendsecure.adapters.keys import Pseudonyms
 
 ROW_KEY = "envelope"
 ID_BYTES = 24                  # 32 characters of base64url
 ID_PURPOSE = "envelope-id"     # the derived key's purpose (runtime.derived_keys().key(ID_PURPOSE))
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
 RECORD_PART = 16_000           # characters per record property: below 64 KiB even if every one is 2 UTF-16 units
+INDEX_TOP = 9_999_999_999      # the index's RowKey counts down from here (epoch seconds), newest first
+CURSOR_RE = re.compile(r"^[0-9]{10}\.[A-Za-z0-9_-]{32}$")  # an index RowKey: the listing's continuation
 
 
 def envelope_id_for(key: bytes, *, tenant_id: str, mailbox: str, message_id: str) -> str:
@@ -64,6 +79,9 @@ class StoredEnvelope:
     record: dict[str, Any] = field(hash=False)
     headers: dict[str, str] = field(hash=False)
     revoked_at: str | None = None
+    revoked_by: str | None = None
+    internet_message_id: str | None = None
+    recall: dict[str, str] = field(default_factory=dict, hash=False)  # address -> outcome (S5)
 
     def response(self) -> dict[str, Any]:
         """API.md's envelope: the record with its ``headers``."""
@@ -91,9 +109,19 @@ def to_entity(stored: StoredEnvelope) -> dict[str, Any]:
         "headers": json.dumps(stored.headers, ensure_ascii=False, separators=(",", ":")),
         **_record_properties(json.dumps(stored.record, ensure_ascii=False, separators=(",", ":"))),
     }
-    if stored.revoked_at is not None:
-        entity["revoked_at"] = stored.revoked_at
+    entity.update(revoke_properties(stored))
     return entity
+
+
+def revoke_properties(stored: StoredEnvelope) -> dict[str, Any]:
+    """The revoke state's properties (none until revoked)."""
+    if stored.revoked_at is None:
+        return {}
+    properties: dict[str, Any] = {"revoked_at": stored.revoked_at, "revoked_by": stored.revoked_by or "",
+                                  "recall": json.dumps(stored.recall, ensure_ascii=False, separators=(",", ":"))}
+    if stored.internet_message_id:
+        properties["internet_message_id"] = stored.internet_message_id
+    return properties
 
 
 def from_entity(row: dict[str, Any]) -> StoredEnvelope:
@@ -101,19 +129,37 @@ def from_entity(row: dict[str, Any]) -> StoredEnvelope:
         envelope_id=row["PartitionKey"], tenant_id=row["tenant_id"], sent_by=row["sent_by"], sender=row["sender"],
         message_id=row["message_id"], draft_digest=row["draft_digest"], created_at=row["created_at"],
         record=json.loads(_record_text(row)), headers=json.loads(row["headers"]),
-        revoked_at=row.get("revoked_at"),
+        revoked_at=row.get("revoked_at"), revoked_by=row.get("revoked_by") or None,
+        internet_message_id=row.get("internet_message_id") or None, recall=json.loads(row.get("recall") or "{}"),
     )
 
 
+def index_row_key(created_at: str, envelope_id: str) -> str:
+    return f"{INDEX_TOP - int(datetime.fromisoformat(created_at).timestamp()):010d}.{envelope_id}"
+
+
 class EnvelopeStore:
-    def __init__(self, tables: Any) -> None:
+    def __init__(self, tables: Any, pseudonyms: Pseudonyms | None = None) -> None:
         self._tables = tables
+        self._pseudonyms = pseudonyms  # None: no sender index (tools that only read envelopes)
+
+    def _index_partition(self, tenant_id: str, person: str) -> str:
+        assert self._pseudonyms is not None
+        return self._pseudonyms.of(f"sender:{tenant_id}", person)
 
     def save_once(self, stored: StoredEnvelope) -> tuple[StoredEnvelope, bool]:
         """Insert the envelope unless its id exists; returns (the stored envelope, created).
 
         When the id exists the existing row is returned unchanged (``created`` False): the caller
-        compares ``draft_digest`` (S4: same draft = 200 with it, another = 409)."""
+        compares ``draft_digest`` (S4: same draft = 200 with it, another = 409).
+
+        First the sender index's row (one upsert; see the module's docstring), then the insert."""
+        if self._pseudonyms is not None:
+            self._tables.upsert(storage.SENT_MESSAGES, {
+                "PartitionKey": self._index_partition(stored.tenant_id, stored.sent_by),
+                "RowKey": index_row_key(stored.created_at, stored.envelope_id),
+                "envelope_id": stored.envelope_id, "created_at": stored.created_at,
+            }, merge=False)
         for _ in range(2):
             try:
                 self._tables.insert(storage.ENVELOPES, to_entity(stored))
@@ -130,3 +176,56 @@ class EnvelopeStore:
             return None
         row = self._tables.get(storage.ENVELOPES, envelope_id, ROW_KEY)
         return from_entity(row) if row is not None else None
+
+    def update(self, envelope_id: str,
+               change: Callable[[StoredEnvelope], StoredEnvelope | None]) -> StoredEnvelope | None:
+        """Read-modify-write the envelope's revoke state under its ETag (optimistic concurrency;
+        a lost race reads again and calls ``change`` again). ``change`` gets the stored envelope and
+        returns it with a new revoke state, or None to leave the row as it is. Returns the envelope
+        as stored afterwards; None if there is no such envelope (nothing is created)."""
+        if not isinstance(envelope_id, str) or not ID_RE.fullmatch(envelope_id):
+            return None
+        outcome: list[StoredEnvelope | None] = [None]
+
+        def apply(state: dict[str, Any]) -> dict[str, Any] | None:
+            if not state:                        # gone meanwhile: never create a row
+                outcome[0] = None
+                return None
+            current = from_entity({**state, "PartitionKey": envelope_id})
+            changed = change(current)
+            outcome[0] = changed if changed is not None else current
+            if changed is None:
+                return None
+            return {**state, **revoke_properties(changed)}
+
+        self._tables.mutate(storage.ENVELOPES, envelope_id, ROW_KEY, apply)
+        return outcome[0]
+
+    def sent_by(self, tenant_id: str, person: str, *, since: datetime | None = None, cursor: str | None = None,
+                limit: int = 20) -> tuple[list[StoredEnvelope], str | None]:
+        """The person's envelopes, newest first, at most ``limit``, created at or after ``since``,
+        after ``cursor`` (the previous page's continuation); returns (page, continuation or None)."""
+        if self._pseudonyms is None:
+            return [], None
+        filters = ["PartitionKey eq @p"]
+        parameters: dict[str, Any] = {"p": self._index_partition(tenant_id, person)}
+        if since is not None:
+            filters.append("RowKey lt @until")
+            parameters["until"] = f"{INDEX_TOP - int(since.timestamp()) + 1:010d}"
+        if cursor is not None:
+            filters.append("RowKey gt @after")
+            parameters["after"] = cursor
+        page: list[StoredEnvelope] = []
+        rows = self._tables.query(storage.SENT_MESSAGES, " and ".join(filters), parameters,
+                                  select=["RowKey", "envelope_id", "created_at"], results_per_page=limit + 1)
+        last = None
+        for row in rows:
+            if len(page) == limit:
+                return page, last            # one more row exists: the page is full
+            last = row["RowKey"]
+            stored = self.get(str(row.get("envelope_id", "")))
+            if stored is None or stored.created_at != row.get("created_at") \
+                    or stored.tenant_id != tenant_id or stored.sent_by != person:
+                continue                     # the insert failed, or a retry lost to an earlier one
+            page.append(stored)
+        return page, None

@@ -94,6 +94,16 @@ class ConfigurationError(Exception):
     """A setting or a tenant definition is wrong: raised at start-up or on load, never per request."""
 
 
+class ServiceMisconfigured(DependencyUnavailable):
+    """A ``ConfigurationError`` that surfaced in a request (a definition file broken after start):
+    503 with a code of its own, so a caller retries later and the operator sees it in the log."""
+
+    status, code, title = 503, "service_misconfigured", "The service is misconfigured; its operator must fix it"
+
+    def __init__(self) -> None:
+        super().__init__(None, retry_after=60)
+
+
 DEFAULT_RETRY_AFTER = 5
 MAX_RETRY_AFTER = 3600
 

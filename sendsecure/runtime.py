@@ -148,7 +148,7 @@ def phonebook():
 def envelopes():
     from sendsecure.envelopes import EnvelopeStore
 
-    return EnvelopeStore(tables())
+    return EnvelopeStore(tables(), pseudonyms())
 
 
 @functools.cache
@@ -222,6 +222,35 @@ def entra_login():
 
 
 @functools.cache
+def book_sync():
+    from sendsecure.booksync import BookSync
+
+    return BookSync.from_settings(books())
+
+
+@functools.cache
+def recall():
+    """The Graph recall (S5), or None when no recall app is configured."""
+    settings = get_settings()
+    if not settings.recall_client_id:
+        return None
+    from sendsecure.adapters.recall import GraphRecall
+
+    return GraphRecall(client_id=settings.recall_client_id, client_secret=settings.recall_client_secret,
+                       authority_host=settings.graph_authority_host, graph_base_url=settings.graph_base_url,
+                       timeout=settings.storage_timeout_seconds * 2, max_wait_seconds=settings.recall_max_seconds,
+                       ca_bundle=settings.recall_ca_bundle or None)
+
+
+@functools.cache
+def revocation():
+    from sendsecure.revoke import RevokeService
+
+    return RevokeService(envelopes(), tables(), tenant_directory(), recall(), audit_log(), pseudonyms(),
+                         recall_tenant_id=get_settings().recall_tenant_id)
+
+
+@functools.cache
 def audit_trail():
     from sendsecure.audit.trail import AuditTrail
 
@@ -237,8 +266,8 @@ def audit_administration():
 
 _FACTORIES = (derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport,
               tenant_directory, audit_log, sessions, email_login, envelopes, signing, sending,
-              service_credentials, gateway, entra_keys, entra_graph, entra_login, audit_trail,
-              audit_administration)
+              service_credentials, gateway, entra_keys, entra_graph, entra_login, book_sync, recall, revocation,
+              audit_trail, audit_administration)
 
 
 def reset() -> None:

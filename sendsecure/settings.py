@@ -130,6 +130,23 @@ class Settings:
     entra_timeout_seconds: int = 5
     entra_graph_check: bool = False
     entra_client_secret: str = ""
+    # The domain book sync (SPEC D1, D3; issue 13; docs/domain-book-sync.md).
+    book_sync_ca_bundle: str = ""           # PEM file of the CAs trusted for https sources; "" = certifi's
+    book_sync_timeout_seconds: int = 30     # each fetch attempt as a whole
+    book_sync_max_bytes: int = 32 * 1024 * 1024
+    book_sync_attempts: int = 3
+    book_sync_backoff_ms: int = 1000
+    book_max_shrink_percent: int = 20       # a source losing more of its entries is refused
+    book_max_age_hours: int = 24            # an older book makes health ``degraded``
+    book_grace_seconds: int = 600           # segments out of use are deleted after this
+    # Recall after a revoke (SPEC S5; docs/sending.md): the Graph app with Mail.ReadWrite (application),
+    # its token from the tenant's entra_tenant_id, else RECALL_TENANT_ID; Graph throttling waits at most
+    # RECALL_MAX_SECONDS per revoke. No client id: recall is off (own-organisation copies are `failed`).
+    recall_client_id: str = ""
+    recall_client_secret: str = ""
+    recall_tenant_id: str = ""
+    recall_max_seconds: int = 20
+    recall_ca_bundle: str = ""    # CA file for the recall's TLS (a TLS-inspecting proxy, tests); default: the system's
     # Audit log (SPEC S6, X7): days a row is kept; sealed days older than this are purged.
     audit_retention_days: int = 3650
 
@@ -229,6 +246,20 @@ def _read(env: Mapping[str, str]) -> Settings:
         entra_timeout_seconds=_int(env, "ENTRA_TIMEOUT_SECONDS", 5, 1),
         entra_graph_check=_bool(env, "ENTRA_GRAPH_CHECK", False),
         entra_client_secret=env.get("ENTRA_CLIENT_SECRET", ""),
+        book_sync_ca_bundle=_text(env, "BOOK_SYNC_CA_BUNDLE"),
+        book_sync_timeout_seconds=_int(env, "BOOK_SYNC_TIMEOUT_SECONDS", 30, 1),
+        book_sync_max_bytes=_int(env, "BOOK_SYNC_MAX_BYTES", 32 * 1024 * 1024, 1024),
+        book_sync_attempts=_int(env, "BOOK_SYNC_ATTEMPTS", 3, 1),
+        book_sync_backoff_ms=_int(env, "BOOK_SYNC_BACKOFF_MS", 1000, 0),
+        book_max_shrink_percent=_at_most(env, "BOOK_MAX_SHRINK_PERCENT",
+                                         _int(env, "BOOK_MAX_SHRINK_PERCENT", 20, 0), 100),
+        book_max_age_hours=_int(env, "BOOK_MAX_AGE_HOURS", 24, 1),
+        book_grace_seconds=_int(env, "BOOK_GRACE_SECONDS", 600, 0),
+        recall_client_id=_text(env, "RECALL_CLIENT_ID"),
+        recall_client_secret=env.get("RECALL_CLIENT_SECRET", ""),
+        recall_tenant_id=_text(env, "RECALL_TENANT_ID"),
+        recall_max_seconds=_int(env, "RECALL_MAX_SECONDS", 20, 1),
+        recall_ca_bundle=_text(env, "RECALL_CA_BUNDLE"),
         audit_retention_days=_int(env, "AUDIT_RETENTION_DAYS", 3650, 1),
     )
 

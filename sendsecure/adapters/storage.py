@@ -54,15 +54,25 @@ USER_SETTINGS = "usersettings"
 PHONES = "phones"
 ENVELOPES = "envelopes"
 ENVELOPE_EVENTS = "envelopeevents"  # the gateway's delivery events (X6), sendsecure/gatewayservice.py
+SENT_MESSAGES = "sentmessages"  # the envelopes by sender person, newest first (X6), sendsecure/envelopes.py
 AUDIT_SEALS = "auditseals"  # each tenant's signed day seals and retention checkpoint (X7)
 TABLE_NAMES = (TENANTS, SESSIONS, LOGIN_CODES, LOGIN_GUARDS, AUDIT, BOOK, BOOK_META, USER_SETTINGS, PHONES, ENVELOPES,
-               ENVELOPE_EVENTS, AUDIT_SEALS)
+               ENVELOPE_EVENTS, SENT_MESSAGES, AUDIT_SEALS)
 
 
 POOL_SIZE = 64  # above the worker's thread count, so concurrent requests reuse connections
 BATCH_LIMIT = 100  # entities per entity group transaction (one partition each)
 TRANSIENT_STATUS = frozenset((408, 429, 500, 502, 503, 504))
 _ERROR_CODE_RE = re.compile(r"[A-Za-z0-9_.]{1,64}")
+_BATCH_CONFLICTS = frozenset(("UpdateConditionNotSatisfied", "EntityAlreadyExists", "ConditionNotMet"))
+
+
+def if_unchanged(etag: str) -> dict[str, Any]:
+    """Options of a batch ``("update", entity, options)``: replace only if the ETag still matches."""
+    from azure.core import MatchConditions
+    from azure.data.tables import UpdateMode
+
+    return {"mode": UpdateMode.REPLACE, "etag": etag, "match_condition": MatchConditions.IfNotModified}
 
 
 def deadline_transport(connection_timeout: float, read_timeout: float, **options: Any):
@@ -130,6 +140,8 @@ def _application_error(error: Exception) -> Exception:
     )
 
     if isinstance(error, (ResourceExistsError, ResourceModifiedError)):
+        return Conflict()
+    if getattr(error, "error_code", None) in _BATCH_CONFLICTS:  # a batch's condition or existing key
         return Conflict()
     if isinstance(error, (ServiceRequestError, ServiceResponseError)):
         logger.warning("Table Storage did not answer (%s)", type(error).__name__)
@@ -303,11 +315,13 @@ class TableStore:
         with _storage_errors():
             self.table(name).delete_entity(partition, row)  # deleting a missing entity is not an error
 
-    def submit(self, name: str, operations: list[tuple[str, dict[str, Any]]]) -> None:
-        """One entity group transaction (``("create" | "upsert" | "delete", entity)``, at most
-        ``BATCH_LIMIT``, one partition): all of it or nothing."""
+    def submit(self, name: str, operations: list[tuple[str, dict[str, Any]]]
+               | list[tuple[str, dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
+        """One entity group transaction (``("create" | "upsert" | "delete", entity)``, or with
+        options such as ``if_unchanged(etag)``; at most ``BATCH_LIMIT``, one partition): all of it
+        or nothing (``Conflict`` when a condition fails). Returns each operation's metadata (etag)."""
         with _storage_errors():
-            self._on_table(name, lambda table: table.submit_transaction(operations))
+            return [dict(result) for result in self._on_table(name, lambda table: table.submit_transaction(operations))]
 
     def insert_all(self, name: str, entities: list[dict[str, Any]], *,
                    upsert: tuple[dict[str, Any], ...] = ()) -> None:
@@ -369,12 +383,15 @@ class TableStore:
             self.delete(name, partition, key)
         return len(keys)
 
-    def query(self, name: str, filter: str, parameters: dict[str, Any] | None = None, select: list[str] | None = None):
-        """The matching entities, lazily; a missing table is created again and reads as empty."""
+    def query(self, name: str, filter: str, parameters: dict[str, Any] | None = None, select: list[str] | None = None,
+              results_per_page: int | None = None):
+        """The matching entities, lazily; a missing table is created again and reads as empty.
+        ``results_per_page``: rows per storage round trip (a caller that wants a few asks for few)."""
         from azure.core.exceptions import ResourceNotFoundError
 
         with _storage_errors():
-            pages = self.table(name).query_entities(filter, parameters=parameters or {}, select=select)
+            pages = self.table(name).query_entities(filter, parameters=parameters or {}, select=select,
+                                                    results_per_page=results_per_page)
             try:
                 yield from pages
             except ResourceNotFoundError as error:

@@ -33,8 +33,9 @@ Decisions (the project docs should repeat them):
 
 A variant definition (``domainbook/variants.json``) names, per variant, its sources in order:
 ``{"path" | "url", "format", "network"}``; paths are relative to the definition file.
-``load_variant`` reads path sources only; the timer sync (D1) fetches URL sources itself and
-uses ``read_definition``, ``parse_source`` and ``build_book`` from here.
+``load_variant`` reads path sources only; the sync (sendsecure/booksync.py, D1) reads both and
+uses ``read_definition``, ``parse_source``, ``shrink_refusal``, ``diff_entries`` and
+``book_version`` from here.
 """
 from __future__ import annotations
 
@@ -366,3 +367,41 @@ def load_variant(variant: str, definition_file: str | Path) -> LoadedBook:
             raise SourceFormatError(f"{spec.name}: {exc}") from None
         results.append((spec.name, result))
     return build_book(variant, results)
+
+
+# ----- the sync's checks and deltas (issue 13; docs/domain-book-sync.md) -------------------------
+
+def shrink_refusal(previous: int, now: int, max_shrink: float) -> str | None:
+    """Why a source's new content is refused, or ``None``: empty, or more than ``max_shrink``
+    (a fraction) fewer entries than its last good content."""
+    if now == 0:
+        return "the source has no entries"
+    if previous and now < previous * (1 - max_shrink):
+        return f"the source shrank from {previous} to {now} entries (more than {max_shrink:.0%})"
+    return None
+
+
+def diff_entries(old: dict[str, BookEntry], new: dict[str, BookEntry]) -> tuple[dict[str, BookEntry], list[str]]:
+    """(entries of ``new`` that ``old`` lacks or has otherwise, keys of ``old`` not in ``new``)."""
+    upserts = {key: entry for key, entry in new.items() if old.get(key) != entry}
+    removed = [key for key in old if key not in new]
+    return upserts, removed
+
+
+def change_counts(old: dict[str, BookEntry], new: dict[str, BookEntry]) -> tuple[int, int, int]:
+    """(added, removed, changed) entries from ``old`` to ``new``."""
+    added = sum(1 for key in new if key not in old)
+    removed = sum(1 for key in old if key not in new)
+    changed = sum(1 for key, entry in new.items() if key in old and old[key] != entry)
+    return added, removed, changed
+
+
+def variant_names(definition_file: str | Path) -> list[str]:
+    """The variants a definition file defines, in its order."""
+    try:
+        definition = json.loads(Path(definition_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ConfigurationError(f"cannot read the domain book definition {definition_file}") from None
+    if not isinstance(definition, dict):
+        raise ConfigurationError(f"the domain book definition {definition_file} must be a JSON object")
+    return list(definition)

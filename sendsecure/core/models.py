@@ -466,6 +466,131 @@ class EntraLoginBody(msgspec.Struct, frozen=True):
     language: Annotated[str, _bounded(8, "nl, en or de; anything else: Accept-Language, else nl")] | None = None
 
 
+# ----- the domain book sync (SPEC D1, D3; issue 13; docs/domain-book-sync.md) --------------------
+
+SourceOutcome = Literal["unchanged", "changed", "refused", "failed"]
+VariantOutcome = Literal["unchanged", "changed", "partial", "failed"]
+
+
+class BookSyncSource(msgspec.Struct, omit_defaults=True):
+    """One source of a variant in a sync: ``refused`` (empty, shrunk too far, not in its format)
+    and ``failed`` (not fetched) keep that source's last good content."""
+
+    name: str                 # the path or URL of the variant definition
+    outcome: SourceOutcome
+    entries: int              # the source's entries in the book after this sync
+    rejected: int = 0         # lines of the accepted content that were left out (garbage)
+    rejections: list[str] = msgspec.field(default_factory=list)  # "line N: reason", the first 10, no values
+    error: str | None = None
+    requests: int = 0         # HTTP requests made (0 for a file)
+
+
+class BookSyncVariant(msgspec.Struct):
+    variant: str
+    outcome: VariantOutcome
+    version: str | None       # the version served after this sync
+    previous_version: str | None
+    entries: int
+    added: int                # entries, against the previous generation
+    removed: int
+    changed: int
+    sources_changed: int
+    sources_unchanged: int
+    sources: list[BookSyncSource]
+    error: str | None = None
+
+
+class BookSyncAnswer(msgspec.Struct):
+    """The answer of ``POST /admin/domain-book/sync`` (and what the timer logs)."""
+
+    variants: list[BookSyncVariant]
+    source_requests: int
+    table_writes: int          # entities written or deleted
+    table_transactions: int    # write requests (a batch is one)
+    seconds: float
+
+
+# ----- revoke, recall and the sender's view (issue 11 part A; SPEC S5, X6; docs/sending.md) -----
+
+MAX_INTERNET_MESSAGE_ID = 512
+INTERNET_MESSAGE_ID = r"^<[!-;=?-~]+@[!-;=?-~]+>$"   # RFC 5322 msg-id: <left@right>, printable ASCII, no < > or space
+RecallOutcome = Literal["recalled", "not_found", "failed", "out_of_reach"]
+
+
+class RevokeBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``POST /messages/{envelope_id}/revoke`` (an empty body or none at all is ``{}``)."""
+
+    internet_message_id: Annotated[str, msgspec.Meta(
+        max_length=MAX_INTERNET_MESSAGE_ID, pattern=INTERNET_MESSAGE_ID,
+        description="the sent item's Internet message id (Office.js item.internetMessageId), "
+                    "to find the copies in own-organisation mailboxes")] | None = None
+    sender: Annotated[str, _bounded(MAX_ADDRESS, "the From mailbox the person acts as (a shared mailbox, A4); "
+                                                 "default: the session's mailbox")] | None = None
+    retry_failed: Annotated[bool, msgspec.Meta(description="already revoked: recall again only the "
+                                                           "recipients whose recall failed")] = False
+
+
+class RecipientOutcome(msgspec.Struct):
+    address: str
+    outcome: RecallOutcome
+
+
+class RevokeAnswer(msgspec.Struct):
+    envelope_id: str
+    revoked_at: str
+    recipients: list[RecipientOutcome]
+
+
+class DeliveryStatus(msgspec.Struct, omit_defaults=True):
+    """The gateway's latest event for one recipient (X6)."""
+
+    event: DeliveryEvent
+    at: str
+    detail: str | None = None
+
+
+class SentRecipient(msgspec.Struct):
+    address: str
+    field: Literal["to", "cc", "bcc"]
+    category: Literal["own_organisation", "community", "nta7516", "external"]
+    route: Literal["direct", "nta7516", "viewer"]
+    access_code: Literal["sms", "email"] | None
+    status: DeliveryStatus | None          # None: no event reported yet
+    recall: RecallOutcome | None           # None: not revoked
+
+
+class SentMessage(msgspec.Struct):
+    """``GET /messages/{envelope_id}``: the sender's view (X6, S5)."""
+
+    envelope_id: str
+    message_id: str
+    created_at: str
+    sender: str
+    sent_by: str
+    installation_type: str
+    notification_language: Language
+    attachments: list[EnvelopeAttachmentAnswer]
+    recipients: list[SentRecipient]
+    revoked: bool
+    revoked_at: str | None
+
+
+class SentMessageSummary(msgspec.Struct):
+    envelope_id: str
+    message_id: str
+    created_at: str
+    sender: str
+    recipients: int
+    revoked_at: str | None
+
+
+class SentMessagesPage(msgspec.Struct):
+    """``GET /messages``: the session person's messages, newest first; ``next_cursor`` continues."""
+
+    messages: list[SentMessageSummary]
+    next_cursor: str | None
+
+
 # ----- the audit log for a tenant's administrators (SPEC S6, X7; API.md "Administration") --------
 
 AuditDetail = str | int | float | bool

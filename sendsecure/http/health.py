@@ -1,7 +1,9 @@
 """The health report: each dependency checked cheaply; never raises.
 
 ``status`` is ``ok``; ``degraded`` when storage and keys work but a domain book is missing
-(validation then offers standard sending, V-O3); ``unavailable`` (503) when storage or keys fail.
+(validation then offers standard sending, V-O3) or older than ``BOOK_MAX_AGE_HOURS`` (its last
+sync that fetched and accepted every source; ``stale``); ``unavailable`` (503) when storage or
+keys fail. Per variant: version, synced_at, age_seconds, entries, stale, last_error(_at) (D3).
 
 - ``storage``: ``ok``, ``unavailable`` (no answer in time), or ``tables_missing`` (storage answers
   but tables are gone, e.g. restarted empty; ``missing_tables`` names them; requests create a
@@ -24,7 +26,7 @@ from sendsecure import runtime
 from sendsecure.adapters.keys import MASTER_KEY
 from sendsecure.context import deadline
 from sendsecure.core.tenants import DomainBookVariant
-from sendsecure.http.info import book_status
+from sendsecure.http.info import variant_status
 from sendsecure.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -44,18 +46,12 @@ class HealthReport(msgspec.Struct, omit_defaults=True):
 
 
 def _books() -> dict[str, Any]:
-    variants = {}
-    for variant in DomainBookVariant:
-        try:
-            book = runtime.books().current(variant.value)
-        except Exception as exc:  # noqa: BLE001
-            logger.info("health: domain book %s unavailable (%s)", variant.value, type(exc).__name__)
-            book = None
-        variants[variant.value] = book_status(book)
+    variants = {variant.value: variant_status(variant.value) for variant in DomainBookVariant}
     available = [v for v in variants.values() if v["available"]]
-    oldest = max(available, key=lambda v: v["age_seconds"]) if available else None
+    oldest = max(available, key=lambda v: v["age_seconds"] or 0) if available else None
     return {
         "available": len(available) == len(variants),
+        "stale": any(v["stale"] for v in available),
         "version": ",".join(f"{name}:{v['version']}" for name, v in variants.items() if v["available"]) or None,
         "synced_at": oldest["synced_at"] if oldest else None,
         "age_seconds": oldest["age_seconds"] if oldest else None,
@@ -92,7 +88,7 @@ def check() -> dict[str, Any]:
     if storage != "ok" or keys != "ok":
         status = "unavailable"
     else:
-        status = "ok" if books["available"] else "degraded"
+        status = "ok" if books["available"] and not books.get("stale") else "degraded"
     report = {"status": status, "version": get_settings().app_version, "storage": storage, "keys": keys,
               "domain_book": books}
     if missing:

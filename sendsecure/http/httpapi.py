@@ -22,10 +22,12 @@ from sendsecure.core.drafts import Draft, decode_draft, decode_on_send, parse_dr
 from sendsecure.core.i18n import negotiate_language
 from sendsecure.core.models import OnSendBody, convert, encode
 from sendsecure.errors import (
+    ConfigurationError,
     DependencyUnavailable,
     InvalidBody,
     PayloadTooLarge,
     ProblemError,
+    ServiceMisconfigured,
     Unauthenticated,
 )
 
@@ -120,6 +122,11 @@ def endpoint(handler: Trigger) -> Trigger:
             except (TimeoutError, ConnectionError) as exc:  # the request's deadline, a socket: 503
                 logger.warning("dependency unavailable: %s (correlation %s)", type(exc).__name__, correlation_id)
                 response = problem_response(DependencyUnavailable())
+            except ConfigurationError:  # e.g. a definition file broken after start: 503, not 500
+                # The message names the setting or file, and a tenant definition's may name a mailbox.
+                logger.error("configuration error in a request (correlation %s); check the settings and "
+                             "definition files", correlation_id)
+                response = problem_response(ServiceMisconfigured())
             except Exception as exc:  # noqa: BLE001 - the one place that turns failures into answers
                 # Type and frames only: an exception's text may carry personal data.
                 logger.error(

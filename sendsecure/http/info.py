@@ -1,4 +1,5 @@
-"""The info a session may see about its installation (SPEC U3) and the domain book's age (D3)."""
+"""The info a session may see about its installation (SPEC U3) and the domain book's age and last
+sync error (D3; docs/domain-book-sync.md)."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,7 +7,7 @@ from typing import Any
 import msgspec
 
 from sendsecure import runtime
-from sendsecure.core.domainbook import DomainBook
+from sendsecure.core.clock import utcnow
 from sendsecure.sessions import Session
 from sendsecure.settings import get_settings
 
@@ -25,11 +26,22 @@ class InfoAnswer(msgspec.Struct):
     domain_book: dict[str, Any]
 
 
-def book_status(book: DomainBook | None) -> dict[str, Any]:
-    if book is None:
-        return {"available": False, "version": None, "synced_at": None, "age_seconds": None}
-    return {"available": True, "version": book.version, "synced_at": book.synced_at.isoformat(),
-            "age_seconds": book.age_seconds(), "entries": len(book.entries)}
+def variant_status(variant: str) -> dict[str, Any]:
+    """A variant's book as this worker holds it (version, synced_at, age) with the sync's last
+    error and whether it is ``stale``: older than ``BOOK_MAX_AGE_HOURS`` (health: ``degraded``)."""
+    status = runtime.books().status(variant)
+    answer: dict[str, Any] = {"available": status.available, "version": status.version,
+                              "synced_at": status.synced_at.isoformat() if status.synced_at else None,
+                              "age_seconds": None, "stale": False}
+    if status.synced_at is not None:
+        age = max(0, int((utcnow() - status.synced_at).total_seconds()))
+        answer["age_seconds"] = age
+        answer["stale"] = age > get_settings().book_max_age_hours * 3600
+    if status.entries is not None:
+        answer["entries"] = status.entries
+    answer["last_error"] = status.last_error
+    answer["last_error_at"] = status.last_error_at.isoformat() if status.last_error_at else None
+    return answer
 
 
 def for_session(session: Session) -> InfoAnswer:
@@ -45,5 +57,5 @@ def for_session(session: Session) -> InfoAnswer:
         security_by_default=tenant.security_by_default,
         manual_url=settings.manual_url,
         release_notes_url=settings.release_notes_url,
-        domain_book=book_status(validation.book_for(tenant)),
+        domain_book=variant_status(tenant.domain_book_variant.value),
     )

@@ -5,6 +5,7 @@ one place. A test checks that every registered HTTP route is described.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -61,6 +62,9 @@ _NOTES = {  # what JSON Schema cannot say about a model
 }
 
 
+_ROUTE_CONSTRAINT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):[^}]*\}")   # {id:length(32)} is {id} in OpenAPI
+
+
 def _problem(codes: tuple[str, ...], description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
     answer: dict[str, Any] = {"description": description, "content": {"application/problem+json": {"schema": {
         "allOf": [{"$ref": REF.format(name="Problem")}, {"properties": {"code": {"enum": list(codes)}}}]}}}}
@@ -109,7 +113,7 @@ def document(operations: Iterable[Operation], version: str) -> dict[str, Any]:
                 responses[str(status)] = {"$ref": f"#/components/responses/{_PROBLEMS[status][0]}"}
         item["responses"] = responses
         item.update(op.extra)
-        paths.setdefault("/" + op.route, {})[op.method.lower()] = item
+        paths.setdefault("/" + _ROUTE_CONSTRAINT.sub(r"{\1}", op.route), {})[op.method.lower()] = item
     return {
         "openapi": "3.1.0",
         "info": {"title": "Send Secure back end", "version": version, "description": DESCRIPTION},

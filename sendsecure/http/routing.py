@@ -1,7 +1,7 @@
 """Route templates as the Functions host reads them (ASP.NET Core syntax), compiled to regexes.
 
 Supports literal segments (case-insensitive), ``{name}``, ``{name?}``, ``{name:constraint}``
-(``int``, ``long``, ``bool``, ``guid``, ``alpha``; others accept any text) and the catch-all
+(``int``, ``long``, ``bool``, ``guid``, ``alpha``, ``length(n)``; others accept any text) and the catch-all
 ``{*name}``. Routes are ordered by ASP.NET's precedence: literals before constrained
 parameters before parameters before optional parameters before catch-alls. Pure; used by
 the development host and by the fallback function that answers unknown routes.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_PARAM_RE = re.compile(r"^\{(\*{1,2})?([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z]+)(?:\([^)]*\))?)?(\?)?\}$")
+_PARAM_RE = re.compile(r"^\{(\*{1,2})?([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z]+)(?:\(([^)]*)\))?)?(\?)?\}$")
 _CONSTRAINTS = {
     "int": r"-?[0-9]{1,10}",
     "long": r"-?[0-9]{1,19}",
@@ -46,12 +46,14 @@ def compile_route(template: str) -> RouteTemplate:
             parts.append("/" + re.escape(segment))
             ranks.append(1)
             continue
-        star, name, constraint, optional = param.groups()
+        star, name, constraint, argument, optional = param.groups()
         if star:
             parts.append(f"(?:/(?P<{name}>.*))?")
             ranks.append(5)
             continue
         body = _CONSTRAINTS.get((constraint or "").lower(), r"[^/]+")
+        if (constraint or "").lower() == "length" and (argument or "").isdigit():   # exactly n characters
+            body = f"[^/]{{{int(argument)}}}"
         piece = f"/(?P<{name}>{body})"
         if optional:
             parts.append(f"(?:{piece})?")

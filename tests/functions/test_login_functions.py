@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from helpers import json_of
 
@@ -253,7 +254,8 @@ def test_api_openapi_document_describes_exactly_the_registered_routes(functions,
     documented = {(path, method.upper(), operation["operationId"])
                   for path, operations in document["paths"].items() for method, operation in operations.items()
                   if method != "parameters"}
-    registered = {("/" + fn.get_trigger().route, method.value, name)
+    plain = lambda route: re.sub(r"\{(\w+):[^}]*\}", r"{\1}", route)  # noqa: E731  OpenAPI has no route constraints
+    registered = {("/" + plain(fn.get_trigger().route), method.value, name)
                   for name, fn in functions.items() if fn.get_trigger().type == "httpTrigger"
                   and name != "unknown_route" for method in fn.get_trigger().methods}
     assert documented == registered

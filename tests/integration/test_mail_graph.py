@@ -344,3 +344,15 @@ def test_a1_graph_imports_no_http_stack_at_module_import() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.stdout.strip() == "[]"
+
+
+def test_a1_graph_http_session_never_waits_for_a_retry_after_inside_a_request() -> None:
+    """A throttled Graph answer goes back to the caller at once (503 with Retry-After); the HTTP
+    layer must not sleep for the header's value inside a user's request, nor resend after an answer."""
+    from sendsecure.adapters.mail.graph import _http_session
+
+    session = _http_session(verify=True, timeout=5)
+    retry = session.get_adapter("https://graph.example/").max_retries
+    assert retry.respect_retry_after_header is False
+    assert retry.status == 0 and retry.read == 0 and retry.connect == 1
+    assert not retry.is_retry("GET", 429, has_retry_after=True)

@@ -139,6 +139,7 @@ def _http_session(*, verify: str | bool, timeout: float) -> requests.Session:
     """A requests session with a default timeout, ``verify`` pinned, and one retry on connect errors."""
     import requests
     from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
 
     class _Session(requests.Session):
         def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
@@ -149,7 +150,10 @@ def _http_session(*, verify: str | bool, timeout: float) -> requests.Session:
 
     session = _Session()
     session.verify = verify
-    adapter = HTTPAdapter(max_retries=1)  # urllib3 default: POST is retried on connect errors only
+    # One retry on a connect error, none after an answer, and never a sleep for a Retry-After inside
+    # the call (urllib3 would otherwise wait up to the header's value within a user's request).
+    adapter = HTTPAdapter(max_retries=Retry(total=1, connect=1, read=0, status=0, redirect=0,
+                                            respect_retry_after_header=False, raise_on_status=False))
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

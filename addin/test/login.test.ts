@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { Api } from "../src/api";
+import { loginWithEntra } from "../src/login";
+import { fakeFetch } from "./helpers";
+
+const session = { session_token: "sst_e", expires_at: "2999-01-01T00:00:00Z", mailbox: "eva@kliniek-c.example",
+                  tenant_id: "kliniek-c", login_method: "entra" };
+
+describe("A2: login with Entra (nested app authentication)", () => {
+  it("test_a2_presents_the_entra_token_as_bearer_with_mailbox_and_device", async () => {
+    const { calls, fetchImpl } = fakeFetch(() => ({ status: 200, body: session }));
+    const outcome = await loginWithEntra(new Api(null, "/api/v1", fetchImpl), "eva@kliniek-c.example", "dev-1",
+                                         async () => "entra-access-token");
+    expect(outcome).toEqual({ kind: "session", session });
+    expect(calls[0]).toMatchObject({ url: "/api/v1/auth/entra", method: "POST",
+      body: { mailbox: "eva@kliniek-c.example", device_id: "dev-1" } });
+    expect(calls[0].headers.Authorization).toBe("Bearer entra-access-token");
+  });
+  it("test_a2_another_account_than_outlooks_is_an_account_mismatch", async () => {
+    const { fetchImpl } = fakeFetch(() => ({ status: 403, body: { code: "account_mismatch" } }));
+    expect(await loginWithEntra(new Api(null, "/api/v1", fetchImpl), "a@b.example", "d", async () => "t"))
+      .toEqual({ kind: "mismatch" });
+  });
+  it.each(["login_method_not_allowed", "tenant_not_onboarded"])("a tenant that does not log in with Entra (%s) gets the e-mail code", async (code) => {
+    const { fetchImpl } = fakeFetch(() => ({ status: 403, body: { code } }));
+    expect(await loginWithEntra(new Api(null, "/api/v1", fetchImpl), "a@b.example", "d", async () => "t"))
+      .toEqual({ kind: "email_code" });
+  });
+  it("a mailbox of another tenant than the token's is a mismatch too", async () => {
+    const { fetchImpl } = fakeFetch(() => ({ status: 403, body: { code: "tenant_mismatch" } }));
+    expect(await loginWithEntra(new Api(null, "/api/v1", fetchImpl), "a@b.example", "d", async () => "t"))
+      .toEqual({ kind: "mismatch" });
+  });
+  it("no token (popup closed, NAA unsupported): failed, so standard sending is offered, and nothing is sent", async () => {
+    const { calls, fetchImpl } = fakeFetch(() => ({ status: 200, body: session }));
+    expect(await loginWithEntra(new Api(null, "/api/v1", fetchImpl), "a@b.example", "d",
+                                async () => { throw new Error("user_cancelled"); })).toEqual({ kind: "failed" });
+    expect(calls).toHaveLength(0);
+  });
+});

@@ -1,0 +1,187 @@
+"""Fetching a domain book source over HTTPS (SPEC D1; docs/domain-book-sync.md "Fetching").
+
+One client library, ``requests`` (already pinned for Graph), one ``Session`` per fetcher:
+
+- TLS verification is always on: ``ca_bundle`` names a PEM file of the authorities to trust (the
+  development host's throw-away CA, a test's), empty means the ``certifi`` bundle. There is no
+  switch to turn it off.
+- Conditional requests: the ``ETag`` and ``Last-Modified`` of the last good answer go out as
+  ``If-None-Match`` / ``If-Modified-Since``; ``304`` is ``unchanged`` (one request, no body).
+- Bounds: ``timeout`` is each attempt's whole budget (connect, head and body), checked between
+  reads, with the socket's own timeout as the bound of one read; ``max_bytes`` caps the decoded
+  body (a ``Content-Length`` above it is refused before reading).
+- Retries: at most ``attempts`` attempts for what may pass (no answer, a reset, a truncated body,
+  a timeout, 408, 429, 5xx), waiting ``backoff * 2**n`` (with jitter; a server's ``Retry-After``
+  up to 60 s) in between. Anything else (404, 403, a redirect to ``http://``, too large) fails at
+  once. Redirects (at most 3) are followed by hand so every hop must be ``https://``.
+
+Nothing here logs a body; errors name the host and the reason only.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_STATUS = frozenset((408, 425, 429, 500, 502, 503, 504))
+MAX_REDIRECTS = 3
+READ_SIZE = 65536
+MAX_RETRY_AFTER = 60.0
+
+
+class SourceFetchError(Exception):
+    """A source could not be fetched; ``reason`` is safe to log and to report."""
+
+    def __init__(self, reason: str, *, transient: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+        self.retry_after = retry_after      # the server's Retry-After (seconds), if it sent one
+        self.requests = 0                   # HTTP requests made before giving up
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The answer: ``body`` is ``None`` when the source is unchanged (304)."""
+
+    body: bytes | None
+    etag: str
+    last_modified: str
+    requests: int          # HTTP requests made, retries and redirects included
+
+    @property
+    def unchanged(self) -> bool:
+        return self.body is None
+
+
+class SourceFetcher:
+    def __init__(self, *, ca_bundle: str = "", timeout: float = 30.0, max_bytes: int = 32 * 1024 * 1024,
+                 attempts: int = 3, backoff: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> None:
+        import requests
+
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        self._sleep = sleep
+        self._verify: str | bool = ca_bundle or True
+        self._session = requests.Session()
+        self._session.trust_env = False          # no proxy or .netrc from the environment
+        self._session.headers["User-Agent"] = "sendsecure-booksync"
+        self._session.headers["Accept-Encoding"] = "gzip"
+
+    def fetch(self, url: str, etag: str = "", last_modified: str = "") -> Fetched:
+        host = urlsplit(url).hostname or "?"
+        requests_made = 0
+        last: SourceFetchError | None = None
+        for attempt in range(self.attempts):
+            if attempt:
+                delay = self.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
+                if last is not None and last.retry_after is not None:
+                    delay = max(delay, last.retry_after)
+                self._sleep(delay)
+            try:
+                fetched, made = self._attempt(url, etag, last_modified)
+                return Fetched(fetched.body, fetched.etag, fetched.last_modified, requests_made + made)
+            except _Failed as failed:
+                requests_made += failed.requests
+                last = failed.error
+                if not failed.error.transient:
+                    break
+                logger.info("book source at %s: attempt %d failed (%s)", host, attempt + 1, failed.error.reason)
+        assert last is not None
+        error = SourceFetchError(f"{host}: {last.reason}", transient=last.transient)
+        error.requests = requests_made
+        raise error from None
+
+    # ----- one attempt ------------------------------------------------------------------
+
+    def _attempt(self, url: str, etag: str, last_modified: str) -> tuple[Fetched, int]:
+        import requests
+
+        started = time.monotonic()
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        made = 0
+        for _hop in range(MAX_REDIRECTS + 1):
+            if not url.startswith("https://"):
+                raise _Failed(SourceFetchError("a redirect to a non-https address"), made)
+            left = self.timeout - (time.monotonic() - started)
+            if left <= 0:
+                raise _Failed(SourceFetchError("timed out", transient=True), made)
+            made += 1
+            try:
+                response = self._session.get(url, headers=headers, stream=True, allow_redirects=False,
+                                             verify=self._verify, timeout=(min(left, 10.0), min(left, 10.0)))
+            except requests.exceptions.SSLError:
+                raise _Failed(SourceFetchError("TLS verification failed"), made) from None
+            except requests.exceptions.Timeout:
+                raise _Failed(SourceFetchError("timed out", transient=True), made) from None
+            except requests.exceptions.RequestException as error:
+                raise _Failed(SourceFetchError(f"no answer ({type(error).__name__})", transient=True), made) from None
+            with response:
+                if response.status_code in (301, 302, 303, 307, 308) and response.headers.get("Location"):
+                    url = urljoin(url, response.headers["Location"])
+                    continue
+                if response.status_code == 304:
+                    return Fetched(None, response.headers.get("ETag", etag),
+                                   response.headers.get("Last-Modified", last_modified), made), made
+                if response.status_code != 200:
+                    raise _Failed(SourceFetchError(
+                        f"answered {response.status_code}", transient=response.status_code in TRANSIENT_STATUS,
+                        retry_after=_retry_after(response.headers.get("Retry-After"))), made)
+                body = self._read(response, started, made)
+                return Fetched(body, response.headers.get("ETag", ""), response.headers.get("Last-Modified", ""),
+                               made), made
+        raise _Failed(SourceFetchError("too many redirects"), made)
+
+    def _read(self, response: Any, started: float, made: int) -> bytes:
+        import requests
+        import urllib3.exceptions
+
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise _Failed(SourceFetchError(f"larger than {self.max_bytes} bytes"), made)
+        parts: list[bytes] = []
+        size = 0
+        raw = response.raw
+        try:
+            while True:
+                if time.monotonic() - started > self.timeout:
+                    raise _Failed(SourceFetchError("timed out reading the body", transient=True), made)
+                part = raw.read1(READ_SIZE, decode_content=True)
+                if not part:
+                    break
+                size += len(part)
+                if size > self.max_bytes:
+                    raise _Failed(SourceFetchError(f"larger than {self.max_bytes} bytes"), made)
+                parts.append(part)
+        except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as error:
+            reason = "the body was cut short" if isinstance(error, urllib3.exceptions.ProtocolError) \
+                else f"reading the body failed ({type(error).__name__})"
+            raise _Failed(SourceFetchError(reason, transient=True), made) from None
+        body = b"".join(parts)
+        if declared.isdigit() and len(body) != int(declared) and not response.headers.get("Content-Encoding"):
+            raise _Failed(SourceFetchError("the body was cut short", transient=True), made)
+        return body
+
+
+class _Failed(Exception):
+    def __init__(self, error: SourceFetchError, requests: int) -> None:
+        super().__init__(error.reason)
+        self.error, self.requests = error, requests
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value and value.strip().isdigit():
+        return min(float(value.strip()), MAX_RETRY_AFTER)
+    return None

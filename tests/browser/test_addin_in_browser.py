@@ -1,0 +1,335 @@
+"""Issue 14: the Outlook add-in in headless chromium against the development host (conftest.py)."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import requests
+from addin_pane import api_login, latest_code, new_prefix, open_pane
+from devhost_process import start_devhost, stop_devhost
+
+EXTERNAL = {"type": "externalUser"}
+COMMUNITY = "dr.jansen@gezondheidscentrum-oost.example"  # in the sample ZorgMail address book
+
+
+def _put_settings(host, session, **settings) -> None:
+    answer = requests.put(host.url("/api/v1/settings"), json={"language": "nl", "send_delay_seconds": 0, **settings},
+                          headers={"Authorization": f"Bearer {session['session_token']}"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+
+
+def test_a1_log_in_with_the_code_from_the_outbox(browser, devhost):
+    pane = open_pane(browser, devhost, "login", "login@ziekenhuis-a.example",
+                     to=[{"address": COMMUNITY}], subject="Verwijzing")
+    page = pane.page
+    page.get_by_role("button", name="Verstuur code").wait_for()
+    pane.check("start")
+    before = set(devhost.outbox.glob("*.eml"))
+    page.get_by_role("button", name="Verstuur code").click()
+    page.get_by_text("Er is een code verstuurd naar login@ziekenhuis-a.example").wait_for()
+    code = latest_code(devhost.outbox, before)
+    pane.check("code-entry")
+    page.get_by_label("Uw autorisatiecode").fill(f"{(int(code) + 1) % 10**6:06d}")
+    page.get_by_role("button", name="Inloggen").click()
+    page.get_by_text(re.compile(r"De code klopt niet\. Nog \d poging")).wait_for()
+    pane.check("wrong-code")
+    page.get_by_label("Uw autorisatiecode").fill(code)
+    page.get_by_role("button", name="Inloggen").click()
+    validated = page.get_by_role("button", name="Toon gevalideerde ontvangers (1)")
+    validated.wait_for()  # W1: validated recipients collapsed
+    assert validated.get_attribute("aria-expanded") == "false"
+    pane.check("logged-in-verdict")
+    validated.click()
+    card = page.get_by_test_id("recipient").filter(has_text=COMMUNITY)
+    assert card.get_attribute("data-colour") == "green"
+    assert page.get_by_role("button", name="Veilig verzenden").is_enabled()
+    pane.check("validated-open")
+    assert page.evaluate("window.__sendsecureMetrics.firstVerdictMs") > 0
+    assert pane.errors == []
+
+
+def test_w2_external_recipient_needs_a_phone_invalid_then_valid_then_send(browser, devhost):
+    session = api_login(devhost, "phone@ziekenhuis-a.example")
+    pane = open_pane(browser, devhost, "phone", session["mailbox"], session=session,
+                     to=[{"address": "piet.phone@gmail.example", **EXTERNAL}], subject="Verwijzing",
+                     attachments=[{"name": "brief.pdf", "size": 183211}])
+    page = pane.page
+    card = page.get_by_test_id("recipient").filter(has_text="piet.phone@gmail.example")
+    card.get_by_text("Actie nodig").wait_for()
+    assert card.get_attribute("data-colour") == "red"
+    send = page.get_by_role("button", name="Veilig verzenden")
+    assert send.is_disabled()
+    page.get_by_role("heading", name="Installatietype: Viewer - 06 verplicht").wait_for()  # the blue box (§2.2.2.1)
+    page.get_by_text("Een mobiel nummer is verplicht").wait_for()
+    pane.check("phone-required")
+    page.get_by_role("button", name="Verberg uitleg").click()
+    assert page.get_by_text("Een mobiel nummer is verplicht").count() == 0
+    number = page.get_by_label(re.compile("Mobiel nummer voor piet.phone@gmail.example"))
+    number.fill("12345")
+    page.get_by_role("button", name="Opslaan").click()
+    page.get_by_text(re.compile("geen geldig telefoonnummer")).wait_for()
+    pane.check("phone-invalid")
+    number.fill("06 12345678")
+    page.get_by_role("button", name="Opslaan").click()
+    page.get_by_text(re.compile("Nummer opgeslagen")).wait_for()
+    page.wait_for_function("!document.querySelector('[data-testid=recipient][data-colour=red]')")
+    page.wait_for_function("!Array.from(document.querySelectorAll('button'))"
+                           ".find((b) => b.textContent === 'Veilig verzenden').disabled")
+    pane.check("phone-saved")
+    send.click()
+    page.get_by_text("Uw bericht is veilig verzonden.").wait_for()
+    state = pane.state()
+    assert state["sent"] == 1
+    assert state["stamped"]["X-SendSecure-Envelope"] and state["stamped"]["X-SendSecure-Stamp"]
+    assert "+316" not in str(state["stamped"])  # S8: no phone number in a header
+    pane.check("sent")
+
+
+def test_s7_send_delay_counts_down_and_can_be_cancelled(browser, devhost):
+    session = api_login(devhost, "delay@ziekenhuis-a.example")
+    _put_settings(devhost, session, send_delay_seconds=10)
+    pane = open_pane(browser, devhost, "delay", session["mailbox"], session=session,
+                     to=[{"address": COMMUNITY}], subject="Uitslag")
+    page = pane.page
+    page.get_by_role("button", name="Veilig verzenden").click()
+    page.get_by_role("timer").wait_for()
+    assert re.search(r"over (10|9) seconden", page.get_by_role("timer").inner_text())
+    pane.check("countdown")
+    page.wait_for_function("document.activeElement && document.activeElement.textContent === 'Annuleren'")
+    page.keyboard.press("Enter")  # the focus is on Annuleren: one key cancels
+    page.get_by_text("Verzenden geannuleerd.").wait_for()
+    assert pane.state()["sent"] == 0 and pane.state()["stamped"] is None
+    pane.check("countdown-cancelled")
+
+
+def test_v_o4_on_send_with_auto_send_stamps_the_envelope(browser, devhost):
+    session = api_login(devhost, "onsend@ziekenhuis-a.example")
+    pane = open_pane(browser, devhost, "onsend-auto", session["mailbox"], session=session, page_name="commands.html",
+                     to=[{"address": COMMUNITY}], subject="Labuitslag")
+    page = pane.page
+    page.wait_for_function("window.__office && window.__office.has('onMessageSendHandler')")
+    outcome = page.evaluate("window.__office.fire('onMessageSendHandler')")
+    assert outcome["allowEvent"] is True, outcome
+    state = pane.state()
+    assert state["stamped"]["X-SendSecure-Envelope"]
+    assert state["properties"]["sendsecure_message_id"]
+    # A retry of the same message (S4): the same envelope.
+    again = page.evaluate("window.__office.fire('onMessageSendHandler')")
+    assert again["allowEvent"] is True and pane.state()["stamped"] == state["stamped"]
+
+
+def test_v_o4_on_send_intercepts_from_the_precomputed_verdict(browser, devhost):
+    session = api_login(devhost, "intercept@ziekenhuis-a.example")
+    pane = open_pane(browser, devhost, "onsend-intercept", session["mailbox"], session=session,
+                     page_name="commands.html", to=[{"address": "nophone@gmail.example", **EXTERNAL}], subject="Brief")
+    page = pane.page
+    page.wait_for_function("window.__office && window.__office.has('onMessageRecipientsChangedHandler')")
+    page.evaluate("window.__office.fire('onMessageRecipientsChangedHandler')")
+    outcome = page.evaluate("window.__office.fire('onMessageSendHandler')")
+    assert outcome["allowEvent"] is False
+    assert "nophone@gmail.example" in outcome["errorMessage"]
+    assert outcome["commandId"] == "msgComposeOpenPaneButton" and outcome["cancelLabel"] == "Open Send Secure"
+    assert page.evaluate("window.__sendsecureLastDecision.source") == "cache"
+    assert pane.state()["stamped"] is None
+
+
+def test_v_o4_on_send_without_session_asks_to_log_in(browser, devhost):
+    pane = open_pane(browser, devhost, "onsend-nosession", "nobody@ziekenhuis-a.example", page_name="commands.html",
+                     to=[{"address": COMMUNITY}], subject="Brief")
+    page = pane.page
+    page.wait_for_function("window.__office && window.__office.has('onMessageSendHandler')")
+    outcome = page.evaluate("window.__office.fire('onMessageSendHandler')")
+    assert outcome["allowEvent"] is False and "niet ingelogd" in outcome["errorMessage"]
+
+
+def test_u1_language_switch_in_settings(browser, devhost):
+    session = api_login(devhost, "taal@ziekenhuis-a.example")
+    _put_settings(devhost, session)
+    pane = open_pane(browser, devhost, "language", session["mailbox"], session=session,
+                     to=[{"address": COMMUNITY}], subject="Brief")
+    page = pane.page
+    page.get_by_role("button", name="Veilig verzenden").wait_for()
+    page.get_by_role("button", name="Instellingen").click()
+    page.get_by_role("heading", name="Instellingen").wait_for()
+    page.get_by_text("Versie dienst").wait_for()
+    pane.check("settings")
+    page.get_by_label("Taal").select_option("en")
+    page.get_by_role("button", name="Opslaan en sluiten").click()
+    page.get_by_role("button", name="Send securely").wait_for()
+    assert page.evaluate("document.documentElement.lang") == "en"
+    pane.check("english")
+    page.get_by_role("button", name="Settings").click()
+    page.get_by_label("Language").select_option("de")
+    page.get_by_role("button", name="Save and close").click()
+    page.get_by_role("button", name="Sicher senden").wait_for()
+    pane.check("german")
+
+
+def test_x6_read_mode_of_an_item_without_envelope(browser, devhost):
+    session = api_login(devhost, "lezen@ziekenhuis-a.example")
+    pane = open_pane(browser, devhost, "read", session["mailbox"], session=session, mode="read", readHeaders="")
+    pane.page.get_by_text("Dit bericht is niet via Send Secure verzonden.").wait_for()
+    pane.check("read-plain")
+
+
+@pytest.fixture(scope="module")
+def devhost_without_book(azurite, tmp_path_factory, needs_build):
+    host = start_devhost(tmp_path_factory.mktemp("nobook"), {
+        "TABLES_CONNECTION_STRING": azurite.connection_string, "TABLE_PREFIX": new_prefix(), "DOMAIN_BOOK_SOURCES": ""})
+    yield host
+    stop_devhost(host)
+
+
+def test_v_o3_no_book_offers_standard_sending(browser, devhost_without_book):
+    host = devhost_without_book
+    session = api_login(host, "geenboek@ziekenhuis-a.example")
+    pane = open_pane(browser, host, "no-book", session["mailbox"], session=session,
+                     to=[{"address": COMMUNITY}], subject="Brief")
+    page = pane.page
+    no_book = page.get_by_text(re.compile(r"domeinboek .*niet beschikbaar", re.IGNORECASE))
+    no_book.first.wait_for()
+    assert no_book.count() == 1  # said once, in words
+    pane.check("no-book")
+    page.get_by_role("button", name="Standaard versturen").click()
+    page.get_by_text("Uw bericht is standaard verzonden.").wait_for()
+    state = pane.state()
+    assert state["sent"] == 1 and state["stamped"] is None
+
+
+def test_w1_blocked_attachment_is_shown_open_in_red_and_can_be_removed(browser, devhost):
+    session = api_login(devhost, "bijlage@ziekenhuis-a.example")
+    pane = open_pane(browser, devhost, "attachments", session["mailbox"], session=session,
+                     to=[{"address": COMMUNITY}], subject="Brief",
+                     attachments=[{"name": "brief.pdf", "size": 1000}, {"name": "setup.exe", "size": 2000}])
+    page = pane.page
+    toggle = page.get_by_role("button", name="Verberg bijlagen (2)")
+    toggle.wait_for()  # open at once: an attachment needs action
+    exe = page.get_by_test_id("attachment").filter(has_text="setup.exe")
+    assert exe.get_attribute("data-colour") == "red"
+    assert page.get_by_role("button", name="Veilig verzenden").is_disabled()
+    pane.check("attachment-blocked")
+    page.get_by_role("button", name="Verwijder bijlage setup.exe").click()
+    page.get_by_role("button", name="Toon bijlagen (1)").wait_for()  # nothing needs action: collapsed again
+    assert [a["name"] for a in pane.state()["attachments"]] == ["brief.pdf"]
+    page.wait_for_function("!Array.from(document.querySelectorAll('button'))"
+                           ".find((b) => b.textContent === 'Veilig verzenden').disabled")
+    pane.check("attachment-removed")
+
+
+def test_a1_failed_login_offers_standard_sending(browser, devhost):
+    pane = open_pane(browser, devhost, "login-failed", "mislukt@ziekenhuis-a.example",
+                     to=[{"address": COMMUNITY}], subject="Brief")
+    page = pane.page
+    before = set(devhost.outbox.glob("*.eml"))
+    page.get_by_role("button", name="Verstuur code").click()
+    wrong = f"{(int(latest_code(devhost.outbox, before)) + 1) % 10**6:06d}"
+    page.get_by_label("Uw autorisatiecode").fill("12")
+    page.get_by_role("button", name="Inloggen").click()
+    page.get_by_text("Vul de 6 cijfers van de code in.").wait_for()  # checked before asking the back end
+    page.get_by_label("Uw autorisatiecode").fill(wrong)
+    page.get_by_role("button", name="Inloggen").click()
+    page.get_by_role("button", name="Standaard versturen").wait_for()
+    pane.check("login-failed")
+    page.get_by_role("button", name="Standaard versturen").click()
+    page.wait_for_function("window.__office.state.sent === 1")
+    assert pane.state()["stamped"] is None
+
+
+def test_x6_read_mode_of_a_sent_item_shows_its_status_or_says_it_is_not_there_yet(browser, devhost):
+    session = api_login(devhost, "status@ziekenhuis-a.example")
+    sent = requests.post(devhost.url("/api/v1/messages/send"), timeout=10,
+                         headers={"Authorization": f"Bearer {session['session_token']}"},
+                         json={"message_id": "<status-1@test>", "draft": {"to": [{"address": COMMUNITY}], "cc": [],
+                               "bcc": [], "subject": "Brief", "attachments": []}})
+    assert sent.status_code == 201, sent.text
+    envelope_id = sent.json()["envelope_id"]
+    pane = open_pane(browser, devhost, "read-status", session["mailbox"], session=session, mode="read",
+                     readHeaders=f"Subject: Brief\r\nX-SendSecure-Envelope: {envelope_id}\r\n")
+    page = pane.page
+    # GET /messages/{id} (X6) is built in parallel: until it exists the panel says so in words.
+    page.locator("text=/Afleverstatus|De afleverstatus is nog niet beschikbaar/").first.wait_for()
+    pane.check("read-status")
+
+
+def test_a3_an_ended_session_brings_back_the_login(browser, devhost):
+    session = api_login(devhost, "uitgelogd@ziekenhuis-a.example")
+    requests.delete(devhost.url("/api/v1/session"), timeout=10,
+                    headers={"Authorization": f"Bearer {session['session_token']}"})
+    pane = open_pane(browser, devhost, "session-ended", session["mailbox"], session=session,
+                     to=[{"address": COMMUNITY}], subject="Brief")
+    pane.page.get_by_role("button", name="Verstuur code").wait_for()
+    pane.check("login-again")
+    assert pane.page.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('sendsecure.session.'))") == []
+
+
+def test_issue14_keyboard_only_login_and_settings(browser, devhost):
+    pane = open_pane(browser, devhost, "keyboard", "toetsen@ziekenhuis-a.example",
+                     to=[{"address": COMMUNITY}], subject="Brief")
+    page = pane.page
+    page.get_by_role("button", name="Verstuur code").wait_for()
+    before = set(devhost.outbox.glob("*.eml"))
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Verstuur code"
+    page.keyboard.press("Enter")
+    code = latest_code(devhost.outbox, before)
+    page.get_by_label("Uw autorisatiecode").wait_for()
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'code'")  # focus moved there
+    page.keyboard.type(code)
+    page.keyboard.press("Enter")  # the form submits
+    page.get_by_role("button", name="Veilig verzenden").wait_for()
+    page.keyboard.press("Shift+Tab")  # from the body back to the header's settings button
+    for _ in range(10):
+        if page.evaluate("document.activeElement.getAttribute('aria-label')") == "Instellingen":
+            break
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Instellingen"
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Instellingen").wait_for()
+    page.get_by_label("Taal").focus()
+    page.keyboard.press("ArrowDown")  # Nederlands -> English
+    page.get_by_role("button", name="Opslaan en sluiten").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Send securely").wait_for()
+    pane.check("keyboard-english")
+
+
+def test_x6_s5_read_mode_delivery_status_and_revoke_per_the_api_contract(browser, devhost):
+    """GET /messages/{id} and POST /messages/{id}/revoke as API.md fixes them, answered by the test
+    (the endpoints are built in parallel): the panel shows each recipient's status and, after a
+    confirmed revoke, each outcome in words."""
+    session = api_login(devhost, "intrekken@ziekenhuis-a.example")
+    pane = open_pane(browser, devhost, "read-revoke", session["mailbox"], session=session, mode="read",
+                     readHeaders="Subject: Brief\r\nX-SendSecure-Envelope: env_contract1\r\n")
+    page = pane.page
+    calls: list[str] = []
+    view = {"envelope_id": "env_contract1", "revoked_at": None, "recipients": [
+        {"address": "collega@ziekenhuis-a.example", "status": "delivered"},
+        {"address": "piet@gmail.example", "events": [{"event": "notified", "at": "2026-12-01T10:00:00Z"},
+                                                      {"event": "code_sent", "at": "2026-12-01T10:01:00Z"}]}]}
+    revoked = {"envelope_id": "env_contract1", "revoked_at": "2026-12-01T11:00:00Z", "recipients": [
+        {"address": "collega@ziekenhuis-a.example", "outcome": "recalled"},
+        {"address": "piet@gmail.example", "outcome": "out_of_reach"}]}
+
+    def answer(route):
+        calls.append(f"{route.request.method} {route.request.url.split('/api/v1')[1]}")
+        assert route.request.headers["authorization"] == f"Bearer {session['session_token']}"
+        route.fulfill(status=200, content_type="application/json",
+                      body=json.dumps(revoked if route.request.method == "POST" else view))
+
+    page.route("**/api/v1/messages/env_contract1**", answer)
+    page.reload()
+    page.get_by_text("afgeleverd").wait_for()
+    page.get_by_text("toegangscode verstuurd").wait_for()  # the last event of an SMS recipient
+    assert [c.get_attribute("data-colour") for c in page.get_by_test_id("delivery").all()] == ["green", "blue"]
+    pane.check("read-status")
+    page.get_by_role("button", name="Bericht intrekken").click()
+    page.get_by_text("Weet u zeker dat u dit bericht wilt intrekken?").wait_for()
+    assert calls == ["GET /messages/env_contract1"]  # nothing revoked before the confirmation
+    pane.check("read-revoke-confirm")
+    page.get_by_role("button", name="Bericht intrekken").click()
+    page.get_by_text("Intrekken: teruggehaald").wait_for()
+    page.get_by_text("Intrekken: buiten de eigen organisatie").wait_for()
+    page.get_by_text(re.compile("Ingetrokken op")).wait_for()
+    assert calls == ["GET /messages/env_contract1", "POST /messages/env_contract1/revoke"]
+    pane.check("read-revoked")

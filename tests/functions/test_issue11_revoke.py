@@ -1,0 +1,265 @@
+"""Revoke with recall in the own organisation (issue 11 item 1; SPEC S5, S6, A4), through the
+registered functions, against a local HTTPS Graph and token endpoint (tests/graphfake.py)."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import trustme
+from graphfake import CLIENT_ID, CLIENT_SECRET, ENTRA_TENANT, FakeGraph, fake_graph
+from helpers import json_of
+
+from sendsecure import runtime
+from sendsecure.adapters import storage
+from sendsecure.adapters.recall import GraphRecall
+from sendsecure.revoke import MESSAGE_RECALL, MESSAGE_REVOKED
+
+SENDER = "jan@ziekenhuis-a.example"
+SHARED = "secretariaat@ziekenhuis-a.example"
+COLLEAGUE = "els@ziekenhuis-a.example"
+STRANGER = "kees@ziekenhuis-a.example"
+OWN_1 = "arts@ziekenhuis-a.example"
+OWN_2 = "piet@poli.ziekenhuis-a.example"
+COMMUNITY = "jan@huisarts-b.example"
+INTERNET_ID = "<AM0PR01MB6243.eurprd01.prod.o'brien@AM0PR01MB6243.eurprd01.prod.exchangelabs.com>"
+DRAFT = {"to": [{"address": OWN_1, "name": "Arts", "type": "user"}, COMMUNITY],
+         "cc": [OWN_2], "subject": "Verwijzing", "attachments": []}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def graph(ca: trustme.CA, tmp_path, app_env, monkeypatch) -> Iterator[FakeGraph]:
+    """The local Graph, and the app's recall pointed at it (trusting the test's CA)."""
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    with fake_graph(ca) as fake:
+        recall = GraphRecall(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, authority_host=fake.base_url,
+                             graph_base_url=fake.base_url, timeout=5, max_wait_seconds=10, ca_bundle=str(bundle))
+        monkeypatch.setenv("RECALL_TENANT_ID", ENTRA_TENANT)
+        runtime.reset()
+        monkeypatch.setattr(runtime, "recall", lambda: recall)
+        yield fake
+    assert fake.problems == []
+
+
+def send(call, token: str, message_id: str = "msg-1", sender: str | None = None) -> dict:
+    draft = {**DRAFT, **({"from": sender} if sender else {})}
+    response = call("send_message", "POST", body={"message_id": message_id, "draft": draft}, headers=auth(token))
+    assert response.status_code == 201, response.get_body()
+    return json_of(response)
+
+
+def revoke(call, token: str, envelope_id: str, body: dict | None = None):
+    return call("revoke_message", "POST", f"/api/v1/messages/{envelope_id}/revoke",
+                body=body if body is not None else {"internet_message_id": INTERNET_ID}, headers=auth(token),
+                route_params={"envelope_id": envelope_id})
+
+
+def outcomes(response) -> dict[str, str]:
+    return {item["address"]: item["outcome"] for item in json_of(response)["recipients"]}
+
+
+def audit_rows(event: str) -> list[dict]:
+    return [row for row in runtime.tables().query(storage.AUDIT, "PartitionKey ne ''") if row["event"] == event]
+
+
+def test_s5_sender_revokes_and_own_organisation_copies_are_recalled(call, login, sample_book, graph):
+    token = login(SENDER)
+    envelope = send(call, token)
+    graph.put(OWN_1, INTERNET_ID)
+    graph.put(OWN_1, "<another@message>")
+    response = revoke(call, token, envelope["envelope_id"])
+    assert response.status_code == 200, response.get_body()
+    answer = json_of(response)
+    assert answer["envelope_id"] == envelope["envelope_id"] and answer["revoked_at"].endswith("Z")
+    assert outcomes(response) == {OWN_1: "recalled", COMMUNITY: "out_of_reach", OWN_2: "not_found"}
+    assert not graph.holds(OWN_1, INTERNET_ID) and graph.holds(OWN_1, "<another@message>")
+    # the search asked for exactly this id (the quote doubled, OData), with an app-only token; no one
+    # outside the own organisation was asked
+    quoted = INTERNET_ID.replace("'", "''")
+    searches = sorted((box, wanted) for method, box, wanted in graph.calls if method == "GET")
+    assert searches == [(OWN_1, f"internetMessageId eq '{quoted}'"), (OWN_2, f"internetMessageId eq '{quoted}'")]
+    assert [box for method, box, _ in graph.calls if method == "DELETE"] == [OWN_1]
+    assert graph.token_requests == 1
+    # the gateway's fetch shows the revoke
+    fetched = runtime.gateway().fetch(_gateway_principal(), envelope["envelope_id"])
+    assert fetched.revoked is True and fetched.revoked_at == answer["revoked_at"]
+    # audited without addresses or subject
+    revoked, recalled = audit_rows(MESSAGE_REVOKED), audit_rows(MESSAGE_RECALL)
+    assert [r["outcome"] for r in revoked] == ["revoked"] and revoked[0]["envelope_id"] == envelope["envelope_id"]
+    assert revoked[0]["own_organisation"] == 2 and revoked[0]["recipients"] == 3
+    assert recalled[0]["recalled"] == 1 and recalled[0]["not_found"] == 1 and recalled[0]["failed"] == 0
+    text = " ".join(str(v) for row in revoked + recalled for v in row.values())
+    assert "ziekenhuis-a" not in text and "huisarts-b" not in text and "Verwijzing" not in text
+    assert "AM0PR01MB6243" not in text
+
+
+def _gateway_principal():
+    from sendsecure.servicecredentials import ServicePrincipal
+
+    return ServicePrincipal(role="gateway", slot="a")
+
+
+def test_s5_a4_colleague_sending_as_the_shared_mailbox_may_revoke(call, login, sample_book, graph):
+    envelope = send(call, login(SENDER), sender=SHARED)
+    assert envelope["sender"] == SHARED and envelope["sent_by"] == SENDER
+    colleague = login(COLLEAGUE, device_id="device-2")
+    assert revoke(call, colleague, envelope["envelope_id"]).status_code == 403   # not saying which mailbox
+    response = revoke(call, colleague, envelope["envelope_id"], {"internet_message_id": INTERNET_ID,
+                                                                  "sender": SHARED.upper()})
+    assert response.status_code == 200, response.get_body()
+
+
+def test_s5_a_stranger_gets_403_and_nothing_changes(call, login, sample_book, graph):
+    envelope = send(call, login(SENDER))
+    stranger = login(STRANGER, device_id="device-3")
+    response = revoke(call, stranger, envelope["envelope_id"], {"internet_message_id": INTERNET_ID,
+                                                                 "sender": STRANGER})
+    assert response.status_code == 403 and json_of(response)["code"] == "not_sender"
+    other_tenant = login("an@huisarts-b.example", device_id="device-4")
+    assert revoke(call, other_tenant, envelope["envelope_id"]).status_code == 403
+    assert runtime.envelopes().get(envelope["envelope_id"]).revoked_at is None
+    assert graph.calls == []
+    assert [r["reason"] for r in audit_rows(MESSAGE_REVOKED)] == ["not_sender", "not_sender"]
+
+
+def test_s5_revoking_twice_is_409_with_the_first_outcomes(call, login, sample_book, graph):
+    token = login(SENDER)
+    envelope = send(call, token)
+    first = revoke(call, token, envelope["envelope_id"])
+    assert first.status_code == 200
+    second = revoke(call, token, envelope["envelope_id"])
+    assert second.status_code == 409
+    problem = json_of(second)
+    assert problem["code"] == "already_revoked" and problem["revoked_at"] == json_of(first)["revoked_at"]
+    assert {r["address"]: r["outcome"] for r in problem["recipients"]} == outcomes(first)
+    assert len([c for c in graph.calls if c[0] == "GET"]) == 2     # the second revoke asked Graph nothing
+
+
+def test_s5_unknown_or_malformed_id_is_404(call, login, graph):
+    token = login(SENDER)
+    for envelope_id in ("A" * 32, "not-an-id", "x" * 500):
+        response = revoke(call, token, envelope_id)
+        assert response.status_code == 404 and json_of(response)["code"] == "not_found"
+
+
+def test_s5_bad_internet_message_id_is_400(call, login, sample_book, graph):
+    token = login(SENDER)
+    envelope = send(call, token)
+    response = revoke(call, token, envelope["envelope_id"], {"internet_message_id": "no angle brackets"})
+    assert response.status_code == 400 and json_of(response)["errors"][0]["field"] == "internet_message_id"
+    assert runtime.envelopes().get(envelope["envelope_id"]).revoked_at is None
+
+
+def test_s5_graph_down_marks_own_recipients_failed_but_the_revoke_stands_then_retry_failed(
+        call, login, sample_book, graph, ca, tmp_path, monkeypatch):
+    token = login(SENDER)
+    envelope = send(call, token)
+    graph.put(OWN_1, INTERNET_ID)
+    graph.put(OWN_2, INTERNET_ID)
+    # Graph down: a recall pointed at a port nobody listens on
+    from devhost.azurite import free_port
+
+    nobody = f"https://127.0.0.1:{free_port()}"
+    graph.other_scopes.add(f"{nobody}/.default")
+    down = GraphRecall(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, authority_host=graph.base_url,
+                       graph_base_url=nobody, timeout=2, max_wait_seconds=5,
+                       ca_bundle=str(tmp_path / "ca.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    service = runtime.revocation()
+    monkeypatch.setattr(service, "_recall", down)
+    response = revoke(call, token, envelope["envelope_id"])
+    assert response.status_code == 200
+    assert outcomes(response) == {OWN_1: "failed", COMMUNITY: "out_of_reach", OWN_2: "failed"}
+    assert runtime.envelopes().get(envelope["envelope_id"]).revoked_at == json_of(response)["revoked_at"]
+    assert json_of(revoke(call, token, envelope["envelope_id"]))["code"] == "already_revoked"
+    # Graph back: retry_failed recalls only those that failed
+    monkeypatch.setattr(service, "_recall", runtime.recall())
+    again = revoke(call, token, envelope["envelope_id"], {"retry_failed": True})
+    assert again.status_code == 200, again.get_body()
+    assert outcomes(again) == {OWN_1: "recalled", COMMUNITY: "out_of_reach", OWN_2: "recalled"}
+    assert json_of(again)["revoked_at"] == json_of(response)["revoked_at"]
+    calls = len(graph.calls)
+    nothing = revoke(call, token, envelope["envelope_id"], {"retry_failed": True})
+    assert outcomes(nothing) == outcomes(again) and len(graph.calls) == calls   # nothing failed: nothing asked
+    assert [r["via"] for r in audit_rows(MESSAGE_RECALL)] == ["revoke", "retry_failed"]
+
+
+def test_s5_throttled_429_with_retry_after_is_retried_then_recalled(call, login, sample_book, graph):
+    token = login(SENDER)
+    envelope = send(call, token)
+    graph.put(OWN_1, INTERNET_ID)
+    graph.mailboxes[OWN_2] = {}
+    graph.answers = [(429, {"Retry-After": "1"})]
+    response = revoke(call, token, envelope["envelope_id"])
+    assert outcomes(response) == {OWN_1: "recalled", COMMUNITY: "out_of_reach", OWN_2: "not_found"}
+    assert len([c for c in graph.calls if c[0] == "GET"]) == 3   # one search was throttled and asked again
+
+
+def test_s5_throttled_past_the_time_budget_fails_without_waiting(call, login, sample_book, graph):
+    token = login(SENDER)
+    envelope = send(call, token)
+    graph.put(OWN_1, INTERNET_ID)
+    graph.answers = [(429, {"Retry-After": "3600"}), (429, {"Retry-After": "3600"})]
+    response = revoke(call, token, envelope["envelope_id"])
+    assert outcomes(response) == {OWN_1: "failed", COMMUNITY: "out_of_reach", OWN_2: "failed"}
+    assert graph.holds(OWN_1, INTERNET_ID)
+
+
+def test_s5_nothing_found_in_any_mailbox(call, login, sample_book, graph):
+    token = login(SENDER)
+    envelope = send(call, token)
+    graph.mailboxes[OWN_1] = {}
+    graph.put(OWN_2, "<other@message>")
+    response = revoke(call, token, envelope["envelope_id"])
+    assert outcomes(response) == {OWN_1: "not_found", COMMUNITY: "out_of_reach", OWN_2: "not_found"}
+    assert [c[0] for c in graph.calls] == ["GET", "GET"]
+
+
+def test_s5_without_the_internet_message_id_the_revoke_stands_and_own_copies_fail(call, login, sample_book, graph):
+    token = login(SENDER)
+    envelope = send(call, token)
+    graph.put(OWN_1, INTERNET_ID)
+    response = call("revoke_message", "POST", f"/api/v1/messages/{envelope['envelope_id']}/revoke", raw=b"",
+                    headers={**auth(token), "content-type": ""}, route_params={"envelope_id": envelope["envelope_id"]})
+    assert response.status_code == 200, response.get_body()
+    assert outcomes(response)[OWN_1] == "failed" and graph.calls == []
+    again = revoke(call, token, envelope["envelope_id"], {"retry_failed": True, "internet_message_id": INTERNET_ID})
+    assert outcomes(again)[OWN_1] == "recalled"
+
+
+def test_s5_token_refused_fails_the_recall(call, login, sample_book, graph, ca, tmp_path, monkeypatch):
+    token = login(SENDER)
+    envelope = send(call, token)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    wrong = GraphRecall(client_id=CLIENT_ID, client_secret="wrong", authority_host=graph.base_url,
+                        graph_base_url=graph.base_url, timeout=5, max_wait_seconds=5,
+                        ca_bundle=str(tmp_path / "ca.pem"))
+    monkeypatch.setattr(runtime.revocation(), "_recall", wrong)
+    response = revoke(call, token, envelope["envelope_id"])
+    assert outcomes(response) == {OWN_1: "failed", COMMUNITY: "out_of_reach", OWN_2: "failed"}
+    graph.problems.clear()   # the refused token request is what this test makes
+
+
+def test_issue11_item1_parallel_revokes_one_wins_under_the_etag(call, login, sample_book, graph):
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = login(SENDER)
+    envelope = send(call, token)
+    graph.put(OWN_1, INTERNET_ID)
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(lambda _: revoke(call, token, envelope["envelope_id"]), range(6)))
+    assert sorted(r.status_code for r in responses) == [200] + [409] * 5
+    stored = runtime.envelopes().get(envelope["envelope_id"])
+    assert stored.revoked_at == json_of(next(r for r in responses if r.status_code == 200))["revoked_at"]
+    assert stored.recall == {OWN_1: "recalled", COMMUNITY: "out_of_reach", OWN_2: "not_found"}
+    assert [c[0] for c in graph.calls].count("DELETE") == 1
+    assert [r["outcome"] for r in audit_rows(MESSAGE_REVOKED)].count("revoked") == 1

@@ -1,0 +1,167 @@
+"""A local HTTPS Entra ID + Microsoft Graph for the recall (SPEC S5): 127.0.0.1, a free port, a
+certificate from a throwaway CA made in the test (trustme, on ``cryptography``), shut down by the
+fixture. It serves msal's OpenID configuration and client-credentials token endpoint, and the two
+Graph calls of a recall: the search by Internet message id and the delete. It checks the bearer
+token, the ``$filter`` and every call, and records them."""
+from __future__ import annotations
+
+import json
+import secrets
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import trustme
+
+ENTRA_TENANT = "7d5a3c1e-9b2f-4c8d-a1e6-3f0b2d4c6e8a"
+CLIENT_ID = "3c2b1a09-8f7e-4d6c-b5a4-938271605f4e"
+CLIENT_SECRET = "recall~secret~value"
+
+
+@dataclass
+class FakeGraph:
+    """The mailboxes' contents and what the server saw; tests set answers and read the calls."""
+
+    base_url: str = ""
+    mailboxes: dict[str, dict[str, str]] = field(default_factory=dict)  # mailbox -> {graph id: internet id}
+    tokens: list[str] = field(default_factory=list)
+    token_requests: int = 0
+    calls: list[tuple[str, str, str]] = field(default_factory=list)    # (method, mailbox, $filter or id)
+    problems: list[str] = field(default_factory=list)
+    answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # Graph answers first, in order
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    other_scopes: set[str] = field(default_factory=set)   # Graph endpoints besides this one (a Graph down)
+
+    def put(self, mailbox: str, internet_message_id: str) -> str:
+        graph_id = "AAMk" + secrets.token_urlsafe(24)
+        self.mailboxes.setdefault(mailbox, {})[graph_id] = internet_message_id
+        return graph_id
+
+    def holds(self, mailbox: str, internet_message_id: str) -> bool:
+        return internet_message_id in self.mailboxes.get(mailbox, {}).values()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeGraph
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _answer(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        payload = json.dumps(body).encode() if body is not None else b""
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if body is not None:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _authorised(self) -> bool:
+        if self.headers.get("Authorization", "") not in {f"Bearer {t}" for t in self.fake.tokens}:
+            self._answer(401, {"error": {"code": "InvalidAuthenticationToken"}})
+            return False
+        return True
+
+    def _planned(self) -> bool:
+        with self.fake.lock:
+            planned = self.fake.answers.pop(0) if self.fake.answers else None
+        if planned is None:
+            return False
+        status, headers = planned
+        self._answer(status, {"error": {"code": "FromTheTest"}}, headers)
+        return True
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path == f"/{ENTRA_TENANT}/v2.0/.well-known/openid-configuration":
+            authority = f"{self.fake.base_url}/{ENTRA_TENANT}"
+            self._answer(200, {"issuer": f"{authority}/v2.0",
+                               "authorization_endpoint": f"{authority}/oauth2/v2.0/authorize",
+                               "token_endpoint": f"{authority}/oauth2/v2.0/token"})
+            return
+        parts = url.path.split("/")
+        if len(parts) != 5 or parts[:3] != ["", "v1.0", "users"] or parts[4] != "messages":
+            self.fake.problems.append(f"unexpected GET {url.path}")
+            self._answer(404, {"error": {"code": "ResourceNotFound"}})
+            return
+        if not self._authorised():
+            return
+        mailbox = unquote(parts[3])
+        query = {name: values[0] for name, values in parse_qs(url.query).items()}
+        wanted = query.get("$filter", "")
+        self.fake.calls.append(("GET", mailbox, wanted))
+        if query.get("$select") != "id":
+            self.fake.problems.append("search without $select=id")
+        if not (wanted.startswith("internetMessageId eq '") and wanted.endswith("'")):
+            self.fake.problems.append(f"unexpected $filter {wanted!r}")
+            self._answer(400, {"error": {"code": "BadRequest"}})
+            return
+        if self._planned():
+            return
+        if mailbox not in self.fake.mailboxes:
+            self._answer(404, {"error": {"code": "ErrorInvalidUser"}})
+            return
+        literal = wanted[len("internetMessageId eq '"):-1].replace("''", "'")
+        found = [{"id": graph_id} for graph_id, internet in self.fake.mailboxes[mailbox].items() if internet == literal]
+        self._answer(200, {"value": found})
+
+    def do_DELETE(self) -> None:
+        parts = urlsplit(self.path).path.split("/")
+        if len(parts) != 6 or parts[:3] != ["", "v1.0", "users"] or parts[4] != "messages":
+            self.fake.problems.append(f"unexpected DELETE {self.path}")
+            self._answer(404, {"error": {"code": "ResourceNotFound"}})
+            return
+        if not self._authorised():
+            return
+        mailbox, graph_id = unquote(parts[3]), unquote(parts[5])
+        self.fake.calls.append(("DELETE", mailbox, graph_id))
+        if self._planned():
+            return
+        if self.fake.mailboxes.get(mailbox, {}).pop(graph_id, None) is None:
+            self._answer(404, {"error": {"code": "ErrorItemNotFound"}})
+            return
+        self._answer(204)
+
+    def do_POST(self) -> None:
+        if self.path != f"/{ENTRA_TENANT}/oauth2/v2.0/token":
+            self.fake.problems.append(f"unexpected POST {self.path}")
+            self._answer(404, {"error": "not_found"})
+            return
+        self.fake.token_requests += 1
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+        form = {name: values[0] for name, values in parse_qs(body).items()}
+        expected = {"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+        scopes = {f"{self.fake.base_url}/.default", *self.fake.other_scopes}
+        if any(form.get(name) != value for name, value in expected.items()) or form.get("scope") not in scopes:
+            self.fake.problems.append("token request not as expected")
+            self._answer(401, {"error": "invalid_client"})
+            return
+        token = secrets.token_urlsafe(32)
+        self.fake.tokens.append(token)
+        self._answer(200, {"token_type": "Bearer", "expires_in": 3600, "access_token": token})
+
+
+@contextmanager
+def fake_graph(ca: trustme.CA) -> Iterator[FakeGraph]:
+    state = FakeGraph()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_Handler,), {"fake": state}))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+    state.base_url = f"https://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-graph",
+                              daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
