@@ -293,7 +293,11 @@ class AuditLog:
             if self._heads_due.wait(timeout=60):
                 time.sleep(HEAD_INTERVAL)   # coalesce: one head per chain per interval, however many rows
                 self._heads_due.clear()
-                self.flush()
+                try:
+                    self.flush()
+                except Exception as error:  # noqa: BLE001 - a background thread: log, never die
+                    logger.warning("audit heads not written (%s); retried later", type(error).__name__)
+                    self._heads_due.set()
                 continue
             with self._lock:
                 if not self._heads_due.is_set():

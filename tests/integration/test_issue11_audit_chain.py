@@ -359,3 +359,11 @@ def test_x7_cli_verify_without_storage_exits_3(log, monkeypatch):
 
     monkeypatch.setattr(runtime.tables(), "query", lambda *a, **k: (_ for _ in ()).throw(DependencyUnavailable()))
     assert audit_cli(["verify", "--tenant", TENANT]) == 3
+
+
+def test_x7_cli_seal_and_purge_run_the_daily_housekeeping(log, capsys):
+    assert audit_cli(["seal", "--tenant", TENANT]) == 0
+    assert f"{TENANT}: sealed 0 day(s)" in capsys.readouterr().out   # today is not finished
+    assert audit_cli(["purge"]) == 0                                   # every tenant
+    assert "'rows_purged': 0" in capsys.readouterr().out
+    assert verify().intact
