@@ -5,6 +5,7 @@ import logging
 import azure.functions as func
 
 from functions import (
+    admin,
     auth,
     drafts,
     fallback,
@@ -26,7 +27,7 @@ logging.getLogger("azure").setLevel(logging.WARNING)  # SDK request logs carry U
 get_settings()  # a wrong setting (e.g. development back ends in Azure) fails start-up, not every request
 
 AREAS = (auth.bp, session.bp, settings.bp, drafts.bp, messages.bp, phones.bp, info.bp, health.bp, gateway.bp,
-         book_sync_area.bp)
+         book_sync_area.bp, admin.bp)
 OPERATIONS = operations_of(AREAS)
 health.describe(OPERATIONS)
 

@@ -97,7 +97,7 @@ def main() -> int:
                 first: list[float] = []
                 for _ in range(args.runs):
                     tab = open_page(browser, host.base, session, "taskpane.html", external)
-                    tab.wait_for_function("window.__sendsecureMetrics && window.__sendsecureMetrics.firstVerdictMs")
+                    tab.wait_for_function("() => window.__sendsecureMetrics?.firstVerdictMs")
                     first.append(tab.evaluate("window.__sendsecureMetrics.firstVerdictMs"))
                     tab.context.close()
                 results["panel_open_to_first_verdict"] = summary(first)
@@ -105,13 +105,13 @@ def main() -> int:
                 loads: list[float] = []
                 for _ in range(args.runs):  # Outlook loads the handler page per event (lifetime short)
                     tab = open_page(browser, host.base, session, "commands.html", external)
-                    tab.wait_for_function("window.__office && window.__office.has('onMessageSendHandler')")
+                    tab.wait_for_function("() => window.__office && window.__office.has('onMessageSendHandler')")
                     loads.append(tab.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"))
                     tab.context.close()
                 results["handler_page_load"] = summary(loads)
 
                 tab = open_page(browser, host.base, session, "commands.html", external)
-                tab.wait_for_function("window.__office && window.__office.has('onMessageSendHandler')")
+                tab.wait_for_function("() => window.__office && window.__office.has('onMessageSendHandler')")
                 fire(tab, "onMessageRecipientsChangedHandler")
                 cached = [fire(tab, "onMessageSendHandler") for _ in range(args.runs)]
                 assert all(not c["allowEvent"] for c in cached), cached[0]
@@ -123,7 +123,7 @@ def main() -> int:
 
                 tab = open_page(browser, host.base, session, "commands.html",
                                 {"to": [{"address": COMMUNITY}], "subject": "Labuitslag"})
-                tab.wait_for_function("window.__office && window.__office.has('onMessageSendHandler')")
+                tab.wait_for_function("() => window.__office && window.__office.has('onMessageSendHandler')")
                 allow = [fire(tab, "onMessageSendHandler") for _ in range(args.runs + 1)]
                 assert all(a["allowEvent"] for a in allow), allow[0]
                 assert tab.evaluate("window.__office.state.stamped['X-SendSecure-Envelope']")

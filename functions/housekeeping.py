@@ -1,9 +1,11 @@
-"""Housekeeping on a timer: Table Storage has no expiry, so ended sessions and codes are removed."""
+"""Housekeeping on a timer: Table Storage has no expiry, so ended sessions and codes are removed;
+the audit log's finished days are sealed and days past ``AUDIT_RETENTION_DAYS`` purged (X7)."""
 import logging
 
 import azure.functions as func
 
 from sendsecure import runtime
+from sendsecure.audit.trail import daily_housekeeping
 
 bp = func.Blueprint()
 logger = logging.getLogger(__name__)
@@ -15,3 +17,6 @@ def purge_expired(timer: func.TimerRequest) -> None:
     sessions = runtime.sessions().purge_expired()
     codes = runtime.email_login().purge_expired()
     logger.info("purged %d ended sessions and %d expired login codes", sessions, codes)
+    audit = daily_housekeeping()
+    logger.info("audit log: %d day(s) sealed, %d row(s) purged, %d tenant(s) failed", audit["days_sealed"],
+                audit["rows_purged"], audit["failed"])

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sendsecure import runtime
+from sendsecure import audit, runtime
 from sendsecure.adapters import storage
 
 
@@ -33,7 +33,7 @@ def offboard(tenant_id: str) -> dict[str, int]:
     settings = tables.delete_where(storage.USER_SETTINGS, "PartitionKey eq @p", {"p": tenant_id})
     challenges = tables.delete_where(storage.LOGIN_CODES, "tenant_id eq @t", {"t": tenant_id})
     sessions = tables.delete_where(storage.SESSIONS, "tenant_id eq @t", {"t": tenant_id})
-    runtime.audit_log().record("tenant.offboarded", tenant_id=tenant_id, actor="operator", outcome="removed",
+    runtime.audit_log().record(audit.TENANT_OFFBOARDED, tenant_id=tenant_id, actor="operator", outcome="removed",
                                phones=phones, sessions=sessions, settings=settings, challenges=challenges)
     return {"phones": phones, "sessions": sessions, "settings": settings, "challenges": challenges}
 

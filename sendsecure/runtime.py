@@ -75,7 +75,7 @@ def mail_transport():
 def tenant_directory():
     from sendsecure.tenantstore import TenantDirectory
 
-    return TenantDirectory(tables(), cache_seconds=get_settings().tenant_cache_seconds)
+    return TenantDirectory(tables(), cache_seconds=get_settings().tenant_cache_seconds, audit_log=audit_log())
 
 
 @functools.cache
@@ -95,7 +95,7 @@ def tenant_source():
 def audit_log():
     from sendsecure.audit import AuditLog
 
-    return AuditLog(tables())
+    return AuditLog(tables(), derived_keys())
 
 
 @functools.cache
@@ -264,10 +264,24 @@ def revocation():
                          recall_tenant_id=get_settings().recall_tenant_id)
 
 
+@functools.cache
+def audit_trail():
+    from sendsecure.audit.trail import AuditTrail
+
+    return AuditTrail(tables(), derived_keys(), signing())
+
+
+@functools.cache
+def audit_administration():
+    from sendsecure.audit.admin import AuditAdministration
+
+    return AuditAdministration(audit_trail(), tenant_directory(), audit_log(), pseudonyms())
+
+
 _FACTORIES = (derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport,
               tenant_directory, audit_log, sessions, email_login, envelopes, signing, sending,
               service_credentials, gateway, entra_keys, entra_graph, entra_login, book_sync, recall, revocation,
-              tenant_source)
+              audit_trail, audit_administration, tenant_source)
 
 
 def reset() -> None:

@@ -150,6 +150,8 @@ class Settings:
     recall_tenant_id: str = ""
     recall_max_seconds: int = 20
     recall_ca_bundle: str = ""    # CA file for the recall's TLS (a TLS-inspecting proxy, tests); default: the system's
+    # Audit log (SPEC S6, X7): days a row is kept; sealed days older than this are purged.
+    audit_retention_days: int = 3650
     # Tenant onboarding (SPEC I2, docs/deployment.md): the App Configuration store infra/tenant.bicep writes to.
     tenant_config_endpoint: str = ""
     azure_credential: str = "managedidentity"
@@ -264,6 +266,7 @@ def _read(env: Mapping[str, str]) -> Settings:
         recall_tenant_id=_text(env, "RECALL_TENANT_ID"),
         recall_max_seconds=_int(env, "RECALL_MAX_SECONDS", 20, 1),
         recall_ca_bundle=_text(env, "RECALL_CA_BUNDLE"),
+        audit_retention_days=_int(env, "AUDIT_RETENTION_DAYS", 3650, 1),
         tenant_config_endpoint=_text(env, "TENANT_CONFIG_ENDPOINT").rstrip("/"),
         azure_credential=_choice(env, "AZURE_CREDENTIAL", "managedidentity", AZURE_CREDENTIALS),
     )

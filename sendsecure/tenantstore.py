@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from sendsecure.adapters import storage
+from sendsecure.audit import TENANT_CHANGED, TENANT_ONBOARDED, AuditLog
 from sendsecure.core.cache import TtlCache
 from sendsecure.core.tenants import Tenant, parse_tenant
 from sendsecure.errors import ConfigurationError
@@ -32,8 +33,10 @@ PARTITION = "tenant"
 
 
 class TenantDirectory:
-    def __init__(self, tables: storage.TableStore, cache_seconds: float = 60.0) -> None:
+    def __init__(self, tables: storage.TableStore, cache_seconds: float = 60.0,
+                 audit_log: AuditLog | None = None) -> None:
         self._tables = tables
+        self._audit = audit_log
         self._by_domain: dict[str, Tenant] = {}
         self._by_id: dict[str, Tenant] = {}
         self._loaded = False
@@ -49,12 +52,27 @@ class TenantDirectory:
                 if owner is not None and owner.id != tenant.id:
                     raise ConfigurationError(f"mail_domains: {domain} already belongs to tenant {owner.id}")
         for tenant in tenants:
+            self._record_change(tenant)
             self._tables.upsert(
                 storage.TENANTS,
                 {"PartitionKey": PARTITION, "RowKey": tenant.id, "definition": json.dumps(tenant.to_dict())},
                 merge=False,
             )
         self._refresh(force=True)
+
+    def _record_change(self, tenant: Tenant) -> None:
+        """S6 "tenant change", recorded before it is made: onboarded, or changed naming the fields."""
+        if self._audit is None:
+            return
+        before = self._by_id.get(tenant.id)
+        if before is None:
+            self._audit.record(TENANT_ONBOARDED, tenant_id=tenant.id, actor="operator", outcome="saved")
+            return
+        old, new = before.to_dict(), tenant.to_dict()
+        changed = sorted(name for name in new if old.get(name) != new[name])
+        if changed:
+            self._audit.record(TENANT_CHANGED, tenant_id=tenant.id, actor="operator", outcome="saved",
+                               fields=",".join(changed))
 
     def remove(self, tenant_id: str) -> None:
         self._tables.delete(storage.TENANTS, PARTITION, tenant_id)

@@ -1,5 +1,6 @@
 // The one client of the back end (API.md): JSON in and out, problem+json errors as ApiError.
 import { API_BASE } from "./config";
+import type { RevokeAnswer, RevokeBody } from "./revoke";
 import type {
   Country, Draft, Info, OnSendAnswer, Session, StoredPhone, UserSettings, Verdict, Envelope, Language,
 } from "./types";
@@ -65,9 +66,9 @@ export class Api {
     return this.call<Envelope>("POST", "/messages/send", { message_id, draft, confirm_empty_subject });
   }
   message(envelopeId: string) { return this.call<Record<string, unknown>>("GET", `/messages/${encodeURIComponent(envelopeId)}`); }
-  revoke(envelopeId: string) {
-    return this.call<{ envelope_id: string; revoked_at: string; recipients: { address: string; outcome: string }[] }>(
-      "POST", `/messages/${encodeURIComponent(envelopeId)}/revoke`);
+  /** S5: the body per docs/sending.md (internet_message_id, sender for a shared mailbox, retry_failed). */
+  revoke(envelopeId: string, body: RevokeBody) {
+    return this.call<RevokeAnswer>("POST", `/messages/${encodeURIComponent(envelopeId)}/revoke`, body);
   }
   putPhone(address: string, phone: string, region?: string) {
     return this.call<StoredPhone>("PUT", "/phones", region ? { address, phone, region } : { address, phone });

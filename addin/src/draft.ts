@@ -1,6 +1,6 @@
 // Pure logic of the panel and the handler: the draft's fingerprint, the order the verdict is shown
 // in (W1), colours and which findings belong to which recipient or attachment.
-import type { Colour, Draft, Finding, Verdict, VerdictRecipient } from "./types";
+import type { Colour, Country, Draft, Finding, Verdict, VerdictRecipient } from "./types";
 
 /** A stable digest of what the verdict depends on (not a security measure: a cache key). */
 export function fingerprint(draft: Draft): string {
@@ -69,4 +69,26 @@ export function formatSize(bytes: number): string {
   if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
   if (bytes >= 1024) return `${Math.round(bytes / 1024)} KB`;
   return `${bytes} B`;
+}
+
+/** P1: a number typed (not saved) as it goes in `draft.phones`, which has no country: international
+ *  numbers as typed; a national number of the country the server assumes (the language's default)
+ *  as typed; of another picked country with its calling code before it (one leading trunk 0
+ *  dropped). Null: nothing typed. */
+export function typedPhone(value: string, region: string, defaultRegion: string, countries: Country[]): string | null {
+  const text = value.trim();
+  if (!text) return null;
+  if (text.startsWith("+") || text.startsWith("00") || region === defaultRegion) return text;
+  const country = countries.find((c) => c.region === region);
+  return country ? `+${country.calling_code} ${text.replace(/^0/, "")}` : text;
+}
+
+const PHONE_PROBLEMS = new Set(["invalid_phone", "not_mobile"]);
+
+/** The typed numbers a send takes: those the verdict did not find invalid (an invalid one stays in
+ *  the panel, is never stored, and its finding blocks the send anyway). */
+export function phonesForSend(typed: Record<string, string>, verdict: Verdict): Record<string, string> {
+  const refused = new Set(verdict.findings.filter((f) => PHONE_PROBLEMS.has(f.code) && f.target)
+    .map((f) => verdict.recipients[Number(f.target!.split("/")[1])]?.address.toLowerCase()));
+  return Object.fromEntries(Object.entries(typed).filter(([address]) => !refused.has(address.toLowerCase())));
 }

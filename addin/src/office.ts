@@ -1,6 +1,7 @@
 // The Outlook side: the compose item read as the API's draft, the message id kept on the item
 // (a custom property, so a retry after a reload reuses it: S4), the envelope's internet headers,
 // the "already decided" mark for the send the panel starts, and sending.
+import type { ReadItemInfo } from "./revoke";
 import type { Draft, DraftRecipient, RecipientType } from "./types";
 
 export const MESSAGE_ID_PROPERTY = "sendsecure_message_id";
@@ -97,11 +98,18 @@ export async function sendItem(item: Item): Promise<void> {
 
 /** Read mode: the envelope id stamped on a sent item (X-SendSecure-Envelope), if any. */
 export async function envelopeIdOfReadItem(): Promise<string | null> {
+  return (await readItemInfo()).envelopeId;
+}
+
+/** Read mode: the envelope id, the Internet message id (Exchange's, for the recall) and the From
+ *  mailbox (a shared mailbox's Sent Items: not the user's own, A4) of the item. */
+export async function readItemInfo(): Promise<ReadItemInfo> {
   const item = Office.context?.mailbox?.item as unknown as Office.MessageRead | undefined;
-  if (!item || typeof item.getAllInternetHeadersAsync !== "function") return null;
+  if (!item || typeof item.getAllInternetHeadersAsync !== "function") return { envelopeId: null, internetMessageId: null, from: null };
   const headers = await call<string>((d) => item.getAllInternetHeadersAsync(d));
   const match = /^x-sendsecure-envelope:\s*(\S+)\s*$/im.exec(headers);
-  return match ? match[1] : null;
+  return { envelopeId: match ? match[1] : null, internetMessageId: item.internetMessageId || null,
+           from: item.from?.emailAddress || null };
 }
 
 export function onItemChange(handler: () => void): void {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { attachmentsNeedAction, colourOf, fingerprint, generalFindings, mainReason, recipientGroups } from "../src/draft";
+import { attachmentsNeedAction, colourOf, fingerprint, generalFindings, mainReason, phonesForSend, recipientGroups,
+         typedPhone } from "../src/draft";
 import type { Draft, Finding, VerdictRecipient } from "../src/types";
 import { verdict } from "./helpers";
 
@@ -57,5 +58,25 @@ describe("W1: the order of the verdict", () => {
   it("the reason shown on Send is the most severe finding's message", () => {
     expect(mainReason(v)).toMatch(/^V-R3 recipients\/2|^V-A2|^V-R6/);
     expect(mainReason(verdict({ findings: [finding("sender", "ok", "green")] }))).toBeNull();
+  });
+});
+
+describe("P1: numbers typed and not saved go with the send", () => {
+  const countries = [{ region: "NL", name: "Nederland", calling_code: 31 }, { region: "BE", name: "België", calling_code: 32 }];
+  it("test_issue_addinfix_item2_typed_phone_as_sent_in_draft_phones", () => {
+    expect(typedPhone("  ", "NL", "NL", countries)).toBeNull();
+    expect(typedPhone("06 12345678", "NL", "NL", countries)).toBe("06 12345678");    // the server's default country
+    expect(typedPhone("+32 470 12 34 56", "NL", "NL", countries)).toBe("+32 470 12 34 56");
+    expect(typedPhone("0470 12 34 56", "BE", "NL", countries)).toBe("+32 470 12 34 56");  // another country picked
+  });
+  it("test_issue_addinfix_item2_invalid_typed_numbers_stay_in_the_panel", () => {
+    const recipient = (address: string) => ({ address, field: "to" as const, category: "external", route: "viewer",
+      access_code: "sms" as const, phone_input: "required" as const, stored_phone: null, nta7516: null });
+    const v = verdict({
+      recipients: [recipient("piet@gmail.example"), recipient("kees@gmail.example")],
+      findings: [{ rule: "V-R3", code: "invalid_phone", severity: "blocking", colour: "red", message: "m", target: "recipients/1" }],
+    });
+    expect(phonesForSend({ "piet@gmail.example": "06 12345678", "kees@gmail.example": "12345" }, v))
+      .toEqual({ "piet@gmail.example": "06 12345678" });
   });
 });

@@ -589,3 +589,43 @@ class SentMessagesPage(msgspec.Struct):
 
     messages: list[SentMessageSummary]
     next_cursor: str | None
+
+
+# ----- the audit log for a tenant's administrators (SPEC S6, X7; API.md "Administration") --------
+
+AuditDetail = str | int | float | bool
+
+
+class AuditEvent(msgspec.Struct, kw_only=True):
+    """One audit row: what, when (UTC), who (a pseudonym), the correlation ids, its place in its
+    chain (writer, seq, hash) and the event's own details (no personal data in clear)."""
+
+    at: datetime
+    event: str
+    outcome: str
+    actor: str
+    correlation_id: str
+    caller_correlation_id: str = ""
+    chain: str
+    seq: int
+    hash: str
+    details: dict[str, AuditDetail] = msgspec.field(default_factory=dict)
+
+
+class AuditPage(msgspec.Struct):
+    events: list[AuditEvent]
+    next_cursor: str | None = None   # give it as ?cursor= for the next page; null: the last page
+
+
+class AuditBreak(msgspec.Struct):
+    partition: str            # <tenant>.<YYYYMMDD>, or the tenant for its seals and checkpoint
+    row_key: str              # <writer>.<seq>, a day (a seal) or "checkpoint"
+    reason: str               # changed, removed, inserted, reordered, tail_removed, ... (docs/audit-and-tenants.md)
+
+
+class AuditVerification(msgspec.Struct, omit_defaults=True):
+    rows: int
+    days: int
+    intact: bool
+    breaks: int
+    first_break: AuditBreak | None = None

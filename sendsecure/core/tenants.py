@@ -11,7 +11,10 @@ what infrastructure onboarding deploys (one parameter file per tenant under ``in
       "domain_book_variant": "zorgmail",
       "login_method": "email_code",            # optional, default email_code (T3)
       "security_by_default": true,             # optional, default false (T4)
-      "entra_tenant_id": null                  # GUID; required when login_method is entra
+      "entra_tenant_id": null,                 # GUID; required when login_method is entra
+      "administrators": ["beheer@demo-zorg.example"]  # optional, default none: mailboxes that may
+                                               # read and verify the tenant's audit log (S6, X7);
+                                               # each within one of the mail_domains, no +tag
     }
 
 Unknown fields are errors, so a typo never silently falls back to a default.
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sendsecure.core.addresses import InvalidAddress, normalise_domain
+from sendsecure.core.addresses import InvalidAddress, domain_of, normalise_domain, normalise_mailbox
 from sendsecure.errors import ConfigurationError
 
 
@@ -51,8 +54,9 @@ class LoginMethod(enum.StrEnum):
 _ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]$")
 _FIELDS = {
     "id", "name", "mail_domains", "installation_type", "domain_book_variant",
-    "login_method", "security_by_default", "entra_tenant_id",
+    "login_method", "security_by_default", "entra_tenant_id", "administrators",
 }
+MAX_ADMINISTRATORS = 50
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class Tenant:
     login_method: LoginMethod = LoginMethod.EMAIL_CODE
     security_by_default: bool = False
     entra_tenant_id: str | None = None
+    administrators: tuple[str, ...] = ()   # normalised mailboxes (audit log readers)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +81,7 @@ class Tenant:
             "login_method": self.login_method.value,
             "security_by_default": self.security_by_default,
             "entra_tenant_id": self.entra_tenant_id,
+            "administrators": list(self.administrators),
         }
 
 
@@ -129,6 +135,7 @@ def parse_tenant(data: Any, where: str = "") -> Tenant:
             raise ConfigurationError(f"{where}entra_tenant_id: must be a GUID") from None
     if login_method is LoginMethod.ENTRA and entra is None:
         raise ConfigurationError(f"{where}entra_tenant_id: is required when login_method is entra")
+    administrators = _administrators(data.get("administrators", []), normalised, where)
     return Tenant(
         id=tenant_id,
         name=name.strip(),
@@ -138,7 +145,31 @@ def parse_tenant(data: Any, where: str = "") -> Tenant:
         login_method=login_method,
         security_by_default=security,
         entra_tenant_id=entra,
+        administrators=administrators,
     )
+
+
+def _administrators(value: Any, domains: list[str], where: str) -> tuple[str, ...]:
+    """Mailboxes of the tenant's own domains, normalised, each once; no sub-address (a session is
+    always the base mailbox, so ``jan+x@`` could never match)."""
+    if not isinstance(value, list) or len(value) > MAX_ADMINISTRATORS:
+        raise ConfigurationError(f"{where}administrators: must be a list of at most {MAX_ADMINISTRATORS} mailboxes")
+    found: list[str] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise ConfigurationError(f"{where}administrators[{index}]: must be a string")
+        try:
+            mailbox = normalise_mailbox(item)
+        except InvalidAddress as error:
+            raise ConfigurationError(f"{where}administrators[{index}]: {error}") from None
+        if "+" in mailbox.partition("@")[0]:
+            raise ConfigurationError(f"{where}administrators[{index}]: give the mailbox without a +tag")
+        if domain_of(mailbox) not in domains:
+            raise ConfigurationError(f"{where}administrators[{index}]: not within the tenant's mail_domains")
+        if mailbox in found:
+            raise ConfigurationError(f"{where}administrators[{index}]: listed twice")
+        found.append(mailbox)
+    return tuple(found)
 
 
 def parse_tenants(items: Iterable[Any], where: str = "") -> list[Tenant]:

@@ -24,6 +24,13 @@ ARTEFACTS = ROOT / "test-artifacts" / "browser"
 OFFICE_JS = "https://appsforoffice.microsoft.com/**"
 DOUBLE = (Path(__file__).parent / "office_double.js").read_text("utf-8")
 PANE_WIDTH = 320
+# Collects what the Content-Security-Policy refuses, from before the page's first script.
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) =>
+  window.__cspViolations.push(
+    `${e.effectiveDirective} ${e.blockedURI || "inline"} ${e.sourceFile || ""}:${e.lineNumber}`));
+"""
 
 
 def new_prefix() -> str:
@@ -60,6 +67,12 @@ class Pane:
     mailbox: str
     name: str
     errors: list[str] = field(default_factory=list)  # uncaught errors of the page
+    csp_console: list[str] = field(default_factory=list)  # console messages about the Content-Security-Policy
+
+    def csp_violations(self) -> list[str]:
+        """What the page's Content-Security-Policy refused (securitypolicyviolation events and console)."""
+        events = self.page.evaluate("window.__cspViolations || []")
+        return [*events, *self.csp_console]
 
     def state(self) -> dict[str, Any]:
         return self.page.evaluate("JSON.parse(JSON.stringify(window.__office.state))")
@@ -80,8 +93,9 @@ class Pane:
             return { scroll: document.documentElement.scrollWidth, width, wide: wide.slice(0, 5) };
         }""")
         assert overflow["scroll"] <= PANE_WIDTH and not overflow["wide"], f"{state}: horizontal overflow {overflow}"
-        if not page.evaluate("typeof window.axe === 'object'"):
-            page.add_script_tag(path=str(AXE))
+        # axe-core comes in as an init script (open_pane): a script tag would be inline script,
+        # which the add-in's Content-Security-Policy refuses, as it should.
+        assert page.evaluate("typeof window.axe === 'object'"), "axe-core not loaded"
         violations = page.evaluate("""async () => {
             const result = await axe.run(document, { resultTypes: ['violations'] });
             return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
@@ -90,6 +104,7 @@ class Pane:
         }""")
         assert violations == [], f"{state}: axe violations {json.dumps(violations, indent=1)}"
         assert self.errors == [], f"{state}: uncaught errors in the page: {self.errors}"
+        assert self.csp_violations() == [], f"{state}: Content-Security-Policy violations {self.csp_violations()}"
 
 
 def open_pane(browser: Any, host: DevHost, name: str, mailbox: str, *, session: dict[str, Any] | None = None,
@@ -100,15 +115,18 @@ def open_pane(browser: Any, host: DevHost, name: str, mailbox: str, *, session: 
     context.route(re.compile(r"^https?://(?!127\.0\.0\.1)"), lambda route: route.abort())
     context.route(OFFICE_JS, lambda route: route.fulfill(status=200, content_type="text/javascript", body=DOUBLE))
     state = {"mailbox": mailbox, **office}
-    script = f"window.__officeState = {json.dumps(state)};"
+    script = f"window.__officeState = {json.dumps(state)};" + CSP_LISTENER
     if session is not None:
         stored = {"token": session["session_token"], "mailbox": session["mailbox"], "expiresAt": session["expires_at"],
                   "loginMethod": session["login_method"]}
         key = json.dumps("sendsecure.session." + mailbox.lower())
         script += f"localStorage.setItem({key}, {json.dumps(json.dumps(stored))});"
     context.add_init_script(script)
+    context.add_init_script(path=str(AXE))  # not subject to the page's CSP (as a script tag would be)
     page = context.new_page()
     pane = Pane(page, host, mailbox, name)
     page.on("pageerror", lambda error: pane.errors.append(str(error)))
+    page.on("console", lambda message: pane.csp_console.append(message.text)
+            if "Content Security Policy" in message.text else None)
     page.goto(host.url(f"/addin/{page_name}"))
     return pane

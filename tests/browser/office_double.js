@@ -4,7 +4,8 @@
 // read what the add-in did (stamped headers, custom properties, sends).
 (function () {
   const defaults = { mode: "compose", mailbox: "jan@ziekenhuis-a.example", displayLanguage: "nl-NL",
-                     to: [], cc: [], bcc: [], subject: "", from: null, attachments: [], readHeaders: "" };
+                     to: [], cc: [], bcc: [], subject: "", from: null, attachments: [], readHeaders: "",
+                     internetMessageId: "" };
   const state = Object.assign({}, defaults, window.__officeState || {});
   state.stamped = null; state.sent = 0; state.properties = state.properties || {}; state.session = {};
   const handlers = {};
@@ -46,6 +47,8 @@
   const readItem = {
     itemType: "message",
     getAllInternetHeadersAsync: (a, b) => later(typeof a === "function" ? a : b, ok(state.readHeaders)),
+    internetMessageId: state.internetMessageId || "",  // Exchange's id of the sent item (read mode)
+    from: detail({ address: state.from || state.mailbox }),  // read mode: a property, not getAsync
   };
   window.Office = {
     AsyncResultStatus: { Succeeded: "succeeded", Failed: "failed" },

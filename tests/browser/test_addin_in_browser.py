@@ -1,7 +1,6 @@
 """Issue 14: the Outlook add-in in headless chromium against the development host (conftest.py)."""
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -11,6 +10,8 @@ from devhost_process import start_devhost, stop_devhost
 
 EXTERNAL = {"type": "externalUser"}
 COMMUNITY = "dr.jansen@gezondheidscentrum-oost.example"  # in the sample ZorgMail address book
+OWN = "collega@ziekenhuis-a.example"  # the own organisation of the test tenant zorg-a
+INTERNET_ID = "<AM0PR01MB0001.addin@AM0PR01MB0001.eurprd01.prod.exchangelabs.com>"
 
 
 def _put_settings(host, session, **settings) -> None:
@@ -73,8 +74,8 @@ def test_w2_external_recipient_needs_a_phone_invalid_then_valid_then_send(browse
     number.fill("06 12345678")
     page.get_by_role("button", name="Opslaan").click()
     page.get_by_text(re.compile("Nummer opgeslagen")).wait_for()
-    page.wait_for_function("!document.querySelector('[data-testid=recipient][data-colour=red]')")
-    page.wait_for_function("!Array.from(document.querySelectorAll('button'))"
+    page.wait_for_function("() => !document.querySelector('[data-testid=recipient][data-colour=red]')")
+    page.wait_for_function("() => !Array.from(document.querySelectorAll('button'))"
                            ".find((b) => b.textContent === 'Veilig verzenden').disabled")
     pane.check("phone-saved")
     send.click()
@@ -84,6 +85,46 @@ def test_w2_external_recipient_needs_a_phone_invalid_then_valid_then_send(browse
     assert state["stamped"]["X-SendSecure-Envelope"] and state["stamped"]["X-SendSecure-Stamp"]
     assert "+316" not in str(state["stamped"])  # S8: no phone number in a header
     pane.check("sent")
+
+
+def test_p1_issue_addinfix_item2_a_typed_number_goes_with_the_send_without_saving(browser, devhost):
+    """A valid number typed and not saved enables Veilig verzenden and goes in the send's
+    draft.phones (the server stores it, P1); an invalid one is not stored and blocks, in words."""
+    session = api_login(devhost, "getypt@ziekenhuis-a.example")
+    address = "kees.typed@gmail.example"
+    pane = open_pane(browser, devhost, "phone-typed", session["mailbox"], session=session,
+                     to=[{"address": address, **EXTERNAL}], subject="Verwijzing")
+    page = pane.page
+    sends: list[dict] = []
+    page.on("request", lambda r: sends.append(r.post_data_json)
+            if r.method == "POST" and r.url.endswith("/api/v1/messages/send") else None)
+    send = page.get_by_role("button", name="Veilig verzenden")
+    card = page.get_by_test_id("recipient").filter(has_text=address)
+    card.get_by_text("Actie nodig").wait_for()
+    number = page.get_by_label(re.compile(f"Mobiel nummer voor {address}"))
+    number.fill("12345")  # typed, never saved
+    card.get_by_text(re.compile("geen geldig telefoonnummer")).wait_for()  # the verdict's words
+    assert send.is_disabled() and card.get_attribute("data-colour") == "red"
+    pane.check("typed-invalid")
+    auth = {"Authorization": f"Bearer {session['session_token']}"}
+
+    def stored() -> list[dict]:
+        answer = requests.post(devhost.url("/api/v1/phones/lookup"), json={"addresses": [address]}, headers=auth,
+                               timeout=10)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["phones"]
+
+    assert stored() == []
+    number.fill("06 12345678")  # typed, never saved: Opslaan is not pressed
+    page.wait_for_function("() => !Array.from(document.querySelectorAll('button'))"
+                           ".find((b) => b.textContent === 'Veilig verzenden').disabled")
+    assert card.get_by_text(re.compile("geen geldig telefoonnummer")).count() == 0
+    pane.check("typed-valid")
+    send.click()
+    page.get_by_text("Uw bericht is veilig verzonden.").wait_for()
+    assert [body["draft"]["phones"] for body in sends] == [{address: "06 12345678"}]
+    assert [p["phone"] for p in stored()] == ["+31612345678"]  # P1: stored by the send
+    assert pane.state()["sent"] == 1
 
 
 def test_s7_send_delay_counts_down_and_can_be_cancelled(browser, devhost):
@@ -96,7 +137,7 @@ def test_s7_send_delay_counts_down_and_can_be_cancelled(browser, devhost):
     page.get_by_role("timer").wait_for()
     assert re.search(r"over (10|9) seconden", page.get_by_role("timer").inner_text())
     pane.check("countdown")
-    page.wait_for_function("document.activeElement && document.activeElement.textContent === 'Annuleren'")
+    page.wait_for_function("() => document.activeElement && document.activeElement.textContent === 'Annuleren'")
     page.keyboard.press("Enter")  # the focus is on Annuleren: one key cancels
     page.get_by_text("Verzenden geannuleerd.").wait_for()
     assert pane.state()["sent"] == 0 and pane.state()["stamped"] is None
@@ -108,7 +149,7 @@ def test_v_o4_on_send_with_auto_send_stamps_the_envelope(browser, devhost):
     pane = open_pane(browser, devhost, "onsend-auto", session["mailbox"], session=session, page_name="commands.html",
                      to=[{"address": COMMUNITY}], subject="Labuitslag")
     page = pane.page
-    page.wait_for_function("window.__office && window.__office.has('onMessageSendHandler')")
+    page.wait_for_function("() => window.__office && window.__office.has('onMessageSendHandler')")
     outcome = page.evaluate("window.__office.fire('onMessageSendHandler')")
     assert outcome["allowEvent"] is True, outcome
     state = pane.state()
@@ -124,7 +165,7 @@ def test_v_o4_on_send_intercepts_from_the_precomputed_verdict(browser, devhost):
     pane = open_pane(browser, devhost, "onsend-intercept", session["mailbox"], session=session,
                      page_name="commands.html", to=[{"address": "nophone@gmail.example", **EXTERNAL}], subject="Brief")
     page = pane.page
-    page.wait_for_function("window.__office && window.__office.has('onMessageRecipientsChangedHandler')")
+    page.wait_for_function("() => window.__office && window.__office.has('onMessageRecipientsChangedHandler')")
     page.evaluate("window.__office.fire('onMessageRecipientsChangedHandler')")
     outcome = page.evaluate("window.__office.fire('onMessageSendHandler')")
     assert outcome["allowEvent"] is False
@@ -138,7 +179,7 @@ def test_v_o4_on_send_without_session_asks_to_log_in(browser, devhost):
     pane = open_pane(browser, devhost, "onsend-nosession", "nobody@ziekenhuis-a.example", page_name="commands.html",
                      to=[{"address": COMMUNITY}], subject="Brief")
     page = pane.page
-    page.wait_for_function("window.__office && window.__office.has('onMessageSendHandler')")
+    page.wait_for_function("() => window.__office && window.__office.has('onMessageSendHandler')")
     outcome = page.evaluate("window.__office.fire('onMessageSendHandler')")
     assert outcome["allowEvent"] is False and "niet ingelogd" in outcome["errorMessage"]
 
@@ -212,7 +253,7 @@ def test_w1_blocked_attachment_is_shown_open_in_red_and_can_be_removed(browser, 
     page.get_by_role("button", name="Verwijder bijlage setup.exe").click()
     page.get_by_role("button", name="Toon bijlagen (1)").wait_for()  # nothing needs action: collapsed again
     assert [a["name"] for a in pane.state()["attachments"]] == ["brief.pdf"]
-    page.wait_for_function("!Array.from(document.querySelectorAll('button'))"
+    page.wait_for_function("() => !Array.from(document.querySelectorAll('button'))"
                            ".find((b) => b.textContent === 'Veilig verzenden').disabled")
     pane.check("attachment-removed")
 
@@ -232,7 +273,7 @@ def test_a1_failed_login_offers_standard_sending(browser, devhost):
     page.get_by_role("button", name="Standaard versturen").wait_for()
     pane.check("login-failed")
     page.get_by_role("button", name="Standaard versturen").click()
-    page.wait_for_function("window.__office.state.sent === 1")
+    page.wait_for_function("() => window.__office.state.sent === 1")
     assert pane.state()["stamped"] is None
 
 
@@ -247,8 +288,8 @@ def test_x6_read_mode_of_a_sent_item_shows_its_status_or_says_it_is_not_there_ye
     pane = open_pane(browser, devhost, "read-status", session["mailbox"], session=session, mode="read",
                      readHeaders=f"Subject: Brief\r\nX-SendSecure-Envelope: {envelope_id}\r\n")
     page = pane.page
-    # GET /messages/{id} (X6) is built in parallel: until it exists the panel says so in words.
-    page.locator("text=/Afleverstatus|De afleverstatus is nog niet beschikbaar/").first.wait_for()
+    page.get_by_role("heading", name="Afleverstatus").wait_for()  # GET /messages/{id} (X6) of the host
+    page.get_by_test_id("delivery").filter(has_text=COMMUNITY).get_by_text("onderweg").wait_for()
     pane.check("read-status")
 
 
@@ -274,7 +315,7 @@ def test_issue14_keyboard_only_login_and_settings(browser, devhost):
     page.keyboard.press("Enter")
     code = latest_code(devhost.outbox, before)
     page.get_by_label("Uw autorisatiecode").wait_for()
-    page.wait_for_function("document.activeElement && document.activeElement.name === 'code'")  # focus moved there
+    page.wait_for_function("() => document.activeElement?.name === 'code'")  # focus moved there
     page.keyboard.type(code)
     page.keyboard.press("Enter")  # the form submits
     page.get_by_role("button", name="Veilig verzenden").wait_for()
@@ -294,42 +335,84 @@ def test_issue14_keyboard_only_login_and_settings(browser, devhost):
     pane.check("keyboard-english")
 
 
-def test_x6_s5_read_mode_delivery_status_and_revoke_per_the_api_contract(browser, devhost):
-    """GET /messages/{id} and POST /messages/{id}/revoke as API.md fixes them, answered by the test
-    (the endpoints are built in parallel): the panel shows each recipient's status and, after a
-    confirmed revoke, each outcome in words."""
+def test_x6_s5_issue_addinfix_item1_read_mode_revoke_on_the_real_endpoints(browser, devhost):
+    """A message sent through the panel, then read mode against the development host's real
+    GET /messages/{id} and POST /messages/{id}/revoke. No recall is configured on this host (Graph
+    stays out of it), so what the back end answers for the own-organisation recipient is shown."""
     session = api_login(devhost, "intrekken@ziekenhuis-a.example")
+    compose = open_pane(browser, devhost, "read-revoke-send", session["mailbox"], session=session,
+                        to=[{"address": OWN, "type": "user"}, {"address": COMMUNITY}], subject="Uitslag")
+    compose.page.get_by_role("button", name="Veilig verzenden").click()
+    compose.page.get_by_text("Uw bericht is veilig verzonden.").wait_for()
+    envelope_id = compose.state()["stamped"]["X-SendSecure-Envelope"]
+    compose.page.context.close()
+
     pane = open_pane(browser, devhost, "read-revoke", session["mailbox"], session=session, mode="read",
-                     readHeaders="Subject: Brief\r\nX-SendSecure-Envelope: env_contract1\r\n")
+                     readHeaders=f"Subject: Uitslag\r\nX-SendSecure-Envelope: {envelope_id}\r\n",
+                     internetMessageId=INTERNET_ID)
     page = pane.page
-    calls: list[str] = []
-    view = {"envelope_id": "env_contract1", "revoked_at": None, "recipients": [
-        {"address": "collega@ziekenhuis-a.example", "status": "delivered"},
-        {"address": "piet@gmail.example", "events": [{"event": "notified", "at": "2026-12-01T10:00:00Z"},
-                                                      {"event": "code_sent", "at": "2026-12-01T10:01:00Z"}]}]}
-    revoked = {"envelope_id": "env_contract1", "revoked_at": "2026-12-01T11:00:00Z", "recipients": [
-        {"address": "collega@ziekenhuis-a.example", "outcome": "recalled"},
-        {"address": "piet@gmail.example", "outcome": "out_of_reach"}]}
-
-    def answer(route):
-        calls.append(f"{route.request.method} {route.request.url.split('/api/v1')[1]}")
-        assert route.request.headers["authorization"] == f"Bearer {session['session_token']}"
-        route.fulfill(status=200, content_type="application/json",
-                      body=json.dumps(revoked if route.request.method == "POST" else view))
-
-    page.route("**/api/v1/messages/env_contract1**", answer)
-    page.reload()
-    page.get_by_text("afgeleverd").wait_for()
-    page.get_by_text("toegangscode verstuurd").wait_for()  # the last event of an SMS recipient
-    assert [c.get_attribute("data-colour") for c in page.get_by_test_id("delivery").all()] == ["green", "blue"]
+    revokes: list[object] = []
+    page.on("request", lambda r: revokes.append(r.post_data_json)
+            if r.method == "POST" and r.url.endswith(f"/messages/{envelope_id}/revoke") else None)
+    cards = page.get_by_test_id("delivery")
+    cards.filter(has_text=OWN).wait_for()
+    assert [c.inner_text().split("\n")[0] for c in cards.all()] == [OWN, COMMUNITY]
+    assert page.get_by_text("onderweg").count() == 2  # no gateway event yet
     pane.check("read-status")
     page.get_by_role("button", name="Bericht intrekken").click()
     page.get_by_text("Weet u zeker dat u dit bericht wilt intrekken?").wait_for()
-    assert calls == ["GET /messages/env_contract1"]  # nothing revoked before the confirmation
+    assert revokes == []  # nothing revoked before the confirmation
     pane.check("read-revoke-confirm")
     page.get_by_role("button", name="Bericht intrekken").click()
-    page.get_by_text("Intrekken: teruggehaald").wait_for()
-    page.get_by_text("Intrekken: buiten de eigen organisatie").wait_for()
     page.get_by_text(re.compile("Ingetrokken op")).wait_for()
-    assert calls == ["GET /messages/env_contract1", "POST /messages/env_contract1/revoke"]
+    assert revokes == [{"internet_message_id": INTERNET_ID}]  # the item's own: not a shared mailbox
+
+    auth = {"Authorization": f"Bearer {session['session_token']}"}
+    stored = requests.get(devhost.url(f"/api/v1/messages/{envelope_id}"), headers=auth, timeout=10).json()
+    answered = {r["address"]: r["recall"] for r in stored["recipients"]}
+    # docs/sending.md: without RECALL_CLIENT_ID the revoke stands and own-organisation copies are `failed`.
+    assert answered == {OWN: "failed", COMMUNITY: "out_of_reach"}
+    words = {"recalled": "teruggehaald uit de mailbox", "not_found": "niet (meer) in de mailbox",
+             "failed": "terughalen mislukt", "out_of_reach": "buiten de eigen organisatie"}
+    for address, outcome in answered.items():
+        card = cards.filter(has_text=address)
+        assert card.get_attribute("data-outcome") == outcome
+        assert f"Intrekken: {words[outcome]}" in card.inner_text()
+    retry = page.get_by_role("button", name="Terughalen opnieuw proberen")
+    assert cards.filter(has_text=OWN).get_attribute("data-colour") == "red"
+    page.get_by_text("Bij 1 ontvanger(s) in uw organisatie is het terughalen mislukt.").wait_for()
     pane.check("read-revoked")
+    with page.expect_response(lambda r: r.url.endswith("/revoke")) as retried:
+        retry.click()
+    assert retried.value.status == 200
+    page.wait_for_function("() => !Array.from(document.querySelectorAll('button'))"
+                           ".find((b) => b.textContent === 'Terughalen opnieuw proberen')?.disabled")
+    assert revokes == [{"internet_message_id": INTERNET_ID}, {"internet_message_id": INTERNET_ID, "retry_failed": True}]
+    again = requests.get(devhost.url(f"/api/v1/messages/{envelope_id}"), headers=auth, timeout=10).json()
+    assert {c.get_attribute("data-outcome") for c in cards.all()} == {r["recall"] for r in again["recipients"]}
+    pane.check("read-retried")
+
+
+def test_issue_addinfix_item3_pages_work_under_the_content_security_policy(browser, devhost):
+    """Both pages carry the policy and run under it without a violation (every pane.check asserts
+    that too); the policy is enforced: an inline script is refused and the refusal is seen."""
+    for name in ("taskpane.html", "commands.html"):
+        policy = requests.get(devhost.url(f"/addin/{name}"), timeout=10).headers["content-security-policy"]
+        assert "script-src 'self' https://appsforoffice.microsoft.com;" in policy
+        assert "frame-ancestors https://outlook.office.com" in policy
+    handler = open_pane(browser, devhost, "csp-handler", "csp@ziekenhuis-a.example", page_name="commands.html",
+                        to=[{"address": COMMUNITY}], subject="Brief")
+    handler.page.wait_for_function("() => window.__office && window.__office.has('onMessageSendHandler')")
+    assert handler.page.evaluate("window.__office.fire('onMessageSendHandler')")["allowEvent"] is False  # no session
+    assert handler.csp_violations() == [] and handler.errors == []
+    handler.page.context.close()
+
+    pane = open_pane(browser, devhost, "csp", "csp@ziekenhuis-a.example", to=[{"address": COMMUNITY}], subject="Brief")
+    page = pane.page
+    page.get_by_role("button", name="Verstuur code").wait_for()
+    pane.check("login")  # screenshot, overflow, axe, no CSP violation
+    page.evaluate("() => { const s = document.createElement('script'); s.textContent = 'window.__inline = 1';"
+                  " document.head.append(s); }")
+    page.wait_for_function("() => window.__cspViolations.length > 0")
+    assert page.evaluate("window.__inline") is None
+    assert pane.csp_violations()[0].startswith("script-src-elem inline")

@@ -66,3 +66,26 @@ def test_issue14_item6_an_unbuilt_addin_says_how_to_build_it(tmp_path):
     app = AddinFiles(lambda *a: None, tmp_path / "dist")
     status, _, body = _call(app, "GET", "/addin/taskpane.html")
     assert status == 404 and b"make run" in body
+
+
+def _directives(policy: bytes) -> dict[str, list[str]]:
+    return {name: rest for name, *rest in (part.split() for part in policy.decode().split(";"))}
+
+
+def test_issue_addinfix_item3_devhost_addin_pages_carry_the_content_security_policy(tmp_path):
+    app = _built(tmp_path)
+    policy = _directives(_call(app, "GET", "/addin/taskpane.html")[1][b"content-security-policy"])
+    assert policy["default-src"] == ["'none'"]
+    assert policy["script-src"] == ["'self'", "https://appsforoffice.microsoft.com"]  # no inline script, no eval
+    assert policy["connect-src"] == ["'self'", "https://login.microsoftonline.com"]
+    assert policy["frame-ancestors"] == ["https://outlook.office.com", "https://outlook.office365.com",
+                                         "https://outlook.cloud.microsoft", "https://outlook.live.com"]
+    assert policy["object-src"] == policy["base-uri"] == ["'none'"]
+    assert b"content-security-policy" in _call(app, "GET", "/addin/missing.js")[1]
+
+
+def test_issue_addinfix_item3_an_api_on_another_origin_is_allowed_to_connect(tmp_path):
+    app = AddinFiles(lambda *a: None, tmp_path, api_base="https://api.sendsecure.example/api/v1")
+    (tmp_path / "taskpane.html").write_text("<!doctype html>")
+    policy = _directives(_call(app, "GET", "/addin/taskpane.html")[1][b"content-security-policy"])
+    assert policy["connect-src"] == ["'self'", "https://api.sendsecure.example", "https://login.microsoftonline.com"]

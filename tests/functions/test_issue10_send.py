@@ -205,6 +205,8 @@ def test_issue10_item3_storage_failing_at_each_write_leaves_no_half_envelope(cal
 
     def failing(real):
         def write(*args, **kwargs):
+            if str(args[1].get("RowKey", "")).startswith("~head."):  # an audit chain's head, written in the
+                return real(*args, **kwargs)                          # background (X7): not the send's
             index = writes["n"]
             writes["n"] += 1
             if index == fail_at:

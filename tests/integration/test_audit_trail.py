@@ -32,14 +32,14 @@ def phone_rows():
 def failing_audit(monkeypatch):
     """The audit insert fails (storage refuses the audit table) while everything else works."""
     tables = runtime.tables()
-    insert = tables.insert
+    insert_all = tables.insert_all   # the audit log writes its rows (and chain head) as one batch
 
-    def refuse_audit(name, entity):
+    def refuse_audit(name, entities, **kwargs):
         if name == storage.AUDIT:
             raise DependencyUnavailable("audit table down")
-        return insert(name, entity)
+        return insert_all(name, entities, **kwargs)
 
-    monkeypatch.setattr(tables, "insert", refuse_audit)
+    monkeypatch.setattr(tables, "insert_all", refuse_audit)
 
 
 def test_issue8_item8_a_failed_audit_insert_leaves_no_unrecorded_phone_change(app_env, failing_audit):
@@ -51,9 +51,9 @@ def test_issue8_item8_a_failed_audit_insert_leaves_no_unrecorded_phone_change(ap
 def test_issue8_item8_a_failed_audit_insert_leaves_the_number_undeleted(app_env, monkeypatch):
     runtime.phonebook().put(ALICE, "piet@gmail.example", "0612345678", None, "nl")
     tables = runtime.tables()
-    insert = tables.insert
-    monkeypatch.setattr(tables, "insert", lambda name, entity: (_ for _ in ()).throw(
-        DependencyUnavailable("down")) if name == storage.AUDIT else insert(name, entity))
+    insert_all = tables.insert_all   # the audit log's batch
+    monkeypatch.setattr(tables, "insert_all", lambda name, entities, **kwargs: (_ for _ in ()).throw(
+        DependencyUnavailable("down")) if name == storage.AUDIT else insert_all(name, entities, **kwargs))
 
     with pytest.raises(DependencyUnavailable):
         runtime.phonebook().delete(ALICE, "piet@gmail.example")
@@ -104,9 +104,9 @@ def test_issue8_item8_a_verdict_whose_read_cannot_be_recorded_goes_without_the_n
         app_env, sample_book, monkeypatch):
     runtime.phonebook().put(ALICE, "piet@gmail.example", "0612345678", None, "nl")
     tables = runtime.tables()
-    insert = tables.insert
-    monkeypatch.setattr(tables, "insert", lambda name, entity: (_ for _ in ()).throw(
-        DependencyUnavailable("down")) if name == storage.AUDIT else insert(name, entity))
+    insert_all = tables.insert_all   # the audit log's batch
+    monkeypatch.setattr(tables, "insert_all", lambda name, entities, **kwargs: (_ for _ in ()).throw(
+        DependencyUnavailable("down")) if name == storage.AUDIT else insert_all(name, entities, **kwargs))
 
     assert runtime.phonebook().for_draft(ALICE, ["piet@gmail.example"]) == {}
     verdict = runtime.validation().verdict(ALICE, parse_draft(DRAFT), "nl")

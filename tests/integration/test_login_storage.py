@@ -422,7 +422,8 @@ def test_s6_audit_records_login_events_without_personal_data(app_env, outbox):
     code = outbox.last_code()
     token, _ = runtime.email_login().verify(challenge, code, device_id="d", client=OWNER)
     runtime.sessions().end(token)
-    rows = list(runtime.tables().query(storage.AUDIT, "PartitionKey ne ''"))
+    rows = [row for row in runtime.tables().query(storage.AUDIT, "PartitionKey ne ''")
+            if row["event"].startswith(("login.", "logout"))]  # not the tenant set-up's rows, nor chain heads
     events = sorted(row["event"] for row in rows)
     assert events == sorted(["login.code_requested", "login.failed", "login.succeeded", "logout"])
     for row in rows:

@@ -1,11 +1,10 @@
-"""SPEC S6: the audit row format (partition per tenant and month, time-ordered unique row keys)."""
+"""SPEC S6: the audit row format (partition per tenant and UTC day; the chain sets the row key, X7:
+tests/unit/test_audit_chain.py)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from sendsecure.audit import LOGIN_FAILED, audit_entity
 
@@ -20,13 +19,13 @@ def entity(at: datetime = AT, tenant_id: str | None = "demo-zorg", **details):
     )
 
 
-def test_s6_partition_key_is_tenant_and_month():
-    assert entity()["PartitionKey"] == "demo-zorg.202603"
+def test_s6_partition_key_is_tenant_and_day():
+    assert entity()["PartitionKey"] == "demo-zorg.20260314"
 
 
 def test_s6_partition_key_without_tenant_uses_dash():
     row = entity(tenant_id=None)
-    assert row["PartitionKey"] == "-.202603"
+    assert row["PartitionKey"] == "-.20260314"
     assert row["tenant_id"] == ""
 
 
@@ -48,39 +47,19 @@ def test_s6_at_is_stored_in_utc():
     assert row["at"].hour == 23 and row["at"].day == 31
 
 
-def test_s6_partition_month_follows_utc_not_local_time():
-    assert entity(at=datetime(2026, 4, 1, 0, 30, tzinfo=CET))["PartitionKey"] == "demo-zorg.202603"
+def test_s6_partition_day_follows_utc_not_local_time():
+    assert entity(at=datetime(2026, 4, 1, 0, 30, tzinfo=CET))["PartitionKey"] == "demo-zorg.20260331"
 
 
-def test_s6_row_key_starts_with_utc_time():
-    row = entity(at=datetime(2026, 4, 1, 0, 30, tzinfo=CET))
-    assert row["RowKey"].startswith("20260331T233000000000Z-")
-
-
-def test_s6_earlier_event_sorts_before_later_event():
-    earlier = entity(at=AT)["RowKey"]
-    later = entity(at=AT + timedelta(microseconds=1))["RowKey"]
-    assert earlier < later
-
-
-@given(
-    first=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2999, 12, 31), timezones=st.just(UTC)),
-    gap=st.timedeltas(min_value=timedelta(microseconds=1), max_value=timedelta(days=400)),
-)
-def test_s6_row_keys_are_time_ordered(first, gap):
-    assert entity(at=first)["RowKey"] < entity(at=first + gap)["RowKey"]
-
-
-def test_s6_row_keys_are_unique_for_equal_times():
+def test_s6_row_keys_of_unlinked_rows_are_unique():
     keys = {entity(at=AT)["RowKey"] for _ in range(2000)}
     assert len(keys) == 2000
 
 
-def test_s6_same_instant_in_other_zone_gives_same_time_part_of_row_key():
-    a = entity(at=AT)["RowKey"]
-    b = entity(at=AT.astimezone(CET))["RowKey"]
-    assert a.split("-")[0] == b.split("-")[0]
-    assert a != b
+@pytest.mark.parametrize("name", ["chain", "seq", "prev_hash", "hash"])
+def test_x7_a_detail_cannot_overwrite_a_chain_field(name):
+    with pytest.raises(ValueError):
+        entity(**{name: "forged"})
 
 
 @pytest.mark.parametrize("bad", [{"a": 1}, [1, 2], (1,), {1}, b"bytes", object(), AT])

@@ -2,7 +2,7 @@ import { Badge, Button, Checkbox, MessageBar, MessageBarBody, Spinner, Text } fr
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ApiError } from "../api";
 import { attachmentsNeedAction, colourOf, findingsFor, fingerprint, formatSize, generalFindings, hasBlocking,
-         recipientGroups, type RecipientRow } from "../draft";
+         phonesForSend, recipientGroups, type RecipientRow } from "../draft";
 import type { MessageKey } from "../i18n";
 import { composeItem, draftBody, markDecided, messageId, onItemChange, readDraft, removeAttachment, sendItem,
          stampHeaders } from "../office";
@@ -48,13 +48,15 @@ export function Compose({ settings }: { settings: UserSettings }) {
   const generation = useRef(0);
   const timer = useRef<ReturnType<typeof setInterval> | null>(null);
   const cancelButton = useRef<HTMLButtonElement>(null);
+  const typed = useRef<Record<string, string>>({});  // P1: numbers typed, not saved (address -> number)
+  const typedTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const counting = phase.kind === "countdown";
   useEffect(() => { if (counting) cancelButton.current?.focus(); }, [counting]);
 
   const refresh = useCallback(async () => {
     const mine = ++generation.current;
     try {
-      const read = await readDraft(item);
+      const read = await readDraft(item, { ...typed.current });  // the verdict judges typed numbers too
       const answer = await api.validate(draftBody(read));
       if (mine !== generation.current) return;
       setDraft(read); setVerdict(answer); setError(null);
@@ -76,14 +78,31 @@ export function Compose({ settings }: { settings: UserSettings }) {
     return () => window.removeEventListener("focus", onFocus);
   }, []);
   useEffect(() => { api.countries(language).then(setCountries).catch(() => setCountries([])); }, [api, language]);
-  useEffect(() => () => { if (timer.current) clearInterval(timer.current); }, []);
+  useEffect(() => () => {
+    if (timer.current) clearInterval(timer.current);
+    if (typedTimer.current) clearTimeout(typedTimer.current);
+  }, []);
+
+  /** A number typed or changed: the verdict is asked again after a short pause (it stores nothing). */
+  function onTyped(address: string, phone: string | null) {
+    const key = address.toLowerCase();
+    if ((typed.current[key] ?? null) === phone) return;
+    const next = { ...typed.current };
+    if (phone === null) delete next[key]; else next[key] = phone;
+    typed.current = next;
+    if (typedTimer.current) clearTimeout(typedTimer.current);
+    typedTimer.current = setTimeout(() => { typedTimer.current = null; void latest.current(); }, 400);
+  }
 
   async function sendSecure() {
     setPhase({ kind: "sending" }); setStatus(t("send.sending"));
     try {
+      // P1: typed numbers the verdict accepted go with the send (the server stores them); the
+      // decided mark is the draft as the on-send handler reads it (it has no typed numbers).
       const read = await readDraft(item);
       const body = draftBody(read);
-      const envelope = await api.send(await messageId(item), body, confirmEmpty);
+      const phones = verdict ? phonesForSend(typed.current, verdict) : {};
+      const envelope = await api.send(await messageId(item), { ...body, phones }, confirmEmpty);
       await stampHeaders(item, envelope.headers);
       await markDecided(item, fingerprint(body));
       setPhase({ kind: "sent", secure: true }); setStatus(t("send.sent"));
@@ -151,7 +170,8 @@ export function Compose({ settings }: { settings: UserSettings }) {
           {r.nta7516 === null ? "" : ` · ${t(r.nta7516 ? "verdict.nta_yes" : "verdict.nta_no")}`}
         </Text>
         <FindingList findings={row.findings} />
-        {r.phone_input !== "none" && <PhoneEntry recipient={r} countries={countries} onSaved={() => void refresh()} />}
+        {r.phone_input !== "none" && <PhoneEntry recipient={r} countries={countries} onSaved={() => void refresh()}
+                                                onTyped={onTyped} />}
       </li>
     );
   };

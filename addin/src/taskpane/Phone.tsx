@@ -1,5 +1,6 @@
 import { Button, Field, Input, Select, Text } from "@fluentui/react-components";
-import { useState } from "react";
+import { useEffect, useState } from "react";
+import { typedPhone } from "../draft";
 import type { Country, VerdictRecipient } from "../types";
 import { usePane } from "./context";
 import { describeError } from "./errors";
@@ -8,10 +9,14 @@ import { useStyles } from "./styles";
 /** P3: the default country follows the user's language. */
 export const DEFAULT_REGION = { nl: "NL", en: "GB", de: "DE" } as const;
 
-interface Props { recipient: VerdictRecipient; countries: Country[]; onSaved(): void }
+interface Props {
+  recipient: VerdictRecipient; countries: Country[]; onSaved(): void;
+  /** P1: the number typed and not saved (null: none), sent in the draft's phones. */
+  onTyped(address: string, phone: string | null): void;
+}
 
 /** W2/P1: phone entry with a country picker, undo and save; the stored number pre-filled (V-R9). */
-export function PhoneEntry({ recipient, countries, onSaved }: Props) {
+export function PhoneEntry({ recipient, countries, onSaved, onTyped }: Props) {
   const { api, language, t } = usePane();
   const styles = useStyles();
   const initial = recipient.stored_phone ?? "";
@@ -21,6 +26,9 @@ export function PhoneEntry({ recipient, countries, onSaved }: Props) {
   const [saved, setSaved] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const id = `phone-${recipient.address.replace(/[^a-z0-9]/gi, "-")}`;
+  useEffect(() => {
+    onTyped(recipient.address, value.trim() === initial ? null : typedPhone(value, region, DEFAULT_REGION[language], countries));
+  }, [value, region, initial, language, countries]);
 
   async function save() {
     setBusy(true); setError(null); setSaved(null);

@@ -1,0 +1,233 @@
+"""The audit chain's pure parts (SPEC X7): keys, canonical form, row hashes, chain checks, seals.
+
+A chain is the rows one writer (one process, a random id) wrote for one tenant on one UTC day:
+partition ``<tenant>.<YYYYMMDD>``, row key ``<writer>.<seq>`` with ``seq`` counting from 0 without
+gaps. Each row carries ``prev_hash`` (the previous row's ``hash``, ``""`` for seq 0) and ``hash``:
+HMAC-SHA256, under the deployment's ``audit-chain`` key, of the row's canonical form (every
+property but ``hash`` and the storage's own ``Timestamp``, keys included). A keyed hash, so that
+someone who can write the table but not read the key store cannot recompute a chain after
+changing a row.
+
+``check_chain`` finds, for one chain's rows as stored, the first row that was changed, removed,
+inserted or moved. A chain's *head* (row key ``~head.<writer>`` in the same partition, written
+with the chain's first rows and then kept up to date within ``HEAD_INTERVAL``: its last seq and
+hash, keyed likewise) catches a removed tail; a day's *seal* (``auditseals``: every chain's last seq and hash, signed
+with the deployment's Ed25519 signing key and linked to the previous day's seal) fixes the day for
+good. No I/O here.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+CHAIN_KEY_PURPOSE = "audit-chain"   # DerivedKeys purpose of the rows' and heads' HMAC
+SEQ_DIGITS = 10
+NO_TENANT = "-"                     # the chain of events without a tenant (unknown challenge, a gateway's refusal)
+HEAD_PREFIX = "~head."              # sorts after every event row of the partition
+HEAD_EVENT = "audit.chain_head"     # so that a reader of every row sees what a head is
+_SKIP = frozenset(("hash", "Timestamp", "etag"))
+
+
+def day_of(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y%m%d")
+
+
+def partition_of(tenant_id: str | None, day: str) -> str:
+    return f"{tenant_id or NO_TENANT}.{day}"
+
+
+def row_key(writer: str, seq: int) -> str:
+    return f"{writer}.{seq:0{SEQ_DIGITS}d}"
+
+
+def parse_row_key(key: str) -> tuple[str, int] | None:
+    """(writer, seq) of an event row's key, or None if it is not one."""
+    writer, _, seq = key.rpartition(".")
+    if not writer or len(seq) != SEQ_DIGITS or not seq.isdigit():
+        return None
+    return writer, int(seq)
+
+
+def _value(value: Any) -> list[str]:
+    """One property as [type, text]: a changed type (the number 5 stored as the text "5") is a change."""
+    value = getattr(value, "value", value)  # the SDK's EntityProperty (Int64) carries the value
+    if isinstance(value, bool):
+        return ["b", "true" if value else "false"]
+    if isinstance(value, int):
+        return ["i", str(value)]
+    if isinstance(value, float):
+        return ["f", repr(value)]
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return ["d", moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")]
+    if isinstance(value, bytes):
+        return ["x", value.hex()]
+    return ["s", str(value)]
+
+
+def canonical(entity: Mapping[str, Any]) -> bytes:
+    """The bytes the hash covers: every property but the hash and the storage's metadata, sorted."""
+    items = sorted((name, *_value(value)) for name, value in entity.items() if name not in _SKIP)
+    return json.dumps(items, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def row_hash(key: bytes, entity: Mapping[str, Any]) -> str:
+    return hmac.new(key, canonical(entity), hashlib.sha256).hexdigest()
+
+
+def link(key: bytes, entity: dict[str, Any], writer: str, seq: int, prev_hash: str) -> dict[str, Any]:
+    """Put ``entity`` at ``seq`` of ``writer``'s chain after a row whose hash is ``prev_hash``."""
+    entity["RowKey"] = row_key(writer, seq)
+    entity["chain"] = writer
+    entity["seq"] = seq
+    entity["prev_hash"] = prev_hash
+    entity["hash"] = row_hash(key, entity)
+    return entity
+
+
+def head_key(writer: str) -> str:
+    return HEAD_PREFIX + writer
+
+
+def head_entity(key: bytes, partition: str, writer: str, seq: int, last_hash: str) -> dict[str, Any]:
+    """A chain's head: its last seq and hash, in the chain's partition."""
+    head: dict[str, Any] = {"PartitionKey": partition, "RowKey": head_key(writer), "event": HEAD_EVENT,
+                            "outcome": "head", "chain": writer, "seq": seq, "last_hash": last_hash}
+    head["hash"] = row_hash(key, head)
+    return head
+
+
+def is_head(row: Mapping[str, Any]) -> bool:
+    return str(row.get("RowKey", "")).startswith(HEAD_PREFIX)
+
+
+@dataclass(frozen=True)
+class Break:
+    """The first place where the log is not as written: partition, row key and what is wrong."""
+
+    partition: str
+    row_key: str
+    reason: str   # changed | removed | inserted | reordered | tail_removed | head_missing | chain_removed
+    #               | seal_invalid | seal_missing | checkpoint_invalid | checkpoint_missing | row_in_purged_day
+
+    def as_dict(self) -> dict[str, str]:
+        return {"partition": self.partition, "row_key": self.row_key, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ChainEnd:
+    """What a chain ends with as stored: rows, last seq and hash (seq -1 and "" when empty)."""
+
+    rows: int
+    seq: int
+    last_hash: str
+
+
+def check_chain(key: bytes, partition: str, writer: str, rows: Iterable[Mapping[str, Any]]) -> Break | ChainEnd:
+    """One chain's rows in row-key order: the first break, or how the intact chain ends.
+
+    - a row whose hash does not match its content: ``changed`` (or ``reordered`` when its content
+      is intact but it stands at another position, i.e. its own ``seq``/``RowKey`` disagree);
+    - a gap in the sequence or a ``prev_hash`` that is not the previous row's hash: ``removed``;
+    - a row key that is not of this chain's form, or a second row claiming a position: ``inserted``.
+    """
+    expected_seq = 0
+    prev = ""
+    count = 0
+    for row in rows:
+        key_text = str(row.get("RowKey", ""))
+        parsed = parse_row_key(key_text)
+        if parsed is None or parsed[0] != writer or row.get("chain") != writer:
+            return Break(partition, key_text, "inserted")
+        if row.get("hash") != row_hash(key, row):
+            claimed = row.get("seq")
+            moved = isinstance(claimed, int) and claimed != parsed[1] and \
+                row.get("hash") == row_hash(key, {**row, "RowKey": row_key(writer, claimed)})
+            return Break(partition, key_text, "reordered" if moved else "changed")
+        if row.get("seq") != parsed[1] or row.get("PartitionKey") != partition:
+            return Break(partition, key_text, "reordered")
+        if parsed[1] != expected_seq or row.get("prev_hash") != prev:
+            # A missing position, or a row whose predecessor is not the one it was written after.
+            return Break(partition, key_text, "removed" if parsed[1] > expected_seq else "reordered")
+        prev = str(row["hash"])
+        expected_seq += 1
+        count += 1
+    return ChainEnd(rows=count, seq=expected_seq - 1, last_hash=prev)
+
+
+def check_head(key: bytes, partition: str, writer: str, head: Mapping[str, Any] | None, end: ChainEnd) -> Break | None:
+    """A chain of an unsealed day against its head. The head is written with the chain's first
+    rows, then at most ``HEAD_INTERVAL`` after the chain grew, so it may trail the rows (by the
+    last fraction of a second, or what a process wrote just before it stopped); rows past it
+    carry valid hashes (a forged one is caught by ``check_chain``). A head ahead of the rows
+    means rows were removed from the tail."""
+    if head is None:
+        return Break(partition, row_key(writer, 0), "head_missing")
+    if head.get("hash") != row_hash(key, head) or head.get("chain") != writer:
+        return Break(partition, head_key(writer), "changed")
+    seq = head.get("seq")
+    if not isinstance(seq, int) or seq > end.seq:
+        return Break(partition, row_key(writer, end.seq + 1), "chain_removed" if end.rows == 0 else "tail_removed")
+    if seq == end.seq and head.get("last_hash") != end.last_hash:
+        return Break(partition, row_key(writer, end.seq), "changed")
+    return None
+
+
+# ----- seals and the retention checkpoint (signed) -------------------------------------------------
+
+def seal_content(tenant: str, day: str, chains: Mapping[str, ChainEnd], prev_seal: str) -> dict[str, Any]:
+    """The signed part of a day's seal: each chain's row count, last seq and hash, and the
+    previous day's seal hash (a seal is written for every day, with or without rows)."""
+    return {
+        "PartitionKey": tenant, "RowKey": day,
+        "chains": json.dumps({w: [c.rows, c.seq, c.last_hash] for w, c in sorted(chains.items())},
+                             separators=(",", ":")),
+        "rows": sum(c.rows for c in chains.values()),
+        "prev_seal": prev_seal,
+    }
+
+
+def seal_chains(seal: Mapping[str, Any]) -> dict[str, ChainEnd]:
+    data = json.loads(str(seal.get("chains", "{}")))
+    return {writer: ChainEnd(rows=int(v[0]), seq=int(v[1]), last_hash=str(v[2])) for writer, v in data.items()}
+
+
+def seal_hash(seal: Mapping[str, Any]) -> str:
+    """The hash the next day's seal links to (over the signed part, signature excluded)."""
+    signed = {k: v for k, v in seal.items() if k not in ("signature", "kid")}
+    return hashlib.sha256(canonical(signed)).hexdigest()
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def signed_bytes(entity: Mapping[str, Any]) -> bytes:
+    return canonical({k: v for k, v in entity.items() if k not in ("signature", "kid")})
+
+
+def day_after(day: str) -> str:
+    return date.fromordinal(date(int(day[:4]), int(day[4:6]), int(day[6:])).toordinal() + 1).strftime("%Y%m%d")
+
+
+def day_before(day: str) -> str:
+    return date.fromordinal(date(int(day[:4]), int(day[4:6]), int(day[6:])).toordinal() - 1).strftime("%Y%m%d")
+
+
+def days(first: str, last: str) -> list[str]:
+    out: list[str] = []
+    day = first
+    while day <= last:
+        out.append(day)
+        day = day_after(day)
+    return out

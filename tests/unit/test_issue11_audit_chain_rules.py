@@ -1,0 +1,113 @@
+"""SPEC X7, issue 11: the chain's pure rules (canonical form, keyed hashes, chain checks) and the
+tenant definition's ``administrators`` (S6: who may read the log)."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from sendsecure.audit.chain import ChainEnd, canonical, check_chain, check_head, head_entity, link, row_hash
+from sendsecure.core.tenants import parse_tenant
+from sendsecure.errors import ConfigurationError
+
+KEY = b"k" * 32
+OTHER_KEY = b"o" * 32
+PARTITION = "zorg-a.20261201"
+WRITER = "abcdef012345"
+
+
+def chain(count: int, key: bytes = KEY) -> list[dict]:
+    rows, prev = [], ""
+    for seq in range(count):
+        row = link(key, {"PartitionKey": PARTITION, "event": "logout", "outcome": "ended", "n": seq,
+                         "at": datetime(2026, 12, 1, 9, seq, tzinfo=UTC)}, WRITER, seq, prev)
+        prev = row["hash"]
+        rows.append(row)
+    return rows
+
+
+def test_x7_an_intact_chain_ends_at_its_last_row():
+    rows = chain(4)
+    assert check_chain(KEY, PARTITION, WRITER, rows) == ChainEnd(4, 3, rows[-1]["hash"])
+
+
+def test_x7_the_hash_is_keyed_so_a_recomputed_chain_does_not_verify():
+    forged = chain(3, OTHER_KEY)   # someone who can write the table but not read the key
+    assert check_chain(KEY, PARTITION, WRITER, forged).reason == "changed"
+
+
+def test_x7_canonical_form_ignores_storage_metadata_but_not_types():
+    row = chain(1)[0]
+    assert canonical({**row, "Timestamp": "x"}) == canonical(row)
+    assert canonical({**row, "n": "0"}) != canonical(row)
+    assert canonical({**row, "flag": True}) != canonical({**row, "flag": 1})
+
+
+@pytest.mark.parametrize(("change", "reason", "at"), [
+    (lambda rows: rows.__setitem__(1, {**rows[1], "outcome": "x"}), "changed", 1),
+    (lambda rows: rows.pop(1), "removed", 1),
+    (lambda rows: rows.insert(1, {**rows[1], "RowKey": rows[1]["RowKey"] + "x"}), "inserted", 1),
+])
+def test_x7_each_kind_of_tampering_is_named(change, reason, at):
+    rows = chain(4)
+    change(rows)
+    found = check_chain(KEY, PARTITION, WRITER, rows)
+    assert (found.reason, found.row_key) == (reason, rows[at]["RowKey"])
+
+
+def test_x7_swapped_contents_are_reordered():
+    rows = chain(4)
+    keys = ("PartitionKey", "RowKey")
+    a = {**{k: v for k, v in rows[2].items() if k not in keys}, **{k: rows[1][k] for k in keys}}
+    b = {**{k: v for k, v in rows[1].items() if k not in keys}, **{k: rows[2][k] for k in keys}}
+    rows[1], rows[2] = a, b
+    assert check_chain(KEY, PARTITION, WRITER, rows).reason == "reordered"
+
+
+def test_x7_a_head_ahead_of_the_rows_means_a_removed_tail():
+    rows = chain(3)
+    head = head_entity(KEY, PARTITION, WRITER, 2, rows[-1]["hash"])
+    end = check_chain(KEY, PARTITION, WRITER, rows[:2])
+    assert check_head(KEY, PARTITION, WRITER, head, end).reason == "tail_removed"
+    assert check_head(KEY, PARTITION, WRITER, head, check_chain(KEY, PARTITION, WRITER, rows)) is None
+    assert check_head(KEY, PARTITION, WRITER, head, check_chain(KEY, PARTITION, WRITER, [])).reason == "chain_removed"
+
+
+def test_x7_a_trailing_head_is_accepted_a_missing_wrong_or_forged_one_is_not():
+    rows = chain(3)
+    end = check_chain(KEY, PARTITION, WRITER, rows)
+    assert check_head(KEY, PARTITION, WRITER, head_entity(KEY, PARTITION, WRITER, 1, rows[1]["hash"]), end) is None
+    wrong = check_head(KEY, PARTITION, WRITER, head_entity(KEY, PARTITION, WRITER, 2, rows[1]["hash"]), end)
+    assert (wrong.reason, wrong.row_key) == ("changed", rows[2]["RowKey"])
+    assert check_head(KEY, PARTITION, WRITER, None, end).reason == "head_missing"
+    forged = {**head_entity(KEY, PARTITION, WRITER, 5, "x"), "seq": 2}
+    assert check_head(KEY, PARTITION, WRITER, forged, end).reason == "changed"
+    assert row_hash(KEY, forged) != forged["hash"]
+
+
+def definition(**changes):
+    return {"id": "demo-zorg", "name": "Demo", "mail_domains": ["demo-zorg.example", "poli.demo-zorg.example"],
+            "installation_type": "viewer", "domain_book_variant": "zorgmail", **changes}
+
+
+def test_s6_issue11_administrators_default_to_none():
+    assert parse_tenant(definition()).administrators == ()
+
+
+def test_s6_issue11_administrators_are_normalised_and_round_trip():
+    tenant = parse_tenant(definition(administrators=["Beheer@Demo-Zorg.EXAMPLE", "it@poli.demo-zorg.example"]))
+    assert tenant.administrators == ("beheer@demo-zorg.example", "it@poli.demo-zorg.example")
+    assert parse_tenant(tenant.to_dict()) == tenant
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("beheer@demo-zorg.example", "administrators: must be a list"),
+    ([7], "administrators[0]: must be a string"),
+    (["not-an-address"], "administrators[0]:"),
+    (["beheer@elders.example"], "administrators[0]: not within the tenant's mail_domains"),
+    (["beheer+audit@demo-zorg.example"], "administrators[0]: give the mailbox without a +tag"),
+    (["a@demo-zorg.example", "A@demo-zorg.example"], "administrators[1]: listed twice"),
+])
+def test_s6_issue11_bad_administrators_are_refused_naming_the_entry(value, message):
+    with pytest.raises(ConfigurationError, match=message.replace("[", r"\[").replace("]", r"\]").replace("+", r"\+")):
+        parse_tenant(definition(administrators=value))
