@@ -195,6 +195,7 @@ var tableNames = [
   'envelopes'
   'envelopeevents'
   'sentmessages'
+  'auditseals'
 ]
 
 module identity 'modules/identity.bicep' = {
@@ -367,6 +368,7 @@ var appSettings = {
   MANUAL_URL: manualUrl
   RELEASE_NOTES_URL: releaseNotesUrl
   PURGE_SCHEDULE: purgeSchedule
+  AUDIT_RETENTION_DAYS: '' // 3650: ten years (NEN 7513 and the audit chain, docs/audit-and-tenants.md)
   APP_VERSION: appVersion
   // Tenants: deployed definitions in App Configuration (infra/tenant.bicep), no files.
   TENANT_DEFINITIONS: ''
