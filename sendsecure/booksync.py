@@ -21,10 +21,11 @@ default) and ``POST /api/v1/admin/domain-book/sync`` run the same code.
    (``_lease``) taken by insert or, when stale, by a replace under its ETag. Pointers are read
    again; if another run flipped meanwhile the plan is made again. Then the new segments are
    written, segments out of use for ``grace_seconds`` (and leftovers of runs that died before
-   their flip) are deleted, and the pointers flip in **one entity group transaction** together
-   with the release of the lease under its ETag: if the lease was taken over meanwhile, nothing
-   flips. A failure at any write before the flip leaves every pointer as it was: readers keep the
-   last good book (and the lease is released, or expires after ``LEASE_SECONDS``).
+   their flip) are deleted, never one the stored pointers still name (the flip may yet fail), and
+   the pointers flip in **one entity group transaction** together with the release of the lease
+   under its ETag: if the lease was taken over meanwhile, nothing flips. A failure at any write
+   before the flip leaves every pointer as it was: readers keep the last good book (and the lease
+   is released, or expires after ``LEASE_SECONDS``).
 """
 from __future__ import annotations
 
@@ -387,7 +388,7 @@ class BookSync:
                     written.add(segment.id)
         new = dict(pointers)
         new.update({plan.variant: plan.new for plan in plans if plan.new is not None})
-        deleted = self._collect_garbage(new, now)
+        deleted = self._collect_garbage(new, pointers, now)
         flips: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
         for variant, pointer in new.items():
             if deleted & set(pointer.retired):
@@ -407,11 +408,19 @@ class BookSync:
         self._count(1 + len(flips), 1)
         lease.released = True
 
-    def _collect_garbage(self, pointers: dict[str, BookPointer], now: datetime) -> set[str]:
+    def _collect_garbage(self, pointers: dict[str, BookPointer], stored: dict[str, BookPointer],
+                         now: datetime) -> set[str]:
         """Delete segments out of use for the grace period, and partitions no pointer knows (a run
-        that died before its flip, an older layout); returns the retired ones deleted."""
-        due = self._due(pointers, now)
-        known = {segment for pointer in pointers.values() for segment in (*pointer.segments(), *pointer.retired)}
+        that died before its flip, an older layout); returns the retired ones deleted.
+
+        ``pointers`` are the ones about to be flipped to, ``stored`` the ones readers are served
+        until then. This runs before the flip, and the flip may still fail (storage, a lease
+        taken over): a segment a stored pointer names is never deleted here, even when the new
+        pointers retire it and the grace period is over (or zero). A later run deletes it."""
+        serving = {segment for pointer in stored.values() for segment in pointer.segments()}
+        due = self._due(pointers, now) - serving
+        known = serving | {segment for pointer in (*pointers.values(), *stored.values())
+                           for segment in (*pointer.segments(), *pointer.retired)}
         deleted: set[str] = set()
         try:
             leftovers = self.store.stored_segments() - known

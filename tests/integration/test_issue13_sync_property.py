@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,10 +14,11 @@ from hypothesis import strategies as st
 from test_issue13_booksync import Clock, Writes
 
 from sendsecure import runtime
+from sendsecure.adapters import storage
 from sendsecure.bookstore import DomainBookStore
 from sendsecure.booksync import LEASE_SECONDS, BookSync, SyncBusy
 from sendsecure.core.booksources import build_book, parse_source, shrink_refusal
-from sendsecure.errors import DependencyUnavailable
+from sendsecure.errors import Conflict, DependencyUnavailable
 
 DOMAINS = [f"huisarts-{n:02d}.example" for n in range(40)]
 REGISTER = [f"kliniek-{n:02d}.example" for n in range(15)]
@@ -115,3 +117,47 @@ def _book(variant: str, texts: dict[str, str]) -> dict:
                                 for name, fmt in SOURCES]).entries
 
 
+
+
+@pytest.mark.parametrize("flip_failure", [DependencyUnavailable("injected"), Conflict("lease taken over")])
+def test_d3_a_flip_that_fails_after_the_garbage_collection_keeps_the_served_book_whole(
+        app_env, tmp_path, monkeypatch, flip_failure):
+    """The case the property test found: a source replaced by a new base retires its old base; with
+    no grace period that segment was due at once and deleted before the flip, so when the flip then
+    failed the pointer still served it ("generation is incomplete")."""
+    folder = tmp_path / "zorgmail"
+    folder.mkdir()
+    definition = folder / "variants.json"
+    definition.write_text(json.dumps({"zorgmail": {"sources": [
+        {"path": "list.txt", "format": "zorgmail_text", "network": "zorgmail"},
+        {"path": "register.csv", "format": "nta_register_csv"}]}}))
+    clock = Clock()
+    sync = BookSync(runtime.books(), definition, grace_seconds=0, clock=clock)
+    first = {"list.txt": content("list.txt", frozenset(range(20)), False),
+             "register.csv": content("register.csv", frozenset(range(10)), False)}
+    for name, text in first.items():
+        _write(folder / name, text)
+    sync.run(["zorgmail"])
+    _write(folder / "list.txt", content("list.txt", frozenset(range(20, 40)), False))   # a new base
+    tables = runtime.tables()
+    real_submit = tables.submit
+
+    def submit(name: str, operations: Any) -> Any:
+        if name == storage.BOOK_META:                   # the flip (and the lease's release)
+            raise flip_failure
+        return real_submit(name, operations)
+
+    monkeypatch.setattr(tables, "submit", submit)
+    clock.advance(LEASE_SECONDS + 1)
+    with pytest.raises((DependencyUnavailable, SyncBusy)):
+        sync.run(["zorgmail"])
+    monkeypatch.setattr(tables, "submit", real_submit)
+    worker = DomainBookStore(runtime.tables(), check_seconds=0)
+    assert worker.current("zorgmail").entries == _book("zorgmail", first)
+    # The old base is deleted by a later run, once no stored pointer names it.
+    clock.advance(LEASE_SECONDS + 1)
+    sync.run(["zorgmail"])
+    clock.advance(LEASE_SECONDS + 1)
+    sync.run(["zorgmail"])
+    pointer = runtime.books().pointer("zorgmail")
+    assert pointer is not None and runtime.books().stored_segments() == pointer.segments()
