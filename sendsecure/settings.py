@@ -25,6 +25,19 @@ def _text(env: Mapping[str, str], name: str, default: str = "") -> str:
     return env.get(name, default).strip()
 
 
+# The folder of function_app.py: the deployed package's root (in Azure the worker's working
+# directory is not guaranteed to be it), against which relative file settings are read.
+APP_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _app_paths(env: Mapping[str, str], name: str, default: str) -> str:
+    """A file setting (one path, or several joined by ``os.pathsep``), each relative path made
+    absolute against the package's root, so the app reads the same files whatever its cwd."""
+    parts = [part.strip() for part in _text(env, name, default).split(os.pathsep)]
+    return os.pathsep.join(part if not part or os.path.isabs(part) else os.path.join(APP_ROOT, part)
+                           for part in parts)
+
+
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -231,11 +244,11 @@ def _read(env: Mapping[str, str]) -> Settings:
         phone_cache_seconds=_int(env, "PHONE_CACHE_SECONDS", 10, 0),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 65536, 1024),
         max_draft_bytes=_int(env, "MAX_DRAFT_BYTES", 1048576, 1024),
-        domain_book_sources=_text(env, "DOMAIN_BOOK_SOURCES", "domainbook/variants.json"),
+        domain_book_sources=_app_paths(env, "DOMAIN_BOOK_SOURCES", "domainbook/variants.json"),
         book_check_seconds=_int(env, "BOOK_CHECK_SECONDS", 10, 0),
         manual_url=_text(env, "MANUAL_URL", "https://sendsecure.example/handleiding"),
         release_notes_url=_text(env, "RELEASE_NOTES_URL", "https://sendsecure.example/release-notes"),
-        tenant_definitions=_text(env, "TENANT_DEFINITIONS", "tenants/demo.json"),
+        tenant_definitions=_app_paths(env, "TENANT_DEFINITIONS", "tenants/demo.json"),
         app_version=_text(env, "APP_VERSION", __version__),
         running_in_azure=any(_text(env, marker) for marker in AZURE_HOST_MARKERS),
         allow_development_backends=_bool(env, "ALLOW_DEVELOPMENT_BACKENDS", False),

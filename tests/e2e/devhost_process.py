@@ -41,9 +41,9 @@ def start_devhost(tmp_path: Path, extra_env: dict[str, str]) -> DevHost:
         if process.poll() is not None:
             raise RuntimeError("development host exited:\n" + (tmp_path / "devhost.log").read_text())
         try:
-            if requests.get(host.url("/api/v1/health"), timeout=1).status_code == 200:
+            if requests.get(host.url("/api/v1/health"), timeout=5).status_code == 200:
                 return host
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy to answer in time
             pass
         time.sleep(0.2)
     stop_devhost(host)

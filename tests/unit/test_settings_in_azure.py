@@ -1,6 +1,8 @@
 """Issue 8 item 7: the development back ends are refused when running in Azure, unless allowed."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from sendsecure.errors import ConfigurationError
@@ -60,3 +62,13 @@ def test_issue8_item7_the_function_app_does_not_start_in_azure_with_development_
                              text=True, env={**env, "WEBSITE_SITE_NAME": "sendsecure-prod",
                                              "ALLOW_DEVELOPMENT_BACKENDS": "true"}, timeout=60)
     assert allowed.returncode == 0, allowed.stderr
+
+
+def test_i1_relative_file_settings_are_read_against_the_package_root_not_the_working_directory(tmp_path,
+                                                                                              monkeypatch):
+    monkeypatch.chdir(tmp_path)                       # Azure does not promise the package as cwd
+    settings = from_environment({"DOMAIN_BOOK_SOURCES": "domainbook/variants.json",
+                                 "TENANT_DEFINITIONS": f"tenants/demo.json{os.pathsep}/srv/extra.json"})
+    assert os.path.isfile(settings.domain_book_sources)
+    first, second = settings.tenant_definitions.split(os.pathsep)
+    assert os.path.isfile(first) and second == "/srv/extra.json"
