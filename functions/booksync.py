@@ -6,7 +6,6 @@ from typing import Any
 import azure.functions as func
 
 from sendsecure import runtime
-from sendsecure.booksync import SyncBusy
 from sendsecure.core.models import BookSyncAnswer
 from sendsecure.http.api import ApiBlueprint
 from sendsecure.http.httpapi import NO_STORE, json_response
@@ -28,6 +27,8 @@ _SERVICE: dict[str, Any] = {"security": [{"service": []}]}
 @bp.function_name("sync_domain_book")
 @bp.timer_trigger(schedule="%BOOK_SYNC_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
 def sync_domain_book(timer: func.TimerRequest) -> None:
+    from sendsecure.booksync import SyncBusy  # the sync's code loads when a sync runs, not at import
+
     try:
         runtime.book_sync().run()
     except SyncBusy:

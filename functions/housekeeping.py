@@ -5,7 +5,6 @@ import logging
 import azure.functions as func
 
 from sendsecure import runtime
-from sendsecure.audit.trail import daily_housekeeping
 
 bp = func.Blueprint()
 logger = logging.getLogger(__name__)
@@ -17,6 +16,8 @@ def purge_expired(timer: func.TimerRequest) -> None:
     sessions = runtime.sessions().purge_expired()
     codes = runtime.email_login().purge_expired()
     logger.info("purged %d ended sessions and %d expired login codes", sessions, codes)
+    from sendsecure.audit.trail import daily_housekeeping  # with the signing code: loaded when the timer runs
+
     audit = daily_housekeeping()
     logger.info("audit log: %d day(s) sealed, %d row(s) purged, %d tenant(s) failed", audit["days_sealed"],
                 audit["rows_purged"], audit["failed"])
