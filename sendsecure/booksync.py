@@ -388,7 +388,7 @@ class BookSync:
                     written.add(segment.id)
         new = dict(pointers)
         new.update({plan.variant: plan.new for plan in plans if plan.new is not None})
-        deleted = self._collect_garbage(new, pointers, now)
+        deleted = self._collect_garbage(new, pointers, now) if self._still_held(lease) else set()
         flips: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
         for variant, pointer in new.items():
             if deleted & set(pointer.retired):
@@ -457,6 +457,20 @@ class BookSync:
         if taken is None or taken.get("holder") != holder:
             raise SyncBusy("Another domain book sync is running.", retry_after=60)
         return _Lease(holder, taken.metadata["etag"])  # type: ignore[attr-defined]
+
+    def _still_held(self, lease: _Lease) -> bool:
+        """Whether this run still holds its lease, by the row and by the clock: a run that stalled
+        past ``LEASE_SECONDS`` may have been taken over, and the run that took over may use again a
+        segment this one would delete, so such a run deletes nothing (a later run does)."""
+        try:
+            row = self.store.tables.get(storage.BOOK_META, CURRENT, LEASE_ROW)
+        except DependencyUnavailable:
+            return False
+        held = row is not None and row.get("holder") == lease.holder and as_utc(row["expires_at"]) > self._clock()
+        if not held:
+            logger.warning("domain book: this run's lease expired or was taken over; old segments are left "
+                           "for the next run")
+        return held
 
     def _release(self, lease: _Lease) -> None:
         entity = {"PartitionKey": CURRENT, "RowKey": LEASE_ROW, "holder": "",

@@ -161,3 +161,45 @@ def test_d3_a_flip_that_fails_after_the_garbage_collection_keeps_the_served_book
     sync.run(["zorgmail"])
     pointer = runtime.books().pointer("zorgmail")
     assert pointer is not None and runtime.books().stored_segments() == pointer.segments()
+
+
+def test_d3_a_run_that_outlived_its_lease_deletes_no_segment_of_the_run_that_took_over(app_env, tmp_path,
+                                                                                       monkeypatch):
+    """Run A stalls past LEASE_SECONDS while it writes; run B takes the lease over, writes its own
+    segments and flips. A's garbage collection must not take B's segments (unknown to A's plan)
+    for leftovers of a dead run: a run that no longer holds its lease deletes nothing."""
+    folder = tmp_path / "zorgmail"
+    folder.mkdir()
+    definition = folder / "variants.json"
+    definition.write_text(json.dumps({"zorgmail": {"sources": [
+        {"path": "list.txt", "format": "zorgmail_text", "network": "zorgmail"},
+        {"path": "register.csv", "format": "nta_register_csv"}]}}))
+    clock = Clock()
+    run_a = BookSync(runtime.books(), definition, grace_seconds=0, clock=clock)
+    run_b = BookSync(runtime.books(), definition, grace_seconds=0, clock=clock)
+    _write(folder / "list.txt", content("list.txt", frozenset(range(20)), False))
+    _write(folder / "register.csv", content("register.csv", frozenset(range(10)), False))
+    run_a.run(["zorgmail"])
+    _write(folder / "list.txt", content("list.txt", frozenset(range(20, 40)), False))   # A writes a new base
+    books = runtime.books()
+    real_write = books.write_segment
+    stalled = []
+
+    def stalled_write(segment: Any) -> Any:
+        if not stalled:                                  # A stalls; meanwhile B takes over and flips
+            stalled.append(segment)
+            clock.advance(LEASE_SECONDS + 1)
+            _write(folder / "register.csv", content("register.csv", frozenset(range(15)), False))
+            run_b.run(["zorgmail"])
+        return real_write(segment)
+
+    monkeypatch.setattr(books, "write_segment", stalled_write)
+    clock.advance(LEASE_SECONDS + 1)
+    with pytest.raises(SyncBusy):                         # A's flip finds the lease taken over
+        run_a.run(["zorgmail"])
+    monkeypatch.setattr(books, "write_segment", real_write)
+
+    served = DomainBookStore(runtime.tables(), check_seconds=0).current("zorgmail")   # B's book, whole
+    assert served.entries == _book("zorgmail", {"list.txt": content("list.txt", frozenset(range(20, 40)), False),
+                                                "register.csv": content("register.csv", frozenset(range(15)),
+                                                                        False)})
