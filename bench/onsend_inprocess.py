@@ -61,6 +61,32 @@ def _setup(tmp: Path, connection_string: str) -> None:
     publish_from_sources(runtime.books(), settings.domain_book_sources, [v.value for v in DomainBookVariant])
 
 
+def registered_app(tmp: Path):
+    """After ``_setup``: the app's registered functions by name, a request builder (the headers the
+    add-in sends) and a session token of MAILBOX, logged in through the login functions."""
+    import azure.functions as func
+
+    from function_app import app
+
+    functions = {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
+
+    def request(method: str, path: str, body: bytes = b"", token: str | None = None) -> func.HttpRequest:
+        headers = {"content-type": "application/json", "x-forwarded-for": "192.0.2.10",
+                   "accept-language": "nl-NL,nl;q=0.9,en;q=0.8"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        return func.HttpRequest(method, f"http://127.0.0.1{path}", headers=headers, params={},
+                                route_params={}, body=body)
+
+    challenge = json.loads(functions["request_login_code"](
+        request("POST", "/api/v1/auth/email-code", json.dumps({"mailbox": MAILBOX}).encode())).get_body())
+    mail = sorted((tmp / "outbox").glob("*.eml"))[-1]
+    code = email.message_from_bytes(mail.read_bytes())["X-Dev-Login-Code"]
+    answer = functions["verify_login_code"](request("POST", "/api/v1/auth/email-code/verify", json.dumps(
+        {"challenge_id": challenge["challenge_id"], "code": code}).encode()))
+    return functions, request, json.loads(answer.get_body())["session_token"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=3000)
@@ -71,33 +97,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import logging
 
-    import azure.functions as func
-
     from devhost.azurite import Azurite
 
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench-inprocess-") as tmp_name, Azurite() as azurite:
         tmp = Path(tmp_name)
         _setup(tmp, azurite.connection_string)
-        from function_app import app
-
-        functions = {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
-
-        def request(method: str, path: str, body: bytes = b"", token: str | None = None) -> func.HttpRequest:
-            headers = {"content-type": "application/json", "x-forwarded-for": "192.0.2.10",
-                       "accept-language": "nl-NL,nl;q=0.9,en;q=0.8"}
-            if token:
-                headers["authorization"] = f"Bearer {token}"
-            return func.HttpRequest(method, f"http://127.0.0.1{path}", headers=headers, params={},
-                                    route_params={}, body=body)
-
-        challenge = json.loads(functions["request_login_code"](
-            request("POST", "/api/v1/auth/email-code", json.dumps({"mailbox": MAILBOX}).encode())).get_body())
-        mail = sorted((tmp / "outbox").glob("*.eml"))[-1]
-        code = email.message_from_bytes(mail.read_bytes())["X-Dev-Login-Code"]
-        answer = functions["verify_login_code"](request("POST", "/api/v1/auth/email-code/verify", json.dumps(
-            {"challenge_id": challenge["challenge_id"], "code": code}).encode()))
-        token = json.loads(answer.get_body())["session_token"]
+        functions, request, token = registered_app(tmp)
 
         body = json.dumps(DRAFT).encode()
         calls = {

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import collections
 import cProfile
-import email
 import json
 import pstats
 import statistics
@@ -33,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from drafts_load import DRAFT  # noqa: E402
-from loadtools import MAILBOX, RESULTS  # noqa: E402
-from onsend_inprocess import _setup  # noqa: E402
+from loadtools import RESULTS  # noqa: E402
+from onsend_inprocess import _setup, registered_app  # noqa: E402
 
 COUNTED = ("get", "insert", "upsert", "update_if_present", "replace_if_unchanged", "delete", "submit", "query")
 
@@ -67,25 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-send-") as tmp_name, Azurite() as azurite:
         tmp = Path(tmp_name)
         _setup(tmp, azurite.connection_string)
-        from function_app import app
-
-        functions = {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
-
-        def request(method: str, path: str, body: bytes = b"", token: str | None = None) -> func.HttpRequest:
-            headers = {"content-type": "application/json", "x-forwarded-for": "192.0.2.10",
-                       "accept-language": "nl-NL,nl;q=0.9,en;q=0.8"}
-            if token:
-                headers["authorization"] = f"Bearer {token}"
-            return func.HttpRequest(method, f"http://127.0.0.1{path}", headers=headers, params={},
-                                    route_params={}, body=body)
-
-        challenge = json.loads(functions["request_login_code"](
-            request("POST", "/api/v1/auth/email-code", json.dumps({"mailbox": MAILBOX}).encode())).get_body())
-        mail = sorted((tmp / "outbox").glob("*.eml"))[-1]
-        code = email.message_from_bytes(mail.read_bytes())["X-Dev-Login-Code"]
-        answer = functions["verify_login_code"](request("POST", "/api/v1/auth/email-code/verify", json.dumps(
-            {"challenge_id": challenge["challenge_id"], "code": code}).encode()))
-        token = json.loads(answer.get_body())["session_token"]
+        functions, request, token = registered_app(tmp)
         send = functions["send_message"]
 
         def build() -> func.HttpRequest:

@@ -119,18 +119,24 @@ def _book(variant: str, texts: dict[str, str]) -> dict:
 
 
 
-@pytest.mark.parametrize("flip_failure", [DependencyUnavailable("injected"), Conflict("lease taken over")])
-def test_d3_a_flip_that_fails_after_the_garbage_collection_keeps_the_served_book_whole(
-        app_env, tmp_path, monkeypatch, flip_failure):
-    """The case the property test found: a source replaced by a new base retires its old base; with
-    no grace period that segment was due at once and deleted before the flip, so when the flip then
-    failed the pointer still served it ("generation is incomplete")."""
+def _zorgmail_definition(tmp_path: Path) -> tuple[Path, Path]:
+    """A ``zorgmail`` variant of the list and the register as files: (their folder, the definition)."""
     folder = tmp_path / "zorgmail"
     folder.mkdir()
     definition = folder / "variants.json"
     definition.write_text(json.dumps({"zorgmail": {"sources": [
         {"path": "list.txt", "format": "zorgmail_text", "network": "zorgmail"},
         {"path": "register.csv", "format": "nta_register_csv"}]}}))
+    return folder, definition
+
+
+@pytest.mark.parametrize("flip_failure", [DependencyUnavailable("injected"), Conflict("lease taken over")])
+def test_d3_a_flip_that_fails_after_the_garbage_collection_keeps_the_served_book_whole(
+        app_env, tmp_path, monkeypatch, flip_failure):
+    """The case the property test found: a source replaced by a new base retires its old base; with
+    no grace period that segment was due at once and deleted before the flip, so when the flip then
+    failed the pointer still served it ("generation is incomplete")."""
+    folder, definition = _zorgmail_definition(tmp_path)
     clock = Clock()
     sync = BookSync(runtime.books(), definition, grace_seconds=0, clock=clock)
     first = {"list.txt": content("list.txt", frozenset(range(20)), False),
@@ -168,12 +174,7 @@ def test_d3_a_run_that_outlived_its_lease_deletes_no_segment_of_the_run_that_too
     """Run A stalls past LEASE_SECONDS while it writes; run B takes the lease over, writes its own
     segments and flips. A's garbage collection must not take B's segments (unknown to A's plan)
     for leftovers of a dead run: a run that no longer holds its lease deletes nothing."""
-    folder = tmp_path / "zorgmail"
-    folder.mkdir()
-    definition = folder / "variants.json"
-    definition.write_text(json.dumps({"zorgmail": {"sources": [
-        {"path": "list.txt", "format": "zorgmail_text", "network": "zorgmail"},
-        {"path": "register.csv", "format": "nta_register_csv"}]}}))
+    folder, definition = _zorgmail_definition(tmp_path)
     clock = Clock()
     run_a = BookSync(runtime.books(), definition, grace_seconds=0, clock=clock)
     run_b = BookSync(runtime.books(), definition, grace_seconds=0, clock=clock)
