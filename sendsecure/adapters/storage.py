@@ -64,6 +64,7 @@ POOL_SIZE = 64  # above the worker's thread count, so concurrent requests reuse 
 BATCH_LIMIT = 100  # entities per entity group transaction (one partition each)
 TRANSIENT_STATUS = frozenset((408, 429, 500, 502, 503, 504))
 _ERROR_CODE_RE = re.compile(r"[A-Za-z0-9_.]{1,64}")
+_NO_CONTENT = "return-no-content"  # an insert need not send the entity back
 _BATCH_CONFLICTS = frozenset(("UpdateConditionNotSatisfied", "EntityAlreadyExists", "ConditionNotMet"))
 
 
@@ -75,28 +76,34 @@ def if_unchanged(etag: str) -> dict[str, Any]:
     return {"mode": UpdateMode.REPLACE, "etag": etag, "match_condition": MatchConditions.IfNotModified}
 
 
+def _bounded(kwargs: dict[str, Any], connection_timeout: float, read_timeout: float) -> dict[str, Any]:
+    """The per-attempt timeouts of a transport's ``send``, cut to the request's deadline."""
+    from sendsecure.context import time_left
+
+    connect = kwargs.get("connection_timeout") or connection_timeout
+    read = kwargs.get("read_timeout") or read_timeout
+    if isinstance(connect, tuple):  # (connect, read) given by a caller
+        connect, read = connect
+        kwargs.pop("read_timeout", None)
+    kwargs["connection_timeout"] = time_left(connect)
+    kwargs["read_timeout"] = time_left(read)
+    return kwargs
+
+
 def deadline_transport(connection_timeout: float, read_timeout: float, **options: Any):
     """The SDK's requests transport with a connection pool as large as the worker's concurrency,
     no environment look-ups (proxy, .netrc) per request, and every attempt bounded by the timeouts
     and by the request's deadline (``sendsecure.context.time_left``). ``options`` go to
-    ``RequestsTransport`` (e.g. ``connection_verify``)."""
+    ``RequestsTransport`` (e.g. ``connection_verify``). Key Vault and App Configuration use it;
+    Table Storage uses ``table_transport``."""
     import requests
     from azure.core.pipeline.transport import RequestsTransport
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
 
-    from sendsecure.context import time_left
-
     class DeadlineTransport(RequestsTransport):
         def send(self, request, **kwargs):
-            connect = kwargs.get("connection_timeout") or connection_timeout
-            read = kwargs.get("read_timeout") or read_timeout
-            if isinstance(connect, tuple):  # (connect, read) given by a caller
-                connect, read = connect
-                kwargs.pop("read_timeout", None)
-            kwargs["connection_timeout"] = time_left(connect)
-            kwargs["read_timeout"] = time_left(read)
-            return super().send(request, **kwargs)
+            return super().send(request, **_bounded(kwargs, connection_timeout, read_timeout))
 
     session = requests.Session()
     session.trust_env = False
@@ -106,6 +113,20 @@ def deadline_transport(connection_timeout: float, read_timeout: float, **options
         session.mount(scheme, adapter)
     return DeadlineTransport(session=session, session_owner=False, use_env_settings=False,
                              connection_timeout=connection_timeout, read_timeout=read_timeout, **options)
+
+
+def table_transport(connection_timeout: float, read_timeout: float):
+    """Table Storage's transport: ``http.client`` with a shared keep-alive pool
+    (``sendsecure.adapters.transport``: about 0.35 ms of CPU less per call than requests), every
+    attempt bounded by the timeouts and by the request's deadline."""
+    from sendsecure.adapters.transport import HttpClientTransport
+
+    class DeadlineTableTransport(HttpClientTransport):
+        def send(self, request, **kwargs):
+            return super().send(request, **_bounded(kwargs, connection_timeout, read_timeout))
+
+    return DeadlineTableTransport(connection_timeout=connection_timeout, read_timeout=read_timeout,
+                                  pool_size=POOL_SIZE)
 
 
 def azure_credential(kind: str, client_id: str) -> Any:
@@ -122,7 +143,7 @@ def azure_credential(kind: str, client_id: str) -> Any:
 
 
 def _transport(timeout: int):
-    return deadline_transport(timeout, timeout)
+    return table_transport(timeout, timeout)
 
 
 def _table_missing(error: Exception) -> bool:
@@ -284,7 +305,8 @@ class TableStore:
     def insert(self, name: str, entity: dict[str, Any]) -> None:
         """Create a new entity; ``Conflict`` if the key exists (append-only tables rely on it)."""
         with _storage_errors():
-            self._on_table(name, lambda table: table.create_entity(entity), any_404=True)
+            self._on_table(name, lambda table: table.create_entity(entity, response_preference=_NO_CONTENT),
+                           any_404=True)
 
     def upsert(self, name: str, entity: dict[str, Any], *, merge: bool = True) -> None:
         from azure.data.tables import UpdateMode
