@@ -106,7 +106,7 @@ BENCHES := "import_time.py" "engine.py" "adversarial.py" "phones.py" "login_veri
            "session_load.py $(BENCH_LOAD)" "drafts_load.py $(BENCH_LOAD)" "workers_load.py $(BENCH_LOAD)" \
            "onsend_frozen.py --seconds 5 --runs 3" "profile_onsend.py --seconds 10" \
            "book_sync.py" "addin.py" "send_load.py $(BENCH_LOAD)" "send_load.py $(BENCH_LOAD) --workers 2 \
-           --output send_load_2w.json" "send_inprocess.py" "signing.py" "entra_validate.py" "audit_chain.py"
+           --output send_load_2w.json" "send_inprocess.py" "send_inprocess.py --endpoint on-send" "signing.py" "entra_validate.py" "audit_chain.py"
 bench: install addin-build chromium
 	@status=0; \
 	for bench in $(BENCHES); do \

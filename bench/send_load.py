@@ -4,7 +4,8 @@ Starts ``python -m devhost`` on a free loopback port (its own in-memory Azurite,
 book), logs in as jan@demo-zorg.example (demo tenant: viewer_sms_optional, security by default on)
 with an e-mail code from the development outbox, checks once that each endpoint answers as it
 should (send: 201 with an envelope and its stamp headers; on-send: ``allow`` with the envelope),
-then loads each for ``--seconds`` with ``--connections`` keep-alive connections, ``--runs`` times
+then loads each (each endpoint on a fresh devhost: Azurite's in-memory store grows with every row
+and its CPU per call with it) for ``--seconds`` with ``--connections`` keep-alive connections, ``--runs`` times
 after a 2 s warm-up, every request with a NEW ``message_id`` (so every request signs, stamps and
 inserts one envelope, plus its audit row): wrk with a Lua ``request()`` that numbers the
 messages per thread (or the Python generator with the same numbering is not offered: only wrk
@@ -122,11 +123,13 @@ def run_wrk_unique(url: str, token: str | None, connections: int, seconds: float
     return parse_wrk(proc.stdout)
 
 
-def check_once(base: str, token: str) -> dict:
+def check_once(base: str, token: str, only: str | None = None) -> dict:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": CONTENT_TYPE}
     report: dict = {}
     with httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT) as client:
         for name, path in ENDPOINTS.items():
+            if only and name != only:
+                continue
             body = body_template(name).replace(PLACEHOLDER.encode(), f"check-{uuid.uuid4().hex}".encode())
             response = client.post(path, content=body, headers=headers)
             data = response.json()
@@ -211,18 +214,20 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"benchmark": "send_load", "generator": "wrk (a new message_id per request)",
                     "connections": args.connections, "seconds": args.seconds, "runs": args.runs, "mailbox": MAILBOX,
                     "workers": args.workers}
-    with tempfile.TemporaryDirectory(prefix="bench-send-") as tmp:
-        host = DevHost(Path(tmp), {"FUNCTIONS_WORKER_PROCESS_COUNT": str(args.workers)})
-        try:
-            started = time.monotonic()
-            host.start()
-            print(f"devhost up on {host.base} in {time.monotonic() - started:.1f} s (pid {host.process.pid})")
-            token = log_in(host.base, host.outbox)
-            result["check"] = check_once(host.base, token)
-            timed = with_tree_cpu(run_wrk_unique, host.process.pid)
-            for name, path in ENDPOINTS.items():
-                if args.only and name != args.only:
-                    continue
+    # Each endpoint on a fresh development host: Azurite keeps every row in memory, and its CPU per
+    # call grows with its heap, so an endpoint measured after another would pay for the other's rows.
+    for name, path in ENDPOINTS.items():
+        if args.only and name != args.only:
+            continue
+        with tempfile.TemporaryDirectory(prefix="bench-send-") as tmp:
+            host = DevHost(Path(tmp), {"FUNCTIONS_WORKER_PROCESS_COUNT": str(args.workers)})
+            try:
+                started = time.monotonic()
+                host.start()
+                print(f"devhost up on {host.base} in {time.monotonic() - started:.1f} s (pid {host.process.pid})")
+                token = log_in(host.base, host.outbox)
+                result.setdefault("check", {}).update(check_once(host.base, token, only=name))
+                timed = with_tree_cpu(run_wrk_unique, host.process.pid)
                 result[name] = measure(f"POST {path} (new message_id each)", f"{host.base}{path}", token, args,
                                        timed, method="POST", body=body_template(name), content_type=CONTENT_TYPE,
                                        ok=OK)
@@ -233,12 +238,12 @@ def main(argv: list[str] | None = None) -> int:
                 result[name]["target_p99_ms"] = TARGETS[name]
                 result[name]["pass"] = result[name]["median_p99_ms"] < TARGETS[name] and \
                     result[name]["total_errors"] == 0
-        except BaseException:
-            print(f"devhost log (tail):\n{host.log_tail()}", file=sys.stderr)
-            raise
-        finally:
-            result["shutdown"] = stop_host(host, azurite_before, "TERM")
-            result["devhost_log"] = log_problems(host.log_text())
+            except BaseException:
+                print(f"devhost log (tail):\n{host.log_tail()}", file=sys.stderr)
+                raise
+            finally:
+                result.setdefault("shutdown", {})[name] = stop_host(host, azurite_before, "TERM")
+                result.setdefault("devhost_log", {})[name] = log_problems(host.log_text())
 
     print(f"\nresults (medians over {args.runs} runs of {args.seconds} s, {args.connections} connections):")
     for name, path in ENDPOINTS.items():
