@@ -2,8 +2,9 @@
 docs/sending.md "Revoke, recall and the sender's view").
 
 ``RevokeService.revoke`` is ``POST /messages/{envelope_id}/revoke``: allowed to the person who
-sent the message and to another person of the tenant acting as the same From mailbox (a shared
-mailbox, A4); anyone else 403, an unknown id 404. The envelope row is marked revoked under its
+sent the message and to another person of the tenant acting as the same From mailbox when that
+is a shared or delegated mailbox (A4; never for a message From the sender's own mailbox); anyone
+else 403, an unknown id 404. The envelope row is marked revoked under its
 ETag, so of two concurrent revokes one wins and the other is 409 ``already_revoked``; from then on
 the gateway's fetch answers ``revoked: true``. Then the copies in own-organisation mailboxes
 (recipients whose domain is one of the tenant's ``mail_domains``) are recalled through Graph
@@ -160,11 +161,17 @@ class RevokeService:
                                         for a, o in current.recall.items()])
 
     def _may_revoke(self, session: Session, stored: StoredEnvelope, acting_as: str | None) -> bool:
-        """The person who sent it, or a person of the same tenant acting as its From mailbox (A4)."""
+        """The person who sent it, a session of its From mailbox, or a person of the same tenant
+        acting as its From mailbox (A4) when that is a shared or delegated mailbox: From is not the
+        sending person's own. A message sent From the person's own mailbox is theirs alone: a
+        colleague's claim to act as it is refused (every own-organisation recipient sees the
+        envelope id and the From address in the message's headers)."""
         if session.tenant_id != stored.tenant_id:
             return False
         if session.mailbox in (stored.sent_by, stored.sender):
             return True
+        if stored.sender == stored.sent_by:
+            return False
         try:
             return acting_as is not None and normalise_mailbox(acting_as) == stored.sender
         except InvalidAddress:

@@ -118,6 +118,23 @@ def test_s5_a4_colleague_sending_as_the_shared_mailbox_may_revoke(call, login, s
     assert response.status_code == 200, response.get_body()
 
 
+def test_s5_a4_nobody_acts_as_a_personal_mailbox_a_colleague_claiming_it_gets_403(call, login, sample_book, graph):
+    """A message From the sender's own mailbox: an own-organisation recipient sees its envelope id and
+    From address in the headers; claiming to act as that mailbox must not let them revoke it."""
+    token = login(SENDER)
+    envelope = send(call, token)
+    assert envelope["sender"] == envelope["sent_by"] == SENDER
+    colleague = login(COLLEAGUE, device_id="device-2")
+    for claimed in (SENDER, SENDER.upper(), f" {SENDER} "):
+        response = revoke(call, colleague, envelope["envelope_id"], {"internet_message_id": INTERNET_ID,
+                                                                      "sender": claimed})
+        assert response.status_code == 403 and json_of(response)["code"] == "not_sender"
+    assert runtime.envelopes().get(envelope["envelope_id"]).revoked_at is None
+    assert graph.calls == []
+    assert revoke(call, token, envelope["envelope_id"],
+                  {"internet_message_id": INTERNET_ID}).status_code == 200   # the sender still may
+
+
 def test_s5_a_stranger_gets_403_and_nothing_changes(call, login, sample_book, graph):
     envelope = send(call, login(SENDER))
     stranger = login(STRANGER, device_id="device-3")
