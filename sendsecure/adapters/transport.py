@@ -13,7 +13,8 @@ body is read whole; responses here are small), redirects (the SDK's policy handl
 
 Failures are azure-core's errors, as the requests transport raised them: a connection that cannot
 be made ``ServiceRequestError`` (``ServiceRequestTimeoutError`` when it timed out), a request
-sent but not answered ``ServiceResponseError`` (``ServiceResponseTimeoutError``). A pooled
+sent but not answered, or answered with a body cut short or stalled, ``ServiceResponseError``
+(``ServiceResponseTimeoutError``); a connection that failed is closed, never pooled. A pooled
 connection the server closed while idle is noticed before use (readable at EOF) and replaced;
 one that fails on its first write is retried once on a new connection, as nothing reached the
 server.
@@ -116,7 +117,14 @@ class HttpClientTransport(HttpTransport):
                 connection.close()
                 raise
             response = RestHttpClientTransportResponse(request=request, internal_response=answer)
-            response.read()
+            try:
+                response.read()  # the whole body, so the connection can serve the next request
+            except TimeoutError as error:
+                connection.close()
+                raise ServiceResponseTimeoutError(error, error=error) from None
+            except (OSError, http.client.HTTPException) as error:  # cut short: IncompleteRead, reset
+                connection.close()
+                raise ServiceResponseError(error, error=error) from None
             if answer.will_close:
                 connection.close()
             else:

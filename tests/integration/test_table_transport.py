@@ -29,7 +29,8 @@ class Server:
     """HTTP/1.1 on 127.0.0.1: answers every request with 200 and the request's body, keeps the
     connection open unless told otherwise. ``mode``: ``keep`` (keep-alive), ``close_after``
     (answer, then close the socket without saying so), ``say_close`` (``Connection: close``),
-    ``silent`` (read the request, never answer), ``hang_up`` (read the request, close)."""
+    ``silent`` (read the request, never answer), ``hang_up`` (read the request, close),
+    ``short_body`` (promise 100 bytes, send 10, close), ``slow_body`` (the head, then silence)."""
 
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -82,6 +83,12 @@ class Server:
                     time.sleep(5)
                     return
                 if self.mode == "hang_up":
+                    return
+                if self.mode in ("short_body", "slow_body"):
+                    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                                 + (b'{"cut":"sh' if self.mode == "short_body" else b""))
+                    if self.mode == "slow_body":
+                        time.sleep(5)
                     return
                 extra = b"Connection: close\r\n" if self.mode == "say_close" else b""
                 sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
@@ -161,6 +168,18 @@ def test_issue10_transport_a_hang_up_after_the_request_is_a_response_error(serve
     transport = HttpClientTransport(connection_timeout=2, read_timeout=2)
     with pytest.raises(ServiceResponseError):
         _post(transport, server.port)
+
+
+@pytest.mark.parametrize("mode, error", [("short_body", ServiceResponseError),
+                                         ("slow_body", ServiceResponseTimeoutError)])
+def test_issue10_transport_a_body_cut_short_or_stalled_is_a_response_error(server: Server, mode: str, error) -> None:
+    server.mode = mode
+    transport = HttpClientTransport(connection_timeout=2, read_timeout=0.3)
+    with pytest.raises(error):
+        _post(transport, server.port)
+    server.mode = "keep"   # the broken connection was not pooled: the next call gets a new one
+    assert _post(transport, server.port, b'{"after":1}').json() == {"after": 1}
+    assert server.connections == 2
 
 
 def test_issue10_transport_refused_connection_is_a_request_error() -> None:
