@@ -13,10 +13,12 @@ the body (or the end of the response, or a close) and both go out together.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+logger = logging.getLogger("devhost")
 _INTERIM = b"HTTP/1.1 1"  # 100 Continue: sent at once, the client waits for it
 
 
@@ -93,4 +95,5 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     def _head_expired(self) -> None:
         self._head_deadline = None
         if not self.transport.is_closing():
+            logger.warning("closed a connection: no complete request head within %g s", self.header_timeout)
             self.transport.close()

@@ -1,6 +1,6 @@
 """A local Entra ID for the Entra login tests (issue 12): real RSA keys and JWTs, real HTTPS.
 
-One ``ThreadingHTTPServer`` on 127.0.0.1 (a free port) behind TLS with a self-signed certificate
+One HTTPS server on 127.0.0.1 (a free port; tests/httpsfake.py) behind TLS with a self-signed certificate
 made here with ``cryptography`` (the clients trust exactly that certificate: ``ENTRA_CA_BUNDLE``;
 nothing turns verification off) plays:
 - the authority: ``/organizations/v2.0/.well-known/openid-configuration`` (issuer template and
@@ -13,50 +13,26 @@ it saw (``jwks_requests``, ``obo_requests``, ``problems``).
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
-import ipaddress
 import json
-import ssl
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from httpsfake import JsonHandler, LocalHttps, self_signed_context
 
 API_CLIENT_ID = "6b0d5f3c-1e2a-4b7c-9d8e-0f1a2b3c4d5e"
 API_APP_ID_URI = f"api://sendsecure.example/{API_CLIENT_ID}"
 ADDIN_CLIENT_ID = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 CLIENT_SECRET = "obo~client~secret~value"
 SCOPE = "access_as_user"
-
-
-def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
-    """(certificate, key) files for 127.0.0.1, self-signed, valid for a day."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                        x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = folder / "entra-cert.pem", folder / "entra-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 class SigningKey:
@@ -143,21 +119,9 @@ class FakeEntra:
         return claims
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     fake: FakeEntra
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _answer(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-        payload = json.dumps(body).encode() if body is not None else b""
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
 
     def do_GET(self) -> None:
         fake = self.fake
@@ -240,17 +204,10 @@ class EntraServer:
     """The fake on its own thread; ``stop()`` shuts it down (the test session does)."""
 
     def __init__(self, folder: Path) -> None:
-        self.cert, key = self_signed_certificate(folder)
+        context, self.cert = self_signed_context(folder)
         self.fake = FakeEntra()
-        handler = type("Handler", (_Handler,), {"fake": self.fake})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(str(self.cert), str(key))
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.fake.base_url = f"https://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="fake-entra", daemon=True)
-        self.thread.start()
+        self._https = LocalHttps(_Handler, context, name="fake-entra", fake=self.fake)
+        self.fake.base_url = self._https.base_url
 
     @property
     def base_url(self) -> str:
@@ -264,6 +221,4 @@ class EntraServer:
                 "GRAPH_BASE_URL": self.base_url, **extra}
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        self._https.stop()

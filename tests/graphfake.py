@@ -5,18 +5,15 @@ Graph calls of a recall: the search by Internet message id and the delete. It ch
 token, the ``$filter`` and every call, and records them."""
 from __future__ import annotations
 
-import json
 import secrets
-import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import trustme
+from httpsfake import JsonHandler, LocalHttps, trustme_context
 
 ENTRA_TENANT = "7d5a3c1e-9b2f-4c8d-a1e6-3f0b2d4c6e8a"
 CLIENT_ID = "3c2b1a09-8f7e-4d6c-b5a4-938271605f4e"
@@ -46,22 +43,8 @@ class FakeGraph:
         return internet_message_id in self.mailboxes.get(mailbox, {}).values()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     fake: FakeGraph
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _answer(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-        payload = json.dumps(body).encode() if body is not None else b""
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if body is not None:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
 
     def _authorised(self) -> bool:
         if self.headers.get("Authorization", "") not in {f"Bearer {t}" for t in self.fake.tokens}:
@@ -151,17 +134,9 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def fake_graph(ca: trustme.CA) -> Iterator[FakeGraph]:
     state = FakeGraph()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_Handler,), {"fake": state}))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
-    state.base_url = f"https://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-graph",
-                              daemon=True)
-    thread.start()
+    https = LocalHttps(_Handler, trustme_context(ca), name="fake-graph", fake=state)
+    state.base_url = https.base_url
     try:
         yield state
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+        https.stop()

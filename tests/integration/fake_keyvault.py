@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import json
 import secrets
-import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import trustme
+from httpsfake import JsonHandler, LocalHttps, trustme_context
 
 TENANT = "00000000-0000-0000-0000-000000000000"
 CHALLENGE = f'Bearer authorization="https://login.microsoftonline.com/{TENANT}", resource="https://vault.azure.net"'
@@ -74,8 +73,7 @@ class FakeKeyVault:
     after_answer: Callable[[str, str], None] | None = None  # (method, path), called with ``lock`` held
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
+    _https: LocalHttps | None = None
 
     # ----- what tests read --------------------------------------------------------------------
 
@@ -98,59 +96,30 @@ class FakeKeyVault:
     # ----- lifecycle --------------------------------------------------------------------------
 
     def start(self, ca: trustme.CA) -> None:
-        handler = type("Handler", (FakeKeyVaultHandler,), {"fake": self})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        # Handshake in the handler thread, so a stuck client cannot block accept().
-        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
-        self.base_url = f"https://127.0.0.1:{server.server_address[1]}"
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-keyvault", daemon=True)
-        self._thread.start()
+        self._https = LocalHttps(FakeKeyVaultHandler, trustme_context(ca, "127.0.0.1", "localhost"),
+                                 name="fake-keyvault", fake=self)
+        self.base_url = self._https.base_url
 
     def stop(self) -> None:
         """Shut down and close the listening socket; later connections are refused. Idempotent."""
         self.release.set()
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        https, self._https = self._https, None
+        if https is not None:
+            https.stop()
 
 
-class FakeKeyVaultHandler(BaseHTTPRequestHandler):
+class FakeKeyVaultHandler(JsonHandler):
     fake: FakeKeyVault  # set on a per-server subclass
     # HTTP/1.0: one request per connection, so that stop() leaves no connection a client could reuse.
 
-    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-        pass
-
     # ----- plumbing ---------------------------------------------------------------------------
 
-    def _answer(self, status: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
+    def _answer(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
         self._seen.status = status
-        payload = json.dumps(body).encode() if body is not None else b""
-        try:
-            self.send_response(status)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            if body is not None:
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except OSError:  # the client gave up (a timeout test): nobody is left to answer
-            self.close_connection = True
+        super()._answer(status, body, headers)
 
     def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         self._answer(status, {"error": {"code": code, "message": message}}, headers)
-
-    def _body(self) -> bytes:
-        return self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
 
     def _handle(self, method: str) -> None:
         fake = self.fake

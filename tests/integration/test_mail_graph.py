@@ -9,19 +9,18 @@ from __future__ import annotations
 import json
 import secrets
 import socket
-import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
 
 import pytest
 import trustme
+from httpsfake import JsonHandler, LocalHttps, trustme_context
 
 from sendsecure.adapters.mail import OutgoingMail, login_code_mail
 from sendsecure.adapters.mail.graph import GraphTransport
@@ -64,25 +63,8 @@ class FakeMicrosoft:
         }
 
 
-class FakeMicrosoftHandler(BaseHTTPRequestHandler):
+class FakeMicrosoftHandler(JsonHandler):
     fake: FakeMicrosoft  # set on a per-server subclass
-
-    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-        pass
-
-    def _answer(self, status: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
-        payload = json.dumps(body).encode() if body is not None else b""
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if body is not None:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def _body(self) -> bytes:
-        return self.rfile.read(int(self.headers.get("Content-Length", "0")))
 
     def do_GET(self) -> None:
         if self.path == f"/{TENANT}/v2.0/.well-known/openid-configuration":
@@ -145,23 +127,13 @@ class FakeMicrosoftHandler(BaseHTTPRequestHandler):
 def fake(ca: trustme.CA) -> Iterator[FakeMicrosoft]:
     """The fake Entra ID + Graph server, listening on 127.0.0.1 only, shut down afterwards."""
     state = FakeMicrosoft()
-    handler = type("Handler", (FakeMicrosoftHandler,), {"fake": state})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    # Handshake in the handler thread, so a stuck client cannot block accept().
-    server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
-    state.base_url = f"https://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-microsoft",
-                              daemon=True)
-    thread.start()
+    https = LocalHttps(FakeMicrosoftHandler, trustme_context(ca), name="fake-microsoft", fake=state)
+    state.base_url = https.base_url
     try:
         yield state
     finally:
         state.release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+        https.stop()
     assert state.problems == []
 
 

@@ -20,7 +20,7 @@ from azure.core.exceptions import (
     ServiceResponseTimeoutError,
 )
 from azure.core.rest import HttpRequest
-from entrafake import self_signed_certificate
+from httpsfake import self_signed_context
 
 from sendsecure.adapters.transport import HttpClientTransport
 
@@ -200,9 +200,7 @@ def test_issue10_transport_refuses_options_it_cannot_honour(server: Server) -> N
 
 
 def test_issue10_transport_verifies_tls_and_accepts_a_trusted_certificate(tmp_path: Path) -> None:
-    cert, key = self_signed_certificate(tmp_path)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    context, cert = self_signed_context(tmp_path, "table")
     tls_server = Server(tls=context)
     try:
         with pytest.raises(ServiceRequestError):  # not trusted by default
