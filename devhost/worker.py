@@ -66,7 +66,8 @@ def create_host():  # -> FunctionHost (imported late: the parent need not import
 
     settings = get_settings()
     origins = tuple(o.strip() for o in os.environ.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip())
-    threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "") or 32)  # as the Python worker
+    # As the Python worker: unset, its ThreadPoolExecutor's default, min(32, CPUs + 4).
+    threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "") or min(32, (os.cpu_count() or 1) + 4))
     # The host caps bodies at the largest route limit; each function checks its own (413).
     host = FunctionHost(function_app.app, route_prefix=route_prefix(), cors_origins=origins, threads=threads,
                         max_body_bytes=max(settings.max_body_bytes, settings.max_draft_bytes),
