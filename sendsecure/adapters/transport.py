@@ -1,5 +1,6 @@
-"""An azure-core transport on the standard library's ``http.client`` (the Table, Key Vault and App
-Configuration clients' HTTP), with a shared pool of keep-alive connections.
+"""An azure-core transport on the standard library's ``http.client``, with a shared pool of
+keep-alive connections: Table Storage's HTTP (``storage.table_transport``). Key Vault and App
+Configuration keep the SDK's requests transport (``storage.deadline_transport``): off the hot path.
 
 Why not the SDK's default ``RequestsTransport``: under load each Table call spent about 0.65 ms of
 the worker's CPU in requests and urllib3 (preparing the request, merging session settings, cookie
