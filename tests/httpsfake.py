@@ -9,6 +9,7 @@ import datetime as dt
 import ipaddress
 import json
 import ssl
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,6 +45,15 @@ class JsonHandler(BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that refused our certificate or hung up (the tests of untrusted certificates
+        and timeouts do that on purpose) is not an error of the fake; anything else is printed."""
+        if isinstance(sys.exc_info()[1], OSError):  # ssl.SSLError, ConnectionResetError, ...
+            return
+        super().handle_error(request, client_address)
+
+
 class LocalHttps:
     """``handler`` (a ``JsonHandler`` subclass, given ``attributes`` such as ``fake``) served over
     TLS on 127.0.0.1 and a free port, on its own thread; ``stop()`` shuts it down. The handshake
@@ -51,7 +61,7 @@ class LocalHttps:
 
     def __init__(self, handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext, *, name: str,
                  **attributes: Any) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (handler,), attributes))
+        self.server = _QuietServer(("127.0.0.1", 0), type("Handler", (handler,), attributes))
         self.server.daemon_threads = True
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True,
                                                  do_handshake_on_connect=False)
