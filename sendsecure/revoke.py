@@ -153,7 +153,8 @@ class RevokeService:
                 "This message was revoked before; revoke with retry_failed to recall again what failed.",
                 extra={"revoked_at": current.revoked_at, "recipients": [
                     {"address": a, "outcome": o} for a, o in current.recall.items()]}))
-        message_id = body.internet_message_id or current.internet_message_id
+        # The id stored at the first revoke stays: a later body cannot point the recall elsewhere.
+        message_id = current.internet_message_id or body.internet_message_id
         if targets:
             current = self._recall_copies(session, current, targets, message_id, retry=not won[0])
         return RevokeAnswer(envelope_id=envelope_id, revoked_at=current.revoked_at or revoked_at,
@@ -196,11 +197,11 @@ class RevokeService:
         elif message_id is None:
             outcomes = dict.fromkeys(targets, FAILED)   # cannot be found without it; retry_failed with it
         else:
-            outcomes = self._recall.recall(entra, targets, message_id)
+            outcomes = self._recall.recall(entra, targets, message_id, stored.envelope_id)
 
         def merge(current: StoredEnvelope) -> StoredEnvelope:
             return dataclasses.replace(current, recall={**current.recall, **outcomes},
-                                       internet_message_id=message_id or current.internet_message_id)
+                                       internet_message_id=current.internet_message_id or message_id)
 
         updated = self._envelopes.update(stored.envelope_id, merge) or dataclasses.replace(
             stored, recall={**stored.recall, **outcomes})

@@ -25,7 +25,8 @@ class FakeGraph:
     """The mailboxes' contents and what the server saw; tests set answers and read the calls."""
 
     base_url: str = ""
-    mailboxes: dict[str, dict[str, str]] = field(default_factory=dict)  # mailbox -> {graph id: internet id}
+    # mailbox -> {graph id: (Internet message id, its X-SendSecure-Envelope header or None)}
+    mailboxes: dict[str, dict[str, tuple[str, str | None]]] = field(default_factory=dict)
     tokens: list[str] = field(default_factory=list)
     token_requests: int = 0
     calls: list[tuple[str, str, str]] = field(default_factory=list)    # (method, mailbox, $filter or id)
@@ -34,13 +35,16 @@ class FakeGraph:
     lock: threading.Lock = field(default_factory=threading.Lock)
     other_scopes: set[str] = field(default_factory=set)   # Graph endpoints besides this one (a Graph down)
 
-    def put(self, mailbox: str, internet_message_id: str) -> str:
+    def put(self, mailbox: str, internet_message_id: str, envelope_id: str | None = None) -> str:
+        """A message in the mailbox; ``envelope_id`` is its ``X-SendSecure-Envelope`` header (a
+        delivered copy of a secure message), None for any other message."""
         graph_id = "AAMk" + secrets.token_urlsafe(24)
-        self.mailboxes.setdefault(mailbox, {})[graph_id] = internet_message_id
+        self.mailboxes.setdefault(mailbox, {})[graph_id] = (internet_message_id, envelope_id)
         return graph_id
 
-    def holds(self, mailbox: str, internet_message_id: str) -> bool:
-        return internet_message_id in self.mailboxes.get(mailbox, {}).values()
+    def holds(self, mailbox: str, internet_message_id: str, envelope_id: str | None = None) -> bool:
+        return any(internet == internet_message_id and (envelope_id is None or envelope == envelope_id)
+                   for internet, envelope in self.mailboxes.get(mailbox, {}).values())
 
 
 class _Handler(JsonHandler):
@@ -80,8 +84,8 @@ class _Handler(JsonHandler):
         query = {name: values[0] for name, values in parse_qs(url.query).items()}
         wanted = query.get("$filter", "")
         self.fake.calls.append(("GET", mailbox, wanted))
-        if query.get("$select") != "id":
-            self.fake.problems.append("search without $select=id")
+        if query.get("$select") != "id,internetMessageHeaders":
+            self.fake.problems.append("search without $select=id,internetMessageHeaders")
         if not (wanted.startswith("internetMessageId eq '") and wanted.endswith("'")):
             self.fake.problems.append(f"unexpected $filter {wanted!r}")
             self._answer(400, {"error": {"code": "BadRequest"}})
@@ -92,7 +96,10 @@ class _Handler(JsonHandler):
             self._answer(404, {"error": {"code": "ErrorInvalidUser"}})
             return
         literal = wanted[len("internetMessageId eq '"):-1].replace("''", "'")
-        found = [{"id": graph_id} for graph_id, internet in self.fake.mailboxes[mailbox].items() if internet == literal]
+        found = [{"id": graph_id, "internetMessageHeaders": [
+                     {"name": "Received", "value": "from mail.example by mail.example"},
+                     *([{"name": "x-sendsecure-envelope", "value": envelope}] if envelope else [])]}
+                 for graph_id, (internet, envelope) in self.fake.mailboxes[mailbox].items() if internet == literal]
         self._answer(200, {"value": found})
 
     def do_DELETE(self) -> None:

@@ -3,8 +3,14 @@
 A copy delivered to a mailbox of the own organisation is found by its Internet message id and
 deleted, with an app-only token (msal client credentials) of the tenant's Entra directory:
 
-    GET    /v1.0/users/{mailbox}/messages?$filter=internetMessageId eq '<id@host>'&$select=id
-    DELETE /v1.0/users/{mailbox}/messages/{message id}            (each copy found)
+    GET    /v1.0/users/{mailbox}/messages?$filter=internetMessageId eq '<id@host>'
+               &$select=id,internetMessageHeaders
+    DELETE /v1.0/users/{mailbox}/messages/{message id}            (each copy of this envelope)
+
+The Internet message id comes from the add-in, not from anything the back end signed, so a copy
+is deleted only if it also carries this envelope's ``X-SendSecure-Envelope`` header: an id of
+another message (a mistake, or someone revoking one message to delete another from a
+colleague's mailbox) finds nothing of ours and deletes nothing.
 
 The app needs the application permission ``Mail.ReadWrite``; an Exchange Online RBAC for
 Applications management scope limits it to the tenant's own mailboxes (docs/sending.md).
@@ -104,8 +110,10 @@ class GraphRecall:
 
     # ----- recall -----------------------------------------------------------------------
 
-    def recall(self, entra_tenant_id: str, mailboxes: Sequence[str], internet_message_id: str) -> dict[str, str]:
-        """The outcome per mailbox of removing the message with this Internet message id."""
+    def recall(self, entra_tenant_id: str, mailboxes: Sequence[str], internet_message_id: str,
+               envelope_id: str) -> dict[str, str]:
+        """The outcome per mailbox of removing the copies with this Internet message id that
+        carry this envelope's id in their ``X-SendSecure-Envelope`` header."""
         if not mailboxes:
             return {}
         from msal.exceptions import MsalError
@@ -122,15 +130,15 @@ class GraphRecall:
         bearer = [token]
         with ThreadPoolExecutor(min(PARALLEL, len(mailboxes)), thread_name_prefix="recall") as pool:
             outcomes = pool.map(lambda mailbox: self._one(app, session, bearer, mailbox, internet_message_id,
-                                                          deadline), mailboxes)
+                                                          envelope_id, deadline), mailboxes)
             return dict(zip(mailboxes, outcomes, strict=True))
 
     def _one(self, app: msal.ConfidentialClientApplication, session: requests.Session, bearer: list[str],
-             mailbox: str, internet_message_id: str, deadline: float) -> str:
+             mailbox: str, internet_message_id: str, envelope_id: str, deadline: float) -> str:
         base = f"{self._graph}/v1.0/users/{quote(mailbox, safe='@')}/messages"
         found = self._call(app, session, bearer, "GET", base, deadline, params={
-            "$filter": f"internetMessageId eq {odata_string(internet_message_id)}", "$select": "id",
-            "$top": str(MAX_COPIES)})
+            "$filter": f"internetMessageId eq {odata_string(internet_message_id)}",
+            "$select": "id,internetMessageHeaders", "$top": str(MAX_COPIES)})
         if found is None:
             return FAILED
         if found.status_code == 404:      # no such mailbox: nothing of ours can be in it
@@ -139,10 +147,14 @@ class GraphRecall:
             logger.warning("Graph recall: search answered %d", found.status_code)
             return FAILED
         try:
-            ids = [str(item["id"]) for item in found.json().get("value", ())]
+            items = found.json().get("value", ())
+            ids = [str(item["id"]) for item in items if _envelope_header(item) == envelope_id]
         except (ValueError, KeyError, TypeError, AttributeError):
             logger.warning("Graph recall: search answered something that is not a message list")
             return FAILED
+        if len(ids) < len(items):
+            logger.warning("Graph recall: %d message(s) with that Internet message id are not this envelope's; "
+                           "left alone", len(items) - len(ids))
         deleted = 0
         for message_id in ids:
             answer = self._call(app, session, bearer, "DELETE", f"{base}/{quote(message_id, safe='')}", deadline)
@@ -184,6 +196,17 @@ class GraphRecall:
                 self._sleep(wait)
                 continue
             return response
+
+
+def _envelope_header(item: dict[str, Any]) -> str | None:
+    """The ``X-SendSecure-Envelope`` header of a message Graph found (names compare without case)."""
+    from sendsecure.core.stamp import HEADER_ENVELOPE
+
+    wanted = HEADER_ENVELOPE.lower()
+    for header in item.get("internetMessageHeaders") or ():
+        if isinstance(header, dict) and str(header.get("name", "")).lower() == wanted:
+            return str(header.get("value", "")).strip()
+    return None
 
 
 def _http_session(*, verify: str | bool) -> requests.Session:

@@ -38,7 +38,7 @@ def test_issue11_s5_x6_send_report_revoke_recall_view_over_http(azurite, tmp_pat
                 "message_id": "e2e-revoke", "draft": {"to": [OWN, COMMUNITY], "subject": "Uitslag"}})
             assert sent.status_code == 201, sent.text
             envelope_id = sent.json()["envelope_id"]
-            graph.put(OWN, INTERNET_ID)
+            graph.put(OWN, INTERNET_ID, envelope_id)
             # the gateway delivered to the community recipient and reports it
             credential = tmp_path / "gateway.credential"
             subprocess.run([sys.executable, "-m", "sendsecure.provision", "--service-credential", "gateway",

@@ -74,7 +74,7 @@ def audit_rows(event: str) -> list[dict]:
 def test_s5_sender_revokes_and_own_organisation_copies_are_recalled(call, login, sample_book, graph):
     token = login(SENDER)
     envelope = send(call, token)
-    graph.put(OWN_1, INTERNET_ID)
+    graph.put(OWN_1, INTERNET_ID, envelope["envelope_id"])
     graph.put(OWN_1, "<another@message>")
     response = revoke(call, token, envelope["envelope_id"])
     assert response.status_code == 200, response.get_body()
@@ -180,8 +180,8 @@ def test_s5_graph_down_marks_own_recipients_failed_but_the_revoke_stands_then_re
         call, login, sample_book, graph, ca, tmp_path, monkeypatch):
     token = login(SENDER)
     envelope = send(call, token)
-    graph.put(OWN_1, INTERNET_ID)
-    graph.put(OWN_2, INTERNET_ID)
+    graph.put(OWN_1, INTERNET_ID, envelope["envelope_id"])
+    graph.put(OWN_2, INTERNET_ID, envelope["envelope_id"])
     # Graph down: a recall pointed at a port nobody listens on
     from devhost.azurite import free_port
 
@@ -213,7 +213,7 @@ def test_s5_graph_down_marks_own_recipients_failed_but_the_revoke_stands_then_re
 def test_s5_throttled_429_with_retry_after_is_retried_then_recalled(call, login, sample_book, graph):
     token = login(SENDER)
     envelope = send(call, token)
-    graph.put(OWN_1, INTERNET_ID)
+    graph.put(OWN_1, INTERNET_ID, envelope["envelope_id"])
     graph.mailboxes[OWN_2] = {}
     graph.answers = [(429, {"Retry-After": "1"})]
     response = revoke(call, token, envelope["envelope_id"])
@@ -224,7 +224,7 @@ def test_s5_throttled_429_with_retry_after_is_retried_then_recalled(call, login,
 def test_s5_throttled_past_the_time_budget_fails_without_waiting(call, login, sample_book, graph):
     token = login(SENDER)
     envelope = send(call, token)
-    graph.put(OWN_1, INTERNET_ID)
+    graph.put(OWN_1, INTERNET_ID, envelope["envelope_id"])
     graph.answers = [(429, {"Retry-After": "3600"}), (429, {"Retry-After": "3600"})]
     response = revoke(call, token, envelope["envelope_id"])
     assert outcomes(response) == {OWN_1: "failed", COMMUNITY: "out_of_reach", OWN_2: "failed"}
@@ -244,7 +244,7 @@ def test_s5_nothing_found_in_any_mailbox(call, login, sample_book, graph):
 def test_s5_without_the_internet_message_id_the_revoke_stands_and_own_copies_fail(call, login, sample_book, graph):
     token = login(SENDER)
     envelope = send(call, token)
-    graph.put(OWN_1, INTERNET_ID)
+    graph.put(OWN_1, INTERNET_ID, envelope["envelope_id"])
     response = call("revoke_message", "POST", f"/api/v1/messages/{envelope['envelope_id']}/revoke", raw=b"",
                     headers={**auth(token), "content-type": ""}, route_params={"envelope_id": envelope["envelope_id"]})
     assert response.status_code == 200, response.get_body()
@@ -271,7 +271,7 @@ def test_issue11_item1_parallel_revokes_one_wins_under_the_etag(call, login, sam
 
     token = login(SENDER)
     envelope = send(call, token)
-    graph.put(OWN_1, INTERNET_ID)
+    graph.put(OWN_1, INTERNET_ID, envelope["envelope_id"])
     with ThreadPoolExecutor(6) as pool:
         responses = list(pool.map(lambda _: revoke(call, token, envelope["envelope_id"]), range(6)))
     assert sorted(r.status_code for r in responses) == [200] + [409] * 5
@@ -280,3 +280,39 @@ def test_issue11_item1_parallel_revokes_one_wins_under_the_etag(call, login, sam
     assert stored.recall == {OWN_1: "recalled", COMMUNITY: "out_of_reach", OWN_2: "not_found"}
     assert [c[0] for c in graph.calls].count("DELETE") == 1
     assert [r["outcome"] for r in audit_rows(MESSAGE_REVOKED)].count("revoked") == 1
+
+
+def test_s5_a_revoke_naming_another_messages_internet_id_deletes_nothing(call, login, sample_book, graph):
+    """The Internet message id is the add-in's word: only copies carrying this envelope's
+    X-SendSecure-Envelope header are deleted, so naming an unrelated message (a board memo in a
+    colleague's mailbox, or a copy of another secure message) removes nothing."""
+    token = login(SENDER)
+    envelope = send(call, token)
+    other = send(call, token, message_id="msg-other")
+    memo = "<board-memo-2026@ziekenhuis-a.example>"
+    graph.put(OWN_1, memo)                                    # an ordinary message: no envelope header
+    graph.put(OWN_2, memo, other["envelope_id"])              # a copy of another secure message
+    graph.put(OWN_1, INTERNET_ID, envelope["envelope_id"])    # the real copy, left for a later revoke
+    response = revoke(call, token, envelope["envelope_id"], {"internet_message_id": memo})
+    assert response.status_code == 200, response.get_body()
+    assert outcomes(response) == {OWN_1: "not_found", COMMUNITY: "out_of_reach", OWN_2: "not_found"}
+    assert graph.holds(OWN_1, memo) and graph.holds(OWN_2, memo, other["envelope_id"])
+    assert [c[0] for c in graph.calls] == ["GET", "GET"]      # searched, nothing deleted
+    assert graph.holds(OWN_1, INTERNET_ID, envelope["envelope_id"])
+
+
+def test_s5_retry_failed_keeps_the_internet_id_stored_at_the_first_revoke(call, login, sample_book, graph):
+    token = login(SENDER)
+    envelope = send(call, token)
+    graph.put(OWN_1, INTERNET_ID, envelope["envelope_id"])
+    graph.answers = [(403, {}), (403, {})]                    # both searches refused: outcomes failed
+    first = revoke(call, token, envelope["envelope_id"])
+    assert outcomes(first)[OWN_1] == "failed"
+    stored = runtime.envelopes().get(envelope["envelope_id"])
+    assert stored.internet_message_id == INTERNET_ID
+    again = revoke(call, token, envelope["envelope_id"],
+                   {"retry_failed": True, "internet_message_id": "<something-else@ziekenhuis-a.example>"})
+    assert outcomes(again)[OWN_1] == "recalled"
+    quoted = INTERNET_ID.replace("'", "''")
+    assert {wanted for method, _, wanted in graph.calls if method == "GET"} == {f"internetMessageId eq '{quoted}'"}
+    assert runtime.envelopes().get(envelope["envelope_id"]).internet_message_id == INTERNET_ID
