@@ -32,6 +32,7 @@ from sendsecure.adapters.keys import Pseudonyms
 from sendsecure.audit import AuditLog
 from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
 from sendsecure.core.clock import as_utc, utcnow
+from sendsecure.core.logincodes import base_mailbox
 from sendsecure.core.models import (
     DeliveryStatus,
     EnvelopeAttachmentAnswer,
@@ -152,14 +153,28 @@ class RevokeService:
             raise self._refuse(session, envelope_id, "already_revoked", AlreadyRevoked(
                 "This message was revoked before; revoke with retry_failed to recall again what failed.",
                 extra={"revoked_at": current.revoked_at, "recipients": [
-                    {"address": a, "outcome": o} for a, o in current.recall.items()]}))
+                    {"address": a, "outcome": o} for a, o in self._shown(session, current)]}))
         # The id stored at the first revoke stays: a later body cannot point the recall elsewhere.
         message_id = current.internet_message_id or body.internet_message_id
         if targets:
             current = self._recall_copies(session, current, targets, message_id, retry=not won[0])
         return RevokeAnswer(envelope_id=envelope_id, revoked_at=current.revoked_at or revoked_at,
                             recipients=[RecipientOutcome(address=a, outcome=o)  # type: ignore[arg-type]
-                                        for a, o in current.recall.items()])
+                                        for a, o in self._shown(session, current)])
+
+    @staticmethod
+    def _shown(session: Session, stored: StoredEnvelope) -> list[tuple[str, str]]:
+        """The recall outcomes a revoke answers with. A colleague revoking as a shared mailbox
+        (A4) does not see the BCC recipients (S8): only the person who sent it, or the From
+        mailbox itself, saw them."""
+        if session.mailbox in (stored.sent_by, stored.sender):
+            return list(stored.recall.items())
+        fields: dict[str, set[str]] = {}
+        for recipient in stored.record.get("recipients", ()):
+            if isinstance(recipient, dict):
+                fields.setdefault(str(recipient.get("address")), set()).add(str(recipient.get("field")))
+        return [(address, outcome) for address, outcome in stored.recall.items()
+                if fields.get(address, set()) != {"bcc"}]
 
     def _may_revoke(self, session: Session, stored: StoredEnvelope, acting_as: str | None) -> bool:
         """The person who sent it, a session of its From mailbox, or a person of the same tenant
@@ -171,7 +186,7 @@ class RevokeService:
             return False
         if session.mailbox in (stored.sent_by, stored.sender):
             return True
-        if stored.sender == stored.sent_by:
+        if base_mailbox(stored.sender) == stored.sent_by:   # the person's own mailbox (a sub-address is it, A1)
             return False
         try:
             return acting_as is not None and normalise_mailbox(acting_as) == stored.sender

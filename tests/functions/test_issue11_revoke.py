@@ -316,3 +316,36 @@ def test_s5_retry_failed_keeps_the_internet_id_stored_at_the_first_revoke(call, 
     quoted = INTERNET_ID.replace("'", "''")
     assert {wanted for method, _, wanted in graph.calls if method == "GET"} == {f"internetMessageId eq '{quoted}'"}
     assert runtime.envelopes().get(envelope["envelope_id"]).internet_message_id == INTERNET_ID
+
+
+def test_s5_a1_a_sub_address_of_the_senders_own_mailbox_is_theirs_alone(call, login, sample_book, graph):
+    """From ``jan+x@`` is From jan's own mailbox (A1: a sub-address is its base mailbox): no colleague
+    may revoke it by claiming that address, and the sender still may."""
+    token = login(SENDER)
+    sub = SENDER.replace("@", "+poli@")
+    envelope = send(call, token, sender=sub)
+    assert envelope["sender"] == sub and envelope["sent_by"] == SENDER
+    colleague = login(COLLEAGUE, device_id="device-2")
+    response = revoke(call, colleague, envelope["envelope_id"], {"internet_message_id": INTERNET_ID, "sender": sub})
+    assert response.status_code == 403 and json_of(response)["code"] == "not_sender"
+    assert runtime.envelopes().get(envelope["envelope_id"]).revoked_at is None
+    assert revoke(call, token, envelope["envelope_id"]).status_code == 200
+
+
+def test_s8_a4_a_colleague_revoking_as_the_shared_mailbox_is_not_shown_the_bcc_recipients(
+        call, login, sample_book, graph):
+    hidden = "assistent@huisarts-b.example"
+    token = login(SENDER)
+    response = call("send_message", "POST", headers=auth(token), body={"message_id": "msg-bcc", "draft": {
+        **DRAFT, "from": SHARED, "bcc": [hidden, OWN_1]}})    # OWN_1 is in To as well: not hidden
+    assert response.status_code == 201, response.get_body()
+    envelope_id = json_of(response)["envelope_id"]
+    colleague = login(COLLEAGUE, device_id="device-2")
+    claim = {"internet_message_id": INTERNET_ID, "sender": SHARED}
+    answered = revoke(call, colleague, envelope_id, claim)
+    assert answered.status_code == 200, answered.get_body()
+    assert set(outcomes(answered)) == {OWN_1, COMMUNITY, OWN_2}
+    again = revoke(call, colleague, envelope_id, claim)
+    assert again.status_code == 409 and hidden not in again.get_body().decode()
+    # the person who sent it sees every recipient, BCC included
+    assert set(outcomes(revoke(call, token, envelope_id, {"retry_failed": True}))) == {OWN_1, COMMUNITY, OWN_2, hidden}
