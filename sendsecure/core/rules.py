@@ -69,6 +69,8 @@ INSIDE = frozenset({OWN, COMMUNITY})
 NEEDS_PHONE = frozenset({NTA, EXTERNAL})   # outside the community: may need an SMS number (V-R3, V-R9)
 # V-O2: warnings that ask the user to look; each stops auto-send.
 LOOK_WARNINGS = frozenset({"lookalike_domain", "lookalike_check_incomplete", "bsn_in_subject"})
+# What Outlook's Send must not pass without the pop-up, even for mail within the own organisation.
+ASK_BEFORE_SENDING = LOOK_WARNINGS | {"empty_subject"}
 _LANGUAGE_TAG = re.compile(r"\((NL|EN|DE)\)", re.IGNORECASE)
 _TAG_LANGUAGES: dict[str, Language] = {"nl": "nl", "en": "en", "de": "de"}   # the tag's group, lowered
 # X2: one separator at most between two digits: any Unicode white space (no-break, narrow
@@ -529,8 +531,9 @@ def on_send_decision(verdict: Verdict, policy: TenantPolicy) -> OnSendDecision:
     if not policy.security_by_default:
         action, reasons = "allow", ["security_by_default_off"]
     elif all_own and not any(f.severity == "blocking" and f.code != "domain_book_unavailable"
-                             for f in verdict.findings):
-        # Mail that stays in the own organisation needs no secure route, book or no book.
+                             or f.code in ASK_BEFORE_SENDING for f in verdict.findings):
+        # Mail that stays in the own organisation needs no secure route, book or no book; but an
+        # empty subject (V-M1) or a warning the user must see (X1, X2; V-O2) is shown first.
         action, reasons = "allow", ["own_organisation_only"]
     elif verdict.auto_send:
         action, reasons = "allow", ["auto_send"]

@@ -121,7 +121,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], InstallationType, str, dict[str, str]
         draft([COMM], subject="Ref 123456789 patiënt 123456782"), VIEWER, "a", {}, True, "nl"),
     "v_a1_size_in_the_message_rounds_at_one_mib": (
         draft([COMM], attachments=[("a.pdf", 21023949)]), VIEWER, "a", {}, True, "en"),
-    "v_o4_own_only": (draft([OWN], subject=""), VIEWER, "a", {}, True, "nl"),
+    "v_o4_own_only": (draft([OWN]), VIEWER, "a", {}, True, "nl"),
 }
 
 

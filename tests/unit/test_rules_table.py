@@ -875,9 +875,19 @@ def test_v_o4_security_by_default_off_allows_everything(installation) -> None:
 
 @pytest.mark.parametrize("installation", ALL_TYPES, ids=lambda t: t.value)
 def test_v_o4_own_organisation_only_allows(installation) -> None:
-    decision = on_send(draft([OWN, OWN_POLI], [SESSION], subject=""), installation)
+    decision = on_send(draft([OWN, OWN_POLI], [SESSION]), installation)
     assert decision["action"] == "allow"
     assert decision["reasons"] == ["own_organisation_only"]
+
+
+@pytest.mark.parametrize("installation", ALL_TYPES, ids=lambda t: t.value)
+@pytest.mark.parametrize(("subject", "reason"), [("", "empty_subject"), ("Uitslag 111222333", "bsn_in_subject")])
+def test_v_o4_v_m1_x2_own_organisation_only_with_something_to_show_intercepts(installation, subject, reason) -> None:
+    # S1: an empty subject needs the user's confirmation; V-O2: a BSN warning must be seen before the
+    # message leaves. Outlook's Send must not create an envelope that POST /messages/send would refuse.
+    decision = on_send(draft([OWN, OWN_POLI], [SESSION], subject=subject), installation)
+    assert decision["action"] == "intercept"
+    assert reason in decision["reasons"]
 
 
 @pytest.mark.parametrize("installation", ALL_TYPES, ids=lambda t: t.value)
