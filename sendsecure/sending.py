@@ -128,7 +128,10 @@ def envelope_recipients(verdict: Verdict, typed: dict[str, str]) -> list[Envelop
     for recipient in verdict.recipients:
         if recipient.route is Route.NONE or not recipient.valid or recipient.category.value == "unknown":
             return None
-        has_phone = recipient.stored_phone is not None or recipient.address in typed
+        # A typed number counts only where it is stored (P1: recipients that take one), so a
+        # fallback by SMS always has a number the gateway can open (S9).
+        has_phone = recipient.stored_phone is not None or (
+            recipient.address in typed and recipient.phone_input != "none")
         rows.append(EnvelopeRecipient(
             address=recipient.address, field=recipient.field,
             category=recipient.category.value,  # type: ignore[arg-type]
