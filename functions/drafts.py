@@ -33,13 +33,15 @@ def validate_draft(req: func.HttpRequest, session: Session) -> func.HttpResponse
 @bp.operation("check_on_send", "POST", "v1/drafts/on-send", "Allow Outlook's Send or intercept it (V-O4)",
               body=OnSendBody, answer=OnSendAnswer, errors=(*DRAFT_ERRORS, 409),
               problems={401: ("No valid session: log in through the panel (V-O4)", ("login_required",)),
-                        409: ("The message_id was sent with another draft (S4)", ("message_id_conflict",))},
+                        409: ("The message_id was sent with another draft (S4), or its message was revoked (S5)",
+                              ("message_id_conflict", "message_revoked"))},
               extra={"description": "Without a valid session the answer is 401 with code login_required (V-O4): "
                                     "the add-in asks the user to log in through the panel and, if that fails, "
                                     "offers standard sending. With a message_id, an allow that sends securely "
                                     "(auto-send, or security by default with nothing to show) carries the "
                                     "message's envelope and headers (S2); the same message_id sent with another "
-                                    "draft is 409 message_id_conflict."})
+                                    "draft is 409 message_id_conflict, and a message_id whose message was revoked "
+                                    "is 409 message_revoked (S5)."})
 def check_on_send(req: func.HttpRequest) -> func.HttpResponse:
     with deadline(get_settings().on_send_deadline_ms / 1000):  # a hung dependency: 503 in time (issue 7.10)
         return _on_send(req)

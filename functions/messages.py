@@ -28,7 +28,8 @@ JWKS_CACHE = {"Cache-Control": "public, max-age=300"}  # a rotation reaches gate
               body=SendBody, answer=EnvelopeAnswer, status=201, also={200: "The same message_id sent before with "
                                                                           "the same draft: the stored envelope (S4)"},
               errors=(400, 401, 409, 413, 415, 422, 503),
-              problems={409: ("The message_id was sent with another draft (S4)", ("message_id_conflict",)),
+              problems={409: ("The message_id was sent with another draft (S4), or its message was revoked (S5)",
+                              ("message_id_conflict", "message_revoked")),
                         422: ("A blocking verdict (the verdict in `verdict`) or an unconfirmed empty subject",
                               ("draft_blocked", "subject_confirmation_required"))})
 @authenticated

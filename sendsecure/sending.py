@@ -65,6 +65,10 @@ class MessageIdConflict(ProblemError):
     status, code, title = 409, "message_id_conflict", "This message id was sent with another draft"
 
 
+class MessageRevoked(ProblemError):
+    status, code, title = 409, "message_revoked", "This message was revoked"
+
+
 def policy_version(installation_type: str) -> str:
     return f"{RULESET}/{installation_type}"
 
@@ -259,6 +263,9 @@ class SendService:
                 or stored.sent_by != envelope.sent_by:
             raise self._refuse(session, "message_id_conflict", via, MessageIdConflict(
                 "This message id was already sent with another draft; send the new draft as a new message."), read)
+        if stored.revoked_at is not None:     # S5: a retry after a revoke must not send it after all
+            raise self._refuse(session, "message_revoked", via, MessageRevoked(
+                "This message was revoked; it cannot be sent again. Send a new message instead."), read)
         self._audit.record(SEND_ACCEPTED, tenant_id=session.tenant_id, actor=self._actor(session),
                            outcome="created" if created else "repeated", envelope_id=envelope_id, via=via,
                            recipients=len(envelope.recipients), key_id=key.kid,

@@ -85,6 +85,9 @@ export async function decide(context: Context): Promise<Outcome> {
       context.store.forgetSession(context.mailbox);
       return blocked(context, translate(context.language, "onsend.login"), "no_session");
     }
+    if (error instanceof ApiError && error.code === "message_revoked") {
+      return blocked(context, translate(context.language, "onsend.revoked"), "server");
+    }
     return blocked(context, translate(context.language, "onsend.unavailable"), "error");
   }
 }

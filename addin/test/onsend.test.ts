@@ -90,6 +90,13 @@ describe("V-O4/S2: the on-send handler", () => {
     expect(outcome.errorMessage).toMatch(/side panel/);
   });
 
+  it("test_s5_a_revoked_message_is_blocked_with_that_reason", async () => {
+    const { ctx } = context(loggedIn(), () => ({ status: 409, body: { code: "message_revoked" } }));
+    const outcome = await decide(ctx);
+    expect(outcome).toMatchObject({ allowEvent: false, source: "server" });
+    expect(outcome.errorMessage).toMatch(/ingetrokken/);
+  });
+
   it("a draft the panel already sent (secure or standard) passes without asking again", async () => {
     const print = fingerprint(draftBody(await readDraft(office.item)));
     office.state.session[DECIDED_KEY] = print;

@@ -28,8 +28,9 @@ _PROBLEMS: dict[int, tuple[str, str, tuple[str, ...], dict[str, Any] | None]] = 
     413: ("PayloadTooLarge", "The body is over the operation's limit (limit)", ("payload_too_large",), None),
     415: ("UnsupportedMediaType", "The body is not Content-Type: application/json", ("unsupported_media_type",),
           None),
-    409: ("Conflict", "The resource changed at the same time, or the message id was sent with another draft",
-          ("conflict", "message_id_conflict"), None),
+    409: ("Conflict", "The resource changed at the same time, the message id was sent with another draft, or its "
+                      "message was revoked",
+          ("conflict", "message_id_conflict", "message_revoked"), None),
     422: ("Unprocessable", "Not a valid phone number, or not a mobile one", ("invalid_phone", "not_mobile"), None),
     429: ("RateLimited", "Too many requests (Retry-After)", ("rate_limited",), _RETRY_AFTER),
     503: ("Unavailable", "A dependency (storage, keys, mail) is unavailable (Retry-After)",

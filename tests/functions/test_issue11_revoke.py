@@ -349,3 +349,25 @@ def test_s8_a4_a_colleague_revoking_as_the_shared_mailbox_is_not_shown_the_bcc_r
     assert again.status_code == 409 and hidden not in again.get_body().decode()
     # the person who sent it sees every recipient, BCC included
     assert set(outcomes(revoke(call, token, envelope_id, {"retry_failed": True}))) == {OWN_1, COMMUNITY, OWN_2, hidden}
+
+
+def test_s5_s4_a_revoked_message_is_not_sent_again_under_its_message_id(call, login, sample_book, graph):
+    """A retry of the send (or Outlook's Send) after a revoke must not hand out the envelope again:
+    the message would leave after all, and own-organisation copies delivered then are never recalled."""
+    token = login(SENDER)
+    envelope = send(call, token)
+    assert revoke(call, token, envelope["envelope_id"]).status_code == 200
+    again = call("send_message", "POST", body={"message_id": "msg-1", "draft": DRAFT}, headers=auth(token))
+    assert again.status_code == 409 and json_of(again)["code"] == "message_revoked"
+    own_only = {"to": [OWN_1], "cc": [OWN_2], "subject": "Verwijzing", "attachments": []}
+    first = call("check_on_send", "POST", body={**own_only, "message_id": "msg-own"}, headers=auth(token))
+    assert first.status_code == 200 and json_of(first)["action"] == "allow" and "envelope" in json_of(first)
+    own_id = json_of(first)["envelope"]["envelope_id"]
+    assert revoke(call, token, own_id).status_code == 200
+    retried = call("check_on_send", "POST", body={**own_only, "message_id": "msg-own"}, headers=auth(token))
+    assert retried.status_code == 409 and json_of(retried)["code"] == "message_revoked"
+    # another draft under the revoked id is still the S4 conflict
+    other = call("send_message", "POST", body={"message_id": "msg-1", "draft": {**DRAFT, "subject": "Anders"}},
+                 headers=auth(token))
+    assert other.status_code == 409 and json_of(other)["code"] == "message_id_conflict"
+    assert [r["reason"] for r in audit_rows("send.refused")].count("message_revoked") == 2
