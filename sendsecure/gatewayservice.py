@@ -115,6 +115,8 @@ class GatewayService:
         stored = self._stored(principal, envelope_id)
         addresses = recipient_addresses(stored.record)
         latest = utcnow() + FUTURE_LEEWAY
+        # Nothing is delivered before the message was sent (a gateway's clock may be a little behind).
+        earliest = datetime.fromisoformat(stored.created_at.replace("Z", "+00:00")) - FUTURE_LEEWAY
         errors: list[dict[str, str]] = []
         normal: list[str] = []
         for index, item in enumerate(events):
@@ -126,6 +128,8 @@ class GatewayService:
                 errors.append({"field": f"[{index}].address", "message": "is not a recipient of this envelope"})
             elif item.at > latest:
                 errors.append({"field": f"[{index}].at", "message": "is in the future"})
+            elif item.at < earliest:
+                errors.append({"field": f"[{index}].at", "message": "is before the message was sent"})
             normal.append(address)
         if errors:
             raise Unprocessable("unknown_recipient" if any(e["field"].endswith("address") for e in errors)

@@ -238,6 +238,19 @@ def test_issue10_item5_events_for_an_address_not_in_the_envelope_are_422_naming_
     assert event_rows(envelope.envelope_id) == []   # nothing of a refused request is stored
 
 
+def test_x6_an_event_before_the_message_was_sent_is_422_not_a_500(call, gateway_auth):
+    envelope = stored_envelope()                                   # sent 2026-12-01T09:30:00Z
+    for at in ("0001-01-01T00:00:00+01:00", "1000-01-01T00:00:00Z", "2026-12-01T09:20:00Z"):
+        response = report(call, envelope.envelope_id, [{"address": SMS, "event": "notified", "at": at}], gateway_auth)
+        assert response.status_code == 422 and json_of(response)["code"] == "invalid_event", at
+        assert json_of(response)["errors"] == [{"field": "[0].at", "message": "is before the message was sent"}]
+    assert event_rows(envelope.envelope_id) == []
+    # a gateway clock a few minutes behind is fine
+    ok = report(call, envelope.envelope_id, [{"address": SMS, "event": "notified", "at": "2026-12-01T09:27:00Z"}],
+                gateway_auth)
+    assert ok.status_code == 202, ok.get_body()
+
+
 def test_issue10_item5_events_for_an_unknown_envelope_are_404_and_bad_bodies_400(call, gateway_auth):
     one = [{"address": SMS, "event": "opened", "at": "2026-12-01T09:31:00Z"}]
     assert report(call, "B" * 32, one, gateway_auth).status_code == 404
