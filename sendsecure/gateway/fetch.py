@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 
 from sendsecure.gateway.check import Rejected
-from sendsecure.gateway.jwks import LOOPBACK
+from sendsecure.gateway.jwks import LOOPBACK, open_url
 
 CREDENTIAL_ENV = "SENDSECURE_GATEWAY_CREDENTIAL"
 MAX_BYTES = 8 * 1024 * 1024
@@ -42,9 +42,12 @@ class EnvelopeClient:
         request = urllib.request.Request(url, headers={"Accept": "application/json",
                                                        "Authorization": f"Bearer {self._credential}"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310 (scheme checked)
+            with open_url(request, self.timeout) as answer:
                 raw = answer.read(MAX_BYTES + 1)
         except urllib.error.HTTPError as error:
+            if 300 <= error.code < 400:
+                raise EnvelopeUnavailable(f"the deployment answered a redirect ({error.code}); not followed: "
+                                          "the gateway credential goes to the configured --api only") from None
             if error.code == 404:
                 raise Rejected("envelope_unknown", "the deployment has no envelope of this id") from None
             if error.code in (401, 403):

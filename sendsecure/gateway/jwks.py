@@ -19,6 +19,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sendsecure.core.signing import SigningKeyError, VerificationKeys
 
@@ -101,7 +102,7 @@ class JwksSource:
         assert self.cache_file is not None
         request = urllib.request.Request(self.location, headers={"Accept": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310 (scheme checked)
+            with open_url(request, self.timeout) as answer:
                 raw = answer.read(MAX_BYTES + 1)
             if len(raw) > MAX_BYTES:
                 raise KeysUnavailable("the JWKS is larger than 1 MiB")
@@ -121,3 +122,17 @@ class JwksSource:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(body)
         os.replace(temporary, self.cache_file)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is not followed: it stays the HTTP error it is. The scheme was checked on the
+    configured URL only, and the envelope fetch carries the gateway's credential, which must go
+    nowhere else (not to another host, not over http)."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
+        return None
+
+
+def open_url(request: urllib.request.Request, timeout: float) -> Any:
+    """``urlopen`` without following redirects (the JWKS and the envelope fetch)."""
+    return urllib.request.build_opener(_NoRedirect()).open(request, timeout=timeout)  # noqa: S310 (scheme checked)

@@ -23,6 +23,7 @@ class Api:
                           "record": {"envelope_id": "e"},
                           "phones": [{"address": "p@x.example", "phone": "+31612345678"}]}
         self.seen: list[tuple[str, str]] = []
+        self.extra_headers: dict[str, str] = {}
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -32,6 +33,8 @@ class Api:
                 self.send_response(outer.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
+                for name, value in outer.extra_headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(raw)
 
@@ -89,3 +92,19 @@ def test_issue10_item6_fetch_refuses_plain_http_off_the_loopback_and_a_dead_host
         EnvelopeClient("http://gateway.example/api/v1", CREDENTIAL)
     with pytest.raises(EnvelopeUnavailable):
         EnvelopeClient("http://127.0.0.1:1/api/v1", CREDENTIAL, timeout=2).record("e")
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_s9_a_redirect_is_not_followed_and_the_credential_goes_nowhere_else(status: int) -> None:
+    """The scheme is checked on --api only; a redirect (to another host, or to http) would carry the
+    gateway's credential along: the fetch defers instead."""
+    first, elsewhere = Api(), Api()
+    try:
+        first.status = status
+        first.extra_headers["Location"] = elsewhere.url + "/gateway/envelopes/e"
+        with pytest.raises(EnvelopeUnavailable, match="redirect"):
+            EnvelopeClient(first.url, CREDENTIAL).record("e")
+        assert len(first.seen) == 1 and elsewhere.seen == []
+    finally:
+        first.stop()
+        elsewhere.stop()
