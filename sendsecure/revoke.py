@@ -44,7 +44,7 @@ from sendsecure.core.models import (
     SentMessageSummary,
     SentRecipient,
 )
-from sendsecure.envelopes import CURSOR_RE, EnvelopeStore, StoredEnvelope
+from sendsecure.envelopes import CURSOR_RE, ID_RE, EnvelopeStore, StoredEnvelope
 from sendsecure.errors import InvalidBody, NotFound, ProblemError
 from sendsecure.sessions import Session
 
@@ -112,9 +112,15 @@ class RevokeService:
     def _actor(self, session: Session) -> str:
         return self._pseudonyms.of("mailbox", session.mailbox)
 
-    def _refuse(self, session: Session, envelope_id: str, reason: str, error: ProblemError) -> ProblemError:
-        self._audit.record(MESSAGE_REVOKED, tenant_id=session.tenant_id, actor=self._actor(session),
-                           outcome="refused", reason=reason, envelope_id=envelope_id[:40])
+    def _refuse(self, session: Session, envelope_id: str, reason: str, error: ProblemError,
+                owner: str | None = None) -> ProblemError:
+        """Audit a refused revoke in the caller's tenant, and in the tenant whose message it is when
+        that is another (its administrators see the attempt). Only a well-formed id is written: the
+        path segment is the caller's text."""
+        shown = envelope_id if ID_RE.fullmatch(envelope_id) else "(not an envelope id)"
+        for tenant in dict.fromkeys(t for t in (session.tenant_id, owner) if t):
+            self._audit.record(MESSAGE_REVOKED, tenant_id=tenant, actor=self._actor(session),
+                               outcome="refused", reason=reason, envelope_id=shown)
         return error
 
     # ----- POST /messages/{envelope_id}/revoke ------------------------------------------------
@@ -124,7 +130,7 @@ class RevokeService:
         if stored is None:
             raise self._refuse(session, envelope_id, "not_found", MessageNotFound("No sent message has this id."))
         if not self._may_revoke(session, stored, body.sender):
-            raise self._refuse(session, envelope_id, "not_sender", NotSender(
+            raise self._refuse(session, envelope_id, "not_sender", owner=stored.tenant_id, error=NotSender(
                 "Only the person who sent this message, or a colleague sending as the same mailbox, can revoke it."))
         own = self._own_organisation(stored)
         revoked_at = utc_text(self._clock())
@@ -299,6 +305,9 @@ def _since(text: str | None) -> datetime | None:
             hours=int(zone[1:3]), minutes=int(zone[4:6]))
         if not timedelta(hours=-24) < offset < timedelta(hours=24):
             raise ValueError("offset")
+        if hour > 23 or minute > 59 or second > 60:
+            raise ValueError("time")
+        datetime(2000, month, day)   # a real month and day, also when the year is clamped (2000: a leap year)
         if year < _EARLIEST.year:
             return _EARLIEST
         if year > _LATEST.year:
@@ -312,6 +321,6 @@ def _since(text: str | None) -> datetime | None:
 def _limit(text: str | None) -> int:
     if text is None:
         return PAGE_DEFAULT
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= PAGE_MAX:
+    if not text.isascii() or not text.isdigit() or len(text) > 3 or not 1 <= int(text) <= PAGE_MAX:
         raise InvalidQuery.field("limit", f"must be a whole number from 1 to {PAGE_MAX}")
     return int(text)

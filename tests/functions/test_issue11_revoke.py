@@ -145,7 +145,20 @@ def test_s5_a_stranger_gets_403_and_nothing_changes(call, login, sample_book, gr
     assert revoke(call, other_tenant, envelope["envelope_id"]).status_code == 403
     assert runtime.envelopes().get(envelope["envelope_id"]).revoked_at is None
     assert graph.calls == []
-    assert [r["reason"] for r in audit_rows(MESSAGE_REVOKED)] == ["not_sender", "not_sender"]
+    rows = audit_rows(MESSAGE_REVOKED)
+    # the other tenant's attempt is in both tenants' logs: the owner's administrators see it too
+    assert sorted((r["reason"], r["tenant_id"]) for r in rows) == [
+        ("not_sender", "zorg-a"), ("not_sender", "zorg-a"), ("not_sender", "zorg-b")]
+    assert {r["envelope_id"] for r in rows} == {envelope["envelope_id"]}
+
+
+def test_s6_a_refused_revoke_of_no_envelope_writes_no_caller_text_into_the_audit(call, login, sample_book, graph):
+    token = login(SENDER)
+    junk = "piet.patient@gmail.com+31612345"[:32].ljust(32, "x")
+    response = revoke(call, token, junk)
+    assert response.status_code == 404
+    [row] = audit_rows(MESSAGE_REVOKED)
+    assert row["reason"] == "not_found" and row["envelope_id"] == "(not an envelope id)"
 
 
 def test_s5_revoking_twice_is_409_with_the_first_outcomes(call, login, sample_book, graph):

@@ -135,7 +135,10 @@ def test_x6_listing_refuses_a_bad_query_with_400(call, login):
     for params, field in (({"since": "yesterday"}, "since"), ({"since": "2026-11-30T09:00:00"}, "since"),
                           ({"limit": "0"}, "limit"), ({"limit": "51"}, "limit"), ({"limit": "x"}, "limit"),
                           ({"cursor": "' or 1 eq 1"}, "cursor"), ({"since": ""}, "since"), ({"limit": ""}, "limit"),
-                          ({"cursor": ""}, "cursor"), ({"since": "2026-02-30T09:00:00Z"}, "since")):
+                          ({"cursor": ""}, "cursor"), ({"since": "2026-02-30T09:00:00Z"}, "since"),
+                          # found by review: a 4,400-digit limit was a 500, impossible clamped times a 200
+                          ({"limit": "1" * 4400}, "limit"), ({"since": "0000-00-00T00:00:00Z"}, "since"),
+                          ({"since": "9999-99-99T99:99:99Z"}, "since"), ({"since": "3000-02-30T09:00:00Z"}, "since")):
         response = listing(call, token, **params)
         assert response.status_code == 400, params
         problem = json_of(response)
