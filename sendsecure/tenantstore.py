@@ -25,7 +25,7 @@ from typing import Protocol
 from sendsecure.adapters import storage
 from sendsecure.audit import TENANT_CHANGED, TENANT_ONBOARDED, AuditLog
 from sendsecure.core.cache import TtlCache
-from sendsecure.core.tenants import Tenant, parse_tenant
+from sendsecure.core.tenants import Tenant, entra_owner, parse_tenant
 from sendsecure.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,9 @@ class TenantDirectory:
                 owner = self._by_domain.get(domain)
                 if owner is not None and owner.id != tenant.id:
                     raise ConfigurationError(f"mail_domains: {domain} already belongs to tenant {owner.id}")
+            other = entra_owner(self._by_id.values(), tenant)
+            if other is not None:
+                raise ConfigurationError(f"entra_tenant_id: already belongs to tenant {other}")
         for tenant in tenants:
             self._record_change(tenant)
             self._tables.upsert(
@@ -163,6 +166,11 @@ def sync_tenants(directory: TenantDirectory, source: TenantSource,
         if taken:  # checked before the key is made, so a refused definition leaves nothing behind
             logger.error("tenant definition %s refused: mail_domains: %s already belongs to another tenant", key,
                          taken[0])
+            report.invalid.append(key)
+            continue
+        other = entra_owner(directory.all(), tenant)
+        if other is not None:
+            logger.error("tenant definition %s refused: entra_tenant_id already belongs to tenant %s", key, other)
             report.invalid.append(key)
             continue
         provision_key(tenant.id)

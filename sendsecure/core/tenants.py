@@ -172,6 +172,14 @@ def _administrators(value: Any, domains: list[str], where: str) -> tuple[str, ..
     return tuple(found)
 
 
+def entra_owner(tenants: Iterable[Tenant], tenant: Tenant) -> str | None:
+    """The id of another tenant with the same ``entra_tenant_id``, if any: an Entra token names its
+    directory (``tid``), and the login must find one tenant for it (docs/login.md)."""
+    if tenant.entra_tenant_id is None:
+        return None
+    return next((t.id for t in tenants if t.id != tenant.id and t.entra_tenant_id == tenant.entra_tenant_id), None)
+
+
 def parse_tenants(items: Iterable[Any], where: str = "") -> list[Tenant]:
     """Several definitions; ids and mail domains must be unique across all of them."""
     tenants: list[Tenant] = []
@@ -184,6 +192,9 @@ def parse_tenants(items: Iterable[Any], where: str = "") -> list[Tenant]:
             if domain in owners:
                 raise ConfigurationError(f"{where}[{index}].mail_domains: {domain} already belongs to {owners[domain]}")
             owners[domain] = tenant.id
+        other = entra_owner(tenants, tenant)
+        if other is not None:
+            raise ConfigurationError(f"{where}[{index}].entra_tenant_id: already belongs to {other}")
         tenants.append(tenant)
     return tenants
 

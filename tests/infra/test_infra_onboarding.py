@@ -173,6 +173,17 @@ def test_i2_a_definition_claiming_another_tenants_domain_is_refused(store, app_e
     assert not key_exists(app_env, "thief")
 
 
+def test_i2_a2_a_definition_claiming_another_tenants_entra_directory_is_refused(store, app_env):
+    good = json.loads(TENANT_FILE.read_text("utf-8"))
+    owner = next(t for t in runtime.tenant_directory().all() if t.entra_tenant_id)
+    store.put("tenant.twin", json.dumps({**good, "id": "twin", "mail_domains": ["twin.example"],
+                                         "entra_tenant_id": owner.entra_tenant_id}))
+    report = sync_tenants(runtime.tenant_directory(), runtime.tenant_source(), runtime.key_store().provision)
+    assert report.invalid == ["tenant.twin"]
+    assert runtime.tenant_directory().get("twin") is None
+    assert not key_exists(app_env, "twin")
+
+
 def test_i2_offboarding_with_the_store_down_destroys_nothing(store, functions, app_env):
     from sendsecure.offboard import offboard
 

@@ -232,6 +232,16 @@ def test_t5_parse_tenants_domain_owned_by_two_tenants_is_refused():
     assert "demo-zorg.example" in message
 
 
+def test_a2_parse_tenants_one_entra_directory_for_two_tenants_is_refused():
+    # A token names its directory (tid): two tenants with one entra_tenant_id would make the login
+    # pick one of them and refuse the other's users (found by review).
+    guid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    with pytest.raises(ConfigurationError) as info:
+        parse_tenants([definition(entra_tenant_id=guid),
+                       definition(id="tweede-zorg", mail_domains=["tweede.example"], entra_tenant_id=guid.upper())])
+    assert "[1].entra_tenant_id" in str(info.value) and "demo-zorg" in str(info.value)
+
+
 def test_t5_parse_tenants_invalid_item_names_its_index():
     with pytest.raises(ConfigurationError) as info:
         parse_tenants([definition(), definition(id="tweede-zorg", domain_book_variant="x")])
