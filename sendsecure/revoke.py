@@ -75,8 +75,8 @@ class InvalidQuery(InvalidBody):
 
 
 class Recall(Protocol):
-    def recall(self, entra_tenant_id: str, mailboxes: Sequence[str],
-               internet_message_id: str) -> dict[str, str]: ...
+    def recall(self, entra_tenant_id: str, mailboxes: Sequence[str], internet_message_id: str,
+               envelope_id: str) -> dict[str, str]: ...
 
 
 def utc_text(moment: datetime) -> str:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from test_rules_table import NTA_D, draft, run
 
 from sendsecure.core.drafts import parse_draft
