@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
+from datetime import UTC, date, datetime, time
 
 from sendsecure import runtime
 from sendsecure.audit import AUDIT_VERIFIED
-from sendsecure.audit.chain import NO_TENANT, day_of
+from sendsecure.audit.chain import FIRST_DAY, LAST_DAY, NO_TENANT, day_of, parse_day
 from sendsecure.audit.trail import AuditTrail, daily_housekeeping
 from sendsecure.core.clock import utcnow
 from sendsecure.errors import ConfigurationError, DependencyUnavailable
@@ -28,9 +28,12 @@ INTACT, BROKEN, USAGE, UNAVAILABLE = 0, 1, 2, 3
 
 def _day(text: str) -> str:
     try:
-        return date.fromisoformat(text).strftime("%Y%m%d")
+        day = day_of(datetime.combine(date.fromisoformat(text), time(), UTC))
     except ValueError:
         raise argparse.ArgumentTypeError("a date like 2026-12-01") from None
+    if parse_day(day) is None:
+        raise argparse.ArgumentTypeError(f"a date from {FIRST_DAY[:4]}-01-01 to {LAST_DAY[:4]}-12-30")
+    return day
 
 
 def _verify(args: argparse.Namespace) -> int:

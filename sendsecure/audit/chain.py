@@ -34,8 +34,28 @@ HEAD_EVENT = "audit.chain_head"     # so that a reader of every row sees what a 
 _SKIP = frozenset(("hash", "Timestamp", "etag"))
 
 
+# The days the log can hold: Table Storage's DateTime range (1601-01-01 to 9999-12-31), less its
+# last day, so every day has a day after it (and, from the second, one before it).
+FIRST_DAY, LAST_DAY = "16010101", "99991230"
+EARLIEST = datetime(1601, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, tzinfo=UTC)   # exclusive: the end of LAST_DAY
+
+
 def day_of(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y%m%d")
+    """``YYYYMMDD`` of ``at`` in UTC (the year always four digits: strftime drops the zeros of year 1)."""
+    moment = at.astimezone(UTC)
+    return f"{moment.year:04d}{moment.month:02d}{moment.day:02d}"
+
+
+def parse_day(text: str) -> date | None:
+    """The date of a ``YYYYMMDD`` day within FIRST_DAY..LAST_DAY, or None (a partition written by
+    someone else, or Unicode digits: ``isdigit()`` accepts "²", which ``int()`` refuses)."""
+    if len(text) != 8 or not (text.isascii() and text.isdigit()) or not FIRST_DAY <= text <= LAST_DAY:
+        return None
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return None
 
 
 def partition_of(tenant_id: str | None, day: str) -> str:
@@ -49,7 +69,7 @@ def row_key(writer: str, seq: int) -> str:
 def parse_row_key(key: str) -> tuple[str, int] | None:
     """(writer, seq) of an event row's key, or None if it is not one."""
     writer, _, seq = key.rpartition(".")
-    if not writer or len(seq) != SEQ_DIGITS or not seq.isdigit():
+    if not writer or len(seq) != SEQ_DIGITS or not (seq.isascii() and seq.isdigit()):
         return None
     return writer, int(seq)
 
@@ -216,18 +236,29 @@ def signed_bytes(entity: Mapping[str, Any]) -> bytes:
     return canonical({k: v for k, v in entity.items() if k not in ("signature", "kid")})
 
 
+def _day(text: str) -> date:
+    found = parse_day(text)
+    if found is None:
+        raise ValueError(f"not a day from {FIRST_DAY} to {LAST_DAY}: {text!r}")
+    return found
+
+
+def _text(day: date) -> str:
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
+
+
 def day_after(day: str) -> str:
-    return date.fromordinal(date(int(day[:4]), int(day[4:6]), int(day[6:])).toordinal() + 1).strftime("%Y%m%d")
+    """The next day; ValueError for a day outside FIRST_DAY..LAST_DAY."""
+    return _text(date.fromordinal(_day(day).toordinal() + 1))
 
 
 def day_before(day: str) -> str:
-    return date.fromordinal(date(int(day[:4]), int(day[4:6]), int(day[6:])).toordinal() - 1).strftime("%Y%m%d")
+    """The day before (FIRST_DAY's is the calendar's day before it, which no partition uses);
+    ValueError for a day outside FIRST_DAY..LAST_DAY."""
+    return _text(date.fromordinal(_day(day).toordinal() - 1))
 
 
 def days(first: str, last: str) -> list[str]:
-    out: list[str] = []
-    day = first
-    while day <= last:
-        out.append(day)
-        day = day_after(day)
-    return out
+    """``first`` to ``last`` inclusive; ValueError when either is not a day the log can hold."""
+    start, end = _day(first), _day(last)
+    return [_text(date.fromordinal(n)) for n in range(start.toordinal(), end.toordinal() + 1)]

@@ -27,7 +27,9 @@ from cryptography.exceptions import InvalidSignature
 from sendsecure.adapters import storage
 from sendsecure.audit.chain import (
     CHAIN_KEY_PURPOSE,
+    FIRST_DAY,
     HEAD_PREFIX,
+    LAST_DAY,
     NO_TENANT,
     Break,
     ChainEnd,
@@ -39,6 +41,7 @@ from sendsecure.audit.chain import (
     day_of,
     days,
     is_head,
+    parse_day,
     parse_row_key,
     partition_of,
     row_key,
@@ -181,8 +184,14 @@ class AuditTrail:
     # ----- verification ---------------------------------------------------------------------------
 
     def verify(self, tenant: str, first_day: str, last_day: str, now: datetime | None = None) -> Verification:
+        """ValueError when ``first_day`` or ``last_day`` is not a day from FIRST_DAY to LAST_DAY
+        (``YYYYMMDD``): the callers check their input first (the API's 400, the command's exit 2)."""
         now = now or utcnow()
         today = day_of(now)
+        for text in (first_day, last_day):
+            if parse_day(text) is None:
+                raise ValueError(f"not a day from {FIRST_DAY} to {LAST_DAY}: {text!r}")
+        checked = days(first_day, min(last_day, today))   # days after today hold nothing to check
         key = self._keys.key(CHAIN_KEY_PURPOSE)
         keys = self._verification_keys()
         result = Verification()
@@ -197,9 +206,7 @@ class AuditTrail:
         sealed_through = str(checkpoint["sealed_through"]) if checkpoint else ""
         purged_through = str(checkpoint.get("purged_through", "")) if checkpoint else ""
         grace_day = day_of(now - timedelta(days=UNSEALED_GRACE_DAYS))
-        for day in days(first_day, last_day):
-            if day > today:
-                break
+        for day in checked:
             result.days += 1
             seal = seals.get(day)
             if seal is not None:
@@ -289,7 +296,9 @@ class AuditTrail:
         for row in self._tables.query(storage.AUDIT, "PartitionKey gt @low and PartitionKey lt @high",
                                       {"low": prefix, "high": prefix[:-1] + "/"}, select=["PartitionKey"]):
             day = str(row["PartitionKey"]).rpartition(".")[2]
-            if len(day) == 8 and day.isdigit():  # rows from before the chain (month partitions) are outside it
+            # Rows from before the chain (month partitions) are outside it; so is a partition that
+            # is no day (someone else wrote it: verify finds no chain of it, sealing must not stop).
+            if parse_day(day) is not None:
                 firsts.append(day)
                 break
         return min(firsts) if firsts else None
@@ -394,6 +403,11 @@ def seal_and_purge(trail: AuditTrail, audit_log: AuditLog, tenants: Iterable[str
                                  rows=removed, through_day=through, retention_days=retention_days)
         except DependencyUnavailable:
             logger.error("audit housekeeping of tenant %s failed; the next run catches up", tenant)
+            totals["failed"] += 1
+            continue
+        except ValueError:   # a stored day that is none (an unsigned checkpoint someone rewrote)
+            logger.error("audit housekeeping of tenant %s failed: a stored day is not valid; verify the tenant's "
+                         "log", tenant)
             totals["failed"] += 1
             continue
         totals["tenants"] += 1

@@ -367,3 +367,38 @@ def test_x7_cli_seal_and_purge_run_the_daily_housekeeping(log, capsys):
     assert audit_cli(["purge"]) == 0                                   # every tenant
     assert "'rows_purged': 0" in capsys.readouterr().out
     assert verify().intact
+
+
+# ----- security review: days outside the log's days are refused, never a crash ---------------------
+
+def test_x7_cli_verify_outside_the_logs_days_exits_2(log):
+    assert audit_cli(["verify", "--tenant", TENANT, "--from", "0001-01-01", "--to", "0001-01-02"]) == 2
+    assert audit_cli(["verify", "--tenant", TENANT, "--from", "9999-12-30", "--to", "9999-12-31"]) == 2
+
+
+def test_x7_verify_names_a_day_it_cannot_check_as_a_value_error(log):
+    with pytest.raises(ValueError, match="not a day"):
+        verify(first="00010101", last="00010102")
+    assert verify(first="99991229", last="99991230").days == 0       # after today: nothing to check
+
+
+def test_x7_a_partition_that_is_no_day_does_not_stop_sealing(app_env, monkeypatch):
+    """Someone who can write the table adds a partition sorting before the tenant's days, whose
+    "day" isdigit() accepts but int() or the calendar refuses: the tenant is still sealed."""
+    log = runtime.audit_log()
+    _old_events(monkeypatch, log, DAY1)
+    log.flush()
+    for day in ("00000000", "²²²²²²²²"):
+        runtime.tables().insert(storage.AUDIT, {"PartitionKey": f"{TENANT}.{day}", "RowKey": "x", "event": "x"})
+    assert runtime.audit_trail().seal(TENANT, now=DAY1 + timedelta(days=2)) == ["20200301", "20200302"]
+
+
+def test_x7_a_checkpoint_with_a_day_that_is_none_fails_its_tenant_only(app_env, monkeypatch):
+    log = runtime.audit_log()
+    _old_events(monkeypatch, log, DAY1)
+    log.record("phone.read", tenant_id="zorg-b", actor="a", outcome="returned")
+    runtime.tables().upsert(storage.AUDIT_SEALS, {"PartitionKey": TENANT, "RowKey": CHECKPOINT, "first_day": "x",
+                                                  "sealed_through": "²²²²²²²²", "purged_through": ""}, merge=False)
+    totals = seal_and_purge(runtime.audit_trail(), log, [TENANT, "zorg-b"], retention_days=3650,
+                            now=datetime.now(UTC) + timedelta(days=2))
+    assert totals["failed"] == 1 and totals["tenants"] == 1 and totals["days_sealed"] >= 1

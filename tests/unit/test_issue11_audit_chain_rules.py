@@ -6,7 +6,23 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sendsecure.audit.chain import ChainEnd, canonical, check_chain, check_head, head_entity, link, row_hash
+from sendsecure.audit.chain import (
+    FIRST_DAY,
+    LAST_DAY,
+    ChainEnd,
+    canonical,
+    check_chain,
+    check_head,
+    day_after,
+    day_before,
+    day_of,
+    days,
+    head_entity,
+    link,
+    parse_day,
+    parse_row_key,
+    row_hash,
+)
 from sendsecure.core.tenants import parse_tenant
 from sendsecure.errors import ConfigurationError
 
@@ -111,3 +127,30 @@ def test_s6_issue11_administrators_are_normalised_and_round_trip():
 def test_s6_issue11_bad_administrators_are_refused_naming_the_entry(value, message):
     with pytest.raises(ConfigurationError, match=message.replace("[", r"\[").replace("]", r"\]").replace("+", r"\+")):
         parse_tenant(definition(administrators=value))
+
+
+# ----- security review: the day helpers at the calendar's edges, Unicode digits -------------------
+
+def test_x7_day_of_always_has_four_year_digits():
+    assert day_of(datetime(1, 1, 1, tzinfo=UTC)) == "00010101"      # strftime("%Y") gave "10101"
+    assert day_of(datetime(2026, 12, 1, 23, tzinfo=UTC)) == "20261201"
+
+
+def test_x7_days_stop_at_the_last_day_without_stepping_past_the_calendar():
+    assert days(LAST_DAY, LAST_DAY) == [LAST_DAY] and days("99991229", LAST_DAY) == ["99991229", LAST_DAY]
+    assert day_before(FIRST_DAY) == "16001231" and day_after(LAST_DAY) == "99991231"
+    assert days("20261202", "20261201") == []
+
+
+@pytest.mark.parametrize("text", ["00010101", "99991231", "²²²²²²²²", "٢٠٢٦١٢٠١", "20261301", "2026120", "x"])
+def test_x7_a_day_outside_the_logs_days_is_refused_not_a_crash(text):
+    assert parse_day(text) is None
+    for helper in (day_after, day_before, lambda day: days(day, day)):
+        with pytest.raises(ValueError, match="not a day"):
+            helper(text)
+
+
+def test_x7_a_row_key_with_unicode_digits_is_not_a_chains():
+    assert parse_row_key(f"{WRITER}.{'²' * 10}") is None             # isdigit() true, int() raises
+    assert parse_row_key(f"{WRITER}.{'٣' * 10}") is None             # int() would read it
+    assert parse_row_key(f"{WRITER}.0000000007") == (WRITER, 7)
