@@ -19,7 +19,7 @@ def _query(name: str, description: str) -> dict[str, Any]:
 RANGE = [_query("from", "start (inclusive): RFC 3339 date-time with its zone, or a date (UTC); default today 00:00Z"),
          _query("to", "end (exclusive), the same forms; default now")]
 ADMIN_PROBLEMS = {403: ("The session's mailbox is not one of the tenant's administrators", ("not_administrator",)),
-                  400: ("A query parameter is not valid", ("invalid_query",))}
+                  400: ("A query parameter is not valid (errors name it)", ("invalid_query",))}
 
 
 @bp.operation("list_audit_events", "GET", "v1/admin/audit", "The tenant's audit events in a time range, paged (S6)",

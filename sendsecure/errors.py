@@ -42,6 +42,12 @@ class InvalidBody(ProblemError):
         return cls(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
+class InvalidQuery(InvalidBody):
+    """A query parameter that is malformed or out of range: 400 naming it in ``errors``."""
+
+    code, title = "invalid_query", "A query parameter is not valid"
+
+
 class Unauthenticated(ProblemError):
     status, code, title = 401, "unauthenticated", "A valid session is required"
 

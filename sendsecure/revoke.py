@@ -45,7 +45,7 @@ from sendsecure.core.models import (
     SentRecipient,
 )
 from sendsecure.envelopes import CURSOR_RE, ID_RE, EnvelopeStore, StoredEnvelope
-from sendsecure.errors import InvalidBody, NotFound, ProblemError
+from sendsecure.errors import InvalidQuery, NotFound, ProblemError
 from sendsecure.sessions import Session
 
 logger = logging.getLogger(__name__)
@@ -68,10 +68,6 @@ class NotSender(ProblemError):
 
 class AlreadyRevoked(ProblemError):
     status, code, title = 409, "already_revoked", "The message was revoked before"
-
-
-class InvalidQuery(InvalidBody):
-    code, title = "invalid_query", "The query string is not valid"
 
 
 class Recall(Protocol):

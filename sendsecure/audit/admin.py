@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sendsecure.audit import AUDIT_READ, AUDIT_VERIFIED, AuditLog
-from sendsecure.audit.chain import day_of
+from sendsecure.audit.chain import EARLIEST, LATEST, day_of
 from sendsecure.audit.trail import AuditTrail, Verification
 from sendsecure.core.clock import utcnow
-from sendsecure.errors import ProblemError
+from sendsecure.errors import InvalidQuery, ProblemError
 
 if TYPE_CHECKING:
     from sendsecure.adapters.keys import Pseudonyms
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 MAX_VERIFY_DAYS = 31      # one request verifies at most a month (the request's deadline is 10 s)
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
+MAX_CURSOR = 512          # characters; a cursor names a partition (tenant id and day) and a row key
 _ROW_FIELDS = ("PartitionKey", "RowKey", "event", "outcome", "at", "tenant_id", "actor", "correlation_id",
                "caller_correlation_id", "chain", "seq", "prev_hash", "hash", "Timestamp")
 
@@ -34,32 +35,33 @@ class NotAdministrator(ProblemError):
     status, code, title = 403, "not_administrator", "Only the tenant's administrators may do this"
 
 
-class InvalidQuery(ProblemError):
-    status, code, title = 400, "invalid_query", "A query parameter is not valid"
-
-
 def parse_moment(name: str, text: str | None, default: datetime) -> datetime:
-    """An RFC 3339 date-time (a zone is required unless it is ``Z``) or a date (its start, UTC)."""
+    """An RFC 3339 date-time (a zone is required unless it is ``Z``) or a date (its start, UTC),
+    within the days the log can hold (``EARLIEST``..``LATEST``, Table Storage's DateTime range)."""
     if text is None or text == "":
         return default
     try:
         if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(), UTC)
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidQuery(f"{name}: not a date (2026-12-01) or a date-time with its zone "
-                           f"(2026-12-01T09:30:00Z)") from None
-    if moment.tzinfo is None:
-        raise InvalidQuery(f"{name}: a date-time needs its zone (Z or +01:00)")
-    return moment.astimezone(UTC)
+            moment = datetime.combine(date.fromisoformat(text), time(), UTC)
+        else:
+            moment = datetime.fromisoformat(text)
+            if moment.tzinfo is None:
+                raise InvalidQuery.field(name, "a date-time needs its zone (Z or +01:00)")
+            moment = moment.astimezone(UTC)   # OverflowError past year 1 or 9999 in UTC
+    except (ValueError, OverflowError):
+        raise InvalidQuery.field(name, "not a date (2026-12-01) or a date-time with its zone "
+                                       "(2026-12-01T09:30:00Z)") from None
+    if not EARLIEST <= moment <= LATEST:
+        raise InvalidQuery.field(name, f"must be from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}T00:00:00Z")
+    return moment
 
 
 def time_range(from_text: str | None, to_text: str | None, now: datetime) -> tuple[datetime, datetime]:
     """``[from, to)``; default the start of today (UTC) until now."""
-    end = parse_moment("to", to_text, now)
     start = parse_moment("from", from_text, datetime.combine(now.date(), time(), UTC))
+    end = parse_moment("to", to_text, now)
     if start >= end:
-        raise InvalidQuery("from: must be before to")
+        raise InvalidQuery.field("from", "must be before to")
     return start, end
 
 
@@ -68,21 +70,28 @@ def encode_cursor(value: str) -> str:
 
 
 def decode_cursor(text: str, tenant_id: str) -> tuple[str, str]:
+    """The (partition, row key) a ``next_cursor`` names. Anything else is 400: a cursor longer than
+    any this API gives is not decoded at all, and a deeply nested one (``[[[[...``) would stop
+    ``json.loads`` with a RecursionError."""
+    refused = InvalidQuery.field("cursor", "not a cursor this API gave")
+    if len(text) > MAX_CURSOR:
+        raise refused
     try:
         data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except (ValueError, binascii.Error):
-        raise InvalidQuery("cursor: not a cursor this API gave") from None
+    except (ValueError, binascii.Error, RecursionError):
+        raise refused from None
     if not (isinstance(data, list) and len(data) == 2 and all(isinstance(v, str) for v in data)
             and data[0].startswith(tenant_id + ".")):
-        raise InvalidQuery("cursor: not a cursor this API gave")
+        raise refused
     return data[0], data[1]
 
 
 def page_size(text: str | None) -> int:
     if text is None or text == "":
         return DEFAULT_PAGE
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
-        raise InvalidQuery(f"limit: a whole number from 1 to {MAX_PAGE}")
+    # ASCII digits only: "²".isdigit() is true and int() refuses it; int() reads "١٠" as 10.
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PAGE:
+        raise InvalidQuery.field("limit", f"a whole number from 1 to {MAX_PAGE}")
     return int(text)
 
 
@@ -132,7 +141,8 @@ class AuditAdministration:
         start, end = time_range(from_text, to_text, now)
         last = end - timedelta(microseconds=1)
         if (last.date() - start.date()).days >= MAX_VERIFY_DAYS:
-            raise InvalidQuery(f"to: at most {MAX_VERIFY_DAYS} days per request (the command line verifies any range)")
+            raise InvalidQuery.field("to", f"at most {MAX_VERIFY_DAYS} days per request (the command line "
+                                           "verifies any range)")
         result = self._trail.verify(session.tenant_id, day_of(start), day_of(last), now)
         self._audit.record(AUDIT_VERIFIED, tenant_id=session.tenant_id, actor=actor,
                            outcome="intact" if result.intact else "broken", rows=result.rows,

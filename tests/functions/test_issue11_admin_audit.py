@@ -133,3 +133,42 @@ def test_s6_reading_and_verifying_the_log_are_recorded(call, admin):
     verify(call, admin)
     kinds = [r["event"] for r in runtime.tables().query(storage.AUDIT, "tenant_id eq @t", {"t": "zorg-a"})]
     assert "audit.read" in kinds and "audit.verified" in kinds
+
+
+# ----- security review: odd query parameters are 400 problems, never a 500 -------------------------
+
+def _nested_cursor(depth: int) -> str:
+    return base64.urlsafe_b64encode(b"[" * depth).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"limit": "²"}, "limit"),                                        # isdigit() is true, int() raises
+    ({"limit": "١٠"}, "limit"),                                       # Arabic-Indic digits: int() reads them
+    ({"limit": " 10"}, "limit"),
+    ({"from": "0001-01-01T00:00:00+01:00"}, "from"),                  # before year 1 in UTC
+    ({"to": "9999-12-31T23:59:59-01:00"}, "to"),                      # after year 9999 in UTC
+    ({"from": "0001-01-01", "to": "0001-01-02"}, "from"),             # before Table Storage's dates
+    ({"from": "١٢٠٢-٠١-٠١"}, "from"),
+    ({"cursor": _nested_cursor(1100)}, "cursor"),                     # RecursionError in json.loads
+    ({"cursor": _nested_cursor(3)}, "cursor"),
+])
+def test_s6_api_conventions_odd_audit_queries_are_400_invalid_query(call, admin, params, field):
+    response = events(call, admin, **params)
+    assert response.status_code == 400, response.get_body()
+    problem = json_of(response)
+    assert response.mimetype == "application/problem+json"
+    assert problem["code"] == "invalid_query"
+    assert problem["errors"][0]["field"] == field
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"from": "0001-01-01", "to": "0001-01-02"}, "from"),             # day_before(first) had no day
+    ({"from": "9999-12-30", "to": "9999-12-31T23:00:00Z"}, "to"),     # day_after(last) had no day
+    ({"from": "0001-01-01T00:00:00+01:00"}, "from"),
+    ({"to": "9999-12-31T23:59:59-01:00"}, "to"),
+])
+def test_x7_api_conventions_odd_verify_ranges_are_400_invalid_query(call, admin, params, field):
+    response = verify(call, admin, **params)
+    assert response.status_code == 400, response.get_body()
+    problem = json_of(response)
+    assert problem["code"] == "invalid_query" and problem["errors"][0]["field"] == field
