@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                 prev = link(chain_key, entity, writer, seq, prev)["hash"]
                 batch.append(entity)
                 if len(batch) == storage.BATCH_LIMIT - 1 or index == per - 1:
-                    head = head_entity(chain_key, entity["PartitionKey"], writer, seq, prev)
+                    head = head_entity(chain_key, entity["PartitionKey"], writer, seq, prev, utcnow())
                     insert_all(storage.AUDIT, batch, upsert=(head,))
                     batch = []
 

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from sendsecure.adapters import storage
 from sendsecure.audit.chain import (
     CHAIN_KEY_PURPOSE,
+    HEAD_WRITE_LIMIT,
     day_before,
     day_of,
     head_entity,
@@ -44,6 +45,7 @@ from sendsecure.audit.chain import (
     row_key,
 )
 from sendsecure.context import CALLER_CORRELATION_ID, CORRELATION_ID
+from sendsecure.core import clock
 from sendsecure.core.clock import as_utc, utcnow
 from sendsecure.errors import Conflict, DependencyUnavailable
 
@@ -78,6 +80,12 @@ HEAD_INTERVAL = 1.0   # seconds: a growing chain's head is written at most this 
 LANES = 16            # chains per tenant and day in one process: a free one is nearly always there (a
                       # plain insert; a transaction costs the SDK ~2 ms CPU), up to 16 writes in flight
 HAND_OVER_SECONDS = 0.05   # a queued caller checks again at least this often (a safety net: it is woken)
+
+
+def _wall_clock() -> datetime:
+    """A head's ``written_at``: compared with storage's own clock (``check_head``), so always the
+    real time, also where a test sets the events' time (``sendsecure.audit.utcnow``)."""
+    return clock.utcnow()
 
 
 def audit_entity(event: str, *, tenant_id: str | None, actor: str | None, outcome: str, at: datetime,
@@ -234,7 +242,9 @@ class AuditLog:
                     link(key, item.entity, chain.writer, seq, prev)
                     prev = item.entity["hash"]
                 # The chain's first batch in storage carries its head, so rows never exist without one.
-                head = (head_entity(key, chain.partition, chain.writer, seq, prev),) if chain.head_seq < -1 else ()
+                head = (head_entity(key, chain.partition, chain.writer, seq, prev, _wall_clock()),) \
+                    if chain.head_seq < -1 else ()
+                started = time.monotonic()
                 try:
                     self._tables.insert_all(storage.AUDIT, [item.entity for item in batch], upsert=head)
                 except Conflict:
@@ -243,7 +253,9 @@ class AuditLog:
                     chain.end = None
                     continue
                 if head:
-                    chain.head_seq = seq
+                    # A head stored long after its written_at would look put back (check_head): a
+                    # slow write is followed by a fresh head at the next interval.
+                    chain.head_seq = seq if time.monotonic() - started <= HEAD_WRITE_LIMIT.total_seconds() else -1
                     logger.info("audit chain opened: %s writer %s", chain.partition, chain.writer)  # an outside anchor
                 chain.end = (seq, prev)
                 break
@@ -315,7 +327,9 @@ class AuditLog:
                 if end is not None and chain.head_seq >= -1 and end[0] > chain.head_seq:
                     due.setdefault(chain.partition, []).append((chain, end))
             for partition, chains in due.items():
-                heads = [head_entity(self._key(), partition, chain.writer, *end) for chain, end in chains]
+                now = _wall_clock()
+                heads = [head_entity(self._key(), partition, chain.writer, *end, now) for chain, end in chains]
+                started = time.monotonic()
                 try:
                     if len(heads) == 1:
                         self._tables.upsert(storage.AUDIT, heads[0], merge=False)
@@ -324,6 +338,12 @@ class AuditLog:
                 except DependencyUnavailable:
                     logger.warning("audit chains %s of writer %s: heads not written; retried in %.1f s", partition,
                                    self.writer, HEAD_INTERVAL)
+                    self._heads_due.set()
+                    continue
+                if time.monotonic() - started > HEAD_WRITE_LIMIT.total_seconds():
+                    # Stored, but perhaps long after its written_at: written again, fresh, next interval.
+                    logger.warning("audit chains %s of writer %s: heads written slowly; written again", partition,
+                                   self.writer)
                     self._heads_due.set()
                     continue
                 for chain, end in chains:

@@ -23,7 +23,7 @@ import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 CHAIN_KEY_PURPOSE = "audit-chain"   # DerivedKeys purpose of the rows' and heads' HMAC
@@ -31,6 +31,11 @@ SEQ_DIGITS = 10
 NO_TENANT = "-"                     # the chain of events without a tenant (unknown challenge, a gateway's refusal)
 HEAD_PREFIX = "~head."              # sorts after every event row of the partition
 HEAD_EVENT = "audit.chain_head"     # so that a reader of every row sees what a head is
+# How much later than its ``written_at`` storage may have written a head (its ``Timestamp``): a
+# writer re-writes a head whose write took longer than HEAD_WRITE_LIMIT (``AuditLog``), so the rest
+# is the clocks' difference (the app's and storage's, both NTP-synchronised in Azure).
+HEAD_WRITE_LIMIT = timedelta(seconds=30)
+HEAD_SLACK = timedelta(seconds=120)
 _SKIP = frozenset(("hash", "Timestamp", "etag"))
 
 
@@ -115,12 +120,34 @@ def head_key(writer: str) -> str:
     return HEAD_PREFIX + writer
 
 
-def head_entity(key: bytes, partition: str, writer: str, seq: int, last_hash: str) -> dict[str, Any]:
-    """A chain's head: its last seq and hash, in the chain's partition."""
+def head_entity(key: bytes, partition: str, writer: str, seq: int, last_hash: str,
+                written_at: datetime) -> dict[str, Any]:
+    """A chain's head: its last seq and hash, in the chain's partition, and when the writer wrote
+    it (``written_at``, under the hash: storage's own ``Timestamp`` of the head must stay close to
+    it, so an older head put back later is seen, ``check_head``)."""
     head: dict[str, Any] = {"PartitionKey": partition, "RowKey": head_key(writer), "event": HEAD_EVENT,
-                            "outcome": "head", "chain": writer, "seq": seq, "last_hash": last_hash}
+                            "outcome": "head", "chain": writer, "seq": seq, "last_hash": last_hash,
+                            "written_at": written_at.astimezone(UTC)}
     head["hash"] = row_hash(key, head)
     return head
+
+
+def stored_at(entity: Any) -> datetime | None:
+    """Storage's ``Timestamp`` of an entity as read (the SDK gives it in ``metadata``; Table Storage
+    sets it on every write, and a client cannot choose it), or None when not read."""
+    value = getattr(entity, "metadata", {}).get("timestamp")
+    return value if isinstance(value, datetime) else None
+
+
+def head_rewritten(head: Mapping[str, Any], written: datetime | None) -> bool:
+    """Whether storage wrote ``head`` (its ``Timestamp``, ``written``) later than its writer made it
+    (``written_at``, under the hash) by more than ``HEAD_SLACK``: someone put back a copy of an
+    older head. A head without ``written_at`` (written before it existed) cannot be checked."""
+    made = head.get("written_at")
+    if written is None or not isinstance(made, datetime):
+        return False
+    made = made if made.tzinfo is not None else made.replace(tzinfo=UTC)
+    return written - made > HEAD_SLACK
 
 
 def is_head(row: Mapping[str, Any]) -> bool:
@@ -133,7 +160,8 @@ class Break:
 
     partition: str
     row_key: str
-    reason: str   # changed | removed | inserted | reordered | tail_removed | head_missing | chain_removed
+    reason: str   # changed | removed | inserted | reordered | tail_removed | head_missing | head_rewritten
+    #               | chain_removed
     #               | seal_invalid | seal_missing | checkpoint_invalid | checkpoint_missing | row_in_purged_day
 
     def as_dict(self) -> dict[str, str]:
@@ -181,16 +209,21 @@ def check_chain(key: bytes, partition: str, writer: str, rows: Iterable[Mapping[
     return ChainEnd(rows=count, seq=expected_seq - 1, last_hash=prev)
 
 
-def check_head(key: bytes, partition: str, writer: str, head: Mapping[str, Any] | None, end: ChainEnd) -> Break | None:
+def check_head(key: bytes, partition: str, writer: str, head: Mapping[str, Any] | None, end: ChainEnd,
+               written: datetime | None = None) -> Break | None:
     """A chain of an unsealed day against its head. The head is written with the chain's first
     rows, then at most ``HEAD_INTERVAL`` after the chain grew, so it may trail the rows (by the
     last fraction of a second, or what a process wrote just before it stopped); rows past it
     carry valid hashes (a forged one is caught by ``check_chain``). A head ahead of the rows
-    means rows were removed from the tail."""
+    means rows were removed from the tail. A head that storage wrote (``written``: its
+    ``Timestamp``) long after its writer made it was put back by someone else, possibly after
+    removing the rows past it: ``head_rewritten``."""
     if head is None:
         return Break(partition, row_key(writer, 0), "head_missing")
     if head.get("hash") != row_hash(key, head) or head.get("chain") != writer:
         return Break(partition, head_key(writer), "changed")
+    if head_rewritten(head, written):
+        return Break(partition, head_key(writer), "head_rewritten")
     seq = head.get("seq")
     if not isinstance(seq, int) or seq > end.seq:
         return Break(partition, row_key(writer, end.seq + 1), "chain_removed" if end.rows == 0 else "tail_removed")
@@ -201,21 +234,33 @@ def check_head(key: bytes, partition: str, writer: str, head: Mapping[str, Any] 
 
 # ----- seals and the retention checkpoint (signed) -------------------------------------------------
 
-def seal_content(tenant: str, day: str, chains: Mapping[str, ChainEnd], prev_seal: str) -> dict[str, Any]:
+def seal_content(tenant: str, day: str, chains: Mapping[str, ChainEnd], prev_seal: str,
+                 rewritten_heads: Iterable[str] = ()) -> dict[str, Any]:
     """The signed part of a day's seal: each chain's row count, last seq and hash, and the
-    previous day's seal hash (a seal is written for every day, with or without rows)."""
-    return {
+    previous day's seal hash (a seal is written for every day, with or without rows); and, only
+    when there are any, the chains whose head was found put back (``head_rewritten``) when the
+    day was sealed, so that the seal keeps what the heads showed."""
+    content: dict[str, Any] = {
         "PartitionKey": tenant, "RowKey": day,
         "chains": json.dumps({w: [c.rows, c.seq, c.last_hash] for w, c in sorted(chains.items())},
                              separators=(",", ":")),
         "rows": sum(c.rows for c in chains.values()),
         "prev_seal": prev_seal,
     }
+    rewritten = sorted(set(rewritten_heads))
+    if rewritten:
+        content["rewritten_heads"] = json.dumps(rewritten, separators=(",", ":"))
+    return content
 
 
 def seal_chains(seal: Mapping[str, Any]) -> dict[str, ChainEnd]:
     data = json.loads(str(seal.get("chains", "{}")))
     return {writer: ChainEnd(rows=int(v[0]), seq=int(v[1]), last_hash=str(v[2])) for writer, v in data.items()}
+
+
+def seal_rewritten_heads(seal: Mapping[str, Any]) -> list[str]:
+    """The chains whose head was found put back when the day was sealed."""
+    return [str(writer) for writer in json.loads(str(seal.get("rewritten_heads", "[]")))]
 
 
 def seal_hash(seal: Mapping[str, Any]) -> str:

@@ -40,6 +40,8 @@ from sendsecure.audit.chain import (
     day_before,
     day_of,
     days,
+    head_key,
+    head_rewritten,
     is_head,
     parse_day,
     parse_row_key,
@@ -48,7 +50,9 @@ from sendsecure.audit.chain import (
     seal_chains,
     seal_content,
     seal_hash,
+    seal_rewritten_heads,
     signed_bytes,
+    stored_at,
 )
 from sendsecure.core.clock import utcnow
 from sendsecure.core.signing import SigningKey, VerificationKeys
@@ -243,6 +247,8 @@ class AuditTrail:
                 ends[writer] = outcome
             if seal is not None:
                 self._against_seal(partition, ends, seal_chains(seal), result)
+                for writer in seal_rewritten_heads(seal):   # what the heads showed when the day was sealed
+                    result.found(Break(partition, head_key(writer), "head_rewritten"))
             elif must_be_sealed or (first_sealed is None and rows and day < grace_day):
                 result.found(Break(tenant, day, "seal_missing"))
             else:
@@ -283,7 +289,7 @@ class AuditTrail:
         for writer in sorted(set(ends) | set(heads)):
             end = ends.get(writer, ChainEnd(0, -1, ""))
             head = heads.get(writer)
-            found = check_head(key, partition, writer, head, end)
+            found = check_head(key, partition, writer, head, end, stored_at(head))
             if found is not None:
                 result.found(found)
 
@@ -303,10 +309,15 @@ class AuditTrail:
                 break
         return min(firsts) if firsts else None
 
-    def _chain_ends(self, tenant: str, day: str) -> dict[str, ChainEnd]:
-        """Each chain's end as stored (rows, or the head where it is ahead: a removed tail stays visible)."""
+    def _chain_ends(self, tenant: str, day: str) -> tuple[dict[str, ChainEnd], list[str]]:
+        """Each chain's end as stored (rows, or the head where it is ahead: a removed tail stays
+        visible), and the chains whose head was put back (``head_rewritten``)."""
         ends: dict[str, ChainEnd] = {}
         rows_of_day, heads = self._day(tenant, day)
+        rewritten = [writer for writer, head in heads.items() if head_rewritten(head, stored_at(head))]
+        for writer in rewritten:
+            logger.error("audit chain %s.%s writer %s: its head was written long after its writer made it (an "
+                         "older head put back?); the seal records it", tenant, day, writer)
         for writer, rows in _grouped(rows_of_day):
             last = rows[-1]
             parsed = parse_row_key(str(last["RowKey"]))
@@ -315,7 +326,7 @@ class AuditTrail:
             seq = head.get("seq")
             if isinstance(seq, int) and seq > ends.get(writer, ChainEnd(0, -1, "")).seq:
                 ends[writer] = ChainEnd(ends[writer].rows if writer in ends else 0, seq, str(head.get("last_hash")))
-        return ends
+        return ends, rewritten
 
     def seal(self, tenant: str, now: datetime | None = None) -> list[str]:
         """Seal every finished day not sealed yet; returns the days sealed now."""
@@ -332,8 +343,9 @@ class AuditTrail:
         sealed: list[str] = []
         previous = self._tables.get(storage.AUDIT_SEALS, tenant, start) if checkpoint is not None else None
         for day in days(start, last)[1:] if checkpoint is not None else days(first, last):
-            ends = self._chain_ends(tenant, day)
-            seal = self._sign(seal_content(tenant, day, ends, seal_hash(previous) if previous is not None else ""))
+            ends, rewritten = self._chain_ends(tenant, day)
+            seal = self._sign(seal_content(tenant, day, ends, seal_hash(previous) if previous is not None else "",
+                                           rewritten))
             try:
                 self._tables.insert(storage.AUDIT_SEALS, seal)
             except Conflict:   # another instance sealed it: continue from its seal

@@ -6,6 +6,7 @@ unbroken chains and lose no event; sealing and purging keep the log verifiable."
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -402,3 +403,101 @@ def test_x7_a_checkpoint_with_a_day_that_is_none_fails_its_tenant_only(app_env, 
     totals = seal_and_purge(runtime.audit_trail(), log, [TENANT, "zorg-b"], retention_days=3650,
                             now=datetime.now(UTC) + timedelta(days=2))
     assert totals["failed"] == 1 and totals["tenants"] == 1 and totals["days_sealed"] >= 1
+
+
+# ----- security review: an older head put back after cutting the tail ------------------------------
+
+@pytest.fixture
+def quick_slack(monkeypatch):
+    """HEAD_SLACK of a second (120 s in the app), so a put-back head is seen without waiting."""
+    monkeypatch.setattr("sendsecure.audit.chain.HEAD_SLACK", timedelta(seconds=1), raising=False)
+
+
+def _cut_tail_and_put_back_head(log: AuditLog) -> tuple[dict, list[dict]]:
+    """Save the head, let the chain grow (its head follows), then remove the rows written after
+    the saved head and upsert the saved copy: all a writer of the table without the key can do."""
+    partition = f"{TENANT}.{today()}"
+    saved = dict(runtime.tables().get(storage.AUDIT, partition, head_key(log.writer)))
+    write(log, 3)
+    log.flush()
+    assert verify().intact
+    time.sleep(1.5)
+    cut = [r for r in chain_rows(log.writer) if r["seq"] > saved["seq"]]
+    for row in cut:
+        runtime.tables().delete(storage.AUDIT, partition, row["RowKey"])
+    replace(saved)
+    return saved, cut
+
+
+def test_x7_azurite_sets_timestamp_on_every_write_and_the_sdk_returns_it(log):
+    from sendsecure.audit.chain import stored_at
+
+    partition = f"{TENANT}.{today()}"
+    head = runtime.tables().get(storage.AUDIT, partition, head_key(log.writer))
+    first = stored_at(head)
+    assert first is not None and abs(first - head["written_at"]) < timedelta(seconds=5)
+    time.sleep(0.05)
+    replace({**dict(head), "Timestamp": datetime(2020, 1, 1, tzinfo=UTC)})    # a client cannot choose it
+    assert stored_at(runtime.tables().get(storage.AUDIT, partition, head_key(log.writer))) > first
+
+
+def test_x7_an_older_head_put_back_after_cutting_the_tail_is_found(log, quick_slack):
+    _saved, cut = _cut_tail_and_put_back_head(log)
+    assert len(cut) == 3
+    found = verify().first_break
+    assert (found.row_key, found.reason) == (head_key(log.writer), "head_rewritten")
+
+
+def test_x7_the_nights_seal_keeps_a_put_back_head_visible(log, quick_slack):
+    _cut_tail_and_put_back_head(log)
+    tomorrow = datetime.now(UTC) + timedelta(days=1, hours=1)
+    assert today() in runtime.audit_trail().seal(TENANT, now=tomorrow)
+    # Even with the head removed after sealing (a sealed day needs none), the seal says it.
+    runtime.tables().delete(storage.AUDIT, f"{TENANT}.{today()}", head_key(log.writer))
+    found = verify(now=tomorrow).first_break
+    assert (found.row_key, found.reason) == (head_key(log.writer), "head_rewritten")
+
+
+def test_x7_heads_written_in_normal_operation_are_not_taken_for_put_back(app_env, quick_slack):
+    """Rows one at a time and from 16 threads, heads by the background thread and by flush, a second
+    apart and more: no false alarm, before and after sealing."""
+    log = runtime.audit_log()
+    write(log, 3)
+    time.sleep(2.5)                            # the head thread writes the heads (HEAD_INTERVAL)
+    pool = [threading.Thread(target=write, args=(log, 5)) for _ in range(16)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    time.sleep(1.5)
+    write(log, 2)
+    log.flush()
+    assert verify().intact, verify().first_break
+    tomorrow = datetime.now(UTC) + timedelta(days=1, hours=1)
+    runtime.audit_trail().seal(TENANT, now=tomorrow)
+    assert verify(now=tomorrow).intact
+
+
+def test_x7_a_head_written_slowly_is_written_again_fresh(app_env, quick_slack, monkeypatch):
+    """A head stored long after its written_at would look put back: a write slower than
+    HEAD_WRITE_LIMIT is followed by a fresh head."""
+    from sendsecure.audit import chain as chain_module
+
+    monkeypatch.setattr("sendsecure.audit.HEAD_WRITE_LIMIT", timedelta(seconds=0.5))
+    log = runtime.audit_log()
+    write(log, 2)
+    log.flush()
+    tables = runtime.tables()
+    original = tables.upsert
+
+    def slow(name, entity, **kwargs):
+        time.sleep(1.5)          # storage answers slowly: the head lands 1.5 s after its written_at
+        original(name, entity, **kwargs)
+
+    monkeypatch.setattr(tables, "upsert", slow)
+    write(log, 1)
+    log.flush()                  # slow: stored, but written again at the next flush
+    monkeypatch.setattr(tables, "upsert", original)
+    assert chain_module.HEAD_SLACK == timedelta(seconds=1)
+    log.flush()
+    assert verify().intact, verify().first_break

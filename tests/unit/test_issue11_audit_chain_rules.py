@@ -2,12 +2,13 @@
 tenant definition's ``administrators`` (S6: who may read the log)."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from sendsecure.audit.chain import (
     FIRST_DAY,
+    HEAD_SLACK,
     LAST_DAY,
     ChainEnd,
     canonical,
@@ -18,6 +19,7 @@ from sendsecure.audit.chain import (
     day_of,
     days,
     head_entity,
+    head_key,
     link,
     parse_day,
     parse_row_key,
@@ -30,6 +32,7 @@ KEY = b"k" * 32
 OTHER_KEY = b"o" * 32
 PARTITION = "zorg-a.20261201"
 WRITER = "abcdef012345"
+WRITTEN = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 
 
 def chain(count: int, key: bytes = KEY) -> list[dict]:
@@ -82,7 +85,7 @@ def test_x7_swapped_contents_are_reordered():
 
 def test_x7_a_head_ahead_of_the_rows_means_a_removed_tail():
     rows = chain(3)
-    head = head_entity(KEY, PARTITION, WRITER, 2, rows[-1]["hash"])
+    head = head_entity(KEY, PARTITION, WRITER, 2, rows[-1]["hash"], WRITTEN)
     end = check_chain(KEY, PARTITION, WRITER, rows[:2])
     assert check_head(KEY, PARTITION, WRITER, head, end).reason == "tail_removed"
     assert check_head(KEY, PARTITION, WRITER, head, check_chain(KEY, PARTITION, WRITER, rows)) is None
@@ -92,11 +95,12 @@ def test_x7_a_head_ahead_of_the_rows_means_a_removed_tail():
 def test_x7_a_trailing_head_is_accepted_a_missing_wrong_or_forged_one_is_not():
     rows = chain(3)
     end = check_chain(KEY, PARTITION, WRITER, rows)
-    assert check_head(KEY, PARTITION, WRITER, head_entity(KEY, PARTITION, WRITER, 1, rows[1]["hash"]), end) is None
-    wrong = check_head(KEY, PARTITION, WRITER, head_entity(KEY, PARTITION, WRITER, 2, rows[1]["hash"]), end)
+    trailing = head_entity(KEY, PARTITION, WRITER, 1, rows[1]["hash"], WRITTEN)
+    assert check_head(KEY, PARTITION, WRITER, trailing, end) is None
+    wrong = check_head(KEY, PARTITION, WRITER, head_entity(KEY, PARTITION, WRITER, 2, rows[1]["hash"], WRITTEN), end)
     assert (wrong.reason, wrong.row_key) == ("changed", rows[2]["RowKey"])
     assert check_head(KEY, PARTITION, WRITER, None, end).reason == "head_missing"
-    forged = {**head_entity(KEY, PARTITION, WRITER, 5, "x"), "seq": 2}
+    forged = {**head_entity(KEY, PARTITION, WRITER, 5, "x", WRITTEN), "seq": 2}
     assert check_head(KEY, PARTITION, WRITER, forged, end).reason == "changed"
     assert row_hash(KEY, forged) != forged["hash"]
 
@@ -154,3 +158,29 @@ def test_x7_a_row_key_with_unicode_digits_is_not_a_chains():
     assert parse_row_key(f"{WRITER}.{'²' * 10}") is None             # isdigit() true, int() raises
     assert parse_row_key(f"{WRITER}.{'٣' * 10}") is None             # int() would read it
     assert parse_row_key(f"{WRITER}.0000000007") == (WRITER, 7)
+
+
+# ----- security review: an older head put back is found by storage's own write time ----------------
+
+def test_x7_a_head_stored_long_after_its_writer_made_it_was_put_back():
+    rows = chain(3)
+    end = check_chain(KEY, PARTITION, WRITER, rows)
+    head = head_entity(KEY, PARTITION, WRITER, 2, rows[-1]["hash"], WRITTEN)
+    assert check_head(KEY, PARTITION, WRITER, head, end, WRITTEN + timedelta(seconds=20)) is None  # a slow write
+    assert check_head(KEY, PARTITION, WRITER, head, end, WRITTEN - timedelta(seconds=50)) is None  # clocks differ
+    assert check_head(KEY, PARTITION, WRITER, head, end, None) is None                            # not read
+    late = check_head(KEY, PARTITION, WRITER, head, end, WRITTEN + HEAD_SLACK + timedelta(seconds=1))
+    assert (late.reason, late.row_key) == ("head_rewritten", head_key(WRITER))
+
+
+def test_x7_written_at_is_under_the_heads_hash():
+    head = head_entity(KEY, PARTITION, WRITER, 2, "h", WRITTEN)
+    moved = {**head, "written_at": WRITTEN + timedelta(hours=5)}   # to make a put-back head look fresh
+    end = ChainEnd(3, 2, "h")
+    assert check_head(KEY, PARTITION, WRITER, moved, end, WRITTEN + timedelta(hours=5)).reason == "changed"
+
+
+def test_x7_a_head_from_before_written_at_cannot_be_checked_for_its_time():
+    head = {k: v for k, v in head_entity(KEY, PARTITION, WRITER, 2, "h", WRITTEN).items() if k != "written_at"}
+    head["hash"] = row_hash(KEY, head)
+    assert check_head(KEY, PARTITION, WRITER, head, ChainEnd(3, 2, "h"), WRITTEN + timedelta(days=1)) is None
