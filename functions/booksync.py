@@ -20,6 +20,7 @@ _AUTH: dict[int, tuple[str, tuple[str, ...]]] = {
           ("unauthenticated", "service_credential_required")),
     403: ("A service credential of another role", ("wrong_role",)),
     409: ("Another sync is running (Retry-After)", ("sync_in_progress",)),
+    429: ("Too many refused credentials from this client group (Retry-After)", ("rate_limited",)),
 }
 _SERVICE: dict[str, Any] = {"security": [{"service": []}]}
 
@@ -37,7 +38,7 @@ def sync_domain_book(timer: func.TimerRequest) -> None:
 
 @bp.operation("sync_domain_book_now", "POST", "v1/admin/domain-book/sync",
               "Sync every domain book variant now; what changed per variant (D1, D3)",
-              answer=BookSyncAnswer, session=False, errors=(401, 403, 409, 503), problems=_AUTH, extra=_SERVICE)
+              answer=BookSyncAnswer, session=False, errors=(401, 403, 409, 429, 503), problems=_AUTH, extra=_SERVICE)
 @service("book-sync")
 def sync_domain_book_now(req: func.HttpRequest, principal: ServicePrincipal) -> func.HttpResponse:
     logger.info("domain book sync requested by %s", principal.actor)

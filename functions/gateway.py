@@ -19,7 +19,8 @@ _SERVICE: dict[str, Any] = {"security": [{"service": []}]}
 _AUTH = {401: ("No, a malformed or a wrong service credential, or a user session",
                ("unauthenticated", "service_credential_required")),
          403: ("A service credential of another role", ("wrong_role",)),
-         404: ("No envelope has this id", ("not_found",))}
+         404: ("No envelope has this id", ("not_found",)),
+         429: ("Too many refused credentials from this client group (Retry-After)", ("rate_limited",))}
 _ID = {"name": "envelope_id", "in": "path", "required": True, "schema": {"type": "string"}}
 # V-R4 with S9: asked only when NTA delivery failed; adds the numbers of the NTA-route recipients
 # whose Viewer fallback sends the code by SMS (their code now goes by SMS).
@@ -28,7 +29,7 @@ _FALLBACK = {"name": "fallback", "in": "query", "required": False, "schema": {"t
 
 @bp.operation("get_gateway_envelope", "GET", "v1/gateway/envelopes/{envelope_id}",
               "The envelope for the gateway: signed record, revoke state, phones of SMS recipients (S9)",
-              answer=GatewayEnvelope, session=False, errors=(400, 401, 403, 404, 503), problems=_AUTH,
+              answer=GatewayEnvelope, session=False, errors=(400, 401, 403, 404, 429, 503), problems=_AUTH,
               extra={**_SERVICE, "parameters": [_ID, _FALLBACK]})
 @service("gateway")
 def get_gateway_envelope(req: func.HttpRequest, principal: ServicePrincipal) -> func.HttpResponse:
@@ -42,7 +43,7 @@ def get_gateway_envelope(req: func.HttpRequest, principal: ServicePrincipal) -> 
 @bp.operation("report_gateway_events", "POST", "v1/gateway/envelopes/{envelope_id}/events",
               "Per-recipient delivery events of an envelope (X6); a repeated event is stored once",
               body=GatewayEventsBody, answer=GatewayEventsAnswer, status=202, session=False,
-              errors=(400, 401, 403, 404, 413, 415, 422, 503),
+              errors=(400, 401, 403, 404, 413, 415, 422, 429, 503),
               problems={**_AUTH, 422: ("An address that is not a recipient of the envelope, or a time in the future",
                                        ("unknown_recipient", "invalid_event"))},
               extra={**_SERVICE, "parameters": [_ID]})

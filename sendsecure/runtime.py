@@ -187,6 +187,16 @@ def service_credentials():
 
 
 @functools.cache
+def service_refusals():
+    from sendsecure.core.logincodes import IssueWindow
+    from sendsecure.servicecredentials import RefusalAudit
+
+    s = get_settings()
+    return RefusalAudit(tables(), audit_log(), pseudonyms(),
+                        IssueWindow(s.service_auth_failure_limit, s.service_auth_failure_window_seconds))
+
+
+@functools.cache
 def gateway():
     from sendsecure.gatewayservice import GatewayService
 
@@ -280,8 +290,8 @@ def audit_administration():
 
 _FACTORIES = (derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport,
               tenant_directory, audit_log, sessions, email_login, envelopes, signing, sending,
-              service_credentials, gateway, entra_keys, entra_graph, entra_login, book_sync, recall, revocation,
-              audit_trail, audit_administration, tenant_source)
+              service_credentials, service_refusals, gateway, entra_keys, entra_graph, entra_login, book_sync, recall,
+              revocation, audit_trail, audit_administration, tenant_source)
 
 
 def reset() -> None:

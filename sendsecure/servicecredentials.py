@@ -17,7 +17,10 @@ A service credential is a bearer token ``ssc_<role>.<slot>.<secret>``:
 Checking one is a comparison of two 32-byte MACs with ``hmac.compare_digest`` (constant time),
 against the slot key cached per worker by the key store (``stable``: re-checked every minute,
 so a retired slot stops working on every worker within ``verify_ttl``). Nothing is stored
-per request and nothing is written on success; every refusal is audited (S6) by the caller.
+per request and nothing is written on success. Refusals are audited (S6) through
+``RefusalAudit``: at most ``SERVICE_AUTH_FAILURE_LIMIT`` per client group and window, then one
+``rate_limited`` row and 429s counted, not recorded (anyone without a credential could otherwise
+grow the audit table and its chains as fast as they send requests).
 """
 from __future__ import annotations
 
@@ -27,10 +30,16 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sendsecure.adapters.keys import KeyMissing
-from sendsecure.errors import ProblemError, Unauthenticated
+from sendsecure.adapters import storage
+from sendsecure.adapters.keys import KeyMissing, Pseudonyms
+from sendsecure.core.clock import as_utc, utcnow
+from sendsecure.core.logincodes import IssueWindow, client_group
+from sendsecure.errors import ProblemError, RateLimited, Unauthenticated
+
+if TYPE_CHECKING:
+    from sendsecure.audit import AuditLog
 
 PREFIX = "ssc_"
 SESSION_PREFIX = "sst_"  # sendsecure.sessions.TOKEN_PREFIX: a user session, never a service credential
@@ -40,6 +49,7 @@ CONTEXT = b"sendsecure/service-credential/v1"
 _TOKEN_RE = re.compile(r"^ssc_([a-z-]{1,20})\.([a-z])\.([A-Za-z0-9_-]{43})$")
 
 AUTH_FAILED = "service.auth_failed"
+REFUSALS = "svcauth"   # the kind (partition) of the refusal counters in storage.LOGIN_GUARDS, one per client group
 
 
 class KeysLike(Protocol):
@@ -146,3 +156,56 @@ class ServiceCredentials:
         if not hmac.compare_digest(secret_for(key, role, slot), presented):
             raise Refused("wrong_secret", role, slot)
         return ServicePrincipal(role, slot)
+
+
+class RefusalAudit:
+    """Records refused service credentials (S6) within a budget per client group (``client_group``:
+    an IPv4 address or an IPv6 /64, as login counts clients): the first ``window.limit`` refusals of
+    a window are each a ``service.auth_failed`` row (outcome: the reason); the next is one row with
+    outcome ``rate_limited`` and 429; later ones in the window are 429 and only counted. The first
+    row of a later window carries ``suppressed_before``: how many went unrecorded before it. A
+    valid credential is never held back (only refusals are counted). At most ``limit + 1`` rows per
+    client group and window, whatever the rate."""
+
+    def __init__(self, tables: storage.TableStore, audit_log: AuditLog, pseudonyms: Pseudonyms,
+                 window: IssueWindow) -> None:
+        self._tables = tables
+        self._audit = audit_log
+        self._pseudonyms = pseudonyms
+        self._window = window
+
+    def refused(self, reason: str, role: str, slot: str, wanted: str, client: str) -> None:
+        """Record one refusal; ``RateLimited`` (429) past the client group's budget."""
+        now = utcnow()
+        decision: dict[str, Any] = {}
+
+        def change(state: dict[str, Any]) -> dict[str, Any]:
+            previous = as_utc(state.get("window_start"))
+            over = int(state.get("over", 0))   # refusals past the limit in this window (the first is recorded)
+            allowed, start, count, retry_after = self._window.admit(previous, int(state.get("count", 0)), now)
+            if start != previous:              # a new window: what the last one left unrecorded goes into its row
+                decision["suppressed_before"] = max(0, over - 1) or None
+                over = 0
+            else:
+                decision["suppressed_before"] = None
+            if not allowed:
+                over += 1
+            decision.update(allowed=allowed, retry_after=retry_after, over=over)
+            return {"window_start": start, "count": count, "over": over}
+
+        group = self._pseudonyms.of("client", client_group(client))
+        try:
+            self._tables.mutate(storage.LOGIN_GUARDS, REFUSALS, group, change)
+        except storage.Contended:   # a flood on one client group: nothing counted, nothing recorded
+            raise RateLimited("Too many refused attempts at once; try again in a moment.", retry_after=1) from None
+        actor = f"service:{role}.{slot}" if role and slot else None
+        details: dict[str, Any] = {"wanted_role": wanted, "client": self._pseudonyms.of("client", client),
+                                   "suppressed_before": decision["suppressed_before"]}
+        if decision["allowed"]:
+            self._audit.record(AUTH_FAILED, tenant_id=None, actor=actor, outcome=reason, **details)
+            return
+        if decision["over"] == 1:
+            self._audit.record(AUTH_FAILED, tenant_id=None, actor=actor, outcome="rate_limited", refused=reason,
+                               **details)
+        raise RateLimited("Too many refused credentials from your network; wait before trying again.",
+                          retry_after=decision["retry_after"])

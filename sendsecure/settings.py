@@ -112,6 +112,9 @@ class Settings:
     lockout_mailbox_threshold: int
     issue_limit_per_mailbox_total: int
     verify_limit_per_client: int
+    # Refused service credentials (security review item 3): audited per client group and window.
+    service_auth_failure_limit: int
+    service_auth_failure_window_seconds: int
     tenant_cache_seconds: int
     # Sessions (SPEC A3).
     session_idle_seconds: int
@@ -236,6 +239,8 @@ def _read(env: Mapping[str, str]) -> Settings:
         lockout_mailbox_threshold=_int(env, "LOGIN_MAILBOX_LOCKOUT_THRESHOLD", 100, 1),
         issue_limit_per_mailbox_total=_int(env, "LOGIN_ISSUE_LIMIT_PER_MAILBOX_TOTAL", 20, 1),
         verify_limit_per_client=_int(env, "LOGIN_VERIFY_LIMIT_PER_CLIENT", 60, 1),
+        service_auth_failure_limit=_int(env, "SERVICE_AUTH_FAILURE_LIMIT", 20, 1),
+        service_auth_failure_window_seconds=_int(env, "SERVICE_AUTH_FAILURE_WINDOW_SECONDS", 900, 1),
         tenant_cache_seconds=_int(env, "TENANT_CACHE_SECONDS", 60, 0),
         session_idle_seconds=_int(env, "SESSION_IDLE_DAYS", 30, 1) * 86400,
         session_absolute_seconds=_int(env, "SESSION_ABSOLUTE_DAYS", 90, 1) * 86400,

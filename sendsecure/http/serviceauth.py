@@ -6,8 +6,10 @@ A trigger declared ``@service("gateway")`` gets ``def trigger(req, principal)``.
   is not authenticated as anything these endpoints know, and the session is not even looked up
   (its validity is none of a gateway endpoint's business, and a 403 would confirm it);
 - a valid credential of another role (the book sync operator's): 403 ``wrong_role``.
-Every refusal is one audit row (``service.auth_failed``: reason, the role and slot it claimed,
-the client's pseudonym; never the token). If that row cannot be written the answer is 503.
+Refusals are audited (``service.auth_failed``: reason, the role and slot it claimed, the client's
+pseudonym; never the token), at most ``SERVICE_AUTH_FAILURE_LIMIT`` per client group and window:
+past it, one ``rate_limited`` row and 429 with ``Retry-After`` (``RefusalAudit``). If a row cannot
+be written the answer is 503.
 """
 from __future__ import annotations
 
@@ -19,7 +21,6 @@ from sendsecure import runtime
 from sendsecure.errors import Unauthenticated
 from sendsecure.http.httpapi import client_address
 from sendsecure.servicecredentials import (
-    AUTH_FAILED,
     Refused,
     ServiceCredentialRequired,
     ServicePrincipal,
@@ -38,10 +39,8 @@ def _token(req: func.HttpRequest) -> str:
 
 
 def _refuse(req: func.HttpRequest, reason: str, role: str, slot: str, wanted: str) -> None:
-    runtime.audit_log().record(
-        AUTH_FAILED, tenant_id=None, actor=f"service:{role}.{slot}" if role and slot else None,
-        outcome=reason, wanted_role=wanted, client=runtime.pseudonyms().of("client", client_address(req)),
-    )
+    """Audit the refusal (``service.auth_failed``), or raise 429 past the client group's budget."""
+    runtime.service_refusals().refused(reason, role, slot, wanted, client_address(req))
 
 
 def service(role: str) -> Callable[[ServiceHandler], Callable[[func.HttpRequest], func.HttpResponse]]:

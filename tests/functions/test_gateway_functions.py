@@ -51,9 +51,9 @@ def gateway_auth(app_env):
     return {"authorization": f"Bearer {credential}"}
 
 
-def fetch(call, envelope_id, headers):
+def fetch(call, envelope_id, headers, **options):
     return call("get_gateway_envelope", "GET", f"/api/v1/gateway/envelopes/{envelope_id}", headers=headers,
-                route_params={"envelope_id": envelope_id})
+                route_params={"envelope_id": envelope_id}, **options)
 
 
 def report(call, envelope_id, events, headers):
@@ -269,3 +269,45 @@ def test_issue10_item5_events_need_the_gateway_credential(call, login, gateway_a
     refused = report(call, envelope.envelope_id, one, {"authorization": f"Bearer {login(SENDER)}"})
     assert refused.status_code == 401 and json_of(refused)["code"] == "service_credential_required"
     assert event_rows(envelope.envelope_id) == []
+
+
+# ----- security review item 3: refusals cannot grow the audit log without bound (S6) ----------------
+
+def test_s6_fifty_refused_credentials_write_a_bounded_number_of_audit_rows(call, app_env):
+    """50 requests without a credential from one client group: the first LIMIT are audited and
+    401, the next is audited once as rate_limited and 429 with Retry-After, the rest are 429 and
+    counted, not audited; another client group has its own count."""
+    limit = 20                                          # SERVICE_AUTH_FAILURE_LIMIT's default
+    answers = [fetch(call, "x" * 32, {}) for _ in range(50)]
+    statuses = [a.status_code for a in answers]
+    assert statuses == [401] * limit + [429] * (50 - limit)
+    limited = answers[-1]
+    assert json_of(limited)["code"] == "rate_limited" and 1 <= int(limited.headers["Retry-After"]) <= 900
+    rows = audit_rows("service.auth_failed")
+    assert len(rows) == limit + 1
+    assert sorted(r["outcome"] for r in rows) == ["missing"] * limit + ["rate_limited"]
+    # An IPv6 client is grouped by its /64, as login groups clients.
+    v6 = [fetch(call, "x" * 32, {}, client=f"[2001:db8:1:2::{n}]:443").status_code for n in range(limit + 2)]
+    assert v6 == [401] * limit + [429] * 2
+    assert len(audit_rows("service.auth_failed")) == 2 * (limit + 1)
+
+
+def test_s6_a_valid_credential_is_not_held_back_by_its_clients_refusals(call, gateway_auth, app_env):
+    envelope = stored_envelope()
+    for _ in range(30):
+        fetch(call, envelope.envelope_id, {"authorization": "Bearer nonsense"})
+    assert fetch(call, envelope.envelope_id, {"authorization": "Bearer nonsense"}).status_code == 429
+    assert fetch(call, envelope.envelope_id, gateway_auth).status_code == 200   # the gateway, fixed
+
+
+def test_s6_the_next_window_records_how_many_refusals_went_unrecorded(call, app_env, monkeypatch):
+    monkeypatch.setenv("SERVICE_AUTH_FAILURE_LIMIT", "2")
+    monkeypatch.setenv("SERVICE_AUTH_FAILURE_WINDOW_SECONDS", "1")
+    runtime.reset()
+    assert [fetch(call, "x" * 32, {}).status_code for _ in range(6)] == [401, 401, 429, 429, 429, 429]
+    import time
+    time.sleep(1.1)
+    assert fetch(call, "x" * 32, {}).status_code == 401
+    rows = sorted(audit_rows("service.auth_failed"), key=lambda r: r["seq"])
+    assert [r["outcome"] for r in rows] == ["missing", "missing", "rate_limited", "missing"]
+    assert rows[-1]["suppressed_before"] == 3 and "suppressed_before" not in rows[0]

@@ -446,3 +446,15 @@ def test_s6_audit_is_append_only(app_env):
     with pytest.raises(Conflict):
         runtime.tables().insert(storage.AUDIT, {**entity, "outcome": "rewritten"})
     assert runtime.tables().get(storage.AUDIT, entity["PartitionKey"], entity["RowKey"])["outcome"] == "x"
+
+
+def test_s6_housekeeping_forgets_the_refused_service_credential_counters_too(app_env):
+    from sendsecure.servicecredentials import REFUSALS
+
+    runtime.service_refusals().refused("missing", "", "", "gateway", "198.51.100.9")
+    rows = list(runtime.tables().query(storage.LOGIN_GUARDS, "PartitionKey eq @p", {"p": REFUSALS}))
+    assert len(rows) == 1 and rows[0]["count"] == 1
+    runtime.email_login().purge_expired()
+    assert len(list(runtime.tables().query(storage.LOGIN_GUARDS, "PartitionKey eq @p", {"p": REFUSALS}))) == 1
+    runtime.email_login()._purge_guards(datetime.now(UTC) + timedelta(days=2))
+    assert list(runtime.tables().query(storage.LOGIN_GUARDS, "PartitionKey eq @p", {"p": REFUSALS})) == []
