@@ -12,13 +12,19 @@ One client library, ``requests`` (already pinned for Graph), one ``Session`` per
   body (a ``Content-Length`` above it is refused before reading).
 - Retries: at most ``attempts`` attempts for what may pass (no answer, a reset, a truncated body,
   a timeout, 408, 429, 5xx), waiting ``backoff * 2**n`` (with jitter; a server's ``Retry-After``
-  up to 60 s) in between. Anything else (404, 403, a redirect to ``http://``, too large) fails at
-  once. Redirects (at most 3) are followed by hand so every hop must be ``https://``.
+  up to 60 s) in between. Anything else (404, 403, a redirect to ``http://``, too large, an address
+  that cannot be used) fails at once. Redirects (at most 3) are followed by hand so every hop must
+  be ``https://``.
+- Whatever ``requests`` or ``urllib3`` raise becomes a ``SourceFetchError``: a malformed address (a
+  redirect's ``Location`` such as ``https://[::1``, a host label over 63 characters, a port out of
+  range) fails at once, anything else may pass and is retried. One source's trouble never ends
+  the sync.
 
 Nothing here logs a body; errors name the host and the reason only.
 """
 from __future__ import annotations
 
+import http.client
 import logging
 import random
 import time
@@ -77,7 +83,7 @@ class SourceFetcher:
         self._session.headers["Accept-Encoding"] = "gzip"
 
     def fetch(self, url: str, etag: str = "", last_modified: str = "") -> Fetched:
-        host = urlsplit(url).hostname or "?"
+        host = _host(url)
         requests_made = 0
         last: SourceFetchError | None = None
         for attempt in range(self.attempts):
@@ -104,6 +110,7 @@ class SourceFetcher:
 
     def _attempt(self, url: str, etag: str, last_modified: str) -> tuple[Fetched, int]:
         import requests
+        import urllib3.exceptions
 
         started = time.monotonic()
         headers = {}
@@ -126,11 +133,20 @@ class SourceFetcher:
                 raise _Failed(SourceFetchError("TLS verification failed"), made) from None
             except requests.exceptions.Timeout:
                 raise _Failed(SourceFetchError("timed out", transient=True), made) from None
-            except requests.exceptions.RequestException as error:
+            except ValueError as error:
+                # requests' InvalidURL, InvalidSchema, InvalidHeader; urllib3's LocationParseError (a host
+                # label over 63 characters, found only when connecting); UnicodeError of the IDNA codec.
+                raise _Failed(SourceFetchError(f"an address that cannot be used ({type(error).__name__})"),
+                              made) from None
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
+                    OSError) as error:
                 raise _Failed(SourceFetchError(f"no answer ({type(error).__name__})", transient=True), made) from None
             with response:
                 if response.status_code in (301, 302, 303, 307, 308) and response.headers.get("Location"):
-                    url = urljoin(url, response.headers["Location"])
+                    try:
+                        url = _redirect_target(url, response.headers["Location"])
+                    except SourceFetchError as error:
+                        raise _Failed(error, made) from None
                     continue
                 if response.status_code == 304:
                     return Fetched(None, response.headers.get("ETag", etag),
@@ -165,7 +181,8 @@ class SourceFetcher:
                 if size > self.max_bytes:
                     raise _Failed(SourceFetchError(f"larger than {self.max_bytes} bytes"), made)
                 parts.append(part)
-        except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as error:
+        except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, http.client.HTTPException,
+                OSError, ValueError) as error:   # ValueError: a read on a connection closed under it
             reason = "the body was cut short" if isinstance(error, urllib3.exceptions.ProtocolError) \
                 else f"reading the body failed ({type(error).__name__})"
             raise _Failed(SourceFetchError(reason, transient=True), made) from None
@@ -179,6 +196,27 @@ class _Failed(Exception):
     def __init__(self, error: SourceFetchError, requests: int) -> None:
         super().__init__(error.reason)
         self.error, self.requests = error, requests
+
+
+def _redirect_target(current: str, location: str) -> str:
+    """The absolute address a redirect's ``Location`` names; a malformed one (``https://[::1``, a port
+    out of range, no host) fails the source at once instead of raising ``ValueError`` out of the run."""
+    try:
+        target = urljoin(current, location)
+        parts = urlsplit(target)
+        if not parts.hostname or parts.port == 0:      # .port raises ValueError when out of range
+            raise ValueError(target)
+    except ValueError:
+        raise SourceFetchError("a redirect to a malformed address") from None
+    return target
+
+
+def _host(url: str) -> str:
+    """The host of ``url`` for a message (never its path, query or user info); "?" when unparsable."""
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
 
 
 def _retry_after(value: str | None) -> float | None:

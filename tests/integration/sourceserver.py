@@ -16,7 +16,8 @@ class FaultyServer(SourceServer):
     """``faults[name]`` is a queue: each request to ``name`` takes the next fault, if any:
     ``reset`` (connection reset, no answer), ``truncate`` (half the body, then close), ``slow``
     (``slow_seconds`` before the head), ``trickle`` (the body a few bytes at a time), ``500``,
-    ``503`` (with Retry-After: 0), ``404``, ``redirect`` (to itself) and ``redirect-http``.
+    ``503`` (with Retry-After: 0), ``404``, ``redirect`` (to itself), ``redirect-http`` and
+    ``location <value>`` (a 302 with that ``Location`` header, as it is: malformed, another host).
     ``etags = False`` drops ETag (Last-Modified only)."""
 
     def __init__(self, files: dict[str, bytes] | None = None, **kwargs: Any) -> None:
@@ -54,6 +55,12 @@ class FaultyServer(SourceServer):
             scheme = "https" if fault == "redirect" else "http"
             handler.send_response(302)
             handler.send_header("Location", f"{scheme}://127.0.0.1:{self.port}/{name}")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return True
+        if fault.startswith("location "):
+            handler.send_response(302)
+            handler.send_header("Location", fault.split(" ", 1)[1])
             handler.send_header("Content-Length", "0")
             handler.end_headers()
             return True

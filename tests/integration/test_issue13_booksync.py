@@ -184,6 +184,59 @@ def test_issue13_item1_redirects_are_followed_only_to_https(make_sync, server):
     assert sources[1].outcome == "failed" and "non-https" in (sources[1].error or "") and sources[1].requests == 1
 
 
+# A malformed address (security review F2): the source fails at once (an address does not mend by
+# itself), keeps its last good content, and the rest of the run goes on.
+MALFORMED = ["https://[::1", "//[::1/list.txt", "https://127.0.0.1:99999/list.txt",
+             "https://" + "a" * 64 + ".example/list.txt"]
+
+
+@pytest.mark.parametrize("location", MALFORMED)
+def test_d3_a_malformed_redirect_fails_that_source_alone_and_keeps_its_last_good_content(make_sync, server,
+                                                                                         location):
+    make_sync().run()
+    good = served()
+    server.put("list.txt", text_source(DOMAINS[:110]))
+    server.put("register.csv", register_source(REGISTER + [("nieuw.example", "Nieuw", "ja")]))
+    server.faults["list.txt"] = [f"location {location}"]
+    before = server.requests["list.txt"]
+    report = make_sync().run().variants[0]
+    listed, register = report.sources
+    assert listed.outcome == "failed" and listed.error
+    assert server.requests["list.txt"] - before == 1                          # not retried: not transient
+    assert register.outcome == "changed" and report.outcome == "partial"
+    assert set(served()) == set(good) | {"nieuw.example"}
+
+
+def test_d3_a_source_address_that_cannot_be_used_fails_that_source_and_the_operator_gets_200(
+        app_env, server, ca_bundle, tmp_path, functions, monkeypatch):
+    """A host label over 63 characters: urllib3 refuses it when connecting (LocationParseError)."""
+    import azure.functions as func
+    from helpers import json_of
+
+    from sendsecure.provision import service_credential
+
+    bad = "https://" + "a" * 64 + ".example/list.txt"
+    definition = tmp_path / "review-f2.json"
+    definition.write_text(json.dumps({
+        "zorgmail": {"sources": [{"url": bad, "format": "zorgmail_text", "network": "zorgmail"},
+                                 {"url": server.url("register.csv"), "format": "nta_register_csv"}]},
+        "sigra": {"sources": [{"url": server.url("register.csv"), "format": "nta_register_csv"}]}}))
+    monkeypatch.setenv("DOMAIN_BOOK_SOURCES", str(definition))
+    monkeypatch.setenv("BOOK_SYNC_CA_BUNDLE", ca_bundle)
+    runtime.reset()
+    credential, _ = service_credential("book-sync")
+    request = func.HttpRequest("POST", "http://127.0.0.1/api/v1/admin/domain-book/sync",
+                               headers={"authorization": f"Bearer {credential}"}, body=b"")
+    response = functions["sync_domain_book_now"].get_user_function()(request)
+    assert response.status_code == 200, response.get_body()
+    variants = {v["variant"]: v for v in json_of(response)["variants"]}
+    assert variants["sigra"]["outcome"] == "changed"
+    zorgmail = variants["zorgmail"]
+    assert zorgmail["outcome"] == "failed" and zorgmail["sources"][0]["outcome"] == "failed"
+    assert zorgmail["sources"][0]["requests"] == 1 and zorgmail["sources"][0]["error"]
+    assert zorgmail["sources"][1]["outcome"] == "changed"
+
+
 def test_issue13_item1_tls_is_verified_against_the_ca_bundle_setting(make_sync, server):
     answer = make_sync(ca="").run()                         # the default bundle does not know the test CA
     assert all(s.outcome == "failed" and "TLS" in (s.error or "") for s in answer.variants[0].sources)
