@@ -13,8 +13,9 @@ One client library, ``requests`` (already pinned for Graph), one ``Session`` per
 - Retries: at most ``attempts`` attempts for what may pass (no answer, a reset, a truncated body,
   a timeout, 408, 429, 5xx), waiting ``backoff * 2**n`` (with jitter; a server's ``Retry-After``
   up to 60 s) in between. Anything else (404, 403, a redirect to ``http://``, too large, an address
-  that cannot be used) fails at once. Redirects (at most 3) are followed by hand so every hop must
-  be ``https://``.
+  that cannot be used) fails at once. Redirects (at most 3) are followed by hand, and only to
+  ``https://`` on the same host and port as the source's address: a source taken over must not
+  point the sync at another (internal) HTTPS service; a redirect elsewhere fails the source at once.
 - Whatever ``requests`` or ``urllib3`` raise becomes a ``SourceFetchError``: a malformed address (a
   redirect's ``Location`` such as ``https://[::1``, a host label over 63 characters, a port out of
   range) fails at once, anything else may pass and is retried. One source's trouble never ends
@@ -119,6 +120,7 @@ class SourceFetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         made = 0
+        origin = _origin(url)
         for _hop in range(MAX_REDIRECTS + 1):
             if not url.startswith("https://"):
                 raise _Failed(SourceFetchError("a redirect to a non-https address"), made)
@@ -147,6 +149,10 @@ class SourceFetcher:
                         url = _redirect_target(url, response.headers["Location"])
                     except SourceFetchError as error:
                         raise _Failed(error, made) from None
+                    if url.startswith("https://") and _origin(url) != origin:
+                        logger.warning("book source at %s redirects to another host, %s: not followed",
+                                       origin[0], _host(url))
+                        raise _Failed(SourceFetchError("a redirect to another host or port (not followed)"), made)
                     continue
                 if response.status_code == 304:
                     return Fetched(None, response.headers.get("ETag", etag),
@@ -209,6 +215,15 @@ def _redirect_target(current: str, location: str) -> str:
     except ValueError:
         raise SourceFetchError("a redirect to a malformed address") from None
     return target
+
+
+def _origin(url: str) -> tuple[str, int]:
+    """(host, port) of an https address: redirects are followed only where this stays the same."""
+    try:
+        parts = urlsplit(url)
+        return parts.hostname or "", parts.port or 443
+    except ValueError:
+        return "", 0
 
 
 def _host(url: str) -> str:

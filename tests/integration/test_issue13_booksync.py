@@ -184,6 +184,26 @@ def test_issue13_item1_redirects_are_followed_only_to_https(make_sync, server):
     assert sources[1].outcome == "failed" and "non-https" in (sources[1].error or "") and sources[1].requests == 1
 
 
+@pytest.mark.parametrize("elsewhere", ["another host", "another port"])
+def test_d1_a_redirect_to_another_host_or_port_is_not_followed_and_the_source_keeps_its_content(
+        make_sync, server, ca, elsewhere):
+    """Security review F7: a hijacked source must not point the sync at another (internal) HTTPS
+    service. ``localhost`` is the same machine and in the server's certificate: only the name differs."""
+    make_sync().run()
+    good = served()
+    with FaultyServer({"list.txt": text_source(DOMAINS[:110])}, ca=ca) as other:
+        target = (f"https://localhost:{server.port}/list.txt" if elsewhere == "another host"
+                  else other.url("list.txt"))
+        server.put("list.txt", text_source(DOMAINS[:110]))
+        server.faults["list.txt"] = [f"location {target}"]
+        before = server.requests["list.txt"]
+        listed = make_sync().run().variants[0].sources[0]
+        assert other.requests["list.txt"] == 0
+    assert listed.outcome == "failed" and "another host" in (listed.error or "")
+    assert server.requests["list.txt"] - before == 1                          # not retried
+    assert served() == good
+
+
 # A malformed address (security review F2): the source fails at once (an address does not mend by
 # itself), keeps its last good content, and the rest of the run goes on.
 MALFORMED = ["https://[::1", "//[::1/list.txt", "https://127.0.0.1:99999/list.txt",
