@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from sendsecure.adapters import storage
+from sendsecure.core.booksources import hide_url_secrets
 from sendsecure.core.cache import TtlCache
 from sendsecure.core.clock import as_utc, utcnow
 from sendsecure.core.domainbook import BookEntry, DomainBook, merge_entries
@@ -393,14 +394,16 @@ class DomainBookStore:
             lock.release()
 
     def status(self, variant: str) -> BookStatus:
-        """The snapshot's version and sync time with the last error the pointer records."""
+        """The snapshot's version and sync time with the last error the pointer records (any URL in it
+        as its source name: an error stored by a version that named URL sources by their whole URL
+        shows no query or user info until the next sync replaces it; review F1)."""
         try:
             book: DomainBook | None = self.current(variant)
         except Exception as exc:  # noqa: BLE001 - a status reports, it does not fail
             logger.info("domain book %s unavailable (%s)", variant, type(exc).__name__)
             book = None
         pointer = self._pointers.get(variant)
-        error = pointer.last_error if pointer is not None and pointer.last_error else None
+        error = hide_url_secrets(pointer.last_error) if pointer is not None and pointer.last_error else None
         error_at = pointer.last_error_at if error and pointer is not None else None
         if book is None:
             return BookStatus(False, None, None, None, error, error_at)

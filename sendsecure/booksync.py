@@ -195,7 +195,7 @@ class BookSync:
 
     def _plan_variant(self, variant: str, specs: list[SourceSpec], old: BookPointer | None,
                       now: datetime) -> _VariantPlan:
-        previous = {source.name: source for source in old.sources} if old else {}
+        previous = _previous_states(specs, old)
         sources = [self._plan_source(spec, previous.get(spec.name)) for spec in specs]
         problems = [f"{plan.spec.name}: {plan.error}" for plan in sources if plan.error]
         error = "; ".join(problems)[:1000]
@@ -232,7 +232,7 @@ class BookSync:
                               error, now if error else None)
         elif old is not None:
             sources_now = tuple(states) if complete else tuple(
-                next((p.state for p in sources if p.state is not None and p.spec.name == s.name), s)
+                next((p.state for p in sources if p.state is not None and s.name in (p.spec.name, p.spec.url)), s)
                 for s in old.sources)
             new = replace(old, synced_at=synced_at, sources=sources_now, last_error=error,
                           last_error_at=(now if error else None))
@@ -313,7 +313,7 @@ class BookSync:
 
     def _kept(self, spec: SourceSpec, usable: SourceState | None, outcome: str, reason: str, requests: int,
               rejected: int = 0, rejections: list[str] | None = None) -> _SourcePlan:
-        logger.warning("domain book source %s %s: %s; its last good content stays", _safe(spec), outcome, reason)
+        logger.warning("domain book source %s %s: %s; its last good content stays", spec.name, outcome, reason)
         state = replace(usable, error=reason) if usable is not None else None
         return _SourcePlan(spec, state, outcome, None, rejected, rejections or [], reason, requests)
 
@@ -494,6 +494,17 @@ def _same(a: BookPointer, b: BookPointer, *, ignore_synced_at: bool = False) -> 
     return first == second
 
 
-def _safe(spec: SourceSpec) -> str:
-    """A source's name for the log: a URL without its query (which may carry a token)."""
-    return spec.name.split("?", 1)[0]
+def _previous_states(specs: list[SourceSpec], old: BookPointer | None) -> dict[str, SourceState]:
+    """The last state of each source, by its name. A URL source stored under its whole URL (before
+    names hid user info and query, review F1) is found by that URL and renamed; its validators and
+    content hash are dropped, so it is fetched in full and stored again under its name (its entries
+    carry the name as ``source``), and the whole URL leaves storage with its old segment."""
+    stored = {state.name: state for state in old.sources} if old else {}
+    states: dict[str, SourceState] = {}
+    for spec in specs:
+        state = stored.get(spec.name)
+        if state is None and spec.url is not None and spec.url in stored:
+            state = replace(stored[spec.url], name=spec.name, etag="", last_modified="", sha256="")
+        if state is not None:
+            states[spec.name] = state
+    return states

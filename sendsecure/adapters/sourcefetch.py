@@ -21,7 +21,8 @@ One client library, ``requests`` (already pinned for Graph), one ``Session`` per
   range) fails at once, anything else may pass and is retried. One source's trouble never ends
   the sync.
 
-Nothing here logs a body; errors name the host and the reason only.
+Nothing here logs a body; errors name the host and the reason only. urllib3 logs each request
+line at DEBUG, query included (a source's SAS token): a filter on its logger cuts the query off.
 """
 from __future__ import annotations
 
@@ -67,6 +68,20 @@ class Fetched:
         return self.body is None
 
 
+class _WithoutQueries(logging.Filter):
+    """urllib3's request lines (DEBUG) and retry warnings carry the request's path with its query,
+    which may hold a source's token (review F1): the query is replaced by ``?...``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(arg.split("?", 1)[0] + "?..." if isinstance(arg, str) and "?" in arg else arg
+                                for arg in record.args)
+        return True
+
+
+_WITHOUT_QUERIES = _WithoutQueries()
+
+
 class SourceFetcher:
     def __init__(self, *, ca_bundle: str = "", timeout: float = 30.0, max_bytes: int = 32 * 1024 * 1024,
                  attempts: int = 3, backoff: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -82,6 +97,7 @@ class SourceFetcher:
         self._session.trust_env = False          # no proxy or .netrc from the environment
         self._session.headers["User-Agent"] = "sendsecure-booksync"
         self._session.headers["Accept-Encoding"] = "gzip"
+        logging.getLogger("urllib3.connectionpool").addFilter(_WITHOUT_QUERIES)   # once: same object
 
     def fetch(self, url: str, etag: str = "", last_modified: str = "") -> Fetched:
         host = _host(url)

@@ -36,6 +36,11 @@ A variant definition (``domainbook/variants.json``) names, per variant, its sour
 ``load_variant`` reads path sources only; the sync (sendsecure/booksync.py, D1) reads both and
 uses ``read_definition``, ``parse_source``, ``shrink_refusal``, ``diff_entries`` and
 ``book_version`` from here.
+
+A source's **name** is its path as written, or for a URL ``source_name(url)``: the URL without
+user info, query and fragment (a SAS token or a password in them must never show), with a short
+hash of the whole URL when any of those was there. The name is what the sync's answer, health,
+info, the log and the entries' ``source`` show (docs/domain-book-sync.md "Naming a URL source").
 """
 from __future__ import annotations
 
@@ -243,7 +248,7 @@ class SourceSpec:
 
     format: str
     network: str                 # "" for the register (its network comes from each supplier)
-    name: str                    # the path as written, or the URL: the entries' ``source``
+    name: str                    # the path as written, or source_name(url): the entries' ``source``
     path: Path | None = None     # resolved against the definition file's folder
     url: str | None = None
 
@@ -311,10 +316,37 @@ def _source_spec(variant: str, number: int, item: object, folder: Path) -> Sourc
     if url is not None:
         if not isinstance(url, str) or not url.startswith("https://"):
             raise ConfigurationError(f"{where}: a url must be https://")
-        return SourceSpec(format=source_format, network=network, name=url, url=url)
+        return SourceSpec(format=source_format, network=network, name=source_name(url), url=url)
     if not isinstance(path, str) or not path:
         raise ConfigurationError(f"{where}: 'path' must be a non-empty string")
     return SourceSpec(format=source_format, network=network, name=path, path=folder / path)
+
+
+# RFC 3986, appendix B: scheme, authority, path, query, fragment (no urllib in the core).
+_URL_PARTS = re.compile(r"^([^:/?#]+):(?://([^/?#]*))?([^?#]*)(\?[^#]*)?(#.*)?$", re.DOTALL)
+_URLS_IN_TEXT = re.compile(r"https?://[^\s;,]*[^\s;,:.]", re.IGNORECASE)
+NAME_HASH_DIGITS = 8
+
+
+def source_name(url: str) -> str:
+    """How a URL source is named wherever it shows (security review F1): the URL without its user
+    info, query and fragment; when any of those was there, `` [`` + the first ``NAME_HASH_DIGITS``
+    hex digits of the SHA-256 of the whole URL + ``]``, so two sources that differ only there stay
+    two, and a changed token makes a new name. A URL without them is its own name (as before)."""
+    match = _URL_PARTS.match(url)
+    if match is None:
+        return "(an unreadable URL) [" + hashlib.sha256(url.encode()).hexdigest()[:NAME_HASH_DIGITS] + "]"
+    scheme, authority, path = match.group(1), match.group(2) or "", match.group(3)
+    bare = f"{scheme}://{authority.rpartition('@')[2]}{path}"
+    if bare == url:
+        return url
+    return f"{bare} [{hashlib.sha256(url.encode()).hexdigest()[:NAME_HASH_DIGITS]}]"
+
+
+def hide_url_secrets(text: str) -> str:
+    """``text`` with every URL in it replaced by its ``source_name``: for messages written before
+    sources were named that way (a ``last_error`` stored by an older version)."""
+    return _URLS_IN_TEXT.sub(lambda found: source_name(found.group(0)), text)
 
 
 def book_version(entries: dict[str, BookEntry]) -> str:
@@ -356,7 +388,7 @@ def load_variant(variant: str, definition_file: str | Path) -> LoadedBook:
     for spec in specs:
         if spec.url is not None:
             raise ConfigurationError(
-                f"domain book variant {variant!r} has a url source ({spec.url}); load_variant reads "
+                f"domain book variant {variant!r} has a url source ({spec.name}); load_variant reads "
                 "file paths only, url sources are fetched by the domain book sync")
     results = []
     for spec in specs:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from sourceserver import FaultyServer
 
@@ -262,6 +263,111 @@ def test_issue13_item1_tls_is_verified_against_the_ca_bundle_setting(make_sync, 
     assert all(s.outcome == "failed" and "TLS" in (s.error or "") for s in answer.variants[0].sources)
     with pytest.raises(DependencyUnavailable):
         served()
+
+
+# ----- security review F1: a source URL's query and user info show nowhere ----------------------
+
+SECRET = "sig=S3cr3tT0ken%2Bxyz"
+
+
+def secret_url(server: FaultyServer, name: str) -> str:
+    """A SAS-like URL with user info; the test server answers by path and ignores both."""
+    return server.url(name).replace("https://", "https://lezer:Wachtw00rd@") + f"?sv=2024-05-04&sp=r&{SECRET}"
+
+
+def stored_text() -> str:
+    """Everything the book's two tables hold (pointers, lease, every segment chunk)."""
+    tables = runtime.tables()
+    rows = [*tables.query(storage.BOOK_META, "PartitionKey ne ''"), *tables.query(storage.BOOK, "PartitionKey ne ''")]
+    return json.dumps([dict(row) for row in rows], default=str)
+
+
+def shows_no_secret(text: str) -> bool:
+    return "S3cr3t" not in text and "Wachtw00rd" not in text and "sv=2024" not in text
+
+
+def test_d3_a_source_urls_query_and_user_info_show_nowhere(app_env, server, ca_bundle, tmp_path, functions,
+                                                           caplog):
+    from helpers import json_of
+
+    from sendsecure.core.booksources import source_name
+
+    url = secret_url(server, "list.txt")
+    other = url.replace(SECRET, "sig=AnotherToken")          # the same file with another token: a second source
+    definition = tmp_path / "variants.json"
+    definition.write_text(json.dumps({"zorgmail": {"sources": [
+        {"url": url, "format": "zorgmail_text", "network": "zorgmail"},
+        {"url": other, "format": "zorgmail_text", "network": "zorgmail"},
+        {"url": server.url("register.csv"), "format": "nta_register_csv"}]}}))
+    fetcher = SourceFetcher(ca_bundle=ca_bundle, timeout=2, attempts=2, backoff=0.01)
+    sync = BookSync(runtime.books(), definition, fetcher)
+    caplog.set_level("DEBUG")
+    first = sync.run()
+    names_given = [source.name for source in first.variants[0].sources]
+    assert names_given[0] == source_name(url) and len(set(names_given)) == 3
+    assert first.variants[0].outcome == "changed"
+    server.faults["list.txt"] = ["404", "503", "503"]
+    second = sync.run()
+    assert second.variants[0].outcome == "partial" and second.variants[0].error
+    assert source_name(url) in (second.variants[0].error or "")
+    runtime.books().forget()
+    request = __import__("azure.functions", fromlist=["HttpRequest"]).HttpRequest(
+        "GET", "http://127.0.0.1/api/v1/health", headers={}, body=b"")
+    health = json_of(functions["get_health"].get_user_function()(request))
+    assert "answered 404" in health["domain_book"]["variants"]["zorgmail"]["last_error"]
+    assert source_name(url) in {entry.source for entry in served().values()}
+    answers = json.dumps(msgspec.to_builtins([first, second]))
+    for shown in (json.dumps(health), answers, caplog.text, stored_text()):
+        assert shows_no_secret(shown), shown[:2000]
+
+
+def test_d3_a_book_synced_when_sources_were_named_by_their_whole_url_keeps_working(
+        app_env, server, ca_bundle, tmp_path, monkeypatch):
+    """State stored before review F1 (pointer sources and entries named by the whole URL) is found by
+    the URL, keeps protecting (the shrink check, the last good content on a failure) and moves to
+    the new names with one full fetch; afterwards the source is conditional again."""
+    from sendsecure.core import booksources
+
+    url = secret_url(server, "list.txt")
+    definition = tmp_path / "variants.json"
+    definition.write_text(json.dumps({"zorgmail": {"sources": [
+        {"url": url, "format": "zorgmail_text", "network": "zorgmail"},
+        {"url": server.url("register.csv"), "format": "nta_register_csv"}]}}))
+    clock = Clock()
+    fetcher = SourceFetcher(ca_bundle=ca_bundle, timeout=2, attempts=1, backoff=0.01)
+
+    def sync() -> Any:
+        return BookSync(runtime.books(), definition, fetcher, grace_seconds=0, clock=clock).run()
+
+    with monkeypatch.context() as before_the_fix:
+        before_the_fix.setattr(booksources, "source_name", lambda whole: whole)
+        assert sync().variants[0].outcome == "changed"
+    assert not shows_no_secret(stored_text())                 # what a book synced before the fix holds
+    good = served()
+
+    server.faults["list.txt"] = ["404"]                       # the first run after the fix fails that source
+    failing = sync().variants[0]
+    assert failing.outcome == "partial" and failing.sources[0].outcome == "failed"
+    assert served() == good and shows_no_secret(failing.error or "")
+    runtime.books().forget()
+    assert shows_no_secret(runtime.books().status("zorgmail").last_error or "")
+
+    server.put("list.txt", text_source(DOMAINS[:70]))         # shrunk by 30 %: still refused
+    refused = sync().variants[0]
+    assert refused.sources[0].outcome == "refused" and served() == good
+
+    server.put("list.txt", text_source(DOMAINS[:100]))
+    clock.advance(1)
+    moved = sync().variants[0]
+    assert moved.sources[0].outcome == "changed" and moved.sources[0].requests == 1
+    assert set(served()) == set(good) and served()["praktijk-000.example"].source == booksources.source_name(url)
+    clock.advance(1)
+    sync()                                                    # the retired segments go (grace 0)
+    assert shows_no_secret(stored_text())
+    before = server.requests["list.txt"]
+    again = sync().variants[0]
+    assert again.outcome == "unchanged" and again.sources[0].outcome == "unchanged"
+    assert server.requests["list.txt"] - before == 1
 
 
 # ----- item 2: checks, refusals, atomic flips, failures at every write -------------------------

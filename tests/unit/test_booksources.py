@@ -17,10 +17,13 @@ from sendsecure.core.booksources import (
     LoadedBook,
     ParseResult,
     SourceFormatError,
+    hide_url_secrets,
     load_variant,
     parse_address_book_csv,
     parse_nta_register_csv,
     parse_zorgmail_text,
+    read_definition,
+    source_name,
     supplier_slug,
 )
 from sendsecure.core.domainbook import BookEntry, merge_entries
@@ -445,6 +448,41 @@ def _definition(tmp_path: Path, source: dict) -> Path:
 def test_d1_bad_source_definition_is_a_configuration_error(tmp_path, source, message):
     with pytest.raises(ConfigurationError, match=message):
         load_variant("zorgmail", _definition(tmp_path, source))
+
+
+SAS = "https://boek.blob.example/lijst.txt?sv=2024-05-04&se=2030-01-01&sp=r&sig=Zm9vYmFyU0VDUkVU%3D"
+
+
+def test_d1_a_url_source_is_named_without_its_query_and_user_info(tmp_path):
+    """Security review F1: the name shows in health, info, the sync's answer, the log and as the
+    entries' ``source``; a SAS token or a password in the URL must not."""
+    import json
+
+    name = source_name(SAS)
+    assert name.startswith("https://boek.blob.example/lijst.txt [") and "sig" not in name and "?" not in name
+    assert name == source_name(SAS)                                      # stable: it matches the stored state
+    assert source_name(SAS.replace("Zm9v", "YmFy")) != name              # differing only in the query: two
+    with_user = source_name("https://lezer:geheim@boek.example:8443/lijst.txt#deel")
+    assert with_user.startswith("https://boek.example:8443/lijst.txt [") and "geheim" not in with_user
+    assert source_name("https://boek.example/lijst.txt") == "https://boek.example/lijst.txt"  # nothing to hide
+    assert source_name("https://boek.example/lijst.txt?") != "https://boek.example/lijst.txt"
+    definition = tmp_path / "variants.json"
+    definition.write_text(json.dumps({"zorgmail": {"sources": [{"url": SAS, "format": "zorgmail_text",
+                                                                "network": "zorgmail"}]}}), encoding="utf-8")
+    spec, = read_definition("zorgmail", definition)
+    assert spec.name == name and spec.url == SAS
+    with pytest.raises(ConfigurationError) as raised:
+        load_variant("zorgmail", definition)                             # url sources are the sync's
+    assert name in str(raised.value) and "sig" not in str(raised.value)
+
+
+def test_d3_an_error_stored_with_whole_urls_is_shown_without_their_queries():
+    stored = f"{SAS}: boek.blob.example: answered 503; https://lezer:geheim@b.example/x.csv?k=1: timed out"
+    shown = hide_url_secrets(stored)
+    assert "sig=" not in shown and "geheim" not in shown and "k=1" not in shown
+    assert shown.startswith(source_name(SAS) + ": boek.blob.example: answered 503; https://b.example/x.csv [")
+    assert shown.endswith("]: timed out")
+    assert hide_url_secrets("een.txt: cannot read the file") == "een.txt: cannot read the file"
 
 
 def test_d1_definition_file_that_is_not_json_is_a_configuration_error(tmp_path):
