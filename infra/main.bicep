@@ -364,6 +364,7 @@ var appSettings = {
   BOOK_SYNC_MAX_BYTES: ''
   BOOK_SYNC_ATTEMPTS: ''
   BOOK_SYNC_BACKOFF_MS: ''
+  BOOK_SYNC_DEADLINE_SECONDS: '' // 90: a run's fetching, under functionTimeout (host.json, 120 s)
   BOOK_MAX_SHRINK_PERCENT: ''
   BOOK_MAX_AGE_HOURS: ''
   BOOK_GRACE_SECONDS: ''

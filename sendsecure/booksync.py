@@ -6,7 +6,11 @@ default) and ``POST /api/v1/admin/domain-book/sync`` run the same code.
 
 1. **Plan** (reads only): every pointer in one query; each source fetched conditionally with the
    validators of its last good content (an https URL: ``If-None-Match`` / ``If-Modified-Since``;
-   a file: its content hash), parsed only when its bytes changed, then checked: garbage lines
+   a file: its content hash). A URL is fetched at most once per run, however many variants use it
+   (``_RunFetches``; conditionally only when every variant's validators agree), and no fetch, retry
+   or wait goes past the run's deadline (``deadline_seconds`` from its start, well under the
+   Functions timeout): a source left over fails as transient. Sources are parsed only when their
+   bytes changed, then checked: garbage lines
    are counted and left out; empty content, content that is not in its format, or a source that
    shrank by more than ``max_shrink`` is **refused**, a fetch that fails after its retries has
    **failed**; either way that source keeps its last good content. A variant's first generation
@@ -41,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from sendsecure.adapters import storage
-from sendsecure.adapters.sourcefetch import SourceFetcher, SourceFetchError
+from sendsecure.adapters.sourcefetch import Fetched, SourceFetcher, SourceFetchError
 from sendsecure.bookstore import (
     CURRENT,
     LEASE_ROW,
@@ -104,6 +108,47 @@ class _VariantPlan:
     report: BookSyncVariant
 
 
+class _RunFetches:
+    """A run's fetches: each URL at most once (variants share sources; a run that plans again after
+    another run's flip does not fetch again), within the run's deadline.
+
+    ``prepare`` is told, per URL, the validators each variant's last good content has; they go out
+    only when all agree (else one unconditional fetch serves every variant, each comparing the
+    body's hash with its own content). A stored ``304`` serves a variant only when it was asked with
+    that variant's validators (else, rarely: another run changed the state meanwhile, it is asked
+    again); a stored body or failure serves every variant."""
+
+    def __init__(self, fetcher: Callable[[], SourceFetcher], time_left: Callable[[], float]) -> None:
+        self._fetcher = fetcher                  # made on first use: a book of files needs none
+        self._time_left = time_left
+        self._asked: dict[str, set[tuple[str, str]]] = {}
+        self._done: dict[str, tuple[tuple[str, str], Fetched | SourceFetchError]] = {}
+
+    def prepare(self, wanted: list[tuple[str, tuple[str, str]]]) -> None:
+        self._asked = {}
+        for url, validators in wanted:
+            self._asked.setdefault(url, set()).add(validators)
+
+    def fetch(self, url: str, validators: tuple[str, str]) -> tuple[Fetched, tuple[str, str], bool]:
+        """(the answer, the validators it was asked with, whether this call made its requests)."""
+        done = self._done.get(url)
+        if done is not None:
+            asked, result = done
+            if isinstance(result, SourceFetchError):
+                raise SourceFetchError(result.reason, transient=result.transient)   # requests: counted once
+            if not result.unchanged or asked == validators:
+                return result, asked, False
+        agreed = self._asked.get(url, {validators})
+        sent = next(iter(agreed)) if len(agreed) == 1 else ("", "")
+        try:
+            result = self._fetcher().fetch(url, *sent, time_left=self._time_left)
+        except SourceFetchError as error:
+            self._done[url] = (sent, error)
+            raise
+        self._done[url] = (sent, result)
+        return result, sent, True
+
+
 @dataclass
 class _Lease:
     holder: str
@@ -113,8 +158,10 @@ class _Lease:
 
 class BookSync:
     def __init__(self, store: DomainBookStore, definition_file: str | Path, fetcher: SourceFetcher | None = None, *,
-                 max_shrink: float = 0.2, grace_seconds: float = 600, clock: Callable[[], datetime] = utcnow) -> None:
+                 max_shrink: float = 0.2, grace_seconds: float = 600, deadline_seconds: float = 90,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.store = store
+        self.deadline = timedelta(seconds=deadline_seconds)
         self.definition_file = Path(definition_file)
         self._fetcher = fetcher
         self.max_shrink = max_shrink
@@ -130,7 +177,7 @@ class BookSync:
 
         s = get_settings()
         return cls(store, s.domain_book_sources, max_shrink=s.book_max_shrink_percent / 100,
-                   grace_seconds=s.book_grace_seconds)
+                   grace_seconds=s.book_grace_seconds, deadline_seconds=s.book_sync_deadline_seconds)
 
     @property
     def fetcher(self) -> SourceFetcher:
@@ -163,11 +210,17 @@ class BookSync:
         specs = {variant: read_definition(variant, self.definition_file) for variant in names}
         requests = 0
         lease: _Lease | None = None
+        deadline = self._clock() + self.deadline
+        fetches = _RunFetches(lambda: self.fetcher, lambda: (deadline - self._clock()).total_seconds())
         try:
             for attempt in range(2):
                 now = self._clock()
                 pointers = self.store.pointers()
-                plans = [self._plan_variant(variant, specs[variant], pointers.get(variant), now) for variant in names]
+                previous = {variant: _previous_states(specs[variant], pointers.get(variant)) for variant in names}
+                fetches.prepare([(spec.url, _validators(previous[variant].get(spec.name)))
+                                 for variant in names for spec in specs[variant] if spec.url is not None])
+                plans = [self._plan_variant(variant, specs[variant], pointers.get(variant), previous[variant],
+                                            fetches, now) for variant in names]
                 requests += sum(source.requests for plan in plans for source in plan.report.sources)
                 if not self._needs_lease(plans, pointers, now):
                     self._write_status(plans)
@@ -194,9 +247,8 @@ class BookSync:
     # ----- planning -----------------------------------------------------------------------
 
     def _plan_variant(self, variant: str, specs: list[SourceSpec], old: BookPointer | None,
-                      now: datetime) -> _VariantPlan:
-        previous = _previous_states(specs, old)
-        sources = [self._plan_source(spec, previous.get(spec.name)) for spec in specs]
+                      previous: dict[str, SourceState], fetches: _RunFetches, now: datetime) -> _VariantPlan:
+        sources = [self._plan_source(spec, previous.get(spec.name), fetches) for spec in specs]
         problems = [f"{plan.spec.name}: {plan.error}" for plan in sources if plan.error]
         error = "; ".join(problems)[:1000]
         complete = all(plan.state is not None for plan in sources)
@@ -268,16 +320,15 @@ class BookSync:
             error=error or None)
         return _VariantPlan(variant, old, new, segments, report)
 
-    def _plan_source(self, spec: SourceSpec, previous: SourceState | None) -> _SourcePlan:
+    def _plan_source(self, spec: SourceSpec, previous: SourceState | None, fetches: _RunFetches) -> _SourcePlan:
         usable = previous if previous is not None and previous.base else None
         requests = 0
         try:
             if spec.url is not None:
-                fetched = self.fetcher.fetch(spec.url, usable.etag if usable else "",
-                                             usable.last_modified if usable else "")
-                requests = fetched.requests
+                fetched, asked, made = fetches.fetch(spec.url, _validators(usable))
+                requests = fetched.requests if made else 0
                 if fetched.unchanged:
-                    if usable is None:
+                    if usable is None or asked != _validators(usable):
                         raise SourceFetchError("answered 304 although nothing was asked conditionally")
                     state = replace(usable, etag=fetched.etag, last_modified=fetched.last_modified, error="")
                     return _SourcePlan(spec, state, "unchanged", requests=requests, rejected=state.rejected)
@@ -492,6 +543,11 @@ def _same(a: BookPointer, b: BookPointer, *, ignore_synced_at: bool = False) -> 
         first.pop("synced_at", None)
         second.pop("synced_at", None)
     return first == second
+
+
+def _validators(state: SourceState | None) -> tuple[str, str]:
+    """(ETag, Last-Modified) a source's fetch sends: those of its last good content, if any."""
+    return (state.etag, state.last_modified) if state is not None and state.base else ("", "")
 
 
 def _previous_states(specs: list[SourceSpec], old: BookPointer | None) -> dict[str, SourceState]:

@@ -155,6 +155,7 @@ class Settings:
     book_sync_max_bytes: int = 32 * 1024 * 1024
     book_sync_attempts: int = 3
     book_sync_backoff_ms: int = 1000
+    book_sync_deadline_seconds: int = 90    # a whole run's fetching, well under the Functions timeout
     book_max_shrink_percent: int = 20       # a source losing more of its entries is refused
     book_max_age_hours: int = 24            # an older book makes health ``degraded``
     book_grace_seconds: int = 600           # segments out of use are deleted after this
@@ -275,6 +276,10 @@ def _read(env: Mapping[str, str]) -> Settings:
         book_sync_max_bytes=_int(env, "BOOK_SYNC_MAX_BYTES", 32 * 1024 * 1024, 1024),
         book_sync_attempts=_int(env, "BOOK_SYNC_ATTEMPTS", 3, 1),
         book_sync_backoff_ms=_int(env, "BOOK_SYNC_BACKOFF_MS", 1000, 0),
+        # host.json functionTimeout is 120 s (an HTTP answer must come within 230 s): the writes
+        # after the fetches need the rest.
+        book_sync_deadline_seconds=_at_most(env, "BOOK_SYNC_DEADLINE_SECONDS",
+                                            _int(env, "BOOK_SYNC_DEADLINE_SECONDS", 90, 1), 110),
         book_max_shrink_percent=_at_most(env, "BOOK_MAX_SHRINK_PERCENT",
                                          _int(env, "BOOK_MAX_SHRINK_PERCENT", 20, 0), 100),
         book_max_age_hours=_int(env, "BOOK_MAX_AGE_HOURS", 24, 1),

@@ -16,6 +16,9 @@ One client library, ``requests`` (already pinned for Graph), one ``Session`` per
   that cannot be used) fails at once. Redirects (at most 3) are followed by hand, and only to
   ``https://`` on the same host and port as the source's address: a source taken over must not
   point the sync at another (internal) HTTPS service; a redirect elsewhere fails the source at once.
+- The caller's deadline (``time_left``, the sync's run): no attempt starts after it, an attempt's
+  budget is at most what is left, and no wait is begun that would end past it; the source then
+  fails as transient (``the run's deadline``).
 - Whatever ``requests`` or ``urllib3`` raise becomes a ``SourceFetchError``: a malformed address (a
   redirect's ``Location`` such as ``https://[::1``, a host label over 63 characters, a port out of
   range) fails at once, anything else may pass and is retried. One source's trouble never ends
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -99,18 +103,30 @@ class SourceFetcher:
         self._session.headers["Accept-Encoding"] = "gzip"
         logging.getLogger("urllib3.connectionpool").addFilter(_WITHOUT_QUERIES)   # once: same object
 
-    def fetch(self, url: str, etag: str = "", last_modified: str = "") -> Fetched:
+    def fetch(self, url: str, etag: str = "", last_modified: str = "", *,
+              time_left: Callable[[], float] | None = None) -> Fetched:
+        """``url`` fetched (conditionally when validators are given); ``time_left`` answers the seconds
+        left before the caller's deadline. ``SourceFetchError`` when it cannot be had."""
         host = _host(url)
+        left = time_left or _unbounded
         requests_made = 0
         last: SourceFetchError | None = None
         for attempt in range(self.attempts):
-            if attempt:
+            if last is not None:
                 delay = self.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
-                if last is not None and last.retry_after is not None:
+                if last.retry_after is not None:
                     delay = max(delay, last.retry_after)
+                if delay >= left():
+                    last = SourceFetchError(f"{last.reason}; no time for another attempt before the run's deadline",
+                                            transient=True)
+                    break
                 self._sleep(delay)
+            budget = min(self.timeout, left())
+            if budget <= 0:
+                last = SourceFetchError("not fetched: the run's deadline had passed", transient=True)
+                break
             try:
-                fetched, made = self._attempt(url, etag, last_modified)
+                fetched, made = self._attempt(url, etag, last_modified, budget)
                 return Fetched(fetched.body, fetched.etag, fetched.last_modified, requests_made + made)
             except _Failed as failed:
                 requests_made += failed.requests
@@ -125,7 +141,7 @@ class SourceFetcher:
 
     # ----- one attempt ------------------------------------------------------------------
 
-    def _attempt(self, url: str, etag: str, last_modified: str) -> tuple[Fetched, int]:
+    def _attempt(self, url: str, etag: str, last_modified: str, timeout: float) -> tuple[Fetched, int]:
         import requests
         import urllib3.exceptions
 
@@ -140,7 +156,7 @@ class SourceFetcher:
         for _hop in range(MAX_REDIRECTS + 1):
             if not url.startswith("https://"):
                 raise _Failed(SourceFetchError("a redirect to a non-https address"), made)
-            left = self.timeout - (time.monotonic() - started)
+            left = timeout - (time.monotonic() - started)
             if left <= 0:
                 raise _Failed(SourceFetchError("timed out", transient=True), made)
             made += 1
@@ -177,12 +193,12 @@ class SourceFetcher:
                     raise _Failed(SourceFetchError(
                         f"answered {response.status_code}", transient=response.status_code in TRANSIENT_STATUS,
                         retry_after=_retry_after(response.headers.get("Retry-After"))), made)
-                body = self._read(response, started, made)
+                body = self._read(response, started, made, timeout)
                 return Fetched(body, response.headers.get("ETag", ""), response.headers.get("Last-Modified", ""),
                                made), made
         raise _Failed(SourceFetchError("too many redirects"), made)
 
-    def _read(self, response: Any, started: float, made: int) -> bytes:
+    def _read(self, response: Any, started: float, made: int, timeout: float) -> bytes:
         import requests
         import urllib3.exceptions
 
@@ -194,7 +210,7 @@ class SourceFetcher:
         raw = response.raw
         try:
             while True:
-                if time.monotonic() - started > self.timeout:
+                if time.monotonic() - started > timeout:
                     raise _Failed(SourceFetchError("timed out reading the body", transient=True), made)
                 part = raw.read1(READ_SIZE, decode_content=True)
                 if not part:
@@ -218,6 +234,10 @@ class _Failed(Exception):
     def __init__(self, error: SourceFetchError, requests: int) -> None:
         super().__init__(error.reason)
         self.error, self.requests = error, requests
+
+
+def _unbounded() -> float:
+    return math.inf
 
 
 def _redirect_target(current: str, location: str) -> str:

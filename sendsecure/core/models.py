@@ -476,13 +476,14 @@ class BookSyncSource(msgspec.Struct, omit_defaults=True):
     """One source of a variant in a sync: ``refused`` (empty, shrunk too far, not in its format)
     and ``failed`` (not fetched) keep that source's last good content."""
 
-    name: str                 # the path or URL of the variant definition
+    name: str                 # the path, or the URL without user info and query (booksources.source_name)
     outcome: SourceOutcome
     entries: int              # the source's entries in the book after this sync
     rejected: int = 0         # lines of the accepted content that were left out (garbage)
     rejections: list[str] = msgspec.field(default_factory=list)  # "line N: reason", the first 10, no values
     error: str | None = None
-    requests: int = 0         # HTTP requests made (0 for a file)
+    requests: int = 0         # HTTP requests made for it in this run (0 for a file, or a URL another
+                              # variant fetched in this run: each URL is fetched once per run)
 
 
 class BookSyncVariant(msgspec.Struct):

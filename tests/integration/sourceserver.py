@@ -6,6 +6,7 @@ import socket
 import struct
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -16,8 +17,10 @@ class FaultyServer(SourceServer):
     """``faults[name]`` is a queue: each request to ``name`` takes the next fault, if any:
     ``reset`` (connection reset, no answer), ``truncate`` (half the body, then close), ``slow``
     (``slow_seconds`` before the head), ``trickle`` (the body a few bytes at a time), ``500``,
-    ``503`` (with Retry-After: 0), ``404``, ``redirect`` (to itself), ``redirect-http`` and
-    ``location <value>`` (a 302 with that ``Location`` header, as it is: malformed, another host).
+    ``503`` (with Retry-After: 0), ``maintenance`` (503 with Retry-After: 60), ``404``, ``redirect``
+    (to itself), ``redirect-http`` and ``location <value>`` (a 302 with that ``Location`` header, as
+    it is: malformed, another host). ``on_request(name)``, when set, is called at every request (a
+    test advances its clock there: a request that takes that long, without waiting).
     ``etags = False`` drops ETag (Last-Modified only)."""
 
     def __init__(self, files: dict[str, bytes] | None = None, **kwargs: Any) -> None:
@@ -25,9 +28,12 @@ class FaultyServer(SourceServer):
         self.faults: dict[str, list[str]] = defaultdict(list)
         self.slow_seconds = 3.0
         self.etags = True
+        self.on_request: Callable[[str], None] | None = None
         self._server.handle_error = lambda *args: None  # type: ignore[method-assign]  # resets are the point
 
     def before_answer(self, handler: BaseHTTPRequestHandler, name: str) -> bool:
+        if self.on_request is not None:
+            self.on_request(name)
         if not self.etags and "If-None-Match" in handler.headers:
             del handler.headers["If-None-Match"]
         queue = self.faults.get(name)
@@ -64,12 +70,12 @@ class FaultyServer(SourceServer):
             handler.send_header("Content-Length", "0")
             handler.end_headers()
             return True
-        if fault in ("500", "503", "404"):
+        if fault in ("500", "503", "404", "maintenance"):
             payload = b"error\n"
-            handler.send_response(int(fault))
+            handler.send_response(503 if fault == "maintenance" else int(fault))
             handler.send_header("Content-Length", str(len(payload)))
-            if fault == "503":
-                handler.send_header("Retry-After", "0")
+            if fault in ("503", "maintenance"):
+                handler.send_header("Retry-After", "60" if fault == "maintenance" else "0")
             handler.end_headers()
             handler.wfile.write(payload)
             return True

@@ -265,6 +265,86 @@ def test_issue13_item1_tls_is_verified_against_the_ca_bundle_setting(make_sync, 
         served()
 
 
+# ----- security review F3: one deadline for the run, each URL once -----------------------------
+
+def timed_sync(definition: Path, ca_bundle: str, clock: Clock, slept: list[float], *,
+               deadline: float = 90, attempts: int = 3) -> BookSync:
+    """A sync whose waits only advance its clock (no real sleep), with the default Retry-After cap."""
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.advance(seconds)
+
+    fetcher = SourceFetcher(ca_bundle=ca_bundle, timeout=2, attempts=attempts, backoff=0.01, sleep=sleep)
+    return BookSync(runtime.books(), definition, fetcher, clock=clock, deadline_seconds=deadline)
+
+
+def test_d1_a_source_in_maintenance_cannot_hold_the_run_past_its_deadline(app_env, server, definition, ca_bundle):
+    """Retry-After: 60 three times made a run wait 120 s for one source (host.json functionTimeout:
+    120 s). Now no wait ends past the deadline: that source fails as transient, keeps its content."""
+    clock, slept = Clock(), []
+    sync = timed_sync(definition, ca_bundle, clock, slept)
+    sync.run()
+    good = served()
+    server.put("list.txt", text_source(DOMAINS[:110]))
+    server.put("register.csv", register_source(REGISTER + [("nieuw.example", "Nieuw", "ja")]))
+    server.faults["list.txt"] = ["maintenance"] * 3
+    started = clock.now
+    report = sync.run().variants[0]
+    assert sum(slept) <= 90 and clock.now - started <= timedelta(seconds=90)
+    listed, register = report.sources
+    assert listed.outcome == "failed" and "deadline" in (listed.error or "") and listed.requests == 2
+    assert register.outcome == "changed" and report.outcome == "partial"
+    assert set(served()) == set(good) | {"nieuw.example"}
+
+
+def test_d1_sources_left_when_the_deadline_passes_fail_as_transient_without_a_request(
+        app_env, server, definition, ca_bundle):
+    clock, slept = Clock(), []
+    sync = timed_sync(definition, ca_bundle, clock, slept, deadline=60)
+    sync.run()
+    good = served()
+    server.put("register.csv", register_source(REGISTER + [("nieuw.example", "Nieuw", "ja")]))
+    server.on_request = lambda name: clock.advance(61) if name == "list.txt" else None   # a 61 s answer
+    before = server.requests["register.csv"]
+    report = sync.run().variants[0]
+    listed, register = report.sources
+    assert listed.outcome == "unchanged"
+    assert register.outcome == "failed" and "deadline" in (register.error or "") and register.requests == 0
+    assert server.requests["register.csv"] == before and slept == []
+    assert served() == good
+    server.on_request = None
+    assert sync.run().variants[0].sources[1].outcome == "changed"   # the next run is on time again
+
+
+def test_d1_a_url_two_variants_share_is_fetched_once_per_run(app_env, server, ca_bundle, tmp_path):
+    sources = [{"url": server.url("list.txt"), "format": "zorgmail_text", "network": "zorgmail"},
+               {"url": server.url("register.csv"), "format": "nta_register_csv"}]
+    definition = tmp_path / "variants.json"
+    definition.write_text(json.dumps({"zorgmail": {"sources": sources}}))
+    clock, slept = Clock(), []
+    timed_sync(definition, ca_bundle, clock, slept).run()
+    definition.write_text(json.dumps({"zorgmail": {"sources": sources}, "sigra": {"sources": sources[1:]}}))
+
+    def requests_of(run: Any) -> tuple[Any, dict[str, int]]:
+        before = dict(server.requests)
+        answer = run()
+        return answer, {name: server.requests[name] - before.get(name, 0) for name in server.requests}
+
+    sync = timed_sync(definition, ca_bundle, clock, slept)
+    # sigra is new (no validators), zorgmail has them: one unconditional fetch serves both.
+    answer, made = requests_of(sync.run)
+    assert made == {"list.txt": 1, "register.csv": 1} and answer.source_requests == 2
+    reports = {report.variant: report for report in answer.variants}
+    assert reports["zorgmail"].outcome == "unchanged" and reports["sigra"].outcome == "changed"
+    answer, made = requests_of(sync.run)                               # both conditional now: one 304
+    assert made == {"list.txt": 1, "register.csv": 1} and answer.source_requests == 2
+    assert all(report.outcome == "unchanged" for report in answer.variants)
+    server.faults["register.csv"] = ["404"]                            # a failure is not asked twice
+    answer, made = requests_of(sync.run)
+    assert made["register.csv"] == 1
+    assert all(report.sources[-1].outcome == "failed" for report in answer.variants)
+
+
 # ----- security review F1: a source URL's query and user info show nowhere ----------------------
 
 SECRET = "sig=S3cr3tT0ken%2Bxyz"

@@ -62,3 +62,21 @@ def test_d3_every_exception_requests_and_urllib3_define_is_one_the_fetcher_catch
                and cls.__module__.startswith(("requests", "urllib3"))]
     assert len(defined) > 40
     assert [cls for cls in defined if not issubclass(cls, caught)] == []
+
+
+def test_d1_the_sync_deadline_setting_defaults_to_90_seconds_and_stays_under_the_function_timeout():
+    """Security review F3: host.json functionTimeout is 120 s; the writes after the fetches need time."""
+    import pytest
+
+    from sendsecure.errors import ConfigurationError
+    from sendsecure.settings import from_environment
+
+    assert from_environment({}).book_sync_deadline_seconds == 90
+    assert from_environment({"BOOK_SYNC_DEADLINE_SECONDS": "110"}).book_sync_deadline_seconds == 110
+    for wrong in ("111", "0", "soon"):
+        with pytest.raises(ConfigurationError, match="BOOK_SYNC_DEADLINE_SECONDS"):
+            from_environment({"BOOK_SYNC_DEADLINE_SECONDS": wrong})
+    from pathlib import Path
+    hours, minutes, seconds = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())[
+        "functionTimeout"].split(":")
+    assert 110 + 10 <= int(hours) * 3600 + int(minutes) * 60 + int(seconds)   # the largest allowed, and the writes
