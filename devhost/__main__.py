@@ -29,7 +29,7 @@ def _worker_count(value: str) -> int:
     value = value.strip()
     if not value:
         return 1
-    return int(value) if value.isdigit() else 0
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 4 else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, quote
 import azure.functions as func
 from azure.functions.timer import TimerRequest
 
+from sendsecure.errors import ascii_number
 from sendsecure.http.httpapi import SECURITY_HEADERS
 from sendsecure.http.routing import RouteTemplate, compile_route, precedence_key
 
@@ -259,8 +260,8 @@ class FunctionHost:
     async def _read_body(receive: Callable, headers: dict[str, str], limit: int) -> bytes:
         """The body, refused by ``Content-Length`` before reading and otherwise (chunked) as soon
         as it passes ``limit``: never more than ``limit`` bytes held."""
-        declared = headers.get("content-length", "").strip()
-        if declared.isdigit() and int(declared) > limit:
+        declared = ascii_number(headers.get("content-length", "").strip())
+        if declared is not None and declared > limit:
             raise _BodyTooLarge
         chunks: list[bytes] = []
         size = 0

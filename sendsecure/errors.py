@@ -114,19 +114,31 @@ DEFAULT_RETRY_AFTER = 5
 MAX_RETRY_AFTER = 3600
 
 
+def ascii_number(text: str, max_digits: int = 18) -> int | None:
+    """``text`` as a whole number when it is 1 to ``max_digits`` ASCII digits, else None.
+
+    ``str.isdigit`` accepts "²" (which ``int`` refuses) and "١٠" (which ``int`` reads as 10), and
+    ``int`` refuses more than 4,300 digits: a header or query that only passes ``isdigit`` can end
+    in a ValueError, so numbers from outside are read with this."""
+    if not text or len(text) > max_digits or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
 def retry_after_seconds(value: str | None) -> int:
     """Seconds from a Retry-After header (delta-seconds or HTTP date), clamped to [1, 3600]."""
     if not value:
         return DEFAULT_RETRY_AFTER
     value = value.strip()
     if value.isdigit():
-        seconds = int(value)
+        number = ascii_number(value)
+        seconds = number if number is not None else MAX_RETRY_AFTER   # "²", or more digits than a day has
     else:
         try:
             moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            seconds = int(moment.timestamp() - time.time() + 0.999)
+        except (TypeError, ValueError, OverflowError):
             return DEFAULT_RETRY_AFTER
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        seconds = int(moment.timestamp() - time.time() + 0.999)
     return max(1, min(MAX_RETRY_AFTER, seconds))

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from sendsecure.errors import ascii_number
+
 logger = logging.getLogger(__name__)
 
 TRANSIENT_STATUS = frozenset((408, 425, 429, 500, 502, 503, 504))
@@ -202,8 +204,8 @@ class SourceFetcher:
         import requests
         import urllib3.exceptions
 
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        declared = ascii_number(response.headers.get("Content-Length", "").strip())
+        if declared is not None and declared > self.max_bytes:
             raise _Failed(SourceFetchError(f"larger than {self.max_bytes} bytes"), made)
         parts: list[bytes] = []
         size = 0
@@ -225,7 +227,7 @@ class SourceFetcher:
                 else f"reading the body failed ({type(error).__name__})"
             raise _Failed(SourceFetchError(reason, transient=True), made) from None
         body = b"".join(parts)
-        if declared.isdigit() and len(body) != int(declared) and not response.headers.get("Content-Encoding"):
+        if declared is not None and len(body) != declared and not response.headers.get("Content-Encoding"):
             raise _Failed(SourceFetchError("the body was cut short", transient=True), made)
         return body
 
@@ -271,6 +273,5 @@ def _host(url: str) -> str:
 
 
 def _retry_after(value: str | None) -> float | None:
-    if value and value.strip().isdigit():
-        return min(float(value.strip()), MAX_RETRY_AFTER)
-    return None
+    seconds = ascii_number((value or "").strip())
+    return min(float(seconds), MAX_RETRY_AFTER) if seconds is not None else None

@@ -29,6 +29,7 @@ from sendsecure.errors import (
     ProblemError,
     ServiceMisconfigured,
     Unauthenticated,
+    ascii_number,
 )
 
 if TYPE_CHECKING:
@@ -200,8 +201,8 @@ def json_body(req: func.HttpRequest, limit: int, *, array: bool = False) -> Any:
 def _body_bytes(req: func.HttpRequest, limit: int) -> bytes:
     """The body of a JSON request: the media type and size checks of ``json_body``."""
     content_type = req.headers.get("content-type", "")
-    declared = req.headers.get("content-length", "").strip()
-    if declared.isdigit() and int(declared) > limit:
+    declared = ascii_number(req.headers.get("content-length", "").strip())
+    if declared is not None and declared > limit:
         raise PayloadTooLarge(f"The request body may be at most {limit} bytes.", extra={"limit": limit})
     body = req.get_body() or b""
     if not content_type and not body:

@@ -11,7 +11,7 @@ import pytest
 from sendsecure.context import DeadlineExceeded
 from sendsecure.core.cache import TtlCache
 from sendsecure.core.clock import as_utc, utcnow
-from sendsecure.errors import Conflict, DependencyUnavailable
+from sendsecure.errors import DEFAULT_RETRY_AFTER, Conflict, DependencyUnavailable, ascii_number, retry_after_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -164,3 +164,17 @@ def test_issue9_item4_the_edge_does_not_sort_sdk_errors() -> None:
 def test_issue9_item4_a_conflict_is_409() -> None:
     response = _answer(Conflict())
     assert response.status_code == 409 and b'"code":"conflict"' in response.get_body()
+
+
+@pytest.mark.parametrize(("text", "expected"), [("12", 12), ("0", 0), ("²", None), ("١٠", None), ("1" * 19, None),
+                                                ("", None), (" 1", None), ("-1", None)])
+def test_api_conventions_a_number_from_outside_is_ascii_digits_only(text, expected):
+    # "²".isdigit() is true and int("²") raises; int() reads "١٠" as 10 and refuses 4,301 digits
+    # (found by review: each was a 500 somewhere a header or query only passed isdigit()).
+    assert ascii_number(text) == expected
+
+
+@pytest.mark.parametrize(("header", "seconds"), [("30", 30), ("²", 3600), ("9" * 5000, 3600), ("0", 1),
+                                                 ("not a date", DEFAULT_RETRY_AFTER), (None, DEFAULT_RETRY_AFTER)])
+def test_api_conventions_an_upstream_retry_after_never_raises(header, seconds):
+    assert retry_after_seconds(header) == seconds
