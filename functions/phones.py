@@ -48,7 +48,7 @@ def lookup_phones(req: func.HttpRequest, session: Session) -> func.HttpResponse:
             wanted[normalise_mailbox(address)] = None
         except InvalidAddress:
             continue
-    found = runtime.phonebook().for_draft(session, wanted)
+    found = runtime.phonebook().lookup(session, wanted)   # recorded (purpose lookup) or 503, never unrecorded
     return json_response(PhoneLookupAnswer([StoredPhone(address=address, **describe(found[address]))
                                             for address in wanted if address in found]), headers=NO_STORE)
 

@@ -93,6 +93,8 @@ def open_sealed(key: bytes, sealed: str, aad: bytes) -> str:
         raise ValueError("the sealed number does not open here") from None
 
 
+READ_ROW_RECIPIENTS = 250   # recipient pseudonyms per phone.read row (41 characters each)
+
 class PhoneBook:
     def __init__(self, tables: storage.TableStore, keys: KeyStore, pseudonyms: Pseudonyms,
                  audit_log: audit.AuditLog, cache_seconds: float = 10.0) -> None:
@@ -134,12 +136,14 @@ class PhoneBook:
         self._record_read(session, "lookup", [row_key])
         return {"address": address, **describe(number)}
 
-    def lookup(self, session: Session, addresses: Iterable[str]) -> list[dict[str, str]]:
-        """The stored numbers of these addresses (only those stored): one partition read, one
-        audit row for the lot."""
+    def lookup(self, session: Session, addresses: Iterable[str]) -> dict[str, str]:
+        """The stored numbers of these addresses (only those stored), address -> E.164: one
+        partition read, recorded as ``phone.read`` with purpose ``lookup`` before anything is
+        returned (``POST /phones/lookup``; a read that cannot be recorded is not answered: the
+        audit's ``DependencyUnavailable`` goes to the caller, 503)."""
         wanted = {self._recipient(session, a): a for a in {self.normalise_address(a) for a in addresses}}
         if not wanted:
-            return []
+            return {}
         rows = self._partition_rows(session)
         found: dict[str, str] = {}
         for row_key in wanted:
@@ -150,7 +154,7 @@ class PhoneBook:
                     found[row_key] = number
         if found:
             self._record_read(session, "lookup", sorted(found))
-        return [{"address": wanted[k], **describe(n)} for k, n in sorted(found.items(), key=lambda kv: wanted[kv[0]])]
+        return {wanted[row_key]: number for row_key, number in found.items()}
 
     def put(self, session: Session, address: str, raw_phone: Any, region: Any, language: str) -> dict[str, str]:
         address = self.normalise_address(address)
@@ -202,9 +206,14 @@ class PhoneBook:
     # ----- audit -------------------------------------------------------------------------
 
     def _record_read(self, session: Session, purpose: str, row_keys: list[str]) -> None:
-        """NEN 7513 access logging: who read which recipients' numbers (pseudonyms), for what."""
-        self._audit.record(PHONE_READ, tenant_id=session.tenant_id, actor=self._person(session), outcome="returned",
-                           purpose=purpose, count=len(row_keys), recipients=",".join(row_keys))
+        """NEN 7513 access logging: who read which recipients' numbers (pseudonyms), for what. A
+        long read is several rows (``part`` 1/n ..): a property holds at most 32K characters, and a
+        lookup may name 1,000 recipients (41 characters each)."""
+        parts = [row_keys[i:i + READ_ROW_RECIPIENTS] for i in range(0, len(row_keys), READ_ROW_RECIPIENTS)] or [[]]
+        for number, part in enumerate(parts, 1):
+            self._audit.record(PHONE_READ, tenant_id=session.tenant_id, actor=self._person(session),
+                               outcome="returned", purpose=purpose, count=len(part), recipients=",".join(part),
+                               **({"part": f"{number}/{len(parts)}"} if len(parts) > 1 else {}))
 
     def record_verdict_read(self, session: Session, row_keys: list[str]) -> None:
         """A read ``for_draft`` handed to its caller (``read_log``) that the caller records alone."""

@@ -180,3 +180,52 @@ def test_issue7_item3_phones_travel_in_bodies_never_in_the_url(call, login, func
         assert response.status_code == 400 and json_of(response)["errors"][0]["field"] == field
     missing = call("remove_phone", "POST", body={}, headers=auth(token))
     assert missing.status_code == 400 and json_of(missing)["errors"][0]["field"] == "address"
+
+
+def _reads():
+    from sendsecure import runtime
+    from sendsecure.adapters import storage
+
+    return [r for r in runtime.tables().query(storage.AUDIT, "PartitionKey ne ''") if r["event"] == "phone.read"]
+
+
+def test_v_r9_s6_a_lookup_is_recorded_as_a_lookup_and_unanswered_when_it_cannot_be(call, login, monkeypatch):
+    """Found by review: the lookup went through the verdict's read, which answers 'nothing stored'
+    when the audit row fails, and recorded it as purpose verdict."""
+    from sendsecure import runtime
+    from sendsecure.errors import DependencyUnavailable
+
+    token = login()
+    put(call, token, RECIPIENT, "0612345678")
+    assert len(json_of(lookup(call, token, RECIPIENT))["phones"]) == 1
+    [row] = _reads()
+    assert row["purpose"] == "lookup" and row["count"] == 1
+
+    audit = runtime.audit_log()
+    real = audit.record
+
+    def refusing(event, **details):
+        if event == "phone.read":
+            raise DependencyUnavailable("audit storage down")
+        return real(event, **details)
+
+    monkeypatch.setattr(audit, "record", refusing)
+    response = lookup(call, token, RECIPIENT)
+    assert response.status_code == 503 and "Retry-After" in response.headers
+    assert "612345678" not in response.get_body().decode()
+
+
+def test_v_r9_a_lookup_of_a_thousand_stored_numbers_is_answered_and_recorded_in_parts(call, login):
+    from sendsecure import runtime
+
+    token = login()
+    addresses = [f"patient{i}@gmail.example" for i in range(1000)]
+    book = runtime.phonebook()
+    session = runtime.sessions().authenticate(token)
+    for address in addresses:
+        book.put(session, address, "0612345678", None, "nl")
+    found = json_of(lookup(call, token, *addresses))["phones"]
+    assert len(found) == 1000
+    rows = _reads()
+    assert sorted(r["part"] for r in rows) == ["1/4", "2/4", "3/4", "4/4"]
+    assert sum(r["count"] for r in rows) == 1000 and all(len(r["recipients"]) < 32_000 for r in rows)
