@@ -283,9 +283,14 @@ class PhoneBook:
         cached = self._rows.get(partition)
         if cached is not None:
             return cached
-        rows = {row["RowKey"]: (row["sealed"], row["key_version"])
-                for row in self._tables.query(storage.PHONES, "PartitionKey eq @p", {"p": partition},
-                                              select=["RowKey", "sealed", "key_version"])}
+        rows: dict[str, tuple[str, str]] = {}
+        for row in self._tables.query(storage.PHONES, "PartitionKey eq @p", {"p": partition},
+                                      select=["RowKey", "sealed", "key_version"]):
+            sealed, version = row.get("sealed"), row.get("key_version")
+            if isinstance(sealed, str) and isinstance(version, str):
+                rows[row["RowKey"]] = (sealed, version)
+            else:   # written outside the app, or damaged: it cannot open, the others still can
+                logger.error("a stored phone row lacks its sealed number or key version; skipped")
         self._rows.put(partition, rows)
         return rows
 
@@ -300,6 +305,9 @@ class PhoneBook:
         return self._keys.current(key_name(tenant_id), fresh=True)
 
     def _open(self, session: PhoneOwner, row: dict[str, Any]) -> str | None:
+        if not isinstance(row.get("sealed"), str) or not isinstance(row.get("key_version"), str):
+            logger.error("a stored phone row lacks its sealed number or key version; skipped")
+            return None
         try:
             key = self._keys.version(key_name(session.tenant_id), row["key_version"])
         except KeyNotFound:

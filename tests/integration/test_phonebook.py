@@ -55,6 +55,20 @@ def test_p4_a_sealed_number_moved_to_another_row_does_not_open(app_env):
     assert book.get(ALICE, "piet@gmail.example")["phone"] == "+31612345678"
 
 
+def test_p4_a_damaged_row_is_skipped_and_the_others_still_open(app_env):
+    """Found by review: one row without its key version (written outside the app) made every
+    lookup and verdict of that person a 500."""
+    book = runtime.phonebook()
+    book.put(ALICE, "piet@gmail.example", "0612345678", None, "nl")
+    [good] = rows()
+    damaged = runtime.pseudonyms().of("recipient:zorg-a", "jan@gmail.example")
+    runtime.tables().upsert(storage.PHONES, {"PartitionKey": good["PartitionKey"], "RowKey": damaged,
+                                             "sealed": good["sealed"]})
+    assert book.for_draft(ALICE, ["piet@gmail.example", "jan@gmail.example"]) == {"piet@gmail.example": "+31612345678"}
+    assert book.lookup(ALICE, ["jan@gmail.example", "piet@gmail.example"]) == {"piet@gmail.example": "+31612345678"}
+    assert book.get(ALICE, "jan@gmail.example") is None
+
+
 def test_p4_rotation_keeps_old_records_readable_and_reseals_on_write(app_env):
     book = runtime.phonebook()
     book.put(ALICE, "piet@gmail.example", "0612345678", None, "nl")
