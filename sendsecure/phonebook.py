@@ -49,6 +49,7 @@ PHONE_SET = "phone.set"
 PHONE_CHANGED = "phone.changed"
 PHONE_DELETED = "phone.deleted"
 PHONE_READ = "phone.read"
+PHONE_RESEALED = "phone.resealed"
 
 
 class PhoneOwner(Protocol):
@@ -318,6 +319,51 @@ class PhoneBook:
         except ValueError:
             logger.error("a stored phone number did not open under its binding (row moved or altered)")
             return None
+
+    # ----- rotation (P4) ---------------------------------------------------------------
+
+    def reseal_tenant(self, tenant_id: str) -> dict[str, int]:
+        """Re-seal every stored number of the tenant that is not under the key's current version
+        (after a rotation), so the old versions can then be disabled. Each row is rewritten under
+        its ETag: a number the user changed meanwhile is already under the current version and is
+        left alone. A row that does not open under its version stays as it is and is counted
+        (``unreadable``). Returns the counts; the run is audited (``phone.resealed``, operator)."""
+        name = key_name(tenant_id)
+        version, key = self._keys.current(name, fresh=True)
+        counts = {"resealed": 0, "current": 0, "unreadable": 0}
+        for row in self._tables.query(storage.PHONES, "PartitionKey ge @low and PartitionKey lt @high",
+                                      {"low": f"{tenant_id}.", "high": f"{tenant_id}/"},
+                                      select=["PartitionKey", "RowKey", "key_version"]):
+            if row.get("key_version") == version:
+                counts["current"] += 1
+                continue
+            outcome = ["current"]
+
+            def reseal(state: dict[str, Any], partition: str = row["PartitionKey"],
+                       row_key: str = row["RowKey"], outcome: list[str] = outcome) -> dict[str, Any] | None:
+                if not state or state.get("key_version") == version:
+                    outcome[0] = "current"                     # deleted or rewritten meanwhile
+                    return None
+                person = partition.split(".", 1)[1]
+                aad = associated_data(tenant_id, person, row_key)
+                try:
+                    old = self._keys.version(name, str(state.get("key_version")))
+                    number = open_sealed(old, str(state.get("sealed")), aad)
+                except (KeyNotFound, ValueError):
+                    outcome[0] = "unreadable"
+                    return None
+                outcome[0] = "resealed"
+                return {**state, "sealed": seal(key, number, aad), "key_version": version}
+
+            self._tables.mutate(storage.PHONES, row["PartitionKey"], row["RowKey"], reseal)
+            counts[outcome[0]] += 1
+        self._rows.pop_where(lambda partition: partition.startswith(f"{tenant_id}."))
+        self._audit.record(PHONE_RESEALED, tenant_id=tenant_id, actor="operator", outcome="done",
+                           key_version=version, **counts)
+        if counts["unreadable"]:
+            logger.error("%d stored phone number(s) of tenant %s did not open under their key version; left as "
+                         "they are", counts["unreadable"], tenant_id)
+        return counts
 
     # ----- offboarding (I2) ------------------------------------------------------------
 

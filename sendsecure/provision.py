@@ -91,6 +91,26 @@ def provision(tenant_ids: Iterable[str], *, tables: bool = True) -> dict[str, ob
     return report
 
 
+def _reseal(tenant_id: str, *, rotate: bool) -> int:
+    """P4 rotation: optionally a new version of the tenant's phone key, then every stored number
+    re-sealed under the current version; prints what it did (counts only)."""
+    from sendsecure.phonebook import key_name
+
+    if runtime.tenant_directory().get(tenant_id) is None:
+        print(f"no onboarded tenant {tenant_id!r}", file=sys.stderr)
+        return 2
+    if rotate:
+        version, _ = runtime.key_store().rotate(key_name(tenant_id))
+        print(f"{key_name(tenant_id)}: new version {version}")
+    counts = runtime.phonebook().reseal_tenant(tenant_id)
+    print(f"re-sealed {counts['resealed']}, already current {counts['current']}, unreadable {counts['unreadable']}")
+    if counts["unreadable"]:
+        print("some numbers did not open under their key version: keep the old versions enabled", file=sys.stderr)
+        return 1
+    print("no stored number needs an older version now: they may be disabled in the key store")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sendsecure.provision", description=__doc__.splitlines()[0])
     parser.add_argument("--tenants", nargs="*", help="tenant definition files or folders (default: TENANT_DEFINITIONS)")
@@ -102,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="destroy the credential of ROLE in --slot (after a rotation to the other slot)")
     parser.add_argument("--slot", choices=("a", "b"), default="a", help="the credential's slot (rotation)")
     parser.add_argument("--credential-file", help="write the credential to this file (mode 0600), not stdout")
+    parser.add_argument("--rotate-phone-key", metavar="TENANT",
+                        help="make a new version of TENANT's phone key and re-seal its stored numbers under it (P4)")
+    parser.add_argument("--reseal-phones", metavar="TENANT",
+                        help="re-seal TENANT's stored numbers under its phone key's current version (after a "
+                             "rotation made elsewhere, or one that stopped half-way)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -114,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             credential, _ = service_credential(args.service_credential, args.slot)
             _hand_over(credential, args.credential_file)
             return 0
+        if args.rotate_phone_key or args.reseal_phones:
+            return _reseal(args.rotate_phone_key or args.reseal_phones, rotate=bool(args.rotate_phone_key))
         if args.retire_service_credential:
             runtime.service_credentials().retire(args.retire_service_credential, args.slot)
             print(f"retired the {args.retire_service_credential} credential in slot {args.slot}")

@@ -84,6 +84,40 @@ def test_p4_rotation_keeps_old_records_readable_and_reseals_on_write(app_env):
     assert book.get(ALICE, "kees@gmail.example")["phone"] == "+31687654321"
 
 
+def test_p4_rotation_re_seals_every_number_so_the_old_version_can_be_retired(app_env, capsys):
+    """Found by review: only a user's own write re-sealed a number, so an old key version could never
+    be disabled without breaking verdicts. The operator's rotation now re-seals them all."""
+    import os
+    from pathlib import Path
+
+    from sendsecure.provision import main
+
+    book = runtime.phonebook()
+    book.put(ALICE, "piet@gmail.example", "0612345678", None, "nl")
+    book.put(BOB, "kees@gmail.example", "0687654321", None, "nl")
+    book.put(CAROL, "anna@gmail.example", "0611111111", None, "nl")          # another tenant: untouched
+    old_version = rows("zorg-a")[0]["key_version"]
+    carol_before = rows("zorg-b")
+    assert main(["--rotate-phone-key", "zorg-a"]) == 0
+    printed = capsys.readouterr().out
+    assert "re-sealed 2, already current 0, unreadable 0" in printed and "612345678" not in printed
+    new_versions = {r["key_version"] for r in rows("zorg-a")}
+    assert len(new_versions) == 1 and old_version not in new_versions
+    assert rows("zorg-b") == carol_before
+    # the old version retired (its file gone): a fresh worker still opens every number
+    (Path(os.environ["LOCAL_KEY_DIR"]) / key_name("zorg-a") / f"{old_version}.key").unlink()
+    runtime.reset()
+    book = runtime.phonebook()
+    assert book.get(ALICE, "piet@gmail.example")["phone"] == "+31612345678"
+    assert book.get(BOB, "kees@gmail.example")["phone"] == "+31687654321"
+    # run again: nothing to do
+    assert main(["--reseal-phones", "zorg-a"]) == 0
+    assert "re-sealed 0, already current 2" in capsys.readouterr().out
+    audited = [r for r in runtime.tables().query(storage.AUDIT, "PartitionKey ne ''") if r["event"] == "phone.resealed"]
+    assert sorted(r["resealed"] for r in audited) == [0, 2] and {r["actor"] for r in audited} == {"operator"}
+    assert main(["--reseal-phones", "no-such-tenant"]) == 2
+
+
 def test_p4_tenants_have_their_own_keys(app_env):
     book = runtime.phonebook()
     book.put(ALICE, "piet@gmail.example", "0612345678", None, "nl")
