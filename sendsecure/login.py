@@ -196,7 +196,17 @@ class EmailCodeLogin:
             reserved["attempts"] = state["attempts"]
             return state
 
-        state = self._tables.mutate(storage.LOGIN_CODES, challenge_id[:2], challenge_id, take_attempt)
+        try:
+            state = self._tables.mutate(storage.LOGIN_CODES, challenge_id[:2], challenge_id, take_attempt)
+        except Exception:
+            # The guess was never tried (storage failed, 503): it is no failure, take it back; else a
+            # user typing the right code through an outage would lock themselves out.
+            try:
+                self._refund("failcli", pair, reservation_id)
+                self._refund("fail", actor, reservation_id)
+            except Exception as error:  # noqa: BLE001 - storage still down: the failure stays counted (safe side)
+                logger.warning("login: a guess storage never tried stays counted (%s)", type(error).__name__)
+            raise
 
         # 3. The same work for every challenge (real, decoy, used up): one MAC, one tenant look-up.
         stored = base64.b64decode(state.get("code_mac") or row.get("code_mac") or "")

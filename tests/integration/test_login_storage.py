@@ -458,3 +458,29 @@ def test_s6_housekeeping_forgets_the_refused_service_credential_counters_too(app
     assert len(list(runtime.tables().query(storage.LOGIN_GUARDS, "PartitionKey eq @p", {"p": REFUSALS}))) == 1
     runtime.email_login()._purge_guards(datetime.now(UTC) + timedelta(days=2))
     assert list(runtime.tables().query(storage.LOGIN_GUARDS, "PartitionKey eq @p", {"p": REFUSALS})) == []
+
+
+def test_a1_a_right_code_that_storage_never_tried_counts_as_no_failure(app_env, outbox, monkeypatch):
+    """Found by review: a guess whose challenge write failed (503) stayed counted, so a user typing
+    the right code eleven times through a storage outage locked themselves out for 15 minutes."""
+    from sendsecure.errors import DependencyUnavailable
+
+    challenge = issue()
+    code = outbox.last_code()
+    tables = runtime.tables()
+    real = tables.mutate
+
+    def codes_down(name, *args, **kwargs):
+        if name == storage.LOGIN_CODES:
+            raise DependencyUnavailable("storage down")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(tables, "mutate", codes_down)
+    for _ in range(12):
+        with pytest.raises(DependencyUnavailable):
+            runtime.email_login().verify(challenge, code, device_id="d", client=OWNER)
+    monkeypatch.setattr(tables, "mutate", real)
+    for kind, subject in (("fail", actor()), ("failcli", pair_key())):
+        guard = runtime.tables().get(storage.LOGIN_GUARDS, kind, subject)
+        assert guard is None or (guard["failures"] == 0 and guard.get("locked_until") is None), kind
+    assert attempt(challenge, code) == "success"
