@@ -131,6 +131,12 @@ class RevokeService:
         own = self._own_organisation(stored)
         revoked_at = utc_text(self._clock())
         won = [False]
+        if stored.revoked_at is None:
+            # Recorded before the mark (S6): if this row cannot be written nothing changes (503), so
+            # no message is ever revoked without a row saying who asked.
+            self._audit.record(MESSAGE_REVOKED, tenant_id=stored.tenant_id, actor=self._actor(session),
+                               outcome="requested", envelope_id=envelope_id,
+                               on_behalf_of=self._pseudonyms.of("mailbox", stored.sender))
 
         def mark(current: StoredEnvelope) -> StoredEnvelope | None:
             won[0] = current.revoked_at is None

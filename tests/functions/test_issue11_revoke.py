@@ -94,8 +94,10 @@ def test_s5_sender_revokes_and_own_organisation_copies_are_recalled(call, login,
     assert fetched.revoked is True and fetched.revoked_at == answer["revoked_at"]
     # audited without addresses or subject
     revoked, recalled = audit_rows(MESSAGE_REVOKED), audit_rows(MESSAGE_RECALL)
-    assert [r["outcome"] for r in revoked] == ["revoked"] and revoked[0]["envelope_id"] == envelope["envelope_id"]
-    assert revoked[0]["own_organisation"] == 2 and revoked[0]["recipients"] == 3
+    assert sorted(r["outcome"] for r in revoked) == ["requested", "revoked"]   # asked (before the mark), done
+    assert {r["envelope_id"] for r in revoked} == {envelope["envelope_id"]}
+    [done] = [r for r in revoked if r["outcome"] == "revoked"]
+    assert done["own_organisation"] == 2 and done["recipients"] == 3
     assert recalled[0]["recalled"] == 1 and recalled[0]["not_found"] == 1 and recalled[0]["failed"] == 0
     text = " ".join(str(v) for row in revoked + recalled for v in row.values())
     assert "ziekenhuis-a" not in text and "huisarts-b" not in text and "Verwijzing" not in text
@@ -384,3 +386,28 @@ def test_s5_s4_a_revoked_message_is_not_sent_again_under_its_message_id(call, lo
                  headers=auth(token))
     assert other.status_code == 409 and json_of(other)["code"] == "message_id_conflict"
     assert [r["reason"] for r in audit_rows("send.refused")].count("message_revoked") == 2
+
+
+
+def test_s6_s5_no_message_is_revoked_without_an_audit_row(call, login, sample_book, graph, monkeypatch):
+    """Found by review: the mark came before the audit row, so an audit store failing then left a
+    revoked message with no row saying who revoked it, and no retry could add one."""
+    from sendsecure.errors import DependencyUnavailable
+
+    token = login(SENDER)
+    envelope = send(call, token)
+    audit = runtime.audit_log()
+    real = audit.record
+
+    def down(event, **details):
+        if event == MESSAGE_REVOKED:
+            raise DependencyUnavailable("audit storage down")
+        return real(event, **details)
+
+    monkeypatch.setattr(audit, "record", down)
+    response = revoke(call, token, envelope["envelope_id"])
+    assert response.status_code == 503
+    assert runtime.envelopes().get(envelope["envelope_id"]).revoked_at is None   # nothing changed
+    monkeypatch.setattr(audit, "record", real)
+    assert revoke(call, token, envelope["envelope_id"]).status_code == 200     # the retry does it all
+    assert sorted(r["outcome"] for r in audit_rows(MESSAGE_REVOKED)) == ["requested", "revoked"]
