@@ -250,11 +250,15 @@ class TableStore:
         ``any_404``: the operation cannot miss an entity, so any 404 means the table is missing
         (an insert's 404 does not always carry the error code)."""
         from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import TableTransactionError
 
         try:
             return operation(self.table(name))
         except ResourceNotFoundError as error:
             if not (any_404 or _table_missing(error)):
+                raise
+        except TableTransactionError as error:   # a batch says it with its own error type
+            if not (error.status_code == 404 and _table_missing(error)):
                 raise
         self._recreate(name)
         return operation(self.table(name))
