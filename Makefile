@@ -104,7 +104,7 @@ lock-upgrade:
 BENCH_LOAD := --seconds 10 --runs 3
 BENCHES := "import_time.py" "engine.py" "adversarial.py" "phones.py" "login_verify.py" \
            "session_load.py $(BENCH_LOAD)" "drafts_load.py $(BENCH_LOAD)" "workers_load.py $(BENCH_LOAD)" \
-           "onsend_frozen.py --seconds 5 --runs 3" "profile_onsend.py --seconds 10" \
+           "onsend_frozen.py --seconds 5 --runs 3" "frozen_burst.py" "profile_onsend.py --seconds 10" \
            "book_sync.py" "addin.py" "send_load.py $(BENCH_LOAD)" "send_load.py $(BENCH_LOAD) --workers 2 \
            --output send_load_2w.json" "send_inprocess.py" "send_inprocess.py --endpoint on-send" "signing.py" "entra_validate.py" "audit_chain.py"
 bench: install addin-build chromium

@@ -118,15 +118,88 @@ def deadline_transport(connection_timeout: float, read_timeout: float, **options
 def table_transport(connection_timeout: float, read_timeout: float):
     """Table Storage's transport: ``http.client`` with a shared keep-alive pool
     (``sendsecure.adapters.transport``: about 0.35 ms of CPU less per call than requests), every
-    attempt bounded by the timeouts and by the request's deadline."""
+    attempt bounded by the timeouts and by the request's deadline, behind a ``NotAnswering``
+    guard (below)."""
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
     from sendsecure.adapters.transport import HttpClientTransport
 
     class DeadlineTableTransport(HttpClientTransport):
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
+            self.guard = NotAnswering()
+
         def send(self, request, **kwargs):
-            return super().send(request, **_bounded(kwargs, connection_timeout, read_timeout))
+            kwargs = _bounded(kwargs, connection_timeout, read_timeout)
+            # A failure within the full timeouts is storage's; one cut short by the request's
+            # deadline says nothing about storage (an on-send's 1 s budget, a slow moment).
+            whole = kwargs["connection_timeout"] >= connection_timeout and kwargs["read_timeout"] >= read_timeout
+            probe = self.guard.admit()
+            answered: bool | None = None
+            try:
+                response = super().send(request, **kwargs)
+                answered = True
+                return response
+            except (ServiceRequestError, ServiceResponseError):
+                answered = False if whole else None
+                raise
+            finally:
+                self.guard.record(probe, answered)
 
     return DeadlineTableTransport(connection_timeout=connection_timeout, read_timeout=read_timeout,
                                   pool_size=POOL_SIZE)
+
+
+class StorageNotAnswering(ConnectionError):
+    """Refused by ``NotAnswering`` without asking storage (not an ``AzureError``: not retried)."""
+
+
+class NotAnswering:
+    """Fail fast while Table Storage is known not to answer (the fault review of 2026-12-01).
+
+    Each request waits for storage up to its deadline, on one of the worker's few function
+    threads; with storage frozen those threads fill and every later request (on-send, health)
+    waits in the queue for one, far past its own deadline. So after ``threshold`` attempts in a row
+    that storage did not answer within the *whole* timeouts (not ones cut short by a request's
+    deadline), only one attempt at a time goes out (the probe); the others fail at once
+    (``StorageNotAnswering``, which the SDK's retry policy does not retry: 503 with Retry-After).
+    The first answer, from the probe or any attempt already under way, closes it again. No timer:
+    storage that comes back is noticed by the next probe."""
+
+    def __init__(self, threshold: int = 2) -> None:
+        self._threshold = threshold
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._probing = False
+
+    @property
+    def open(self) -> bool:
+        return self._failures >= self._threshold
+
+    def admit(self) -> bool:
+        """Whether this attempt is the probe; raises when storage is known not to answer and a
+        probe is already out."""
+        with self._lock:
+            if self._failures < self._threshold:
+                return False
+            if self._probing:
+                raise StorageNotAnswering("Table Storage is not answering (known); not asked again yet")
+            self._probing = True
+            return True
+
+    def record(self, probe: bool, answered: bool | None) -> None:
+        with self._lock:
+            if probe:
+                self._probing = False
+            if answered:
+                if self._failures >= self._threshold:
+                    logger.warning("Table Storage answers again")
+                self._failures = 0
+            elif answered is False:
+                self._failures += 1
+                if self._failures == self._threshold:
+                    logger.error("Table Storage is not answering: one attempt at a time until it does, the "
+                                 "others fail at once (503)")
 
 
 def azure_credential(kind: str, client_id: str) -> Any:
@@ -158,7 +231,8 @@ def _storage_errors() -> Iterator[None]:
     try:
         yield
     except (TimeoutError, ConnectionError) as error:  # DeadlineExceeded from the transport included
-        logger.warning("Table Storage did not answer (%s)", type(error).__name__)
+        if not isinstance(error, StorageNotAnswering):  # that one was logged once, when it began
+            logger.warning("Table Storage did not answer (%s)", type(error).__name__)
         raise DependencyUnavailable("Table Storage does not answer.") from None
     except AzureError as error:
         raise _application_error(error) from None
@@ -211,7 +285,9 @@ class TableStore:
             from azure.data.tables import TableServiceClient
 
             s = self._settings
-            options = dict(transport=_transport(s.storage_timeout_seconds), retry_total=1, retry_connect=1,
+            transport = _transport(s.storage_timeout_seconds)
+            self.guard: NotAnswering = transport.guard   # the fail-fast guard (health and tests read it)
+            options = dict(transport=transport, retry_total=1, retry_connect=1,
                            retry_backoff_factor=0.2)
             if s.tables_connection_string:
                 self._service = TableServiceClient.from_connection_string(s.tables_connection_string, **options)

@@ -227,3 +227,32 @@ def test_issue9_item4_delete_where_keeps_what_keep_says_and_survives_rows_delete
     assert removed == 5
     assert sorted(row["RowKey"] for row in tables.query(storage.LOGIN_GUARDS, "PartitionKey eq 'p'")) == \
         ["00", "02", "04", "06", "08"]
+
+
+def test_issue7_item10_storage_not_answering_holds_one_attempt_at_a_time_and_recovers(app_env, monkeypatch, caplog):
+    """Found by the fault review: with storage frozen every request held a function thread up to its
+    deadline, so on-send and health queued far past theirs. After two attempts storage left
+    unanswered, only one attempt (the probe) goes out; the others fail at once; an answer closes it."""
+    from devhost.azurite import Azurite
+
+    with Azurite() as own:
+        monkeypatch.setenv("TABLES_CONNECTION_STRING", own.connection_string)
+        monkeypatch.setenv("STORAGE_TIMEOUT_SECONDS", "1")
+        runtime.reset()
+        tables = runtime.tables()
+        tables.create_missing_tables()
+        os.killpg(own.process.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(DependencyUnavailable):        # two attempts (the SDK retries once), both unanswered
+                tables.get(storage.SESSIONS, "p", "r")
+            assert tables.guard.open
+            probe = tables.guard.admit()                       # a probe is out (another thread's request)
+            caplog.clear()
+            with pytest.raises(DependencyUnavailable):
+                tables.get(storage.SESSIONS, "p", "r")
+            assert not any("did not answer" in r.getMessage() for r in caplog.records)   # storage was not asked
+            tables.guard.record(probe, None)
+        finally:
+            os.killpg(own.process.pid, signal.SIGCONT)
+        assert tables.get(storage.SESSIONS, "p", "r") is None  # thawed: the next attempt is the probe, and answers
+        assert not tables.guard.open
