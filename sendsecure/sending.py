@@ -178,7 +178,7 @@ class SendService:
         recipients = envelope_recipients(verdict, typed) if verdict.can_send_secure else None
         if recipients is None:
             raise self._refuse(session, "draft_blocked", "send", DraftBlocked(verdict), read)
-        if not draft.subject.strip() and not confirm_empty_subject:                       # V-M1
+        if verdict.needs_confirmation and not confirm_empty_subject:                      # V-M1 (the engine's empty)
             raise self._refuse(session, "subject_confirmation_required", "send", Unprocessable(
                 "subject_confirmation_required", "The subject is empty; confirm that it may be sent so.",
                 errors=[{"field": "confirm_empty_subject", "message": "must be true to send without a subject"}]),

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -349,7 +350,11 @@ def _recipients(run: _Run, draft: Draft, policy: TenantPolicy, stored_phones: Ma
             written = item.address.strip()
             items.append(VerdictRecipient(written, written, UNICODE, item.name, item.field,
                                           EXTERNAL, NO_ROUTE, None, "none", None, shown_false, False, None, None))
-            add("invalid_address", f"recipients/{index}", run.no_entry, address=written)
+            if item.type == "distributionList":   # V-R5: "expand the list" is the fix, whatever it is called
+                lists.add(key)
+                add("distribution_list", f"recipients/{index}", run.no_entry, address=written)
+            else:
+                add("invalid_address", f"recipients/{index}", run.no_entry, address=written)
             if item.field == "bcc":
                 result.bcc_only.append(EXTERNAL)
             continue
@@ -385,11 +390,11 @@ def _outside(run: _Run, result: _Recipients, item: DraftRecipient, index: int, a
     raw_phone = typed_phones.get(address) if typed_phones else None
     # A typed number past RECIPIENT_LIMIT is not parsed (V-R1 blocks such a draft anyway).
     typed = normalise_phone(raw_phone, region) if raw_phone is not None and index < RECIPIENT_LIMIT else None
-    if typed is not None and typed[1] is not None:
-        add(typed[1], target, data, address=shown)     # invalid_phone / not_mobile
     stored = stored_phones.get(address) if stored_phones else None
     has_phone = stored is not None or (typed[0] is not None if typed is not None else raw_phone is not None)
     kind, code, phone_input, finding = route(category, installation, has_phone)
+    if typed is not None and typed[1] is not None and phone_input != "none":
+        add(typed[1], target, data, address=shown)     # invalid_phone / not_mobile, where a number is taken
     if finding is not None:
         add(finding, target, data, address=shown)
     if category is EXTERNAL and book is not None:                                   # X1
@@ -452,13 +457,30 @@ def _attachments(run: _Run, draft: Draft, all_own: bool) -> AttachmentSummary:
                     name=attachment.name, extension=extension)
     if total > ATTACHMENT_LIMIT and not all_own:
         run.add("attachments_too_large", "attachments", {"total_size": total, "limit": ATTACHMENT_LIMIT},
-                size_mb=f"{total / 1048576:.1f}", limit_mb=ATTACHMENT_LIMIT // 1048576)
+                size_mb=_megabytes(total, run.findings.language), limit_mb=ATTACHMENT_LIMIT // 1048576)
     return AttachmentSummary(len(items), total, ATTACHMENT_LIMIT, items, not all_own, list_version)
+
+
+def _megabytes(size: int, language: str) -> str:
+    """MiB with one decimal, rounded up (20 MiB + 1 byte is 20.1, never the limit's 20.0), with the
+    language's decimal mark."""
+    tenths = -(-size * 10 // 1048576)
+    text = f"{tenths // 10}.{tenths % 10}"
+    return text.replace(".", ",") if language in ("nl", "de") else text
+
+
+def _visible(text: str) -> str:
+    """``text`` stripped, and empty when only format characters (zero-width space, joiners, BOM)
+    and white space are left: such a subject shows as empty (V-M1)."""
+    stripped = text.strip()
+    if stripped and all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in stripped):
+        return ""
+    return stripped
 
 
 def _subject(run: _Run, draft: Draft, language: str) -> tuple[str, Language]:
     """V-M1, V-M2, X2: (the subject stripped, the notification language)."""
-    subject = draft.subject.strip()
+    subject = _visible(draft.subject)
     if not subject:
         run.add("empty_subject", "subject", {})
     tag = _LANGUAGE_TAG.search(draft.subject)

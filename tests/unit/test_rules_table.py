@@ -973,3 +973,39 @@ def test_v_o4_empty_draft_intercepts() -> None:
 def test_v_o4_decision_carries_the_verdict() -> None:
     decision = on_send(draft([EXT]), VIEWER)
     assert decision["verdict"]["recipients"][0]["address"] == EXT
+
+
+# ----- found by the rules review of 2026-12-01 ------------------------------------------------
+
+@pytest.mark.parametrize(("installation", "address"), [(VIEWER, EXT), (SMS_OPTIONAL, NTA_D)],
+                         ids=["viewer_external", "sms_optional_nta"])
+def test_v_r3_t1_a_bad_number_typed_where_none_is_taken_does_not_block(installation, address) -> None:
+    verdict = run(draft([address], phones={address: "12"}), installation)
+    assert recipient(verdict, address)["phone_input"] == "none"
+    assert not {"invalid_phone", "not_mobile"} & codes(verdict)
+    assert verdict["can_send_secure"] is True
+
+
+def test_v_r3_a_bad_number_where_one_is_taken_still_blocks() -> None:
+    verdict = run(draft([EXT], phones={EXT: "12"}), SMS_REQUIRED)
+    assert "invalid_phone" in codes(verdict) and verdict["can_send_secure"] is False
+
+
+def test_v_r5_a_distribution_list_that_is_no_address_is_reported_as_a_list() -> None:
+    verdict = run(draft([("team", "distributionList")]))
+    assert "distribution_list" in codes(verdict) and "invalid_address" not in codes(verdict)
+    assert verdict["can_send_secure"] is False
+
+
+@pytest.mark.parametrize("subject", ["\u200b", "\ufeff", " \u2060 ", "\u200d\u200c"])
+def test_v_m1_v_o2_a_subject_of_invisible_characters_is_empty(subject) -> None:
+    verdict = run(draft([COMM], subject=subject))
+    assert "empty_subject" in codes(verdict)
+    assert verdict["auto_send"] is False and verdict["needs_confirmation"] is True
+
+
+@pytest.mark.parametrize(("language", "shown"), [("nl", "20,1"), ("de", "20,1"), ("en", "20.1")])
+def test_v_a1_a_total_over_the_limit_never_reads_as_the_limit(language, shown) -> None:
+    verdict = run(draft([COMM], attachments=[("scan.pdf", ATTACHMENT_LIMIT + 1)]), language=language)
+    [finding] = [f for f in verdict["findings"] if f["code"] == "attachments_too_large"]
+    assert f"{shown} MB" in finding["message"]
