@@ -237,17 +237,17 @@ def _sender(run: _Run, raw_sender: str, own_domains: frozenset[str], session_mai
         return VerdictSender(address, address, "unicode", False, False, None, session_mailbox)
     address, domain = normal
     entry = book.lookup(address, domain) if book is not None else None
+    shown, form = _display(address, book)   # messages name the address as the person reads it
     if domain not in own_domains:
-        add("sender_not_own_organisation", "sender", run.data_of(entry), address=address)
+        add("sender_not_own_organisation", "sender", run.data_of(entry), address=shown)
     if book is not None:
         if entry is None:
-            add("sender_not_in_domain_book", "sender", run.no_entry, address=address)
+            add("sender_not_in_domain_book", "sender", run.no_entry, address=shown)
         else:
             run.sender_nta = entry.nta7516
             data = run.data_of(entry)
-            add("sender_verified", "sender", data, address=address, organisation=entry.organisation or entry.key)
+            add("sender_verified", "sender", data, address=shown, organisation=entry.organisation or entry.key)
             add("sender_nta7516" if entry.nta7516 else "sender_not_nta7516", "sender", data)
-    shown, form = _display(address, book)
     return VerdictSender(address, shown, form, entry is not None, run.sender_nta,
                          entry.organisation if entry else None, session_mailbox)
 
@@ -341,7 +341,9 @@ def _recipients(run: _Run, draft: Draft, policy: TenantPolicy, stored_phones: Ma
         if index is not None:  # counted once; still a distribution list wherever it is marked so
             if item.type == "distributionList" and key not in lists:
                 lists.add(key)
-                add("distribution_list", f"recipients/{index}", run.recipient_data(None), address=key)
+                entry = entries_get(key) or entries_get(key.rpartition("@")[2])
+                add("distribution_list", f"recipients/{index}", run.recipient_data(entry),
+                    address=items[index].display_address)
             continue
         index = seen[key] = len(items)
         if item.field == "to":
@@ -412,7 +414,7 @@ def _outside(run: _Run, result: _Recipients, item: DraftRecipient, index: int, a
     return kind, code, phone_input, stored
 
 
-def _counts(run: _Run, recipients: _Recipients, sender_address: str, has_cc: bool) -> bool:
+def _counts(run: _Run, recipients: _Recipients, sender_address: str, has_cc: bool, sender_shown: str = "") -> bool:
     """V-R1, V-R6, V-R7 over the whole list; X1's unchecked rest (item 9). True when every
     recipient is of the own organisation."""
     add, items = run.add, recipients.items
@@ -438,7 +440,7 @@ def _counts(run: _Run, recipients: _Recipients, sender_address: str, has_cc: boo
         if 0 < inside < len(bcc_only):
             add("bcc_mixed", "recipients", bcc_data)
         elif inside == 0 and (recipients.to_addresses != [sender_address] or has_cc):
-            add("bcc_outside_requires_to_sender", "recipients", bcc_data, address=sender_address)
+            add("bcc_outside_requires_to_sender", "recipients", bcc_data, address=sender_shown or sender_address)
     return all_own
 
 
@@ -526,7 +528,7 @@ def evaluate(
         run.add("domain_book_unavailable", "domain_book", book_data)
     sender = _sender(run, draft.sender or session_mailbox, policy.own_domains, session_mailbox)
     recipients = _recipients(run, draft, policy, stored_phones, language)
-    all_own = _counts(run, recipients, sender.address, bool(draft.cc))
+    all_own = _counts(run, recipients, sender.address, bool(draft.cc), sender.display_address)
     attachments = _attachments(run, draft, all_own)
     subject, notification_language = _subject(run, draft, language)
     can_send_secure = not findings.blocking

@@ -1009,3 +1009,11 @@ def test_v_a1_a_total_over_the_limit_never_reads_as_the_limit(language, shown) -
     verdict = run(draft([COMM], attachments=[("scan.pdf", ATTACHMENT_LIMIT + 1)]), language=language)
     [finding] = [f for f in verdict["findings"] if f["code"] == "attachments_too_large"]
     assert f"{shown} MB" in finding["message"]
+
+
+def test_x1_sender_and_bcc_messages_name_the_address_as_the_person_reads_it() -> None:
+    # docs/validation.md: finding messages name the display address, not the punycode form.
+    sender = "an@zïekenhuis.example"
+    verdict = run(draft([sender], bcc=[EXT], sender=sender))
+    messages = " ".join(f["message"] for f in verdict["findings"])
+    assert "xn--" not in messages and sender in messages
