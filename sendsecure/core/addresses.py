@@ -14,6 +14,24 @@ _LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
+_DOTS = ".\u3002\uff0e\uff61"   # the full stops UTS 46 maps to "."
+
+
+def _valid_a_labels(labels: list[str]) -> bool:
+    """Whether every ``xn--`` label is the punycode of a valid IDNA 2008 label: its Unicode form
+    must be valid too, so the two spellings of one domain give one verdict."""
+    import idna
+
+    for label in labels:
+        if label.startswith("xn--"):
+            try:
+                if idna.encode(idna.decode(label), uts46=True).decode("ascii") != label:
+                    return False
+            except (idna.IDNAError, UnicodeError):
+                return False
+    return True
+
+
 class InvalidAddress(ValueError):
     """Not a usable e-mail address or domain; the message says why, without echoing it."""
 
@@ -21,19 +39,26 @@ class InvalidAddress(ValueError):
 @functools.lru_cache(maxsize=65536)
 def normalise_domain(domain: str) -> str:
     """Lower-case ASCII (punycode) form of a domain; raises ``InvalidAddress``."""
-    text = domain.strip().rstrip(".").lower()
-    if not text or len(text) > 253:
+    text = domain.strip()
+    if len(text) > 253:
         raise InvalidAddress("domain is empty or too long")
     if not text.isascii():
         import idna  # loaded only when a non-ASCII domain comes by
 
         try:
-            text = idna.encode(text, uts46=True).decode("ascii")
-        except idna.IDNAError:
+            # UTS 46 maps case itself (a capital final sigma is a sigma, not Python's final sigma)
+            # and its full stops (U+3002 and the like) are dots, also a trailing one.
+            text = idna.encode(text.rstrip(_DOTS), uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError):
             raise InvalidAddress("domain is not a valid internationalised domain name") from None
+    text = text.rstrip(".").lower()
+    if not text or len(text) > 253:
+        raise InvalidAddress("domain is empty or too long")
     labels = text.split(".")
     if len(labels) < 2 or not all(_LABEL_RE.fullmatch(label) for label in labels):
         raise InvalidAddress("domain is not a valid host name")
+    if any(label.startswith("xn--") for label in labels) and not _valid_a_labels(labels):
+        raise InvalidAddress("domain is not a valid internationalised domain name")
     if labels[-1].isdigit():
         raise InvalidAddress("domain is not a valid host name")
     return text

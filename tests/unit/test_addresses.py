@@ -95,3 +95,19 @@ def test_v_r8_invalid_address_message_does_not_echo_the_address():
 
 def test_v_r8_invalid_address_is_a_value_error():
     assert issubclass(InvalidAddress, ValueError)
+
+
+# Found by the rules review of 2026-12-01: two spellings of one domain gave two verdicts.
+@pytest.mark.parametrize(("one", "other"), [
+    ("ιατρειοσ-1.gr", "ΙΑΤΡΕΙΟΣ-1.GR"),            # UTS 46 case mapping, not Python's final sigma
+    ("huisarts-b.example", "huisarts-b.example。"),  # an ideographic full stop is a trailing dot
+    ("bücher.example", "XN--BCHER-KVA.example"),
+])
+def test_v_r8_one_domain_in_two_spellings_is_one_domain(one, other):
+    assert normalise_domain(one) == normalise_domain(other)
+
+
+@pytest.mark.parametrize("domain", ["xn--ls8h.example", "xn--a.example", "xn--zz.example"])
+def test_v_r8_a_punycode_label_whose_unicode_form_is_invalid_is_invalid(domain):
+    with pytest.raises(InvalidAddress):
+        normalise_domain(domain)
