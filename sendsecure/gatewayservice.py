@@ -116,7 +116,7 @@ class GatewayService:
         addresses = recipient_addresses(stored.record)
         latest = utcnow() + FUTURE_LEEWAY
         # Nothing is delivered before the message was sent (a gateway's clock may be a little behind).
-        earliest = datetime.fromisoformat(stored.created_at.replace("Z", "+00:00")) - FUTURE_LEEWAY
+        earliest = datetime.fromisoformat(stored.created_at) - FUTURE_LEEWAY
         errors: list[dict[str, str]] = []
         normal: list[str] = []
         for index, item in enumerate(events):

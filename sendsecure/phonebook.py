@@ -105,7 +105,7 @@ class PhoneBook:
         self._audit = audit_log
         # partition -> (row key -> (sealed, key version)): a person's sealed rows, so that
         # re-validating a draft does not query storage each time. Numbers stay sealed in memory.
-        self._rows: TtlCache[str, dict[str, tuple[str, str]]] = TtlCache(cache_seconds)
+        self._rows: TtlCache[str, dict[str, tuple[Any, Any]]] = TtlCache(cache_seconds)
 
     # ----- keys of rows ----------------------------------------------------------------
 
@@ -279,19 +279,15 @@ class PhoneBook:
                     found[address] = (number, row_key)
         return found
 
-    def _partition_rows(self, session: PhoneOwner) -> dict[str, tuple[str, str]]:
+    def _partition_rows(self, session: PhoneOwner) -> dict[str, tuple[Any, Any]]:
         partition = self._partition(session)
         cached = self._rows.get(partition)
         if cached is not None:
             return cached
-        rows: dict[str, tuple[str, str]] = {}
-        for row in self._tables.query(storage.PHONES, "PartitionKey eq @p", {"p": partition},
-                                      select=["RowKey", "sealed", "key_version"]):
-            sealed, version = row.get("sealed"), row.get("key_version")
-            if isinstance(sealed, str) and isinstance(version, str):
-                rows[row["RowKey"]] = (sealed, version)
-            else:   # written outside the app, or damaged: it cannot open, the others still can
-                logger.error("a stored phone row lacks its sealed number or key version; skipped")
+        # A damaged row (a property missing) is kept as it is: ``_open`` skips it, the others open.
+        rows = {row["RowKey"]: (row.get("sealed"), row.get("key_version"))
+                for row in self._tables.query(storage.PHONES, "PartitionKey eq @p", {"p": partition},
+                                              select=["RowKey", "sealed", "key_version"])}
         self._rows.put(partition, rows)
         return rows
 

@@ -414,7 +414,7 @@ def _outside(run: _Run, result: _Recipients, item: DraftRecipient, index: int, a
     return kind, code, phone_input, stored
 
 
-def _counts(run: _Run, recipients: _Recipients, sender_address: str, has_cc: bool, sender_shown: str = "") -> bool:
+def _counts(run: _Run, recipients: _Recipients, sender_address: str, has_cc: bool, sender_shown: str) -> bool:
     """V-R1, V-R6, V-R7 over the whole list; X1's unchecked rest (item 9). True when every
     recipient is of the own organisation."""
     add, items = run.add, recipients.items
@@ -440,7 +440,7 @@ def _counts(run: _Run, recipients: _Recipients, sender_address: str, has_cc: boo
         if 0 < inside < len(bcc_only):
             add("bcc_mixed", "recipients", bcc_data)
         elif inside == 0 and (recipients.to_addresses != [sender_address] or has_cc):
-            add("bcc_outside_requires_to_sender", "recipients", bcc_data, address=sender_shown or sender_address)
+            add("bcc_outside_requires_to_sender", "recipients", bcc_data, address=sender_shown)
     return all_own
 
 
