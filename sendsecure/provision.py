@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                              "rotation made elsewhere, or one that stopped half-way)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)  # the SDK's request logs: URLs and headers
 
     from sendsecure.core.tenants import load_tenant_files
     from sendsecure.errors import ConfigurationError, DependencyUnavailable
