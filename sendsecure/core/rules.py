@@ -480,18 +480,31 @@ def _visible(text: str) -> str:
     return stripped
 
 
+def _plain(text: str) -> str:
+    """``text`` as a reader sees it, for the checks that read the subject (X2, V-M2): compatibility
+    forms folded (NFKC: full-width ``１２３`` and ``（ＥＮ）``, mathematical digits), invisible format
+    characters dropped (a zero-width space or soft hyphen between digits shows no gap), and the
+    decimal digits of any script read as 0-9."""
+    if text.isascii():
+        return text
+    folded = unicodedata.normalize("NFKC", text)
+    return "".join(str(unicodedata.decimal(ch)) if not ch.isascii() and unicodedata.category(ch) == "Nd" else ch
+                   for ch in folded if unicodedata.category(ch) != "Cf")
+
+
 def _subject(run: _Run, draft: Draft, language: str) -> tuple[str, Language]:
     """V-M1, V-M2, X2: (the subject stripped, the notification language)."""
     subject = _visible(draft.subject)
     if not subject:
         run.add("empty_subject", "subject", {})
-    tag = _LANGUAGE_TAG.search(draft.subject)
+    plain = _plain(draft.subject)
+    tag = _LANGUAGE_TAG.search(plain)
     notification_language = _TAG_LANGUAGES[tag.group(1).lower()] if tag else "nl"
     if tag:
         names = _texts()["_language_names"][language]
         run.add("notification_language", "subject", {"tag": tag.group(0)},
                 language_name=names[notification_language])
-    if subject and contains_bsn(subject):
+    if subject and contains_bsn(plain):
         run.add("bsn_in_subject", "subject", {"check": "eleven-test"})
     return subject, notification_language
 

@@ -612,6 +612,11 @@ CASES: list[Case] = [
       extra=_expect_language("nl")),
     c("V-M2-unknown-tag-dutch-default", VIEWER, draft([EXT], subject="(FR) Renvoi"), absent={"notification_language"},
       extra=_expect_language("nl")),
+    # what the reader sees: a full-width tag, or one with an invisible character inside, is the tag
+    c("V-M2-full-width-tag-english-notification", VIEWER, draft([EXT], subject="\uff08\uff25\uff2e\uff09 Referral"),
+      present={"notification_language"}, extra=_expect_language("en")),
+    c("V-M2-zero-width-space-inside-tag-german-notification", VIEWER, draft([EXT], subject="(D\u200bE) Befund"),
+      present={"notification_language"}, extra=_expect_language("de")),
 
     # ---- V-O1: secure sending only without blocking findings ---------------------------------------
     c("V-O1-warnings-only-can-send", SMS_OPTIONAL, draft([EXT], subject=""), can_send_secure=True,
@@ -715,13 +720,25 @@ CASES: list[Case] = [
                              ("issue7-item18-figure-and-thin-space", "BSN 111\u2007222\u2009333"),
                              ("issue7-item18-ideographic-space", "BSN 111\u3000222\u3000333"),
                              ("issue7-item18-en-dash-and-non-breaking-hyphen", "111\u2013222\u2011333"),
-                             ("issue7-item18-tab", "BSN\t111\t222\t333")]],
+                             ("issue7-item18-tab", "BSN\t111\t222\t333"),
+                             # what the reader sees: invisible format characters show no gap, and
+                             # full-width, mathematical or other-script digits read as digits
+                             ("zero-width-space-shows-no-gap", "111\u200b222\u200b333"),
+                             ("soft-hyphen-shows-no-gap", "BSN 1112\u00ad22333"),
+                             ("word-joiner-inside", "11122\u2060233\u20603"),
+                             ("full-width-digits", "BSN \uff11\uff11\uff11\uff12\uff12\uff12\uff13\uff13\uff13"),
+                             ("full-width-digits-and-space", "\uff11\uff11\uff11\u3000\uff12\uff12\uff12\u3000\uff13\uff13\uff13"),
+                             ("mathematical-bold-digits", "BSN \U0001d7cf\U0001d7cf\U0001d7cf\U0001d7d0\U0001d7d0\U0001d7d0"
+                                                          "\U0001d7d1\U0001d7d1\U0001d7d1"),
+                             ("arabic-indic-digits", "BSN \u0661\u0661\u0661\u0662\u0662\u0662\u0663\u0663\u0663")]],
     *[c(f"X2-{label}-no-warning", VIEWER, draft([COMM], subject=subject), absent={"bsn_in_subject"})
       for label, subject in [("nine-digits-failing-eleven-test", "Nummer 123456789"),
                              ("ten-digits", "Dossier 1112223330"), ("eight-digits", "Dossier 11122233"),
                              ("date", "Afspraak 28-11-2026"), ("phone", "Bel 0612345678"),
                              ("issue7-item18-two-spaces-between-groups", "BSN 111  222  333"),
-                             ("issue7-item18-zero-width-space-is-not-a-space", "111\u200b222\u200b333")]],
+                             ("full-width-nine-digits-failing-eleven-test",
+                              "\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19"),
+                             ("full-width-ten-digits", "\uff11\uff11\uff11\uff12\uff12\uff12\uff13\uff13\uff13\uff10")]],
 ]
 
 
