@@ -87,13 +87,19 @@ def check_shape(token: str) -> None:
         raise TokenRefused("token_malformed", "The bearer token is not an Entra access token (a signed JWT).")
 
 
+HEADER_LIMIT = 2048   # characters of the header segment (base64url)
+
+
 def header_of(token: str) -> dict[str, Any]:
     """The JOSE header of a compact JWS (read without the payload: cheaper than PyJWT's, which
     decodes the whole token), or ``token_malformed``."""
     segment = token.partition(".")[0]
     try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, UnicodeDecodeError):
+        # A JOSE header is a few hundred characters; a long one is not read (nor nested JSON:
+        # json.loads raises RecursionError on deep nesting, which would be a 500).
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))) \
+            if len(segment) <= HEADER_LIMIT else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
         header = None
     if not isinstance(header, dict):
         raise TokenRefused("token_malformed", "The bearer token is not a readable JWT.")

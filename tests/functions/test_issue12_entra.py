@@ -6,6 +6,7 @@ certificate). One test per refusal, each asserting its own code.
 """
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from typing import Any
@@ -243,6 +244,8 @@ def test_issue12_missing_or_garbled_authorization(entra, login, call):
     refused(login("a.b"), 401, "token_malformed")
     refused(login("x" * 20000), 401, "token_malformed")
     refused(login("eyJhbGciOiJSUzI1NiJ9.e30.sig"), 401, "token_malformed")   # RS256 but no kid
+    nested = base64.urlsafe_b64encode(b"[" * 3000).decode().rstrip("=")      # was a 500 (RecursionError)
+    refused(login(nested + ".e30.eA"), 401, "token_malformed")
 
 
 def test_issue12_item1_email_code_tenants_get_login_method_not_allowed(entra, login):

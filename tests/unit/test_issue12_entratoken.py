@@ -115,6 +115,20 @@ def test_issue12_item2_unreadable_headers_are_malformed(segment):
     assert code_of(header_of, segment + ".e30.sig") == "token_malformed"
 
 
+def test_A2_deeply_nested_or_long_headers_are_malformed_not_a_crash():
+    # review 2026-12-01 (evening): "[" * 3000 as the header was an unhandled RecursionError (500)
+    import base64
+
+    from sendsecure.core.entratoken import header_of
+
+    def segment(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    for raw in (b"[" * 3000, b'{"alg":"RS256","kid":' + b"[" * 1400 + b"]" * 1400 + b"}",
+                b'{"alg":"RS256","kid":"k1","x":"' + b"a" * 3000 + b'"}'):
+        assert code_of(header_of, segment(raw) + ".e30.sig") == "token_malformed"
+
+
 def test_issue12_item2_header_of_reads_the_jose_header():
     from sendsecure.core.entratoken import header_of
 
