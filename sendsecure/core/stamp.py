@@ -161,7 +161,7 @@ def verify_stamp(token: str, keys: VerificationKeys, *, now: datetime, leeway: t
         raise StampInvalid("malformed", "the stamp is not a compact JWS")
     try:
         header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
+    except (jwt.PyJWTError, RecursionError):   # deeply nested JSON: json.loads recurses
         raise StampInvalid("malformed", "the stamp's header cannot be read") from None
     if header.get("typ") != STAMP_TYP or header.get("alg") != ALGORITHM or "crit" in header:
         raise StampInvalid("wrong_type", "the token is not a send stamp")
@@ -176,7 +176,7 @@ def verify_stamp(token: str, keys: VerificationKeys, *, now: datetime, leeway: t
         raise StampInvalid("malformed", "the stamp is not a compact JWS") from None
     try:
         payload = json.loads(decoded["payload"])
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise StampInvalid("malformed", "the stamp's claims are not JSON") from None
     claims = _claims_from(payload)
     moment = int(now.timestamp())

@@ -169,6 +169,19 @@ def test_x3_claims_of_the_wrong_shape_are_malformed_even_when_signed(change: dic
     assert caught.value.reason == "malformed"
 
 
+def test_x3_deeply_nested_json_in_a_stamp_is_malformed_not_a_crash() -> None:
+    # a header or (signed) payload of nested arrays made json.loads raise RecursionError
+    nested = base64.urlsafe_b64encode(b"[" * 2000).decode().rstrip("=")
+    with pytest.raises(StampInvalid) as caught:
+        verify_stamp(nested + ".e30.AAAA", KEYS, now=NOW)
+    assert caught.value.reason == "malformed"
+    token = jwt.PyJWS().encode(b"[" * 1200 + b"]" * 1200, KEY.private_key, algorithm="EdDSA",  # within 4,096
+                               headers={"kid": KEY.kid, "typ": "sendsecure-stamp+jwt"})
+    with pytest.raises(StampInvalid) as caught:
+        verify_stamp(token, KEYS, now=NOW)
+    assert caught.value.reason == "malformed"
+
+
 @pytest.mark.parametrize("token", ["", "a.b", "a.b.c", "x" * 5000, "e30.e30.AAAA"])
 def test_x3_garbage_is_malformed(token: str) -> None:
     with pytest.raises(StampInvalid) as caught:
