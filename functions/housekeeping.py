@@ -21,3 +21,6 @@ def purge_expired(timer: func.TimerRequest) -> None:
     audit = daily_housekeeping()
     logger.info("audit log: %d day(s) sealed, %d row(s) purged, %d tenant(s) failed", audit["days_sealed"],
                 audit["rows_purged"], audit["failed"])
+    if audit["refused"]:   # does not heal by itself: an operator must look (docs/operations.md)
+        logger.error("audit log: %d tenant(s) refused sealing: a checkpoint or seal does not verify; verify those "
+                     "tenants' logs", audit["refused"])

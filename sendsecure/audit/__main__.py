@@ -7,7 +7,8 @@
 ``--from``/``--to`` are UTC days (inclusive; default: today). Runs with the deployment's settings
 (storage, key store), like provisioning. Exit status of ``verify``: 0 intact, 1 a break was found
 (the first is printed: partition, row key, reason), 2 bad arguments or configuration, 3 storage or
-the key store unavailable.
+the key store unavailable. ``seal`` and ``purge`` exit 1 when a tenant's sealing was refused (its
+checkpoint or last seal does not verify; the other tenants are still done).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from datetime import UTC, date, datetime, time
 from sendsecure import runtime
 from sendsecure.audit import AUDIT_VERIFIED
 from sendsecure.audit.chain import FIRST_DAY, LAST_DAY, NO_TENANT, day_of, parse_day
-from sendsecure.audit.trail import AuditTrail, daily_housekeeping
+from sendsecure.audit.trail import AuditTrail, SealRefused, daily_housekeeping
 from sendsecure.core.clock import utcnow
 from sendsecure.errors import ConfigurationError, DependencyUnavailable
 
@@ -85,11 +86,18 @@ def main(argv: list[str] | None = None) -> int:
             return _verify(args)
         trail = runtime.audit_trail()
         if args.command == "seal":
+            status = INTACT
             for tenant in _tenants(args):
-                print(f"{tenant}: sealed {len(trail.seal(tenant))} day(s)")
-            return INTACT
-        print(daily_housekeeping(args.tenant))
-        return INTACT
+                try:
+                    print(f"{tenant}: sealed {len(trail.seal(tenant))} day(s)")
+                except SealRefused as refused:
+                    print(f"{tenant}: refused: {refused.reason} at {refused.row_key} (after sealing "
+                          f"{len(refused.sealed)} day(s)); verify the tenant's log", file=sys.stderr)
+                    status = BROKEN
+            return status
+        totals = daily_housekeeping(args.tenant)
+        print(totals)
+        return BROKEN if totals["refused"] else INTACT
     except ConfigurationError as error:
         print(f"configuration: {error}", file=sys.stderr)
         return USAGE

@@ -9,6 +9,9 @@
   first day on gets a seal, also a day without events: each chain's row count, last seq and hash,
   the previous seal's hash, signed (Ed25519, the deployment's signing key, JWS-style
   base64url signature with its ``kid``). The seals of a tenant form one dense chain of days.
+  It goes on only from what it can verify: a checkpoint or the seal it chains onto whose
+  signature does not verify under any published key, or that is missing where one must be,
+  stops the tenant's sealing (``SealRefused``; nothing is re-signed).
 - ``purge(tenant, retention_days, now)``: days before the retention limit that are sealed lose
   their rows and heads; the signed checkpoint records ``purged_through``, so the kept seals
   still verify and a row found in a purged day is a break.
@@ -37,6 +40,7 @@ from sendsecure.audit.chain import (
     b64url_decode,
     check_chain,
     check_head,
+    day_after,
     day_before,
     day_of,
     days,
@@ -66,6 +70,19 @@ logger = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint"           # the tenant's row in auditseals beside its day seals
 SEAL_DELAY = timedelta(minutes=15)  # a day is sealed this long after it ends (late batches land first)
 UNSEALED_GRACE_DAYS = 2             # a day older than this must have a seal once the tenant has any
+
+
+class SealRefused(Exception):
+    """Sealing a tenant stopped: its checkpoint or a seal to chain onto does not verify, or is
+    missing where one must be. ``reason`` is verify's name for it (``checkpoint_invalid``,
+    ``checkpoint_missing``, ``seal_invalid``, ``seal_missing``), ``row_key`` the row of
+    ``auditseals`` (``checkpoint`` or a day), ``sealed`` the days sealed before it (normally none).
+    Nothing was written from there on: a checkpoint someone else wrote is never signed over."""
+
+    def __init__(self, tenant: str, reason: str, row_key: str, sealed: list[str] | None = None) -> None:
+        super().__init__(f"audit sealing of tenant {tenant} refused: {reason} at {row_key}")
+        self.tenant, self.reason, self.row_key = tenant, reason, row_key
+        self.sealed = list(sealed or [])
 
 
 class ChainKeys(Protocol):
@@ -328,42 +345,96 @@ class AuditTrail:
                 ends[writer] = ChainEnd(ends[writer].rows if writer in ends else 0, seq, str(head.get("last_hash")))
         return ends, rewritten
 
+    def _has_seals(self, tenant: str) -> bool:
+        found = self._tables.query(storage.AUDIT_SEALS, "PartitionKey eq @t and RowKey ge @low and RowKey le @high",
+                                   {"t": tenant, "low": FIRST_DAY, "high": LAST_DAY}, select=["RowKey"],
+                                   results_per_page=1)
+        return next(iter(found), None) is not None
+
+    @staticmethod
+    def _refuse(tenant: str, reason: str, row_key: str, sealed: list[str]) -> SealRefused:
+        # Names only: never the stored values (a forger chose them) or anything of the keys.
+        logger.error("audit sealing of tenant %s refused: %s (%s row %s does not verify or is missing); nothing "
+                     "sealed from there, nothing re-signed: verify the tenant's log (docs/operations.md)",
+                     tenant, reason, storage.AUDIT_SEALS, row_key)
+        return SealRefused(tenant, reason, row_key, sealed)
+
+    def _trusted_checkpoint(self, tenant: str, keys: VerificationKeys, sealed: list[str]) -> dict[str, Any] | None:
+        """The tenant's checkpoint when its signature verifies; None for a tenant never sealed.
+        No checkpoint beside seals is refused: sealing would start again from the oldest row left
+        and sign a checkpoint that forgets ``first_day`` and ``purged_through``."""
+        checkpoint = self.checkpoint(tenant)
+        if checkpoint is None and self._has_seals(tenant):
+            checkpoint = self.checkpoint(tenant)   # a first run elsewhere writes it before its first seal
+            if checkpoint is None:
+                raise self._refuse(tenant, "checkpoint_missing", CHECKPOINT, sealed)
+        if checkpoint is not None and not self._signature_ok(checkpoint, keys):
+            raise self._refuse(tenant, "checkpoint_invalid", CHECKPOINT, sealed)
+        return checkpoint
+
     def seal(self, tenant: str, now: datetime | None = None) -> list[str]:
-        """Seal every finished day not sealed yet; returns the days sealed now."""
+        """Seal every finished day not sealed yet; returns the days sealed now. ``SealRefused`` when
+        the checkpoint or the seal to chain onto does not verify (with the same keys as ``verify``:
+        every published version, so a rotation changes nothing) or is missing where one must be."""
         now = now or utcnow()
         last = day_of(now - SEAL_DELAY - timedelta(days=1))
-        checkpoint = self.checkpoint(tenant)
-        if checkpoint is not None:
-            first, start = str(checkpoint["first_day"]), str(checkpoint["sealed_through"])
-        else:
-            found = self._first_day(tenant)
-            if found is None:
-                return []
-            first, start = found, day_before(found)
+        keys = self._verification_keys()
         sealed: list[str] = []
-        previous = self._tables.get(storage.AUDIT_SEALS, tenant, start) if checkpoint is not None else None
-        for day in days(start, last)[1:] if checkpoint is not None else days(first, last):
+        checkpoint = self._trusted_checkpoint(tenant, keys, sealed)
+        if checkpoint is None:
+            found = self._first_day(tenant)
+            if found is None or found > last:
+                return []
+            # The first seal: the checkpoint (nothing sealed yet) is written before it, so a run cut
+            # short between a seal and the checkpoint's move never leaves seals without a checkpoint.
+            checkpoint = self._save_checkpoint(tenant, None, first_day=found)
+        first, through = str(checkpoint["first_day"]), str(checkpoint["sealed_through"])
+        if through and through >= last:
+            return []
+        previous: Mapping[str, Any] | None = None
+        if through:
+            previous = self._tables.get(storage.AUDIT_SEALS, tenant, through)
+            if previous is None:
+                raise self._refuse(tenant, "seal_missing", through, sealed)
+            if not self._signature_ok(previous, keys):
+                raise self._refuse(tenant, "seal_invalid", through, sealed)
+        for day in days(day_after(through) if through else first, last):
             ends, rewritten = self._chain_ends(tenant, day)
-            seal = self._sign(seal_content(tenant, day, ends, seal_hash(previous) if previous is not None else "",
-                                           rewritten))
+            link = seal_hash(previous) if previous is not None else ""
+            seal: Mapping[str, Any] = self._sign(seal_content(tenant, day, ends, link, rewritten))
             try:
-                self._tables.insert(storage.AUDIT_SEALS, seal)
-            except Conflict:   # another instance sealed it: continue from its seal
-                seal = self._tables.get(storage.AUDIT_SEALS, tenant, day) or seal
+                self._tables.insert(storage.AUDIT_SEALS, dict(seal))
+            except Conflict:   # another instance sealed it: continue from its seal, if it is one
+                stored = self._tables.get(storage.AUDIT_SEALS, tenant, day)
+                if stored is None:
+                    raise self._refuse(tenant, "seal_missing", day, sealed) from None
+                if not self._signature_ok(stored, keys) or str(stored.get("prev_seal", "")) != link:
+                    raise self._refuse(tenant, "seal_invalid", day, sealed) from None
+                seal = stored
             logger.info("audit seal %s %s: %d rows, hash %s", tenant, day, seal.get("rows", 0), seal_hash(seal))
             previous = seal
             sealed.append(day)
             self._save_checkpoint(tenant, checkpoint, first_day=first, sealed_through=day)
-            checkpoint = self.checkpoint(tenant)
+            # Read again (a purge elsewhere may have moved it); signed over next only if it verifies.
+            checkpoint = self._trusted_checkpoint(tenant, keys, sealed)
+            if checkpoint is None:
+                raise self._refuse(tenant, "checkpoint_missing", CHECKPOINT, sealed)
         return sealed
 
-    def _save_checkpoint(self, tenant: str, current: Mapping[str, Any] | None, **changes: str) -> None:
+    def _save_checkpoint(self, tenant: str, current: Mapping[str, Any] | None, **changes: str) -> dict[str, Any]:
+        """Write the checkpoint signed: ``current``'s days with ``changes``. Callers pass only a
+        checkpoint whose signature they verified (or None for a tenant's first)."""
         entity = {"PartitionKey": tenant, "RowKey": CHECKPOINT, "first_day": "", "sealed_through": "",
                   "purged_through": ""}
         if current is not None:
             entity.update({k: str(current.get(k, "")) for k in ("first_day", "sealed_through", "purged_through")})
         entity.update(changes)
-        self._tables.upsert(storage.AUDIT_SEALS, self._sign(entity), merge=False)
+        signed = self._sign(entity)
+        self._tables.upsert(storage.AUDIT_SEALS, signed, merge=False)
+        # The row as written (days, kid, signature: nothing secret), in a store the table's writers do
+        # not control: an operator can put back the last genuine one if sealing is refused.
+        logger.info("audit checkpoint %s: %s", tenant, json.dumps(signed, sort_keys=True, separators=(",", ":")))
+        return signed
 
     def purge(self, tenant: str, retention_days: int, now: datetime | None = None) -> tuple[int, str]:
         """Remove the rows and heads of sealed days older than ``retention_days``; (rows removed,
@@ -397,27 +468,45 @@ def seal_and_purge(trail: AuditTrail, audit_log: AuditLog, tenants: Iterable[str
                    now: datetime | None = None) -> dict[str, int]:
     """The daily housekeeping of the log: seal every finished day of every tenant, then purge what
     is past retention; both recorded in the tenant's own log. One tenant failing does not stop the
-    others (it is logged; the next run catches up)."""
+    others (it is logged; the next run catches up). A tenant whose sealing is refused (a checkpoint
+    or seal that does not verify: ``SealRefused``) is not purged either, and stays refused until
+    an operator acts: ``audit.sealed`` with outcome ``refused`` and the reason in its own log, an
+    error in the application log, counted in ``refused`` (and ``failed``)."""
     from sendsecure.audit import AUDIT_PURGED, AUDIT_SEALED
     from sendsecure.errors import DependencyUnavailable
 
-    totals = {"tenants": 0, "days_sealed": 0, "rows_purged": 0, "failed": 0}
+    def recorded_sealed(tenant_id: str | None, sealed: list[str]) -> None:
+        if sealed:
+            audit_log.record(AUDIT_SEALED, tenant_id=tenant_id, actor="housekeeping", outcome="sealed",
+                             first_day=sealed[0], last_day=sealed[-1], days=len(sealed))
+
+    totals = {"tenants": 0, "days_sealed": 0, "rows_purged": 0, "failed": 0, "refused": 0}
     for tenant in tenants:
         tenant_id = None if tenant == NO_TENANT else tenant
         try:
             sealed = trail.seal(tenant, now)
-            if sealed:
-                audit_log.record(AUDIT_SEALED, tenant_id=tenant_id, actor="housekeeping", outcome="sealed",
-                                 first_day=sealed[0], last_day=sealed[-1], days=len(sealed))
+            recorded_sealed(tenant_id, sealed)
             removed, through = trail.purge(tenant, retention_days, now)
             if removed:
                 audit_log.record(AUDIT_PURGED, tenant_id=tenant_id, actor="housekeeping", outcome="purged",
                                  rows=removed, through_day=through, retention_days=retention_days)
+        except SealRefused as refused:   # already logged as an error, naming the row
+            totals["failed"] += 1
+            totals["refused"] += 1
+            totals["days_sealed"] += len(refused.sealed)
+            try:
+                recorded_sealed(tenant_id, refused.sealed)
+                audit_log.record(AUDIT_SEALED, tenant_id=tenant_id, actor="housekeeping", outcome="refused",
+                                 reason=refused.reason, row_key=refused.row_key)
+            except DependencyUnavailable:
+                logger.error("audit housekeeping of tenant %s: its refused sealing could not be recorded in its "
+                             "log", tenant)
+            continue
         except DependencyUnavailable:
             logger.error("audit housekeeping of tenant %s failed; the next run catches up", tenant)
             totals["failed"] += 1
             continue
-        except ValueError:   # a stored day that is none (an unsigned checkpoint someone rewrote)
+        except ValueError:   # a stored day that is none (sealing checks the checkpoint's signature first; a guard)
             logger.error("audit housekeeping of tenant %s failed: a stored day is not valid; verify the tenant's "
                          "log", tenant)
             totals["failed"] += 1
