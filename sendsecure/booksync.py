@@ -66,6 +66,8 @@ from sendsecure.core.booksources import (
     parse_source,
     read_definition,
     shrink_refusal,
+    source_name,
+    stored_source_identity,
     variant_names,
 )
 from sendsecure.core.clock import as_utc, utcnow
@@ -283,9 +285,7 @@ class BookSync:
                               tuple(states), self._retire(old, states, now),
                               error, now if error else None)
         elif old is not None:
-            sources_now = tuple(states) if complete else tuple(
-                next((p.state for p in sources if p.state is not None and s.name in (p.spec.name, p.spec.url)), s)
-                for s in old.sources)
+            sources_now = tuple(states) if complete else _carried_over(old, sources)
             new = replace(old, synced_at=synced_at, sources=sources_now, last_error=error,
                           last_error_at=(now if error else None))
         else:   # no generation yet and not every source usable: only the error is recorded
@@ -545,22 +545,64 @@ def _same(a: BookPointer, b: BookPointer, *, ignore_synced_at: bool = False) -> 
     return first == second
 
 
+def _carried_over(old: BookPointer, sources: list[_SourcePlan]) -> tuple[SourceState, ...]:
+    """An incomplete variant's sources (some source has no content yet): the stored ones, each
+    replaced by this run's state of the same source, also one stored under an older name."""
+    stored = {state.name: state for state in old.sources}
+    now: dict[str, SourceState] = {}
+    for plan in sources:
+        found = _stored_state(plan.spec, stored)
+        if plan.state is not None and found is not None:
+            now[found.name] = plan.state
+    return tuple(now.get(state.name, state) for state in old.sources)
+
+
 def _validators(state: SourceState | None) -> tuple[str, str]:
     """(ETag, Last-Modified) a source's fetch sends: those of its last good content, if any."""
     return (state.etag, state.last_modified) if state is not None and state.base else ("", "")
 
 
 def _previous_states(specs: list[SourceSpec], old: BookPointer | None) -> dict[str, SourceState]:
-    """The last state of each source, by its name. A URL source stored under its whole URL (before
-    names hid user info and query, review F1) is found by that URL and renamed; its validators and
-    content hash are dropped, so it is fetched in full and stored again under its name (its entries
-    carry the name as ``source``), and the whole URL leaves storage with its old segment."""
+    """The last state of each source, by its name (for a URL its identity: the URL without query and
+    user info, so a new SAS token or password finds the state, validators and all, and the shrink
+    check compares with it). A state stored under an older name of the source (``_stored_state``) is
+    renamed and its validators and content hash are dropped: the source is fetched in full once, still
+    checked against its entry count, and stored again under its name (its entries carry the name as
+    ``source``; a whole URL leaves storage with its old segment)."""
     stored = {state.name: state for state in old.sources} if old else {}
     states: dict[str, SourceState] = {}
     for spec in specs:
-        state = stored.get(spec.name)
-        if state is None and spec.url is not None and spec.url in stored:
-            state = replace(stored[spec.url], name=spec.name, etag="", last_modified="", sha256="")
+        state = _stored_state(spec, stored)
+        if state is not None and state.name != spec.name:
+            logger.info("domain book source %s: its state was stored under an older name; it is fetched in "
+                        "full once and stored under its name", spec.name)
+            state = replace(state, name=spec.name, etag="", last_modified="", sha256="")
         if state is not None:
             states[spec.name] = state
     return states
+
+
+def _stored_state(spec: SourceSpec, stored: dict[str, SourceState]) -> SourceState | None:
+    """The stored state of ``spec``, as stored: under its name, else (a URL) under a name an earlier
+    version gave it: the whole URL (before review F1) or its name with a hash of the whole URL (until
+    names became identities), also of a URL with another token (``stored_source_identity``). When two
+    stored states have its identity (a definition that listed one list with two tokens), the one of
+    this very URL is taken, else none (it is fetched as a new source; logged)."""
+    state = stored.get(spec.name)
+    if state is not None or spec.url is None:
+        return state
+    candidates = [state for name, state in stored.items() if stored_source_identity(name) == spec.name]
+    if len(candidates) > 1:
+        exact = [state for state in candidates if state.name in (spec.url, _hashed_name(spec.url))]
+        if len(exact) != 1:
+            logger.warning("domain book source %s: %d states are stored under older names of it; none is "
+                           "taken, it is fetched as a new source", spec.name, len(candidates))
+            return None
+        candidates = exact
+    return candidates[0] if candidates else None
+
+
+def _hashed_name(url: str) -> str:
+    """What ``source_name(url)`` was from review F1 until names became identities."""
+    name = source_name(url)
+    return name if name == url else f"{name} [{hashlib.sha256(url.encode()).hexdigest()[:8]}]"

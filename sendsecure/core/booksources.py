@@ -38,9 +38,11 @@ uses ``read_definition``, ``parse_source``, ``shrink_refusal``, ``diff_entries``
 ``book_version`` from here.
 
 A source's **name** is its path as written, or for a URL ``source_name(url)``: the URL without
-user info, query and fragment (a SAS token or a password in them must never show), with a short
-hash of the whole URL when any of those was there. The name is what the sync's answer, health,
-info, the log and the entries' ``source`` show (docs/domain-book-sync.md "Naming a URL source").
+user info, query and fragment. It is the source's identity (the key of its stored state, which the
+shrink check compares with) and what the sync's answer, health, info, the log and the entries'
+``source`` show: a SAS token or a password must never show, and a new one must not make a new
+source. Two sources of one variant with one name (URLs that differ only in query, user info or
+fragment) are refused (docs/domain-book-sync.md "Naming a URL source").
 """
 from __future__ import annotations
 
@@ -285,8 +287,18 @@ def read_definition(variant: str, definition_file: str | Path) -> list[SourceSpe
     sources = body.get("sources") if isinstance(body, dict) else None
     if not isinstance(sources, list) or not sources:
         raise ConfigurationError(f"domain book variant {variant!r} needs a non-empty 'sources' list")
-    return [_source_spec(variant, number, item, definition_file.parent)
-            for number, item in enumerate(sources, 1)]
+    specs = [_source_spec(variant, number, item, definition_file.parent)
+             for number, item in enumerate(sources, 1)]
+    first: dict[str, int] = {}
+    for number, spec in enumerate(specs, 1):
+        if spec.name in first:
+            raise ConfigurationError(
+                f"sources {first[spec.name]} and {number} of domain book variant {variant!r} are one source, "
+                f"{spec.name}: a source is kept apart from the others by its URL without query and user info "
+                "(those carry its credentials, which change) or by its path, so they would share one stored "
+                "state; list each source once, and give lists that differ only in the query their own path")
+        first[spec.name] = number
+    return specs
 
 
 def _source_spec(variant: str, number: int, item: object, folder: Path) -> SourceSpec:
@@ -325,22 +337,35 @@ def _source_spec(variant: str, number: int, item: object, folder: Path) -> Sourc
 # RFC 3986, appendix B: scheme, authority, path, query, fragment (no urllib in the core).
 _URL_PARTS = re.compile(r"^([^:/?#]+):(?://([^/?#]*))?([^?#]*)(\?[^#]*)?(#.*)?$", re.DOTALL)
 _URLS_IN_TEXT = re.compile(r"https?://[^\s;,]*[^\s;,:.]", re.IGNORECASE)
-NAME_HASH_DIGITS = 8
+# How URL sources were named from security review F1 until their name became their identity:
+# `` [`` + 8 hex digits of the SHA-256 of the whole URL + ``]`` after the URL without query and user info.
+_HASHED_NAME = re.compile(r"^(https://.*) \[[0-9a-f]{8}\]$", re.DOTALL)
 
 
 def source_name(url: str) -> str:
-    """How a URL source is named wherever it shows (security review F1): the URL without its user
-    info, query and fragment; when any of those was there, `` [`` + the first ``NAME_HASH_DIGITS``
-    hex digits of the SHA-256 of the whole URL + ``]``, so two sources that differ only there stay
-    two, and a changed token makes a new name. A URL without them is its own name (as before)."""
+    """How a URL source is named wherever it shows and what its stored state is kept under: the URL
+    without its user info, query and fragment (security review F1: a SAS token or a password in them
+    must never show). They carry the source's credentials, so a new token or password leaves the
+    name, and with it the state the shrink check compares with, as it was; the rest of the URL is
+    taken as written. Two sources of one variant with one name are refused (``read_definition``)."""
     match = _URL_PARTS.match(url)
     if match is None:
-        return "(an unreadable URL) [" + hashlib.sha256(url.encode()).hexdigest()[:NAME_HASH_DIGITS] + "]"
+        return "(an unreadable URL) [" + hashlib.sha256(url.encode()).hexdigest()[:8] + "]"
     scheme, authority, path = match.group(1), match.group(2) or "", match.group(3)
-    bare = f"{scheme}://{authority.rpartition('@')[2]}{path}"
-    if bare == url:
-        return url
-    return f"{bare} [{hashlib.sha256(url.encode()).hexdigest()[:NAME_HASH_DIGITS]}]"
+    return f"{scheme}://{authority.rpartition('@')[2]}{path}"
+
+
+def stored_source_identity(stored: str) -> str:
+    """The name a source stored by an earlier version has now: a whole URL (before review F1) or a
+    URL's name with a hash of the whole URL (until names became identities) gives its URL without
+    query and user info; a path, or a name as it is now, is itself. The sync finds a source's state
+    stored under an older name by it, whatever token that older URL carried."""
+    hashed = _HASHED_NAME.match(stored)
+    if hashed is not None:
+        return hashed.group(1)
+    if stored.startswith("https://"):
+        return source_name(stored)
+    return stored
 
 
 def hide_url_secrets(text: str) -> str:

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 import pytest
@@ -373,7 +374,8 @@ def test_d3_a_source_urls_query_and_user_info_show_nowhere(app_env, server, ca_b
     from sendsecure.core.booksources import source_name
 
     url = secret_url(server, "list.txt")
-    other = url.replace(SECRET, "sig=AnotherToken")          # the same file with another token: a second source
+    server.put("partners.txt", text_source(["partner-1.example", "partner-2.example"]))
+    other = secret_url(server, "partners.txt").replace(SECRET, "sig=AnotherS3cr3t")   # another list, its own token
     definition = tmp_path / "variants.json"
     definition.write_text(json.dumps({"zorgmail": {"sources": [
         {"url": url, "format": "zorgmail_text", "network": "zorgmail"},
@@ -448,6 +450,173 @@ def test_d3_a_book_synced_when_sources_were_named_by_their_whole_url_keeps_worki
     again = sync().variants[0]
     assert again.outcome == "unchanged" and again.sources[0].outcome == "unchanged"
     assert server.requests["list.txt"] - before == 1
+
+
+# ----- a URL source's state survives a new token (D3: the shrink check after a token rotation) ------
+
+class TokenServer(FaultyServer):
+    """The source server with a SAS-like check on ``list.txt``: once ``token`` is set, a request whose
+    query lacks ``sig=<token>`` gets 403 (as Azure Blob answers a revoked or expired SAS).
+    ``conditional[name]`` records, per request, whether it carried ``If-None-Match``."""
+
+    def __init__(self, files: dict[str, bytes], **kwargs: Any) -> None:
+        super().__init__(files, **kwargs)
+        self.token = ""
+        self.conditional: dict[str, list[bool]] = {}
+
+    def before_answer(self, handler: Any, name: str) -> bool:
+        self.conditional.setdefault(name, []).append("If-None-Match" in handler.headers)
+        if name == "list.txt" and self.token and f"sig={self.token}" not in urlsplit(handler.path).query.split("&"):
+            payload = b"forbidden\n"
+            handler.send_response(403)
+            handler.send_header("Content-Length", str(len(payload)))
+            handler.end_headers()
+            handler.wfile.write(payload)
+            return True
+        return super().before_answer(handler, name)
+
+
+def sas_url(server: FaultyServer, name: str, token: str, password: str = "Wachtw00rd") -> str:
+    return (server.url(name).replace("https://", f"https://lezer:{password}@")
+            + f"?sv=2024-05-04&sp=r&sig={token}")
+
+
+@pytest.fixture
+def token_server(ca):
+    files = {"list.txt": text_source(DOMAINS[:100]), "register.csv": register_source(REGISTER)}
+    with TokenServer(files, ca=ca) as running:
+        yield running
+
+
+@pytest.fixture
+def token_sync(app_env, token_server, ca_bundle, tmp_path):
+    """``token_sync(token, password)``: the operator's definition with that SAS token (the server
+    accepting only it: the old one is revoked), then one run; its variant report."""
+    definition = tmp_path / "variants.json"
+    clock = Clock()
+    fetcher = SourceFetcher(ca_bundle=ca_bundle, timeout=2, attempts=1, backoff=0.01)
+
+    def run(token: str, password: str = "Wachtw00rd", *, advance: float = 0) -> Any:
+        token_server.token = token
+        definition.write_text(json.dumps({"zorgmail": {"sources": [
+            {"url": sas_url(token_server, "list.txt", token, password), "format": "zorgmail_text",
+             "network": "zorgmail"},
+            {"url": token_server.url("register.csv"), "format": "nta_register_csv"}]}}))
+        clock.advance(advance)
+        return BookSync(runtime.books(), definition, fetcher, grace_seconds=0, clock=clock).run()
+    return run
+
+
+def test_d3_a_new_sas_token_keeps_the_sources_state_so_the_shrink_check_refuses_a_truncated_first_fetch(
+        token_sync, token_server, caplog):
+    """The operator rotates the token (query and password) while the source serves a truncated list:
+    the first fetch with the new token is compared with the last good content (and asked
+    conditionally with its validators) and refused; the book keeps its entries."""
+    first = token_sync("S3cr3tEen")
+    assert first.variants[0].outcome == "changed"
+    good, name = served(), first.variants[0].sources[0].name
+    caplog.set_level("DEBUG")
+    token_server.put("list.txt", text_source(DOMAINS[:70]))            # 30 % gone: a truncated book
+    rotated = token_sync("S3cr3tTwee", "N1euwWachtw00rd")
+    report = rotated.variants[0]
+    assert report.sources[0].outcome == "refused", report
+    assert "shrank from 100 to 70" in (report.sources[0].error or "")
+    assert report.outcome == "partial" and served() == good and report.sources[0].name == name
+    assert token_server.conditional["list.txt"][-1]                     # its validators went out
+    runtime.books().forget()
+    shown_error = runtime.books().status("zorgmail").last_error or ""
+    assert name in shown_error                                          # what health shows
+    token_server.put("list.txt", text_source(DOMAINS[:100]))            # the whole list again: 304
+    back = token_sync("S3cr3tTwee", "N1euwWachtw00rd", advance=1).variants[0]
+    assert back.outcome == "unchanged" and back.sources[0].outcome == "unchanged" and back.error is None
+    assert token_server.conditional["list.txt"][-1] and served() == good
+    answers = json.dumps(msgspec.to_builtins([first, rotated]))
+    for shown in (answers, shown_error, caplog.text, stored_text()):
+        assert shows_no_secret(shown) and "N1euw" not in shown and "?" not in name, shown[:2000]
+
+
+def test_d3_a_new_sas_token_for_an_unchanged_list_costs_one_conditional_request_and_no_table_writes(
+        token_sync, token_server, monkeypatch):
+    assert token_sync("S3cr3tEen").variants[0].outcome == "changed"
+    good = served()
+    writes = Writes(runtime.tables(), monkeypatch)
+    answer = token_sync("S3cr3tTwee", "N1euwWachtw00rd")
+    report = answer.variants[0]
+    assert report.outcome == "unchanged" and report.sources[0].outcome == "unchanged", report
+    assert report.sources[0].requests == 1 and token_server.conditional["list.txt"][-1]
+    assert writes.calls == 0 and answer.table_writes == 0 and served() == good
+
+
+def hashed_name(url: str) -> str:
+    """How a URL source was named before its name became the URL without query and user info (the
+    state key did not survive a new token): that URL plus a hash of the whole URL."""
+    import hashlib
+
+    parts = urlsplit(url)
+    bare = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+    return url if bare == url else f"{bare} [{hashlib.sha256(url.encode()).hexdigest()[:8]}]"
+
+
+@pytest.mark.parametrize("token_after_the_upgrade", ["S3cr3tEen", "S3cr3tTwee"])
+def test_d3_a_book_synced_when_url_sources_were_named_with_a_hash_of_the_whole_url_keeps_its_state(
+        token_sync, token_server, monkeypatch, token_after_the_upgrade):
+    """State stored under the hashed name is found after the upgrade, also when the token was rotated
+    at the same time: the shrink check applies to the first run; the source is then fetched in full
+    once and stored under its new name, and is conditional again afterwards."""
+    from sendsecure.core import booksources
+
+    with monkeypatch.context() as before_the_change:
+        before_the_change.setattr(booksources, "source_name", hashed_name)
+        assert token_sync("S3cr3tEen").variants[0].outcome == "changed"
+    stored_names = [source.name for source in runtime.books().pointer("zorgmail").sources]
+    assert stored_names[0].endswith("]") and " [" in stored_names[0]    # what such a book holds
+    good = served()
+
+    token_server.put("list.txt", text_source(DOMAINS[:70]))             # the first run after the upgrade
+    refused = token_sync(token_after_the_upgrade).variants[0]
+    assert refused.sources[0].outcome == "refused" and served() == good, refused
+
+    token_server.put("list.txt", text_source(DOMAINS[:100]))
+    moved = token_sync(token_after_the_upgrade, advance=1).variants[0]
+    name = moved.sources[0].name
+    assert moved.sources[0].outcome == "changed" and moved.sources[0].requests == 1
+    assert " [" not in name and runtime.books().pointer("zorgmail").sources[0].name == name
+    assert set(served()) == set(good) and served()["praktijk-000.example"].source == name
+    token_sync(token_after_the_upgrade, advance=1)                      # the retired segments go (grace 0)
+    again = token_sync(token_after_the_upgrade, advance=1).variants[0]
+    assert again.outcome == "unchanged" and again.sources[0].outcome == "unchanged"
+    assert token_server.conditional["list.txt"][-1]
+    assert shows_no_secret(stored_text())
+
+
+def test_d3_two_sources_of_a_variant_whose_urls_differ_only_in_query_or_user_info_are_refused(
+        app_env, server, ca_bundle, tmp_path, monkeypatch):
+    """Such URLs are one source (the query and user info are its credentials, not which list it is):
+    they would share one state, so the definition is refused before any request or write, naming
+    the source without its query. Another variant may use the same list with its own token."""
+    from sendsecure.core.booksources import read_definition, source_name
+    from sendsecure.errors import ConfigurationError
+
+    url = secret_url(server, "list.txt")
+    other = url.replace(SECRET, "sig=AnotherS3cr3t").replace("lezer:", "ander:")
+    definition = tmp_path / "variants.json"
+    definition.write_text(json.dumps({"zorgmail": {"sources": [
+        {"url": url, "format": "zorgmail_text", "network": "zorgmail"},
+        {"url": server.url("register.csv"), "format": "nta_register_csv"},
+        {"url": other, "format": "zorgmail_text", "network": "e-zorg"}]}}))
+    writes = Writes(runtime.tables(), monkeypatch)
+    sync = BookSync(runtime.books(), definition, SourceFetcher(ca_bundle=ca_bundle, timeout=2, attempts=1))
+    with pytest.raises(ConfigurationError) as raised:
+        sync.run()
+    message = str(raised.value)
+    assert "sources 1 and 3" in message and source_name(url) in message and shows_no_secret(message), message
+    assert writes.calls == 0 and sum(server.requests.values()) == 0
+    definition.write_text(json.dumps({
+        "zorgmail": {"sources": [{"url": url, "format": "zorgmail_text", "network": "zorgmail"}]},
+        "sigra": {"sources": [{"url": other, "format": "zorgmail_text", "network": "zorgmail"}]}}))
+    assert read_definition("zorgmail", definition)[0].name == read_definition("sigra", definition)[0].name
+    answer = sync.run()
+    assert [report.outcome for report in answer.variants] == ["changed", "changed"]
 
 
 # ----- item 2: checks, refusals, atomic flips, failures at every write -------------------------
