@@ -11,7 +11,9 @@ The order of a login, each refusal with its own code (docs/login.md "Entra ID"):
    ``azp`` (``core.entratoken``, 401);
 3. the tenant: the onboarded tenant whose ``entra_tenant_id`` is the token's ``tid`` (403
    ``tenant_not_onboarded``), logging in by Entra (403 ``login_method_not_allowed``), owning the
-   mailbox's domain (403 ``tenant_mismatch``);
+   mailbox's domain (403 ``tenant_mismatch``); what the mailbox's *own* tenant is, is said (and
+   audited there) only when the mailbox is the token's own account name, else the answer is
+   ``tenant_not_onboarded`` / ``account_mismatch`` as for any domain (A1, review s20);
 4. the account: the mailbox is the token's ``preferred_username``/``upn``, or with the Graph
    check one of the account's addresses (403 ``account_mismatch``, in the user's language).
 Every outcome is audited (``login.succeeded`` / ``login.failed`` with the code as outcome).
@@ -94,7 +96,7 @@ class EntraLogin:
             user = self._verify(token, failure)
         failure.user = self._pseudonyms.of("entra", user.key)
         with failure:
-            tenant = self._tenant(user, mailbox, failure)
+            tenant = self._tenant(user, mailbox, language, failure)
             via = self._account(user, mailbox, token, language, failure)
         session_token, session = self._sessions.create(tenant_id=tenant.id, mailbox=mailbox, login_method=METHOD,
                                                        device_id=device_id)
@@ -167,11 +169,21 @@ class EntraLogin:
 
     # ----- the tenant and the account -------------------------------------------------------
 
-    def _tenant(self, user: EntraUser, mailbox: str, failure: _Failure) -> Tenant:
+    def _tenant(self, user: EntraUser, mailbox: str, language: str, failure: _Failure) -> Tenant:
+        """The token's tenant, if the mailbox may log in with it.
+
+        What the answer says about the *mailbox's* tenant (whether its domain logs in by code, or
+        belongs to another onboarded directory) and whether that tenant's audit log gets the
+        failure, is said only when the mailbox is one of the token's own account names (A1: any
+        valid token of any directory must not learn which domains are onboarded, nor write rows
+        into their logs). Otherwise the refusal is that of a directory that is not onboarded
+        (audited without a tenant) or, when the token's own directory is, ``account_mismatch``
+        (audited in the token's tenant)."""
         tenant = next((t for t in self._tenants.all() if t.entra_tenant_id == user.tenant), None)
         owner = self._tenants.for_domain(domain_of(mailbox))
+        own = matches(mailbox, user.names)
         if tenant is None:
-            if owner is not None and owner.login_method is LoginMethod.EMAIL_CODE:
+            if own and owner is not None and owner.login_method is LoginMethod.EMAIL_CODE:
                 failure.tenant_id = owner.id
                 raise LoginRefused("login_method_not_allowed",
                                    "Your organisation logs in with an e-mail code, not with Entra ID.")
@@ -180,10 +192,12 @@ class EntraLogin:
         if tenant.login_method is not LoginMethod.ENTRA:
             raise LoginRefused("login_method_not_allowed",
                                "Your organisation logs in with an e-mail code, not with Entra ID.")
-        if owner is None or owner.id != tenant.id:
-            failure.tenant_id = owner.id if owner is not None else tenant.id
-            raise LoginRefused("tenant_mismatch", "The mailbox does not belong to the organisation of the account.")
-        return tenant
+        if owner is not None and owner.id == tenant.id:
+            return tenant
+        if not own:   # not the account's mailbox: nothing about the mailbox's domain (no Graph look-up either)
+            raise _account_mismatch(language)
+        failure.tenant_id = owner.id if owner is not None else tenant.id
+        raise LoginRefused("tenant_mismatch", "The mailbox does not belong to the organisation of the account.")
 
     def _account(self, user: EntraUser, mailbox: str, token: str, language: str, failure: _Failure) -> str:
         if matches(mailbox, user.names):
@@ -197,8 +211,12 @@ class EntraLogin:
                                             retry_after=error.retry_after) from None
             if matches(mailbox, graph_addresses(profile)):
                 return "graph"
-        message = data_file("findings.json")["account_mismatch"][language]
-        raise LoginRefused("account_mismatch", message)
+        raise _account_mismatch(language)
+
+
+def _account_mismatch(language: str) -> LoginRefused:
+    """A2's distinct error, with the manual's notice in the user's language (§2.1.3.2)."""
+    return LoginRefused("account_mismatch", data_file("findings.json")["account_mismatch"][language])
 
 
 def bearer(authorization: str) -> str:

@@ -347,3 +347,37 @@ def test_issue12_not_configured_is_503_after_the_token_shape(entra, login, monke
     refused(response, 503, "dependency_unavailable")
     assert [row["outcome"] for row in audit_rows("login.failed")] == ["token_malformed", "not_configured"]
     assert entra.discovery_requests == 0
+
+
+# ----- review s20 finding 2: nothing about a mailbox that is not the token's own (A1, A2) ----------
+
+def test_a1_a2_another_directorys_token_learns_nothing_about_a_code_tenants_mailbox(entra, login):
+    # any free directory's user, asking about a mailbox of a tenant that logs in by code
+    response = login(token(entra, tid=TID_X, username="mallory@elders.example"), mailbox="jan@ziekenhuis-a.example")
+    refused(response, 403, "tenant_not_onboarded")                   # as for any domain nobody onboarded
+    [row] = audit_rows("login.failed")
+    assert row["outcome"] == "tenant_not_onboarded" and row["tenant_id"] == ""   # not in zorg-a's log
+    unknown = login(token(entra, tid=TID_X, username="mallory@elders.example"), mailbox="jan@nowhere.example")
+    assert json_of(unknown)["code"] == json_of(response)["code"]
+    assert json_of(unknown)["detail"] == json_of(response)["detail"]
+
+
+def test_a1_a2_another_directorys_token_learns_nothing_about_an_entra_tenants_mailbox(entra, login):
+    # a user of onboarded kliniek-d asking about kliniek-c's mailbox, and about one of no tenant
+    response = login(token(entra, tid=TID_D, username="mallory@kliniek-d.example"))
+    refused(response, 403, "account_mismatch")                       # A2's own error: not your account
+    unknown = login(token(entra, tid=TID_D, username="mallory@kliniek-d.example"), mailbox="jan@nowhere.example")
+    refused(unknown, 403, "account_mismatch")
+    assert json_of(unknown)["detail"] == json_of(response)["detail"]
+    assert [row["tenant_id"] for row in audit_rows("login.failed")] == ["kliniek-d", "kliniek-d"]   # the caller's own
+
+
+def test_a1_a2_the_tokens_own_mailbox_still_hears_why(entra, login):
+    # the add-in needs these to fall back or explain, for the token's own account only
+    refused(login(token(entra, tid=TID_X, username="jan@ziekenhuis-a.example"), mailbox="jan@ziekenhuis-a.example"),
+            403, "login_method_not_allowed")
+    refused(login(token(entra, tid=TID_D, username=MAILBOX)), 403, "tenant_mismatch")
+    assert sorted(row["tenant_id"] for row in audit_rows("login.failed")) == ["kliniek-c", "zorg-a"]
+    # a token of a code tenant's own directory hears its own tenant's method, whatever the mailbox
+    refused(login(token(entra, tid=TID_E, username="jan@zorg-e.example"), mailbox="someone@kliniek-c.example"),
+            403, "login_method_not_allowed")
