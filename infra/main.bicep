@@ -196,6 +196,7 @@ var tableNames = [
   'envelopeevents'
   'sentmessages'
   'auditseals'
+  'mailboxholders'
 ]
 
 module identity 'modules/identity.bicep' = {

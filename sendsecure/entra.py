@@ -15,14 +15,19 @@ The order of a login, each refusal with its own code (docs/login.md "Entra ID"):
    audited there) only when the mailbox is the token's own account name, else the answer is
    ``tenant_not_onboarded`` / ``account_mismatch`` as for any domain (A1, review s20);
 4. the account: the mailbox is the token's ``preferred_username``/``upn``, or with the Graph
-   check one of the account's addresses (403 ``account_mismatch``, in the user's language).
+   check one of the account's addresses (403 ``account_mismatch``, in the user's language);
+5. the holder (``sendsecure.holders``): the person (tid + oid) holding the mailbox; a token of
+   another person issued before the current holder took the mailbox over is refused (401
+   ``token_before_holder_change``); a later one takes it over (the earlier holder's sessions end,
+   their numbers and settings are erased, ``login.holder_changed``). The session carries the
+   holder and since when; a change of hands that raced with this login ends the new session (401).
 Every outcome is audited (``login.succeeded`` / ``login.failed`` with the code as outcome).
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -51,6 +56,7 @@ from sendsecure.core.entratoken import (
 from sendsecure.core.logincodes import IssueWindow, client_group
 from sendsecure.core.tenants import LoginMethod, Tenant
 from sendsecure.errors import DependencyUnavailable, InvalidBody, RateLimited
+from sendsecure.holders import MailboxHolders, before_change
 from sendsecure.sessions import Session, SessionService
 from sendsecure.tenantstore import TenantDirectory
 
@@ -68,8 +74,9 @@ class EntraPolicy:
 class EntraLogin:
     def __init__(self, *, tables: storage.TableStore, tenants: TenantDirectory, sessions: SessionService,
                  keys: EntraKeys | None, graph: GraphProfiles | None, pseudonyms: Pseudonyms,
-                 audit_log: audit.AuditLog, policy: EntraPolicy) -> None:
+                 audit_log: audit.AuditLog, policy: EntraPolicy, holders: MailboxHolders | None = None) -> None:
         self._tables = tables
+        self._holders = holders
         self._tenants = tenants
         self._sessions = sessions
         self._keys = keys
@@ -95,11 +102,19 @@ class EntraLogin:
             token = bearer(authorization)
             user = self._verify(token, failure)
         failure.user = self._pseudonyms.of("entra", user.key)
+        holder = failure.user
         with failure:
             tenant = self._tenant(user, mailbox, language, failure)
             via = self._account(user, mailbox, token, language, failure)
-        session_token, session = self._sessions.create(tenant_id=tenant.id, mailbox=mailbox, login_method=METHOD,
-                                                       device_id=device_id)
+            holding = (self._holders.claim(tenant.id, mailbox, holder, datetime.fromtimestamp(user.issued_at, UTC),
+                                           now) if self._holders is not None else None)
+        session_token, session = self._sessions.create(
+            tenant_id=tenant.id, mailbox=mailbox, login_method=METHOD, device_id=device_id,
+            holder=holding.holder if holding else None, holder_since=holding.since if holding else None)
+        if self._holders is not None and not self._holders.holds(tenant.id, mailbox, holder):
+            self._sessions.discard(session_token)   # the mailbox changed hands while this login ran
+            with failure:
+                raise before_change()
         self._audit.record(audit.LOGIN_SUCCEEDED, tenant_id=tenant.id, actor=actor, outcome="session_created",
                            method=METHOD, device=self._pseudonyms.of("device", device_id), entra_user=failure.user,
                            account_check=via)

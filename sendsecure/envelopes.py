@@ -12,7 +12,11 @@ envelope or a whole one, never a half. Properties:
   (32,768 UTF-16 units), so a longer record is split into ``record_0`` .. ``record_<n-1>`` of at
   most ``RECORD_PART`` characters each, with ``record_parts`` = n (``record`` is then absent);
 - ``headers``: the stamp headers as JSON, outside the signed form, so a retry answers them
-  byte-identical.
+  byte-identical;
+- ``holder`` (Entra sessions only, outside the signed form): the pseudonym of the person (tid +
+  oid) who held the sending mailbox, so a later holder of the same address does not see, list or
+  revoke it (sendsecure/holders.py; ``revoke.own_message``). Absent: sent by e-mail code login,
+  or before holders were recorded (then the time decides).
 
 The envelope id is derived, not random (``envelope_id_for``): an HMAC under the purpose key
 ``envelope-id`` of (tenant, the session's mailbox, the client's ``message_id``), 24 bytes in
@@ -82,6 +86,7 @@ class StoredEnvelope:
     revoked_by: str | None = None
     internet_message_id: str | None = None
     recall: dict[str, str] = field(default_factory=dict, hash=False)  # address -> outcome (S5)
+    holder: str | None = None        # Entra: the pseudonym of the person holding sent_by when it was sent
 
     def response(self) -> dict[str, Any]:
         """API.md's envelope: the record with its ``headers``."""
@@ -109,6 +114,8 @@ def to_entity(stored: StoredEnvelope) -> dict[str, Any]:
         "headers": json.dumps(stored.headers, ensure_ascii=False, separators=(",", ":")),
         **_record_properties(json.dumps(stored.record, ensure_ascii=False, separators=(",", ":"))),
     }
+    if stored.holder:
+        entity["holder"] = stored.holder
     entity.update(revoke_properties(stored))
     return entity
 
@@ -131,7 +138,36 @@ def from_entity(row: dict[str, Any]) -> StoredEnvelope:
         record=json.loads(_record_text(row)), headers=json.loads(row["headers"]),
         revoked_at=row.get("revoked_at"), revoked_by=row.get("revoked_by") or None,
         internet_message_id=row.get("internet_message_id") or None, recall=json.loads(row.get("recall") or "{}"),
+        holder=row.get("holder") or None,
     )
+
+
+def _from_holding(session: Any, stored: StoredEnvelope) -> bool:
+    """Created since the session's holder holds the mailbox (always, without a holder: A2)."""
+    since = getattr(session, "holder_since", None)
+    return since is None or datetime.fromisoformat(stored.created_at) >= since
+
+
+def sent_by_holder(session: Any, stored: StoredEnvelope) -> bool:
+    """Whether the session's person sent this envelope: ``sent_by`` is the session's mailbox and,
+    for an Entra holder, the envelope names the same holder (an envelope without one: created
+    since the holder's ``holder_since``). A mailbox that changed hands keeps its earlier holder's
+    messages from the next one (sendsecure/holders.py)."""
+    if stored.sent_by != session.mailbox:
+        return False
+    holder = getattr(session, "holder", None)
+    if holder is not None and stored.holder is not None:
+        return stored.holder == holder
+    return _from_holding(session, stored)
+
+
+def own_message(session: Any, stored: StoredEnvelope) -> bool:
+    """The sender's own message (``GET /messages``, ``GET /messages/{id}``, revoke): sent by the
+    session's person, or sent From the session's mailbox by someone else (A4) since its holder
+    holds it. The tenant is the caller's to check."""
+    if sent_by_holder(session, stored):
+        return True
+    return stored.sender == session.mailbox and stored.sent_by != session.mailbox and _from_holding(session, stored)
 
 
 def index_row_key(created_at: str, envelope_id: str) -> str:
@@ -202,9 +238,11 @@ class EnvelopeStore:
         return outcome[0]
 
     def sent_by(self, tenant_id: str, person: str, *, since: datetime | None = None, cursor: str | None = None,
-                limit: int = 20) -> tuple[list[StoredEnvelope], str | None]:
+                limit: int = 20, accept: Callable[[StoredEnvelope], bool] | None = None,
+                ) -> tuple[list[StoredEnvelope], str | None]:
         """The person's envelopes, newest first, at most ``limit``, created at or after ``since``,
-        after ``cursor`` (the previous page's continuation); returns (page, continuation or None)."""
+        after ``cursor`` (the previous page's continuation), and ``accept``ed (the mailbox's
+        current holder's: ``revoke.own_message``); returns (page, continuation or None)."""
         if self._pseudonyms is None:
             return [], None
         filters = ["PartitionKey eq @p"]
@@ -225,7 +263,8 @@ class EnvelopeStore:
             last = row["RowKey"]
             stored = self.get(str(row.get("envelope_id", "")))
             if stored is None or stored.created_at != row.get("created_at") \
-                    or stored.tenant_id != tenant_id or stored.sent_by != person:
-                continue                     # the insert failed, or a retry lost to an earlier one
+                    or stored.tenant_id != tenant_id or stored.sent_by != person \
+                    or (accept is not None and not accept(stored)):
+                continue                     # the insert failed, a retry lost to an earlier one, an earlier holder's
             page.append(stored)
         return page, None

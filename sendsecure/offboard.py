@@ -2,7 +2,8 @@
 
 Destroys the tenant's phone data key first (after that no stored number of the tenant can be
 opened, wherever a copy of the table is), then deletes its phone rows, its user settings and
-its sessions and its login challenges (a code mailed before offboarding opens nothing), and
+its sessions, its Entra mailboxes' holder rows and its login challenges (a code mailed before
+offboarding opens nothing), and
 removes it from the tenants table so nobody can log in for it (and, in Azure, its definition from
 App Configuration, so the tenant sync does not bring it back; docs/deployment.md). The audit log
 is kept (NEN 7513 retention) and records the offboarding.
@@ -33,6 +34,7 @@ def offboard(tenant_id: str) -> dict[str, int]:
     settings = tables.delete_where(storage.USER_SETTINGS, "PartitionKey eq @p", {"p": tenant_id})
     challenges = tables.delete_where(storage.LOGIN_CODES, "tenant_id eq @t", {"t": tenant_id})
     sessions = tables.delete_where(storage.SESSIONS, "tenant_id eq @t", {"t": tenant_id})
+    tables.delete_where(storage.MAILBOX_HOLDERS, "PartitionKey eq @p", {"p": tenant_id})   # pseudonyms only
     runtime.audit_log().record(audit.TENANT_OFFBOARDED, tenant_id=tenant_id, actor="operator", outcome="removed",
                                phones=phones, sessions=sessions, settings=settings, challenges=challenges)
     return {"phones": phones, "sessions": sessions, "settings": settings, "challenges": challenges}

@@ -279,20 +279,35 @@ class PhoneBook:
                     found[address] = (number, row_key)
         return found
 
+    def _cache_key(self, session: PhoneOwner) -> str:
+        """The partition, and for an Entra holder since when they hold the mailbox: a worker's copy
+        of an earlier holder's rows is never served to the next one (sendsecure/holders.py)."""
+        since = getattr(session, "holder_since", None)
+        return self._partition(session) + (f"|{since.isoformat()}" if since is not None else "")
+
     def _partition_rows(self, session: PhoneOwner) -> dict[str, tuple[Any, Any]]:
         partition = self._partition(session)
-        cached = self._rows.get(partition)
+        key = self._cache_key(session)
+        cached = self._rows.get(key)
         if cached is not None:
             return cached
         # A damaged row (a property missing) is kept as it is: ``_open`` skips it, the others open.
         rows = {row["RowKey"]: (row.get("sealed"), row.get("key_version"))
                 for row in self._tables.query(storage.PHONES, "PartitionKey eq @p", {"p": partition},
                                               select=["RowKey", "sealed", "key_version"])}
-        self._rows.put(partition, rows)
+        self._rows.put(key, rows)
         return rows
 
     def _changed(self, session: Session) -> None:
-        self._rows.pop(self._partition(session))
+        self._rows.pop(self._partition(session))      # the copy the gateway's reads (S9) use
+        self._rows.pop(self._cache_key(session))
+
+    def erase_person(self, tenant_id: str, mailbox: str) -> int:
+        """Delete every number stored under a mailbox (it changed hands: they were the previous
+        person's, P1/P4); returns how many. The caller audits (``login.holder_changed``)."""
+        partition = f"{tenant_id}.{self._pseudonyms.of('mailbox', mailbox)}"
+        self._rows.pop_where(lambda key: key == partition or key.startswith(partition + "|"))
+        return self._tables.delete_where(storage.PHONES, "PartitionKey eq @p", {"p": partition})
 
     # ----- keys and sealing --------------------------------------------------------------
 

@@ -44,7 +44,7 @@ from sendsecure.core.models import (
     SentMessageSummary,
     SentRecipient,
 )
-from sendsecure.envelopes import CURSOR_RE, ID_RE, EnvelopeStore, StoredEnvelope
+from sendsecure.envelopes import CURSOR_RE, ID_RE, EnvelopeStore, StoredEnvelope, own_message
 from sendsecure.errors import InvalidQuery, NotFound, ProblemError
 from sendsecure.sessions import Session
 
@@ -175,7 +175,7 @@ class RevokeService:
         """The recall outcomes a revoke answers with. A colleague revoking as a shared mailbox
         (A4) does not see the BCC recipients (S8): only the person who sent it, or the From
         mailbox itself, saw them."""
-        if session.mailbox in (stored.sent_by, stored.sender):
+        if own_message(session, stored):
             return list(stored.recall.items())
         fields: dict[str, set[str]] = {}
         for recipient in stored.record.get("recipients", ()):
@@ -192,7 +192,7 @@ class RevokeService:
         envelope id and the From address in the message's headers)."""
         if session.tenant_id != stored.tenant_id:
             return False
-        if session.mailbox in (stored.sent_by, stored.sender):
+        if own_message(session, stored):   # an earlier holder's message of the mailbox is not (A2)
             return True
         if base_mailbox(stored.sender) == stored.sent_by:   # the person's own mailbox (a sub-address is it, A1)
             return False
@@ -240,8 +240,7 @@ class RevokeService:
 
     def view(self, session: Session, envelope_id: str) -> SentMessage:
         stored = self._envelopes.get(envelope_id)
-        if stored is None or stored.tenant_id != session.tenant_id \
-                or session.mailbox not in (stored.sent_by, stored.sender):
+        if stored is None or stored.tenant_id != session.tenant_id or not own_message(session, stored):
             raise MessageNotFound("No sent message of yours has this id.")
         latest = self._latest_events(stored.envelope_id)
         recipients = []
@@ -281,8 +280,11 @@ class RevokeService:
         if cursor is not None and not CURSOR_RE.fullmatch(cursor):
             raise InvalidQuery.field("cursor", "is not a continuation this API gave")
         size = _limit(limit)
+        if session.holder_since is not None and session.holder_since > _EARLIEST:   # a later Entra holder (A2)
+            moment = max(moment, session.holder_since) if moment is not None else session.holder_since
         page, next_cursor = self._envelopes.sent_by(session.tenant_id, session.mailbox, since=moment,
-                                                    cursor=cursor, limit=size)
+                                                    cursor=cursor, limit=size,
+                                                    accept=lambda stored: own_message(session, stored))
         return SentMessagesPage(messages=[SentMessageSummary(
             envelope_id=s.envelope_id, message_id=s.message_id, created_at=s.created_at, sender=s.sender,
             recipients=len(recipients_of(s)), revoked_at=s.revoked_at) for s in page], next_cursor=next_cursor)

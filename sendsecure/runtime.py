@@ -242,7 +242,15 @@ def entra_login():
         per_client=IssueWindow(s.verify_limit_per_client, s.issue_window_seconds),
     )
     return EntraLogin(tables=tables(), tenants=tenant_directory(), sessions=sessions(), keys=entra_keys(),
-                      graph=entra_graph(), pseudonyms=pseudonyms(), audit_log=audit_log(), policy=policy)
+                      graph=entra_graph(), pseudonyms=pseudonyms(), audit_log=audit_log(), policy=policy,
+                      holders=mailbox_holders())
+
+
+@functools.cache
+def mailbox_holders():
+    from sendsecure.holders import MailboxHolders
+
+    return MailboxHolders(tables(), pseudonyms(), audit_log(), sessions(), phonebook(), user_settings())
 
 
 @functools.cache
@@ -290,8 +298,8 @@ def audit_administration():
 
 _FACTORIES = (derived_keys, phonebook, user_settings, books, validation, tables, key_store, pseudonyms, mail_transport,
               tenant_directory, audit_log, sessions, email_login, envelopes, signing, sending,
-              service_credentials, service_refusals, gateway, entra_keys, entra_graph, entra_login, book_sync, recall,
-              revocation, audit_trail, audit_administration, tenant_source)
+              service_credentials, service_refusals, gateway, entra_keys, entra_graph, entra_login, mailbox_holders,
+              book_sync, recall, revocation, audit_trail, audit_administration, tenant_source)
 
 
 def reset() -> None:

@@ -42,7 +42,7 @@ from sendsecure.core.models import OnSendAnswer, Route, Verdict, as_data
 from sendsecure.core.phones import DEFAULT_REGION, normalise_phone
 from sendsecure.core.signing import SigningKey, jwks_document, signing_key_from_seed
 from sendsecure.core.stamp import issue_stamp, route_counts, stamp_headers
-from sendsecure.envelopes import ID_PURPOSE, EnvelopeStore, StoredEnvelope, envelope_id_for
+from sendsecure.envelopes import ID_PURPOSE, EnvelopeStore, StoredEnvelope, envelope_id_for, sent_by_holder
 from sendsecure.errors import ProblemError, Unprocessable
 from sendsecure.sessions import Session
 
@@ -257,10 +257,10 @@ class SendService:
         stored, created = self._envelopes.save_once(StoredEnvelope(
             envelope_id=envelope_id, tenant_id=session.tenant_id, sent_by=envelope.sent_by, sender=envelope.sender,
             message_id=message_id, draft_digest=digest, created_at=str(record["created_at"]), record=record,
-            headers=headers,
+            headers=headers, holder=session.holder,
         ))
         if stored.draft_digest != digest or stored.tenant_id != session.tenant_id \
-                or stored.sent_by != envelope.sent_by:
+                or stored.sent_by != envelope.sent_by or not sent_by_holder(session, stored):
             raise self._refuse(session, "message_id_conflict", via, MessageIdConflict(
                 "This message id was already sent with another draft; send the new draft as a new message."), read)
         if stored.revoked_at is not None:     # S5: a retry after a revoke must not send it after all

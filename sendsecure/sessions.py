@@ -14,6 +14,12 @@
   ``TENANT_CACHE_SECONDS``), so the check costs no storage round trip.
 - The hourly last-use write updates the row only if it is still there (``If-Match: *``); a row
   deleted by another worker (logout, offboarding, purge) means logged out, never a new row.
+- An Entra session also names the mailbox's holder (``holder``: the pseudonym of tid + oid) and
+  since when they hold it (``holder_since``; sendsecure/holders.py), so the sender's message list
+  and revoke need no read per request to leave out an earlier holder's messages. A row without
+  them (written before holders existed, or an e-mail code session) reads as ``None``: the mailbox
+  is the person, since the beginning. ``end_mailbox`` ends a mailbox's sessions when it changes
+  hands.
 """
 from __future__ import annotations
 
@@ -56,6 +62,8 @@ class Session:
     created_at: datetime
     last_used_at: datetime
     expires_at: datetime  # absolute end
+    holder: str | None = None            # Entra: the holder's pseudonym (tid + oid); None: the mailbox is the person
+    holder_since: datetime | None = None  # Entra: since when the holder holds the mailbox; None: always
 
     def idle_expires_at(self, idle_seconds: int) -> datetime:
         return min(self.last_used_at + timedelta(seconds=idle_seconds), self.expires_at)
@@ -92,20 +100,50 @@ class SessionService:
         return digest[:2], digest
 
     def create(self, *, tenant_id: str, mailbox: str, login_method: str, device_id: str,
-               now: datetime | None = None) -> tuple[str, Session]:
+               now: datetime | None = None, holder: str | None = None,
+               holder_since: datetime | None = None) -> tuple[str, Session]:
         now = now or utcnow()
         token = new_token()
         session = Session(
             tenant_id=tenant_id, mailbox=mailbox, login_method=login_method, device_id=device_id,
             created_at=now, last_used_at=now, expires_at=now + timedelta(seconds=self.policy.absolute_seconds),
+            holder=holder, holder_since=holder_since,
         )
         partition, row = self._keys(token_hash(token))
-        self._tables.insert(storage.SESSIONS, {
+        entity = {
             "PartitionKey": partition, "RowKey": row, "tenant_id": tenant_id, "mailbox": mailbox,
             "login_method": login_method, "device_id": device_id, "created_at": now,
             "last_used_at": now, "expires_at": session.expires_at,
-        })
+        }
+        if holder is not None and holder_since is not None:
+            entity.update(holder=holder, holder_since=holder_since)
+        self._tables.insert(storage.SESSIONS, entity)
         return token, session
+
+    def discard(self, token: str) -> None:
+        """Remove a session just created whose login turned out not to stand (not audited as a logout)."""
+        digest = token_hash(token)
+        self._forget(digest)
+        self._tables.delete(storage.SESSIONS, *self._keys(digest))
+
+    def end_mailbox(self, tenant_id: str, mailbox: str, *, keep_holder: str | None = None) -> int:
+        """End every session of a mailbox in a tenant (its holder changed, A2/A3), except those of
+        ``keep_holder``; returns how many. A query over the table (no index by mailbox): a change
+        of holder is rare. Other workers' cached copies end within ``cache_seconds``, as after a
+        logout."""
+        ended: list[str] = []
+
+        def keep(row: dict[str, object]) -> bool:
+            kept = keep_holder is not None and row.get("holder") == keep_holder
+            if not kept:
+                ended.append(str(row["RowKey"]))
+            return kept
+
+        count = self._tables.delete_where(storage.SESSIONS, "tenant_id eq @t and mailbox eq @m",
+                                          {"t": tenant_id, "m": mailbox}, select=["holder"], keep=keep)
+        for digest in ended:
+            self._forget(digest)
+        return count
 
     def authenticate(self, token: str, now: datetime | None = None) -> Session:
         """The live session for a bearer token, or ``Unauthenticated``."""
@@ -150,6 +188,8 @@ class SessionService:
             tenant_id=entity["tenant_id"], mailbox=entity["mailbox"], login_method=entity["login_method"],
             device_id=entity.get("device_id", ""), created_at=as_utc(entity["created_at"]),
             last_used_at=as_utc(entity["last_used_at"]), expires_at=as_utc(entity["expires_at"]),
+            holder=entity.get("holder") or None,
+            holder_since=as_utc(entity["holder_since"]) if entity.get("holder_since") is not None else None,
         )
 
     def end(self, token: str) -> Session:

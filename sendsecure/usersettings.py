@@ -35,16 +35,31 @@ class UserSettingsStore:
     def _key(self, session: Session) -> tuple[str, str]:
         return session.tenant_id, self._pseudonyms.of("mailbox", session.mailbox)
 
+    @staticmethod
+    def _cache_key(session: Session, key: tuple[str, str]) -> tuple[str, str]:
+        """For an Entra holder, since when they hold the mailbox too: a worker's copy of an earlier
+        holder's settings is never served to the next one (sendsecure/holders.py)."""
+        since = session.holder_since
+        return (key[0], key[1] + (f"|{since.isoformat()}" if since is not None else ""))
+
     def get(self, session: Session) -> UserSettings:
         key = self._key(session)
-        cached = self._cache.get(key)
+        cached = self._cache.get(self._cache_key(session, key))
         if cached is not None:
             return cached
         row = self._tables.get(storage.USER_SETTINGS, *key)
         settings = (UserSettings(row.get("language") or None, row.get("send_delay_seconds", 0)) if row
                     else UserSettings(None))
-        self._cache.put(key, settings)
+        self._cache.put(self._cache_key(session, key), settings)
         return settings
+
+    def erase_person(self, tenant_id: str, mailbox: str) -> int:
+        """Delete a mailbox's settings (it changed hands: they were the previous person's); returns
+        how many rows (0 or 1)."""
+        person = self._pseudonyms.of("mailbox", mailbox)
+        self._cache.pop_where(lambda key: key[0] == tenant_id and key[1].split("|", 1)[0] == person)
+        return self._tables.delete_where(storage.USER_SETTINGS, "PartitionKey eq @p and RowKey eq @r",
+                                         {"p": tenant_id, "r": person})
 
     def update(self, session: Session, changes: dict[str, Any]) -> UserSettings:
         """Apply a partial update (``language``, ``send_delay_seconds``); 400 naming a bad field."""
@@ -63,5 +78,5 @@ class UserSettingsStore:
                                                      "language": language or "", "send_delay_seconds": delay},
                             merge=False)
         settings = UserSettings(language, delay)
-        self._cache.put(key, settings)
+        self._cache.put(self._cache_key(session, key), settings)
         return settings

@@ -56,8 +56,9 @@ ENVELOPES = "envelopes"
 ENVELOPE_EVENTS = "envelopeevents"  # the gateway's delivery events (X6), sendsecure/gatewayservice.py
 SENT_MESSAGES = "sentmessages"  # the envelopes by sender person, newest first (X6), sendsecure/envelopes.py
 AUDIT_SEALS = "auditseals"  # each tenant's signed day seals and retention checkpoint (X7)
+MAILBOX_HOLDERS = "mailboxholders"  # the person (tid + oid) holding each Entra mailbox (A2), sendsecure/holders.py
 TABLE_NAMES = (TENANTS, SESSIONS, LOGIN_CODES, LOGIN_GUARDS, AUDIT, BOOK, BOOK_META, USER_SETTINGS, PHONES, ENVELOPES,
-               ENVELOPE_EVENTS, SENT_MESSAGES, AUDIT_SEALS)
+               ENVELOPE_EVENTS, SENT_MESSAGES, AUDIT_SEALS, MAILBOX_HOLDERS)
 
 
 POOL_SIZE = 64  # above the worker's thread count, so concurrent requests reuse connections

@@ -71,6 +71,7 @@ class EntraUser:
     tenant: str                     # tid
     object_id: str                  # oid
     names: frozenset[str]           # preferred_username and upn, lower case
+    issued_at: int = 0              # iat (seconds since the epoch): a token from before a change of holder
 
     @property
     def key(self) -> str:
@@ -149,7 +150,9 @@ def check_claims(claims: Mapping[str, Any], policy: TokenPolicy, issuer_template
         raise TokenRefused("token_missing_scope", f"The token does not grant the scope {policy.scope}.")
     if policy.client_id is not None and claims.get("azp") != policy.client_id:
         raise TokenRefused("token_wrong_client", "The token was not issued to the Send Secure add-in.")
-    return EntraUser(tenant=tenant, object_id=str(object_id), names=account_names(claims))
+    issued = claims.get("iat")
+    return EntraUser(tenant=tenant, object_id=str(object_id), names=account_names(claims),
+                     issued_at=int(issued) if isinstance(issued, int | float) and not isinstance(issued, bool) else 0)
 
 
 def account_names(claims: Mapping[str, Any]) -> frozenset[str]:
@@ -185,5 +188,5 @@ def matches(mailbox: str, addresses: Iterable[str]) -> bool:
 ENTRA_TOKEN_CODES = ("token_missing", "token_malformed", "token_algorithm_refused", "token_unknown_key",
                      "token_bad_signature", "token_expired", "token_not_yet_valid", "token_wrong_audience",
                      "token_missing_claims", "token_version_unsupported", "token_wrong_issuer",
-                     "token_missing_scope", "token_wrong_client")
+                     "token_missing_scope", "token_wrong_client", "token_before_holder_change")
 ENTRA_LOGIN_CODES = ("tenant_not_onboarded", "login_method_not_allowed", "tenant_mismatch", "account_mismatch")

@@ -148,3 +148,9 @@ def test_issue12_settings_defaults_and_bounds():
                 {"ENTRA_KEYS_MIN_REFRESH_SECONDS": "5"}, {"ENTRA_LEEWAY_SECONDS": "301"}):
         with pytest.raises(ConfigurationError):
             from_environment(env)
+
+
+def test_a2_the_user_carries_when_the_token_was_issued():
+    # review s20: a former holder's token from before the mailbox changed hands is refused by its iat
+    assert check_claims(claims(iat=1_767_225_600), POLICY, TEMPLATE).issued_at == 1_767_225_600
+    assert check_claims(claims(), POLICY, TEMPLATE).issued_at == 0        # PyJWT requires iat before this
