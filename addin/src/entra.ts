@@ -5,14 +5,15 @@ import { ENTRA_CLIENT_ID, ENTRA_SCOPE } from "./config";
 
 let pca: Promise<IPublicClientApplication> | null = null;
 
-export async function entraAccessToken(mailbox: string): Promise<string> {
+export async function entraAccessToken(mailbox: string, fresh = false): Promise<string> {
   pca ??= createNestablePublicClientApplication({
     auth: { clientId: ENTRA_CLIENT_ID, authority: "https://login.microsoftonline.com/common" },
   });
   const app = await pca;
   const request = { scopes: [ENTRA_SCOPE], loginHint: mailbox };
   try {
-    return (await app.acquireTokenSilent(request)).accessToken;
+    // fresh: the back end refused the cached token for its age (login.ts); not from the cache
+    return (await app.acquireTokenSilent({ ...request, forceRefresh: fresh })).accessToken;
   } catch {
     return (await app.acquireTokenPopup(request)).accessToken;  // the account chooser (manual §2.1.3.2)
   }

@@ -31,6 +31,23 @@ describe("A2: login with Entra (nested app authentication)", () => {
     expect(await loginWithEntra(new Api(null, "/api/v1", fetchImpl), "a@b.example", "d", async () => "t"))
       .toEqual({ kind: "mismatch" });
   });
+  it.each(["token_before_holder_change", "token_expired"])("test_a2_a_token_refused_for_its_age (%s) is fetched anew once, and that one decides", async (code) => {
+    let n = 0;
+    const { calls, fetchImpl } = fakeFetch(() => (++n === 1 ? { status: 401, body: { code } }
+                                                            : { status: 403, body: { code: "account_mismatch" } }));
+    const asked: boolean[] = [];
+    expect(await loginWithEntra(new Api(null, "/api/v1", fetchImpl), "a@b.example", "d",
+                                async (_mailbox, fresh) => { asked.push(Boolean(fresh)); return fresh ? "t2" : "t1"; }))
+      .toEqual({ kind: "mismatch" });
+    expect(asked).toEqual([false, true]);
+    expect(calls.map((c) => c.headers.Authorization)).toEqual(["Bearer t1", "Bearer t2"]);
+  });
+  it("test_a2_a_fresh_token_refused_again_is_not_fetched_a_third_time", async () => {
+    const { calls, fetchImpl } = fakeFetch(() => ({ status: 401, body: { code: "token_before_holder_change" } }));
+    expect(await loginWithEntra(new Api(null, "/api/v1", fetchImpl), "a@b.example", "d", async () => "t"))
+      .toEqual({ kind: "failed" });
+    expect(calls).toHaveLength(2);
+  });
   it("no token (popup closed, NAA unsupported): failed, so standard sending is offered, and nothing is sent", async () => {
     const { calls, fetchImpl } = fakeFetch(() => ({ status: 200, body: session }));
     expect(await loginWithEntra(new Api(null, "/api/v1", fetchImpl), "a@b.example", "d",
