@@ -45,10 +45,13 @@ export async function readDraft(item: Item, phones: Record<string, string> = {})
     item.from && typeof item.from.getAsync === "function"
       ? call<Office.EmailAddressDetails>((d) => item.from.getAsync(d)).catch(() => null) : Promise.resolve(null),
   ]);
+  const [toList, ccList, bccList] = [recipients(to), recipients(cc), recipients(bcc)];
+  // Typed numbers go only with recipients still in the draft (P1: a removed one's is not stored).
+  const listed = new Set([...toList, ...ccList, ...bccList].map((r) => r.address.toLowerCase()));
   const draft: Draft = {
-    to: recipients(to), cc: recipients(cc), bcc: recipients(bcc), subject: subject ?? "",
+    to: toList, cc: ccList, bcc: bccList, subject: subject ?? "",
     attachments: attachments.map((a) => ({ id: a.id, name: a.name, size: a.size, inline: Boolean(a.isInline) })),
-    phones,
+    phones: Object.fromEntries(Object.entries(phones).filter(([address]) => listed.has(address.toLowerCase()))),
   };
   if (from?.emailAddress) draft.from = from.emailAddress;
   return draft;

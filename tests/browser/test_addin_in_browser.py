@@ -127,6 +127,39 @@ def test_p1_issue_addinfix_item2_a_typed_number_goes_with_the_send_without_savin
     assert pane.state()["sent"] == 1
 
 
+def test_p1_w2_a_number_typed_for_a_removed_recipient_never_moves_to_another(browser, devhost):
+    """Review 2026-12-01: the cards were keyed by position, so removing the first recipient handed
+    its typed number to the next one's field, and the send stored it as theirs. Each field belongs
+    to its recipient; a removed recipient's typed number is dropped."""
+    session = api_login(devhost, "verschuif@ziekenhuis-a.example")
+    anna, bert = "anna.verschuif@gmail.example", "bert.verschuif@gmail.example"
+    auth = {"Authorization": f"Bearer {session['session_token']}"}
+    stored = requests.put(devhost.url("/api/v1/phones"), json={"address": bert, "phone": "+31622222222"},
+                          headers=auth, timeout=10)
+    assert stored.status_code == 200, stored.text
+    pane = open_pane(browser, devhost, "phone-moves", session["mailbox"], session=session,
+                     to=[{"address": anna, **EXTERNAL}, {"address": bert, **EXTERNAL}], subject="Brief")
+    page = pane.page
+    sends: list[dict] = []
+    page.on("request", lambda r: sends.append(r.post_data_json)
+            if r.method == "POST" and r.url.endswith("/api/v1/messages/send") else None)
+    enabled = ("() => { const b = Array.from(document.querySelectorAll('button'))"
+               ".find((x) => x.textContent === 'Veilig verzenden'); return b && !b.disabled; }")
+    page.get_by_label(re.compile(f"Mobiel nummer voor {anna}")).fill("06 11111111")  # typed, not saved
+    page.wait_for_function(enabled)                                                  # the verdict took it
+    page.evaluate(f"window.__office.setRecipients('to', [{{address: '{bert}', type: 'externalUser'}}])")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=recipient]').length === 1")
+    field = page.get_by_label(re.compile(f"Mobiel nummer voor {bert}"))
+    assert field.input_value() == "+31622222222"        # Bert's own stored number, not Anna's typed one
+    page.wait_for_function(enabled)
+    page.get_by_role("button", name="Veilig verzenden").click()
+    page.get_by_text("Uw bericht is veilig verzonden.").wait_for()
+    assert [body["draft"]["phones"] for body in sends] == [{}]   # nothing typed for anyone in the draft
+    answer = requests.post(devhost.url("/api/v1/phones/lookup"), json={"addresses": [anna, bert]}, headers=auth,
+                           timeout=10)
+    assert [(p["address"], p["phone"]) for p in answer.json()["phones"]] == [(bert, "+31622222222")]
+
+
 def test_s7_send_delay_counts_down_and_can_be_cancelled(browser, devhost):
     session = api_login(devhost, "delay@ziekenhuis-a.example")
     _put_settings(devhost, session, send_delay_seconds=10)

@@ -57,6 +57,7 @@ export function Compose({ settings }: { settings: UserSettings }) {
     const mine = ++generation.current;
     try {
       const read = await readDraft(item, { ...typed.current });  // the verdict judges typed numbers too
+      forgetRemoved(read);
       const answer = await api.validate(draftBody(read));
       if (mine !== generation.current) return;
       setDraft(read); setVerdict(answer); setError(null);
@@ -82,6 +83,13 @@ export function Compose({ settings }: { settings: UserSettings }) {
     if (timer.current) clearInterval(timer.current);
     if (typedTimer.current) clearTimeout(typedTimer.current);
   }, []);
+
+  /** Numbers typed for recipients no longer in the draft are dropped (never sent, never stored). */
+  function forgetRemoved(read: { to: { address: string }[]; cc: { address: string }[]; bcc: { address: string }[] }) {
+    const listed = new Set([...read.to, ...read.cc, ...read.bcc].map((r) => r.address.toLowerCase()));
+    if (Object.keys(typed.current).every((key) => listed.has(key))) return;
+    typed.current = Object.fromEntries(Object.entries(typed.current).filter(([key]) => listed.has(key)));
+  }
 
   /** A number typed or changed: the verdict is asked again after a short pause (it stores nothing). */
   function onTyped(address: string, phone: string | null) {
@@ -158,10 +166,16 @@ export function Compose({ settings }: { settings: UserSettings }) {
   const canSecure = verdict.can_send_secure && !blocking && (!needsSubjectConfirm || confirmEmpty) && verdict.recipients.length > 0;
   const busy = phase.kind !== "idle";
 
+  // Each card (and its phone field's state) belongs to its recipient, not to a position: removing
+  // one recipient must not hand its typed number to the next (P1, W2).
+  const seen = new Map<string, number>();
   const recipientCard = (row: RecipientRow) => {
     const r = row.recipient;
+    const base = `${r.field}:${r.address.toLowerCase()}`;
+    const repeat = seen.get(base) ?? 0;
+    seen.set(base, repeat + 1);
     return (
-      <li key={row.index} className={`${styles.card} ${styles[row.colour]}`} data-testid="recipient" data-colour={row.colour}>
+      <li key={repeat ? `${base}#${repeat}` : base} className={`${styles.card} ${styles[row.colour]}`} data-testid="recipient" data-colour={row.colour}>
         <div className={styles.row} style={{ justifyContent: "space-between" }}>
           <Text weight="semibold">{r.address}</Text><ColourBadge colour={row.colour} />
         </div>
