@@ -253,8 +253,8 @@ class FunctionHost:
     def _cors_headers(self, origin: str | None) -> list[tuple[bytes, bytes]]:
         if not origin or origin.rstrip("/") not in self.cors_origins:
             return []
-        return [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin"),
-                (b"access-control-expose-headers", b"Retry-After, X-Correlation-Id")]
+        # As App Service's platform CORS: the origin only; the app exposes its headers itself.
+        return [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin")]
 
     @staticmethod
     async def _read_body(receive: Callable, headers: dict[str, str], limit: int) -> bytes:

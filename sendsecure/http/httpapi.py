@@ -138,12 +138,18 @@ def endpoint(handler: Trigger) -> Trigger:
                 )
                 response = problem_response(ProblemError("An unexpected error occurred."))
             response.headers["X-Correlation-Id"] = correlation_id
+            # The add-in calls from another origin; its script may read these only when exposed, and
+            # App Service's platform CORS grants the origin but has no setting to expose headers.
+            response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
             add_security_headers(req, response)
             return response
         finally:
             end_request(token)
 
     return wrapper
+
+
+EXPOSED_HEADERS = "Retry-After, X-Correlation-Id"
 
 
 def add_security_headers(req: func.HttpRequest, response: func.HttpResponse) -> None:

@@ -35,3 +35,15 @@ def test_issue8_item8_two_requests_with_the_same_caller_id_get_their_own_ids(cal
     ids = {call("request_login_code", "POST", body={"mailbox": "jan@ziekenhuis-a.example"},
                 headers={"x-correlation-id": "same-id-twice-000"}).headers["X-Correlation-Id"] for _ in range(2)}
     assert len(ids) == 2
+
+
+def test_api_conventions_retry_after_and_the_correlation_id_are_exposed_to_the_add_ins_origin(call, outbox):
+    # Review 2026-12-01: only the development host exposed them; in Azure the platform's CORS
+    # grants the origin but cannot expose headers, so the add-in could never read Retry-After.
+    for _ in range(30):   # issuing codes is rate-limited per mailbox: the 429 carries Retry-After
+        response = call("request_login_code", "POST", body={"mailbox": "jan@ziekenhuis-a.example"})
+        if response.status_code == 429:
+            break
+    assert response.status_code == 429 and response.headers["Retry-After"]
+    exposed = {name.strip().lower() for name in response.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"retry-after", "x-correlation-id"} <= exposed
