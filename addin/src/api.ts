@@ -17,7 +17,17 @@ export class ApiError extends Error {
 
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 
+/** How long the panel waits for one answer before it shows an error with "Opnieuw proberen" (V-O4:
+ *  the back end answers in well under a second; this only ends a hang). */
+export const DEFAULT_TIMEOUT_MS = 15_000;
+
 export class Api {
+  /** Called once for every 401 on a call made with the session token (A3: the session ended): the
+   *  panel sets it to go back to the login screen. Login calls (their own 401s) never call it. */
+  public onUnauthenticated: (() => void) | null = null;
+  /** The time limit of one call; the on-send handler sets a short one (onsend.ts). */
+  public timeoutMs = DEFAULT_TIMEOUT_MS;
+
   constructor(public token: string | null = null, private base: string = API_BASE,
               private fetchImpl: Fetch = (i, init) => fetch(i, init), public language: Language | null = null) {}
 
@@ -27,16 +37,31 @@ export class Api {
     const token = bearer ?? this.token;
     if (token) headers.Authorization = `Bearer ${token}`;
     if (this.language) headers["Accept-Language"] = this.language;
+    const controller = new AbortController();
+    let timedOut = false;
+    // The timer races the fetch itself too: a fetch that ignores the signal still ends the wait.
+    let expire: () => void = () => undefined;
+    const expired = new Promise<never>((_, reject) => {
+      expire = () => { timedOut = true; controller.abort(); reject(new Error("timeout")); };
+    });
+    const timer = setTimeout(expire, this.timeoutMs);
     let response: Response;
+    let text: string;
     try {
-      response = await this.fetchImpl(this.base + path, {
-        method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "omit",
-      });
-    } catch {
-      throw new ApiError(0, "network_error", "network");
+      try {
+        response = await Promise.race([this.fetchImpl(this.base + path, {
+          method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "omit",
+          signal: controller.signal,
+        }), expired]);
+        text = response.status === 204 ? "" : await Promise.race([response.text(), expired]);
+      } catch {
+        throw timedOut ? new ApiError(0, "timeout", "timeout") : new ApiError(0, "network_error", "network");
+      }
+    } finally {
+      clearTimeout(timer);
     }
+    if (response.status === 401 && token && token === this.token && !bearer) this.onUnauthenticated?.();
     if (response.status === 204) return undefined as T;
-    const text = await response.text();
     let json: unknown = null;
     try { json = text ? JSON.parse(text) : null; } catch { json = null; }
     if (!response.ok) {

@@ -35,3 +35,37 @@ describe("the API client", () => {
     expect((calls[1].body as { message_id: string }).message_id).toBe("<m@x>");
   });
 });
+
+describe("A3 and V-O4: every 401 ends the session; every call has a time limit", () => {
+  it("a 401 on any call made with the session calls onUnauthenticated (not only the verdict)", async () => {
+    const { fetchImpl } = fakeFetch(() => ({ status: 401, body: { code: "unauthenticated", detail: "A valid session is required" } }));
+    const api = new Api("sst_gone", "/api/v1", fetchImpl);
+    let ended = 0;
+    api.onUnauthenticated = () => { ended += 1; };
+    const draft = { to: [], cc: [], bcc: [], subject: "", attachments: [], phones: {} };
+    await api.send("<m@x>", draft).catch(() => undefined);
+    await api.putPhone("piet@gmail.example", "0612345678").catch(() => undefined);
+    await api.message("env_1").catch(() => undefined);
+    expect(ended).toBe(3);
+  });
+  it("a login call's own 401 (a wrong code, a refused Entra token) is not a session that ended", async () => {
+    const { fetchImpl } = fakeFetch(() => ({ status: 401, body: { code: "invalid_code", attempts_left: 2 } }));
+    const api = new Api(null, "/api/v1", fetchImpl);
+    let ended = 0;
+    api.onUnauthenticated = () => { ended += 1; };
+    await api.verifyCode("c", "123456", "d").catch(() => undefined);
+    await api.entra("a@b.example", "d", "entra-token").catch(() => undefined);
+    expect(ended).toBe(0);
+  });
+  it("a call that hangs ends after timeoutMs as ApiError timeout, and aborts the fetch", async () => {
+    let signal: AbortSignal | undefined;
+    const api = new Api("t", "/api/v1", (_u, init) => { signal = init?.signal ?? undefined; return new Promise<Response>(() => {}); });
+    api.timeoutMs = 50;
+    const started = Date.now();
+    const error = await api.info().catch((e) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect([error.status, error.code]).toEqual([0, "timeout"]);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(signal?.aborted).toBe(true);
+  });
+});

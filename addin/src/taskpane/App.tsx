@@ -21,15 +21,23 @@ export function App() {
   const [token, setToken] = useState<string | null>(() => store.session(mailbox)?.token ?? null);
   const [settings, setSettings] = useState<UserSettings | null>(null);
   const [screen, setScreen] = useState<"main" | "settings">("main");
-  const api = useMemo(() => new Api(token, undefined, undefined, language), [token, language]);
+  const api = useMemo(() => {
+    const client = new Api(token, undefined, undefined, language);
+    client.onUnauthenticated = sessionEnded;  // any 401 on any call: back to the login screen (A3)
+    return client;
+  }, [token, language]);
   const t = useMemo(() => translator(language), [language]);
   const styles = useStyles();
   const compose = composeItem() !== null;
 
   function changeLanguage(next: Language) { store.saveLanguage(next); setLanguage(next); }
+  /** The session is gone (a 401, A3): forget it and show the login screen (no DELETE: nothing to end). */
+  function sessionEnded() {
+    store.forgetSession(mailbox); setToken(null); setSettings(null); setScreen("main");
+  }
   function logout() {
     void api.logout().catch(() => undefined);
-    store.forgetSession(mailbox); setToken(null); setSettings(null); setScreen("main");
+    sessionEnded();
   }
   function onSession(session: Session) {
     store.saveSession(mailbox, { token: session.session_token, mailbox: session.mailbox, expiresAt: session.expires_at,
@@ -49,8 +57,7 @@ export function App() {
   useEffect(() => {
     if (!token) return;
     api.settings().then((s) => { setSettings(s); if (s.language !== language) changeLanguage(s.language); })
-      .catch((err) => { if (err?.status === 401) { store.forgetSession(mailbox); setToken(null); }
-                        else setSettings({ language, send_delay_seconds: 0 }); });
+      .catch((err) => { if (err?.status !== 401) setSettings({ language, send_delay_seconds: 0 }); });  // 401: sessionEnded
   }, [token]);
 
   const context: PaneContext = { api, store, mailbox, language, t, setLanguage: changeLanguage, logout };
