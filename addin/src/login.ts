@@ -6,6 +6,7 @@ export type EntraOutcome =
   | { kind: "session"; session: Session }
   | { kind: "email_code" }   // the tenant does not use Entra: the e-mail code instead
   | { kind: "mismatch" }     // another account than Outlook's (§2.1.3.2): its own notice
+  | { kind: "unavailable"; retryAfter: number | null }  // 429/503: try again later (not a failed login)
   | { kind: "failed" };      // no token or refused: standard sending is offered (§2.1.3.2 "Let op")
 
 // A cached token the back end refuses for its age: one more try with a token fetched anew. A token
@@ -27,6 +28,9 @@ export async function loginWithEntra(api: Api, mailbox: string, deviceId: string
       return { kind: "session", session: await api.entra(mailbox, deviceId, token) };
     } catch (error) {
       const code = error instanceof ApiError ? error.code : "";
+      if (error instanceof ApiError && (error.status === 429 || error.status === 503)) {
+        return { kind: "unavailable", retryAfter: error.retryAfter };
+      }
       if (code === "account_mismatch" || code === "tenant_mismatch") return { kind: "mismatch" };
       if (code === "login_method_not_allowed" || code === "tenant_not_onboarded") return { kind: "email_code" };
       if (!fresh && FETCH_ANEW.has(code)) continue;

@@ -48,6 +48,12 @@ describe("A2: login with Entra (nested app authentication)", () => {
       .toEqual({ kind: "failed" });
     expect(calls).toHaveLength(2);
   });
+  it.each([[429, "rate_limited"], [503, "dependency_unavailable"]])("a %s on /auth/entra is 'try again later', not the failed login that offers standard sending", async (status, code) => {
+    const { calls, fetchImpl } = fakeFetch(() => ({ status, body: { code }, headers: { "Retry-After": "20" } }));
+    expect(await loginWithEntra(new Api(null, "/api/v1", fetchImpl), "a@b.example", "d", async () => "t"))
+      .toEqual({ kind: "unavailable", retryAfter: 20 });
+    expect(calls).toHaveLength(1);
+  });
   it("no token (popup closed, NAA unsupported): failed, so standard sending is offered, and nothing is sent", async () => {
     const { calls, fetchImpl } = fakeFetch(() => ({ status: 200, body: session }));
     expect(await loginWithEntra(new Api(null, "/api/v1", fetchImpl), "a@b.example", "d",

@@ -5,7 +5,7 @@ import { loginWithEntra } from "../login";
 import { ENTRA_CLIENT_ID } from "../config";
 import type { Session } from "../types";
 import { usePane } from "./context";
-import { describeError } from "./errors";
+import { describeError, waitInWords } from "./errors";
 import { useStyles } from "./styles";
 
 interface Props { onSession(session: Session): void; onStandardSend?: () => void }
@@ -33,6 +33,9 @@ export function Login({ onSession, onStandardSend }: Props) {
       if (!live) return;
       if (outcome.kind === "session") onSession(outcome.session);
       else if (outcome.kind === "email_code") setEntra(false);
+      else if (outcome.kind === "unavailable") {  // busy, not refused: no "standard sending" offer
+        setError(t("login.unavailable", { wait: waitInWords(outcome.retryAfter ?? 30, t) }));
+      }
       else { setError(t(outcome.kind === "mismatch" ? "login.account_mismatch" : "login.failed_standard")); setFailed(true); }
     })();
     return () => { live = false; };
