@@ -67,6 +67,17 @@ export async function messageId(item: Item): Promise<string> {
   const props = await call<Office.CustomProperties>((d) => item.loadCustomPropertiesAsync(d));
   const existing = props.get(MESSAGE_ID_PROPERTY);
   if (typeof existing === "string" && existing) return existing;
+  return storeNewId(props);
+}
+
+/** A new message id for this item, kept in place of the old one: only after a 409
+ *  `message_id_conflict`, i.e. the old id's envelope was made for another draft and never left
+ *  (its send was stopped, "Niet verzenden", and the draft changed since). */
+export async function newMessageId(item: Item): Promise<string> {
+  return storeNewId(await call<Office.CustomProperties>((d) => item.loadCustomPropertiesAsync(d)));
+}
+
+async function storeNewId(props: Office.CustomProperties): Promise<string> {
   const id = `<${globalThis.crypto.randomUUID()}@sendsecure>`;
   props.set(MESSAGE_ID_PROPERTY, id);
   await call<void>((d) => props.saveAsync(d));

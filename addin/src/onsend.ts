@@ -3,12 +3,15 @@
 import { Api, ApiError } from "./api";
 import { fingerprint, mainReason } from "./draft";
 import { translate } from "./i18n";
-import { decided, draftBody, messageId, readDraft, stampHeaders } from "./office";
+import { decided, draftBody, messageId, newMessageId, readDraft, stampHeaders } from "./office";
 import type { Store } from "./store";
 import type { Language } from "./types";
 
 /** The task pane button's id in the manifest: Smart Alerts opens it from the dialog. */
 export const TASKPANE_COMMAND_ID = "msgComposeOpenPaneButton";
+/** The on-send handler's time limit for one call to the back end (V-O4: Outlook shows "taking longer
+ *  than expected" after 5 s, add-in loading included): then it blocks with `onsend.unavailable`. */
+export const ONSEND_TIMEOUT_MS = 3_000;
 
 export interface Outcome {
   allowEvent: boolean;
@@ -33,6 +36,7 @@ function apiFor(context: Context): Api | null {
   const api = context.api ?? new Api();
   api.token = session.token;
   api.language = context.language;
+  api.timeoutMs = ONSEND_TIMEOUT_MS;
   return api;
 }
 
@@ -72,7 +76,15 @@ export async function decide(context: Context): Promise<Outcome> {
     return { allowEvent: true, source: "cache" };  // standard sending: no envelope to stamp
   }
   try {
-    const answer = await api.onSend(draft, await messageId(context.item));
+    let answer;
+    try {
+      answer = await api.onSend(draft, await messageId(context.item));
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === "message_id_conflict")) throw error;
+      // The item's id went with another draft whose envelope never left ("Niet verzenden" in
+      // Outlook's dialog, then an edit): a new id for the item, once.
+      answer = await api.onSend(draft, await newMessageId(context.item));
+    }
     if (answer.action === "allow") {
       if (answer.envelope) await stampHeaders(context.item, answer.envelope.headers);
       return { allowEvent: true, source: "server" };

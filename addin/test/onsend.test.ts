@@ -1,8 +1,8 @@
-import { beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Api } from "../src/api";
 import { fingerprint } from "../src/draft";
 import { DECIDED_KEY, draftBody, MESSAGE_ID_PROPERTY, messageId, readDraft } from "../src/office";
-import { decide, precompute, TASKPANE_COMMAND_ID, type Context } from "../src/onsend";
+import { decide, ONSEND_TIMEOUT_MS, precompute, TASKPANE_COMMAND_ID, type Context } from "../src/onsend";
 import { Store, type KeyValue } from "../src/store";
 import { fakeFetch, verdict } from "./helpers";
 import { installOffice } from "./officeMock";
@@ -22,6 +22,7 @@ const blockingVerdict = verdict({ can_send_secure: false, findings: [{ rule: "V-
 
 describe("V-O4/S2: the on-send handler", () => {
   let office: ReturnType<typeof installOffice>;
+  afterEach(() => { vi.useRealTimers(); });
   beforeEach(() => { office = installOffice({ to: [{ address: "piet@gmail.example" }], subject: "Verwijzing" }); });
   const context = (store: Store, fetchImpl?: Parameters<typeof fakeFetch>[0]): { ctx: Context; calls: ReturnType<typeof fakeFetch>["calls"] } => {
     const fake = fakeFetch(fetchImpl ?? (() => ({ status: 500 })));
@@ -95,6 +96,42 @@ describe("V-O4/S2: the on-send handler", () => {
     const outcome = await decide(ctx);
     expect(outcome).toMatchObject({ allowEvent: false, source: "server" });
     expect(outcome.errorMessage).toMatch(/ingetrokken/);
+  });
+
+  it("test_v_o4_a_back_end_that_does_not_answer_blocks_after_about_3_s_with_the_unavailable_text", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    let signal: AbortSignal | undefined;
+    const api = new Api(null, "/api/v1", (_u, init) => { signal = init?.signal ?? undefined; return new Promise<Response>(() => {}); });
+    let outcome: Awaited<ReturnType<typeof decide>> | undefined;
+    const pending = decide({ item: office.item, store: loggedIn(), mailbox: MAILBOX, language: "nl", api }).then((o) => { outcome = o; });
+    await vi.advanceTimersByTimeAsync(ONSEND_TIMEOUT_MS - 100);
+    expect(outcome).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(200);
+    await pending;
+    expect(ONSEND_TIMEOUT_MS).toBeLessThanOrEqual(3000);
+    expect(outcome).toMatchObject({ allowEvent: false, source: "error", commandId: TASKPANE_COMMAND_ID });
+    expect(outcome!.errorMessage).toMatch(/kan dit bericht nu niet controleren/);
+    expect(signal?.aborted).toBe(true);
+  });
+
+  it("test_s4_message_id_conflict_makes_a_new_message_id_for_the_item_and_asks_once_more", async () => {
+    office.state.properties[MESSAGE_ID_PROPERTY] = "<old@sendsecure>";
+    const headers = { "X-SendSecure-Envelope": "env_2", "X-SendSecure-Stamp": "stamp" };
+    const { ctx, calls } = context(loggedIn(), (call) => ((call.body as { message_id: string }).message_id === "<old@sendsecure>"
+      ? { status: 409, body: { code: "message_id_conflict", detail: "This message id was sent with another draft" } }
+      : { status: 200, body: { action: "allow", reasons: [], verdict: verdict(), envelope: { envelope_id: "env_2", message_id: "m", headers } } }));
+    expect(await decide(ctx)).toEqual({ allowEvent: true, source: "server" });
+    expect(calls).toHaveLength(2);
+    const fresh = (calls[1].body as { message_id: string }).message_id;
+    expect(fresh).not.toBe("<old@sendsecure>");
+    expect(office.state.properties[MESSAGE_ID_PROPERTY]).toBe(fresh);
+    expect(office.state.headers).toEqual(headers);
+  });
+
+  it("a second message_id_conflict is not retried again: blocked with words", async () => {
+    const { ctx, calls } = context(loggedIn(), () => ({ status: 409, body: { code: "message_id_conflict" } }));
+    expect(await decide(ctx)).toMatchObject({ allowEvent: false, source: "error" });
+    expect(calls).toHaveLength(2);
   });
 
   it("a draft the panel already sent (secure or standard) passes without asking again", async () => {

@@ -1,6 +1,7 @@
 """Issue 14: the Outlook add-in in headless chromium against the development host (conftest.py)."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -449,3 +450,137 @@ def test_issue_addinfix_item3_pages_work_under_the_content_security_policy(brows
     page.wait_for_function("() => window.__cspViolations.length > 0")
     assert page.evaluate("window.__inline") is None
     assert pane.csp_violations()[0].startswith("script-src-elem inline")
+
+
+def _enabled_secure_send(page) -> None:
+    page.wait_for_function("() => { const b = Array.from(document.querySelectorAll('button'))"
+                           ".find((b) => b.textContent === 'Veilig verzenden'); return b && !b.disabled; }")
+
+
+def _auth(session) -> dict[str, str]:
+    return {"Authorization": f"Bearer {session['session_token']}"}
+
+
+def test_a3_a_session_ended_before_veilig_verzenden_brings_back_the_login(browser, devhost):
+    session = api_login(devhost, "send401@ziekenhuis-a.example")
+    pane = open_pane(browser, devhost, "send-401", session["mailbox"], session=session,
+                     to=[{"address": COMMUNITY}], subject="Brief")
+    page = pane.page
+    _enabled_secure_send(page)
+    assert requests.delete(devhost.url("/api/v1/session"), headers=_auth(session), timeout=10).status_code == 204
+    page.get_by_role("button", name="Veilig verzenden").click()
+    page.get_by_role("button", name="Verstuur code").wait_for()  # the login screen, not an English error
+    assert "session is required" not in page.evaluate("document.body.innerText")
+    assert page.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('sendsecure.session.'))") == []
+    assert pane.state()["sent"] == 0
+    pane.check("send-401-login")
+
+
+def test_u1_v_m1_subject_emptied_after_the_verdict_422_in_words_and_the_confirmation_appears(browser, devhost):
+    session = api_login(devhost, "nosubject@ziekenhuis-a.example")
+    pane = open_pane(browser, devhost, "send-422-subject", session["mailbox"], session=session,
+                     to=[{"address": COMMUNITY}], subject="Brief")
+    page = pane.page
+    _enabled_secure_send(page)
+    page.evaluate("window.__office.setSubject('')")  # no change event: the verdict still has the subject
+    page.get_by_role("button", name="Veilig verzenden").click()
+    page.get_by_text("Het onderwerp is leeg. Vink hieronder aan").wait_for()
+    confirm = page.get_by_label("Ik verstuur zonder onderwerp")
+    confirm.wait_for()  # the verdict was asked again: the V-M1 box is there
+    text = page.evaluate("document.body.innerText")
+    assert "confirm that it may be sent" not in text and "must be true" not in text
+    pane.check("send-422-subject")
+    confirm.check()
+    page.get_by_role("button", name="Veilig verzenden").click()
+    page.get_by_text("Uw bericht is veilig verzonden.").wait_for()
+    assert pane.state()["sent"] == 1
+
+
+def test_s4_message_id_conflict_gets_a_new_id_once_and_a_second_conflict_is_in_words(browser, devhost):
+    session = api_login(devhost, "conflict@ziekenhuis-a.example")
+    old = "<conflict-old@sendsecure>"
+    first = requests.post(devhost.url("/api/v1/messages/send"), headers=_auth(session), timeout=10, json={
+        "message_id": old, "draft": {"to": [{"address": COMMUNITY}], "cc": [], "bcc": [], "subject": "Brief",
+                                     "attachments": []}})
+    assert first.status_code == 201, first.text
+    # The item's earlier envelope never left ("Niet verzenden"), then the subject changed.
+    pane = open_pane(browser, devhost, "send-409", session["mailbox"], session=session, to=[{"address": COMMUNITY}],
+                     subject="Brief (gewijzigd)", properties={"sendsecure_message_id": old})
+    page = pane.page
+    _enabled_secure_send(page)
+    page.get_by_role("button", name="Veilig verzenden").click()
+    page.get_by_text("Uw bericht is veilig verzonden.").wait_for()
+    state = pane.state()
+    assert state["sent"] == 1 and state["properties"]["sendsecure_message_id"] != old
+    assert state["stamped"]["X-SendSecure-Envelope"] != first.json()["envelope_id"]
+
+    # A back end that keeps answering 409: one retry, then the conflict in the user's words.
+    again = open_pane(browser, devhost, "send-409-twice", session["mailbox"], session=session,
+                      to=[{"address": COMMUNITY}], subject="Brief 2")
+    sends: list[str] = []
+
+    def conflict(route):
+        sends.append(route.request.post_data_json["message_id"])
+        route.fulfill(status=409, content_type="application/problem+json", body=json.dumps({
+            "type": "about:blank", "title": "t", "status": 409, "code": "message_id_conflict",
+            "detail": "This message id was sent with another draft"}))
+    again.page.route("**/api/v1/messages/send", conflict)
+    _enabled_secure_send(again.page)
+    again.page.get_by_role("button", name="Veilig verzenden").click()
+    again.page.get_by_text("Dit bericht is eerder met een andere inhoud aangeboden").wait_for()
+    assert len(sends) == 2 and sends[0] != sends[1]
+    assert "another draft" not in again.page.evaluate("document.body.innerText")
+    assert again.state()["sent"] == 0
+    again.check("send-409-words")
+
+
+def test_issue_addinreview_503_on_the_verdict_retries_once_by_itself_and_offers_opnieuw_proberen(browser, devhost):
+    session = api_login(devhost, "busy@ziekenhuis-a.example")
+    pane = open_pane(browser, devhost, "verdict-503", session["mailbox"], session=session,
+                     to=[{"address": COMMUNITY}], subject="Brief")
+    page = pane.page
+    calls: list[int] = []
+    state = {"down": True}
+
+    def validate(route):
+        calls.append(1)
+        if state["down"]:
+            route.fulfill(status=503, content_type="application/problem+json", headers={"Retry-After": "1"},
+                          body=json.dumps({"type": "about:blank", "title": "t", "status": 503, "detail": "English",
+                                           "code": "dependency_unavailable"}))
+        else:
+            route.continue_()
+    page.route("**/api/v1/drafts/validate", validate)
+    page.reload()
+    page.get_by_text("tijdelijk niet beschikbaar").wait_for()
+    retry = page.get_by_role("button", name="Opnieuw proberen")
+    retry.wait_for()
+    assert page.get_by_role("button", name="Veilig verzenden").is_disabled()
+    assert page.get_by_role("button", name="Standaard versturen").is_disabled()
+    pane.check("verdict-503")
+    page.wait_for_timeout(2500)  # Retry-After 1 s: one automatic retry, not more
+    assert len(calls) == 2, calls
+    page.wait_for_timeout(1500)
+    assert len(calls) == 2, calls
+    state["down"] = False
+    retry.click()
+    _enabled_secure_send(page)
+    assert page.get_by_role("button", name="Opnieuw proberen").count() == 0
+
+
+def test_w2_verwijder_nummer_that_fails_says_so_and_keeps_the_number(browser, devhost):
+    session = api_login(devhost, "removefail@ziekenhuis-a.example")
+    address = "stored.remove@gmail.example"
+    stored = requests.put(devhost.url("/api/v1/phones"), json={"address": address, "phone": "+31622222222"},
+                          headers=_auth(session), timeout=10)
+    assert stored.status_code == 200, stored.text
+    pane = open_pane(browser, devhost, "phone-remove-fails", session["mailbox"], session=session,
+                     to=[{"address": address, **EXTERNAL}], subject="Brief")
+    page = pane.page
+    page.route("**/api/v1/phones/remove", lambda route: route.fulfill(
+        status=503, content_type="application/problem+json", headers={"Retry-After": "5"},
+        body=json.dumps({"type": "about:blank", "title": "t", "status": 503, "code": "dependency_unavailable"})))
+    page.get_by_role("button", name="Verwijder nummer").click()
+    page.get_by_text(re.compile("Het nummer is niet verwijderd.*tijdelijk niet beschikbaar.*5 seconden")).wait_for()
+    assert page.get_by_label(re.compile(f"Mobiel nummer voor {address}")).input_value() != ""
+    pane.check("phone-remove-fails")

@@ -4,9 +4,9 @@ import { ApiError } from "../api";
 import { attachmentsNeedAction, colourOf, findingsFor, fingerprint, formatSize, generalFindings, hasBlocking,
          phonesForSend, recipientGroups, type RecipientRow } from "../draft";
 import type { MessageKey } from "../i18n";
-import { composeItem, draftBody, markDecided, messageId, onItemChange, readDraft, removeAttachment, sendItem,
-         stampHeaders } from "../office";
-import type { Colour, Country, Draft, Finding, UserSettings, Verdict } from "../types";
+import { composeItem, draftBody, markDecided, messageId, newMessageId, onItemChange, readDraft, removeAttachment,
+         sendItem, stampHeaders } from "../office";
+import type { Colour, Country, Draft, Envelope, Finding, UserSettings, Verdict } from "../types";
 import { usePane } from "./context";
 import { describeError } from "./errors";
 import { PhoneEntry } from "./Phone";
@@ -32,12 +32,13 @@ function FindingList({ findings }: { findings: Finding[] }) {
 }
 
 export function Compose({ settings }: { settings: UserSettings }) {
-  const { api, language, t, logout } = usePane();
+  const { api, language, t } = usePane();
   const styles = useStyles();
   const item = composeItem()!;
   const [verdict, setVerdict] = useState<Verdict | null>(null);
   const [draft, setDraft] = useState<Draft | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [refreshFailed, setRefreshFailed] = useState(false);  // the verdict could not be fetched: "Opnieuw proberen"
   const [countries, setCountries] = useState<Country[]>([]);
   const [showValidated, setShowValidated] = useState(false);
   const [showAbout, setShowAbout] = useState(true);
@@ -50,21 +51,33 @@ export function Compose({ settings }: { settings: UserSettings }) {
   const cancelButton = useRef<HTMLButtonElement>(null);
   const typed = useRef<Record<string, string>>({});  // P1: numbers typed, not saved (address -> number)
   const typedTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const retryTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const retriedAutomatically = useRef(false);  // a 503 is retried once by itself, after its Retry-After
   const counting = phase.kind === "countdown";
   useEffect(() => { if (counting) cancelButton.current?.focus(); }, [counting]);
 
-  const refresh = useCallback(async () => {
+  /** The verdict asked again; `keepError` keeps a send's error on screen (it explains the new verdict). */
+  const refresh = useCallback(async (keepError = false) => {
     const mine = ++generation.current;
     try {
       const read = await readDraft(item, { ...typed.current });  // the verdict judges typed numbers too
       forgetRemoved(read);
       const answer = await api.validate(draftBody(read));
       if (mine !== generation.current) return;
-      setDraft(read); setVerdict(answer); setError(null);
+      setDraft(read); setVerdict(answer); setRefreshFailed(false);
+      if (!keepError) setError(null);
+      retriedAutomatically.current = false;
       metrics.firstVerdictMs ??= performance.now();
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) logout();  // the session ended (A3): log in again
-      else if (mine === generation.current) setError(describeError(err, t));
+      if (err instanceof ApiError && err.status === 401) return;  // Api.onUnauthenticated: the login screen (A3)
+      if (mine !== generation.current) return;
+      setError(describeError(err, t)); setRefreshFailed(true);
+      if (err instanceof ApiError && err.status === 503 && !retriedAutomatically.current) {
+        retriedAutomatically.current = true;
+        if (retryTimer.current) clearTimeout(retryTimer.current);
+        retryTimer.current = setTimeout(() => { retryTimer.current = null; void latest.current(); },
+                                        (err.retryAfter ?? 5) * 1000);
+      }
     }
   }, [api, item, t]);
   const latest = useRef(refresh);
@@ -82,7 +95,15 @@ export function Compose({ settings }: { settings: UserSettings }) {
   useEffect(() => () => {
     if (timer.current) clearInterval(timer.current);
     if (typedTimer.current) clearTimeout(typedTimer.current);
+    if (retryTimer.current) clearTimeout(retryTimer.current);
   }, []);
+
+  function retry() {
+    if (retryTimer.current) clearTimeout(retryTimer.current);
+    retryTimer.current = null;
+    setError(null); setRefreshFailed(false);
+    void refresh();
+  }
 
   /** Numbers typed for recipients no longer in the draft are dropped (never sent, never stored). */
   function forgetRemoved(read: { to: { address: string }[]; cc: { address: string }[]; bcc: { address: string }[] }) {
@@ -110,14 +131,27 @@ export function Compose({ settings }: { settings: UserSettings }) {
       const read = await readDraft(item);
       const body = draftBody(read);
       const phones = verdict ? phonesForSend(typed.current, verdict) : {};
-      const envelope = await api.send(await messageId(item), { ...body, phones }, confirmEmpty);
+      const payload = { ...body, phones };
+      let envelope: Envelope;
+      try {
+        envelope = await api.send(await messageId(item), payload, confirmEmpty);
+      } catch (err) {
+        if (!(err instanceof ApiError && err.code === "message_id_conflict")) throw err;
+        // The item's id went with another draft whose envelope never left (its send was stopped,
+        // then the draft changed): a new id, once; a second conflict is shown.
+        envelope = await api.send(await newMessageId(item), payload, confirmEmpty);
+      }
       await stampHeaders(item, envelope.headers);
       await markDecided(item, fingerprint(body));
       setPhase({ kind: "sent", secure: true }); setStatus(t("send.sent"));
       await sendItem(item);
     } catch (err) {
       setPhase({ kind: "idle" });
+      if (err instanceof ApiError && err.status === 401) return;  // Api.onUnauthenticated: the login screen (A3)
       if (err instanceof ApiError && err.status === 422 && err.problem.verdict) setVerdict(err.problem.verdict as Verdict);
+      // The subject was emptied after the last verdict (no change event): ask again, so the
+      // "send without subject" box (V-M1) appears.
+      if (err instanceof ApiError && err.code === "subject_confirmation_required") void refresh(true);
       setError(describeError(err, t)); setStatus("");
     }
   }
@@ -151,9 +185,20 @@ export function Compose({ settings }: { settings: UserSettings }) {
   }
 
   const live = <div aria-live="polite" role="status" className={styles.small}>{status}</div>;
+  const retryButton = refreshFailed &&
+    <div><Button onClick={retry} disabled={phase.kind !== "idle"}>{t("common.retry")}</Button></div>;
   if (!verdict || !draft) {
-    return <>{error ? <MessageBar intent="error"><MessageBarBody>{error}</MessageBarBody></MessageBar>
-                    : <Spinner size="small" label={t("verdict.loading")} />}{live}</>;
+    if (!error) return <><Spinner size="small" label={t("verdict.loading")} />{live}</>;
+    // No verdict: the error, "Opnieuw proberen", and both send buttons in their place, disabled.
+    return <>
+      <MessageBar intent="error"><MessageBarBody>{error}</MessageBarBody></MessageBar>
+      {retryButton}
+      <div className={styles.footer}>
+        <Button appearance="primary" disabled>{t("send.secure")}</Button>
+        <Button disabled>{t("send.standard")}</Button>
+      </div>
+      {live}
+    </>;
   }
 
   const groups = recipientGroups(verdict);
@@ -205,6 +250,7 @@ export function Compose({ settings }: { settings: UserSettings }) {
         {!verdict.domain_book.available && !verdict.findings.some((f) => f.code === "domain_book_unavailable") &&
           <MessageBar intent="warning"><MessageBarBody>{t("verdict.no_book")}</MessageBarBody></MessageBar>}
         {error && <MessageBar intent="error"><MessageBarBody>{error}</MessageBarBody></MessageBar>}
+        {retryButton}
         {general.filter((f) => f.severity !== "ok").map((f, i) =>
           <MessageBar key={i} intent={f.severity === "blocking" ? "error" : f.severity === "warning" ? "warning" : "info"}>
             <MessageBarBody>{f.message}</MessageBarBody></MessageBar>)}

@@ -42,6 +42,16 @@ export function PhoneEntry({ recipient, countries, onSaved, onTyped }: Props) {
     } finally { setBusy(false); }
   }
 
+  async function remove() {
+    setBusy(true); setError(null); setSaved(null);
+    try {
+      await api.removePhone(recipient.address);
+      setValue(""); onSaved();
+    } catch (err) {
+      setError(t("phone.remove_failed", { reason: describeError(err, t) }));  // the number is still stored
+    } finally { setBusy(false); }
+  }
+
   return (
     <div className={styles.section}>
       <div className={styles.section}>
@@ -63,7 +73,7 @@ export function PhoneEntry({ recipient, countries, onSaved, onTyped }: Props) {
         <Button size="small" onClick={() => { setValue(initial); setError(null); setSaved(null); }}
                 disabled={busy || value === initial}>{t("phone.undo")}</Button>
         {recipient.stored_phone && <Button size="small" appearance="subtle" disabled={busy}
-          onClick={async () => { await api.removePhone(recipient.address).catch(() => undefined); setValue(""); onSaved(); }}>
+          onClick={() => void remove()}>
           {t("phone.remove")}</Button>}
       </div>
       {recipient.stored_phone && !saved && <Text className={styles.small}>{t("phone.stored", { number: recipient.stored_phone })}</Text>}
