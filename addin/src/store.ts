@@ -1,7 +1,7 @@
 // What the add-in keeps in the browser: the session (per Outlook mailbox, A3), the device id and
 // the precomputed on-send decisions. The task pane and the event runtime of Outlook on the web run
 // on the same origin, so both read the same localStorage; elsewhere a memory map stands in.
-import type { Language, OnSendAnswer } from "./types";
+import type { Language, OnSendAnswer, UserSettings } from "./types";
 
 export interface KeyValue { getItem(key: string): string | null; setItem(key: string, value: string): void; removeItem(key: string): void }
 
@@ -50,6 +50,13 @@ export class Store {
     }
     return id;
   }
+
+  /** The last send delay the back end gave (S7): used when the settings cannot be read. */
+  sendDelay(mailbox: string): UserSettings["send_delay_seconds"] | null {
+    const value = this.get<number>("delay." + mailbox.toLowerCase());
+    return value === 0 || value === 5 || value === 10 ? value : null;
+  }
+  saveSendDelay(mailbox: string, seconds: UserSettings["send_delay_seconds"]): void { this.set("delay." + mailbox.toLowerCase(), seconds); }
 
   language(): Language | null { return this.get<Language>("language"); }
   saveLanguage(language: Language): void { this.set("language", language); }

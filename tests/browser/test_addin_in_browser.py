@@ -178,6 +178,26 @@ def test_s7_send_delay_counts_down_and_can_be_cancelled(browser, devhost):
     pane.check("countdown-cancelled")
 
 
+def test_s7_settings_unreadable_the_last_known_send_delay_still_counts_down(browser, devhost):
+    """Review 2026-12-01: when GET /settings failed as the pane opened, the send went without the
+    nurse's delay and without a word. The last delay the back end gave is used instead."""
+    session = api_login(devhost, "vertraging@ziekenhuis-a.example")
+    _put_settings(devhost, session, send_delay_seconds=10)
+    pane = open_pane(browser, devhost, "delay-unreadable", session["mailbox"], session=session,
+                     to=[{"address": COMMUNITY}], subject="Uitslag")
+    page = pane.page
+    page.get_by_role("button", name="Veilig verzenden").wait_for()       # settings read once: remembered
+    page.route("**/api/v1/settings", lambda route: route.fulfill(
+        status=503, headers={"Retry-After": "5"}, content_type="application/problem+json",
+        body='{"type":"about:blank","title":"Unavailable","status":503,"code":"service_unavailable"}'))
+    page.reload()
+    page.get_by_role("button", name="Veilig verzenden").click()
+    page.get_by_role("timer").wait_for()
+    assert re.search(r"over (10|9) seconden", page.get_by_role("timer").inner_text())
+    page.get_by_role("button", name="Annuleren").click()
+    page.get_by_text("Verzenden geannuleerd.").wait_for()
+
+
 def test_v_o4_on_send_with_auto_send_stamps_the_envelope(browser, devhost):
     session = api_login(devhost, "onsend@ziekenhuis-a.example")
     pane = open_pane(browser, devhost, "onsend-auto", session["mailbox"], session=session, page_name="commands.html",

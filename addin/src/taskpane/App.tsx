@@ -56,8 +56,12 @@ export function App() {
   }, [language]);
   useEffect(() => {
     if (!token) return;
-    api.settings().then((s) => { setSettings(s); if (s.language !== language) changeLanguage(s.language); })
-      .catch((err) => { if (err?.status !== 401) setSettings({ language, send_delay_seconds: 0 }); });  // 401: sessionEnded
+    api.settings().then((s) => {
+      store.saveSendDelay(mailbox, s.send_delay_seconds);
+      setSettings(s); if (s.language !== language) changeLanguage(s.language);
+    }).catch((err) => {  // 401: sessionEnded; otherwise the last known delay, never silently none (S7)
+      if (err?.status !== 401) setSettings({ language, send_delay_seconds: store.sendDelay(mailbox) ?? 0 });
+    });
   }, [token]);
 
   const context: PaneContext = { api, store, mailbox, language, t, setLanguage: changeLanguage, logout };
@@ -65,7 +69,7 @@ export function App() {
   if (!token) body = <Login onSession={onSession} onStandardSend={compose ? () => void standardSend() : undefined} />;
   else if (!settings) body = null;
   else if (screen === "settings") body = <Settings settings={settings} onClose={(saved) => {
-    if (saved) { setSettings(saved); changeLanguage(saved.language); }
+    if (saved) { store.saveSendDelay(mailbox, saved.send_delay_seconds); setSettings(saved); changeLanguage(saved.language); }
     setScreen("main");
   }} />;
   else body = compose ? <Compose settings={settings} /> : <Read />;
