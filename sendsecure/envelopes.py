@@ -15,8 +15,15 @@ envelope or a whole one, never a half. Properties:
   byte-identical;
 - ``holder`` (Entra sessions only, outside the signed form): the pseudonym of the person (tid +
   oid) who held the sending mailbox, so a later holder of the same address does not see, list or
-  revoke it (sendsecure/holders.py; ``revoke.own_message``). Absent: sent by e-mail code login,
-  or before holders were recorded (then the time decides).
+  revoke it (sendsecure/holders.py; ``revoke.own_message``). ``legacy`` (``LEGACY_HOLDER``): sent
+  through an Entra session without holder fields (a row from before holders, another worker's
+  copy of one): the person who held the mailbox before holders were recorded, never a later
+  holder's. Absent: sent by e-mail code login, or before holders were recorded (then the time
+  decides);
+- ``holder_key`` (Entra sessions of a later holder only, outside the signed form): the sending
+  session's person key (``Session.holder_key``), under which the sender's phone numbers are
+  stored; the gateway reads the SMS recipients' numbers there (``gatewayservice``), so a queued
+  message finds its sender's numbers. Absent: ``""``, the mailbox's own numbers.
 
 The envelope id is derived, not random (``envelope_id_for``): an HMAC under the purpose key
 ``envelope-id`` of (tenant, the session's mailbox, the client's ``message_id``), 24 bytes in
@@ -46,7 +53,9 @@ from typing import TYPE_CHECKING, Any
 
 from sendsecure.adapters import storage
 from sendsecure.core.canonical import canonical_json
+from sendsecure.core.tenants import LoginMethod
 from sendsecure.errors import Conflict
+from sendsecure.sessions import person_key
 
 if TYPE_CHECKING:
     from sendsecure.adapters.keys import Pseudonyms
@@ -57,6 +66,7 @@ ID_PURPOSE = "envelope-id"     # the derived key's purpose (runtime.derived_keys
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
 RECORD_PART = 16_000           # characters per record property: below 64 KiB even if every one is 2 UTF-16 units
 INDEX_TOP = 9_999_999_999      # the index's RowKey counts down from here (epoch seconds), newest first
+LEGACY_HOLDER = "legacy"       # ``holder`` of an envelope sent by an Entra session without holder fields
 CURSOR_RE = re.compile(r"^[0-9]{10}\.[A-Za-z0-9_-]{32}$")  # an index RowKey: the listing's continuation
 
 
@@ -87,6 +97,7 @@ class StoredEnvelope:
     internet_message_id: str | None = None
     recall: dict[str, str] = field(default_factory=dict, hash=False)  # address -> outcome (S5)
     holder: str | None = None        # Entra: the pseudonym of the person holding sent_by when it was sent
+    holder_key: str = ""             # the sending session's person key: where the sender's numbers are
 
     def response(self) -> dict[str, Any]:
         """API.md's envelope: the record with its ``headers``."""
@@ -116,6 +127,8 @@ def to_entity(stored: StoredEnvelope) -> dict[str, Any]:
     }
     if stored.holder:
         entity["holder"] = stored.holder
+    if stored.holder_key:
+        entity["holder_key"] = stored.holder_key
     entity.update(revoke_properties(stored))
     return entity
 
@@ -138,8 +151,17 @@ def from_entity(row: dict[str, Any]) -> StoredEnvelope:
         record=json.loads(_record_text(row)), headers=json.loads(row["headers"]),
         revoked_at=row.get("revoked_at"), revoked_by=row.get("revoked_by") or None,
         internet_message_id=row.get("internet_message_id") or None, recall=json.loads(row.get("recall") or "{}"),
-        holder=row.get("holder") or None,
+        holder=row.get("holder") or None, holder_key=row.get("holder_key") or "",
     )
+
+
+def holder_of(session: Any) -> str | None:
+    """The ``holder`` an envelope sent through this session records: the session's holder; for an
+    Entra session without one, ``LEGACY_HOLDER``; for an e-mail code session, None."""
+    holder = getattr(session, "holder", None)
+    if holder is None and getattr(session, "login_method", None) == LoginMethod.ENTRA.value:
+        return LEGACY_HOLDER
+    return holder
 
 
 def _from_holding(session: Any, stored: StoredEnvelope) -> bool:
@@ -151,11 +173,14 @@ def _from_holding(session: Any, stored: StoredEnvelope) -> bool:
 def sent_by_holder(session: Any, stored: StoredEnvelope) -> bool:
     """Whether the session's person sent this envelope: ``sent_by`` is the session's mailbox and,
     for an Entra holder, the envelope names the same holder (an envelope without one: created
-    since the holder's ``holder_since``). A mailbox that changed hands keeps its earlier holder's
-    messages from the next one (sendsecure/holders.py)."""
+    since the holder's ``holder_since``; one ``LEGACY_HOLDER`` sent: a session without a holder or
+    the first holder recorded). A mailbox that changed hands keeps its earlier holder's messages
+    from the next one (sendsecure/holders.py)."""
     if stored.sent_by != session.mailbox:
         return False
     holder = getattr(session, "holder", None)
+    if stored.holder == LEGACY_HOLDER:     # sent by a session without holder fields: never a later holder's
+        return person_key(holder, getattr(session, "holder_since", None)) == ""
     if holder is not None and stored.holder is not None:
         return stored.holder == holder
     return _from_holding(session, stored)

@@ -2,7 +2,8 @@
 
 - ``fetch(principal, envelope_id, fallback=False)``: the stored envelope (its signed record as
   stored, the revoke state) and the numbers of its SMS recipients (``access_code == "sms"``),
-  opened on demand from the phones the sender person stored (``PhoneBook.for_sender``). With
+  opened on demand from the phones the sender person stored (``PhoneBook.for_sender``, under the
+  envelope's ``holder_key``: an Entra mailbox's later holder's own numbers). With
   ``fallback`` (``?fallback=sms``, asked only when NTA delivery failed and the message falls
   back to the Viewer, V-R4) also those of the NTA-route recipients whose fallback code goes by
   SMS: their access code now goes by SMS (S9), and not before. Every fetch is
@@ -95,7 +96,8 @@ class GatewayService:
             self._audit.record(ENVELOPE_FETCHED, tenant_id=None, actor=principal.actor, outcome="not_found")
             raise EnvelopeNotFound("No envelope has this id.")
         wanted = [] if stored.revoked_at else sms_recipients(stored.record, fallback=fallback)
-        opened = self._phonebook.for_sender(Sender(stored.tenant_id, stored.sent_by), wanted) if wanted else {}
+        sender = Sender(stored.tenant_id, stored.sent_by, stored.holder_key)   # the sending person's numbers
+        opened = self._phonebook.for_sender(sender, wanted) if wanted else {}
         # Recorded before anything leaves: a fetch that cannot be recorded discloses nothing (503).
         self._audit.record(
             ENVELOPE_FETCHED, tenant_id=stored.tenant_id, actor=principal.actor,

@@ -3,8 +3,11 @@
 Per logged-in person, one number per recipient address.
 
 Rows in ``phones``:
-- ``PartitionKey = <tenant>.<person pseudonym>``: one person's numbers are one partition, so
-  the numbers for a draft are one partition query, and a tenant's rows are one key range;
+- ``PartitionKey = <tenant>.<person>``: one person's numbers are one partition, so the numbers
+  for a draft are one partition query, and a tenant's rows are one key range. ``<person>`` is the
+  mailbox's pseudonym, and for an Entra mailbox's later holder (``Session.holder_key`` not empty:
+  not the first holder recorded) ``<mailbox pseudonym>.<holder key>``: a late write of an earlier
+  holder lands in their own partition, which the next holder never reads (sendsecure/holders.py);
 - ``RowKey`` = a keyed hash of the normalised recipient address: no address in the table;
 - ``sealed`` = base64(nonce || AES-256-GCM ciphertext) of the E.164 number, ``key_version``
   = the version of the tenant's data key that sealed it.
@@ -59,12 +62,20 @@ class PhoneOwner(Protocol):
     def tenant_id(self) -> str: ...
     @property
     def mailbox(self) -> str: ...
+    @property
+    def holder_key(self) -> str: ...
 
 
 @dataclass(frozen=True)
 class Sender:
     tenant_id: str
     mailbox: str
+    holder_key: str = ""      # the envelope's ``holder_key``: whose numbers within the mailbox
+
+
+def person_of(mailbox_pseudonym: str, holder_key: str) -> str:
+    """The ``<person>`` of a partition (and of the sealed numbers' binding)."""
+    return f"{mailbox_pseudonym}.{holder_key}" if holder_key else mailbox_pseudonym
 
 
 def key_name(tenant_id: str) -> str:
@@ -109,8 +120,12 @@ class PhoneBook:
 
     # ----- keys of rows ----------------------------------------------------------------
 
-    def _person(self, session: PhoneOwner) -> str:
+    def _actor(self, session: PhoneOwner) -> str:
+        """The audit's actor: the mailbox's pseudonym, as in every other audit row."""
         return self._pseudonyms.of("mailbox", session.mailbox)
+
+    def _person(self, session: PhoneOwner) -> str:
+        return person_of(self._actor(session), getattr(session, "holder_key", "") or "")
 
     def _partition(self, session: PhoneOwner) -> str:
         return f"{session.tenant_id}.{self._person(session)}"
@@ -174,7 +189,7 @@ class PhoneBook:
         existing = self._tables.get(storage.PHONES, partition, row_key)
         event = PHONE_CHANGED if existing is not None else PHONE_SET
         # Recorded first: if the audit insert fails, nothing has changed.
-        self._audit.record(event, tenant_id=session.tenant_id, actor=self._person(session), outcome="stored",
+        self._audit.record(event, tenant_id=session.tenant_id, actor=self._actor(session), outcome="stored",
                            recipient=row_key, key_version=version)
         try:
             self._tables.upsert(storage.PHONES, {
@@ -193,7 +208,7 @@ class PhoneBook:
         partition, row_key = self._partition(session), self._recipient(session, address)
         if self._tables.get(storage.PHONES, partition, row_key) is None:
             return False
-        self._audit.record(PHONE_DELETED, tenant_id=session.tenant_id, actor=self._person(session),
+        self._audit.record(PHONE_DELETED, tenant_id=session.tenant_id, actor=self._actor(session),
                            outcome="deleted", recipient=row_key)
         try:
             self._tables.delete(storage.PHONES, partition, row_key)
@@ -212,7 +227,7 @@ class PhoneBook:
         lookup may name 1,000 recipients (41 characters each)."""
         parts = [row_keys[i:i + READ_ROW_RECIPIENTS] for i in range(0, len(row_keys), READ_ROW_RECIPIENTS)] or [[]]
         for number, part in enumerate(parts, 1):
-            self._audit.record(PHONE_READ, tenant_id=session.tenant_id, actor=self._person(session),
+            self._audit.record(PHONE_READ, tenant_id=session.tenant_id, actor=self._actor(session),
                                outcome="returned", purpose=purpose, count=len(part), recipients=",".join(part),
                                **({"part": f"{number}/{len(parts)}"} if len(parts) > 1 else {}))
 
@@ -222,7 +237,7 @@ class PhoneBook:
 
     def _record_failure(self, session: Session, event: str, row_key: str) -> None:
         try:
-            self._audit.record(event, tenant_id=session.tenant_id, actor=self._person(session), outcome="failed",
+            self._audit.record(event, tenant_id=session.tenant_id, actor=self._actor(session), outcome="failed",
                                recipient=row_key)
         except Exception as error:  # noqa: BLE001 - the change's own failure is what the caller gets
             logger.warning("could not record a failed phone change (%s)", type(error).__name__)
@@ -302,12 +317,24 @@ class PhoneBook:
         self._rows.pop(self._partition(session))      # the copy the gateway's reads (S9) use
         self._rows.pop(self._cache_key(session))
 
-    def erase_person(self, tenant_id: str, mailbox: str) -> int:
-        """Delete every number stored under a mailbox (it changed hands: they were the previous
-        person's, P1/P4); returns how many. The caller audits (``login.holder_changed``)."""
-        partition = f"{tenant_id}.{self._pseudonyms.of('mailbox', mailbox)}"
-        self._rows.pop_where(lambda key: key == partition or key.startswith(partition + "|"))
-        return self._tables.delete_where(storage.PHONES, "PartitionKey eq @p", {"p": partition})
+    def erase_person(self, tenant_id: str, mailbox: str, holder_keys: Iterable[str] = ("",), *,
+                     count_only: bool = False) -> int:
+        """Delete the numbers stored under a mailbox by the persons of ``holder_keys`` (``""``: the
+        mailbox's own partition, as before holders; it changed hands: they were the earlier
+        persons', P1/P4); returns how many (``count_only``: how many there are, deleting none).
+        One query over the mailbox's partitions. The caller audits (``login.holder_changed``)."""
+        mailbox_pseudonym = self._pseudonyms.of("mailbox", mailbox)
+        partitions = {f"{tenant_id}.{person_of(mailbox_pseudonym, key)}" for key in holder_keys}
+        low = f"{tenant_id}.{mailbox_pseudonym}"
+        parameters = {"low": low, "high": low + "/"}      # the mailbox's partition and its ``.<key>`` ones
+        query = "PartitionKey ge @low and PartitionKey lt @high"
+        if count_only:
+            return sum(1 for row in self._tables.query(storage.PHONES, query, parameters,
+                                                       select=["PartitionKey", "RowKey"])
+                       if row["PartitionKey"] in partitions)
+        self._rows.pop_where(lambda key: key.split("|", 1)[0] in partitions)
+        return self._tables.delete_where(storage.PHONES, query, parameters,
+                                         keep=lambda row: row["PartitionKey"] not in partitions)
 
     # ----- keys and sealing --------------------------------------------------------------
 

@@ -42,7 +42,14 @@ from sendsecure.core.models import OnSendAnswer, Route, Verdict, as_data
 from sendsecure.core.phones import DEFAULT_REGION, normalise_phone
 from sendsecure.core.signing import SigningKey, jwks_document, signing_key_from_seed
 from sendsecure.core.stamp import issue_stamp, route_counts, stamp_headers
-from sendsecure.envelopes import ID_PURPOSE, EnvelopeStore, StoredEnvelope, envelope_id_for, sent_by_holder
+from sendsecure.envelopes import (
+    ID_PURPOSE,
+    EnvelopeStore,
+    StoredEnvelope,
+    envelope_id_for,
+    holder_of,
+    sent_by_holder,
+)
 from sendsecure.errors import ProblemError, Unprocessable
 from sendsecure.sessions import Session
 
@@ -257,7 +264,7 @@ class SendService:
         stored, created = self._envelopes.save_once(StoredEnvelope(
             envelope_id=envelope_id, tenant_id=session.tenant_id, sent_by=envelope.sent_by, sender=envelope.sender,
             message_id=message_id, draft_digest=digest, created_at=str(record["created_at"]), record=record,
-            headers=headers, holder=session.holder,
+            headers=headers, holder=holder_of(session), holder_key=session.holder_key,
         ))
         if stored.draft_digest != digest or stored.tenant_id != session.tenant_id \
                 or stored.sent_by != envelope.sent_by or not sent_by_holder(session, stored):

@@ -20,6 +20,12 @@
   them (written before holders existed, or an e-mail code session) reads as ``None``: the mailbox
   is the person, since the beginning. ``end_mailbox`` ends a mailbox's sessions when it changes
   hands.
+- A session's *person key* (``Session.holder_key``, ``person_key``) says whose stored numbers and
+  settings it reads and writes: ``""`` (the data keyed by the mailbox alone, as before holders
+  existed) for an e-mail code session, a session without holder fields and the first holder
+  recorded (``holder_since`` = ``BEGINNING``: their data stays where it was, no migration); the
+  holder's pseudonym for any later holder. A late write of an earlier holder (a request in flight,
+  another worker's copy of their session) so lands in their own place, never the next holder's.
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ import math
 import secrets
 import threading
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sendsecure.adapters import storage
@@ -37,12 +43,23 @@ from sendsecure.core.clock import as_utc, utcnow
 from sendsecure.errors import Unauthenticated
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from sendsecure.adapters.keys import Pseudonyms
     from sendsecure.audit import AuditLog
     from sendsecure.core.models import SessionAnswer
     from sendsecure.tenantstore import TenantDirectory
 
 TOKEN_PREFIX = "sst_"
+BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)   # ``holder_since`` of a mailbox's first recorded holder
+
+
+def person_key(holder: str | None, since: datetime | None) -> str:
+    """Whose data within a mailbox (see the module's docstring): ``""`` without a holder or for
+    the first holder recorded (since ``BEGINNING``), else the holder's pseudonym."""
+    if not holder or since is None or as_utc(since) <= BEGINNING:
+        return ""
+    return holder
 
 
 def new_token() -> str:
@@ -64,6 +81,11 @@ class Session:
     expires_at: datetime  # absolute end
     holder: str | None = None            # Entra: the holder's pseudonym (tid + oid); None: the mailbox is the person
     holder_since: datetime | None = None  # Entra: since when the holder holds the mailbox; None: always
+
+    @property
+    def holder_key(self) -> str:
+        """The person key of this session's stored numbers and settings (``person_key``)."""
+        return person_key(self.holder, self.holder_since)
 
     def idle_expires_at(self, idle_seconds: int) -> datetime:
         return min(self.last_used_at + timedelta(seconds=idle_seconds), self.expires_at)
@@ -126,18 +148,28 @@ class SessionService:
         self._forget(digest)
         self._tables.delete(storage.SESSIONS, *self._keys(digest))
 
-    def end_mailbox(self, tenant_id: str, mailbox: str, *, keep_holder: str | None = None) -> int:
+    def end_mailbox(self, tenant_id: str, mailbox: str, *, keep_holder: str | None = None,
+                    replaced: Collection[str] | None = None, count_only: bool = False) -> int:
         """End every session of a mailbox in a tenant (its holder changed, A2/A3), except those of
-        ``keep_holder``; returns how many. A query over the table (no index by mailbox): a change
-        of holder is rare. Other workers' cached copies end within ``cache_seconds``, as after a
-        logout."""
+        ``keep_holder``; with ``replaced``, only the sessions without a holder or of one of these
+        holders (a person who took the mailbox over meanwhile keeps theirs); returns how many
+        (``count_only``: how many would end, ending none). A query over the table (no index by
+        mailbox): a change of holder is rare. Other workers' cached copies end within
+        ``cache_seconds``, as after a logout."""
         ended: list[str] = []
 
         def keep(row: dict[str, object]) -> bool:
-            kept = keep_holder is not None and row.get("holder") == keep_holder
+            holder = row.get("holder") or None
+            kept = (keep_holder is not None and holder == keep_holder) \
+                or (replaced is not None and holder is not None and holder not in replaced)
             if not kept:
                 ended.append(str(row["RowKey"]))
             return kept
+
+        if count_only:
+            rows = self._tables.query(storage.SESSIONS, "tenant_id eq @t and mailbox eq @m",
+                                      {"t": tenant_id, "m": mailbox}, select=["PartitionKey", "RowKey", "holder"])
+            return sum(1 for row in rows if not keep(row))
 
         count = self._tables.delete_where(storage.SESSIONS, "tenant_id eq @t and mailbox eq @m",
                                           {"t": tenant_id, "m": mailbox}, select=["holder"], keep=keep)

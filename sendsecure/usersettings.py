@@ -1,12 +1,16 @@
 """User settings (SPEC U1, U2, S7): language and send delay, per person (tenant + mailbox).
 
-Rows in ``usersettings``: ``PartitionKey = <tenant>``, ``RowKey`` = the person's pseudonym.
+Rows in ``usersettings``: ``PartitionKey = <tenant>``, ``RowKey`` = the person: the mailbox's
+pseudonym, and for an Entra mailbox's later holder (``Session.holder_key`` not empty) ``<mailbox
+pseudonym>.<holder key>``, so a late write of an earlier holder is never the next one's
+(sendsecure/holders.py).
 A person without a row gets the defaults: the browser's language (``Accept-Language``) else
 Dutch, and no send delay. Each worker caches a person's settings for ``cache_seconds``; a
 change is seen at once by the worker that made it and within that time by the others.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +37,8 @@ class UserSettingsStore:
         self._cache: TtlCache[tuple[str, str], UserSettings] = TtlCache(cache_seconds)
 
     def _key(self, session: Session) -> tuple[str, str]:
-        return session.tenant_id, self._pseudonyms.of("mailbox", session.mailbox)
+        mailbox = self._pseudonyms.of("mailbox", session.mailbox)
+        return session.tenant_id, f"{mailbox}.{session.holder_key}" if session.holder_key else mailbox
 
     @staticmethod
     def _cache_key(session: Session, key: tuple[str, str]) -> tuple[str, str]:
@@ -53,13 +58,22 @@ class UserSettingsStore:
         self._cache.put(self._cache_key(session, key), settings)
         return settings
 
-    def erase_person(self, tenant_id: str, mailbox: str) -> int:
-        """Delete a mailbox's settings (it changed hands: they were the previous person's); returns
-        how many rows (0 or 1)."""
-        person = self._pseudonyms.of("mailbox", mailbox)
-        self._cache.pop_where(lambda key: key[0] == tenant_id and key[1].split("|", 1)[0] == person)
-        return self._tables.delete_where(storage.USER_SETTINGS, "PartitionKey eq @p and RowKey eq @r",
-                                         {"p": tenant_id, "r": person})
+    def erase_person(self, tenant_id: str, mailbox: str, holder_keys: Iterable[str] = ("",), *,
+                     count_only: bool = False) -> int:
+        """Delete the settings of a mailbox's persons of ``holder_keys`` (``""``: the mailbox's own
+        row; it changed hands: they were the earlier persons'); returns how many rows
+        (``count_only``: how many there are, deleting none). One query over the mailbox's rows."""
+        mailbox_pseudonym = self._pseudonyms.of("mailbox", mailbox)
+        persons = {f"{mailbox_pseudonym}.{key}" if key else mailbox_pseudonym for key in holder_keys}
+        query = "PartitionKey eq @p and RowKey ge @low and RowKey lt @high"
+        parameters = {"p": tenant_id, "low": mailbox_pseudonym, "high": mailbox_pseudonym + "/"}
+        if count_only:
+            return sum(1 for row in self._tables.query(storage.USER_SETTINGS, query, parameters,
+                                                       select=["PartitionKey", "RowKey"])
+                       if row["RowKey"] in persons)
+        self._cache.pop_where(lambda key: key[0] == tenant_id and key[1].split("|", 1)[0] in persons)
+        return self._tables.delete_where(storage.USER_SETTINGS, query, parameters,
+                                         keep=lambda row: row["RowKey"] not in persons)
 
     def update(self, session: Session, changes: dict[str, Any]) -> UserSettings:
         """Apply a partial update (``language``, ``send_delay_seconds``); 400 naming a bad field."""
