@@ -179,3 +179,33 @@ def test_issue8_item1_no_row_is_sealed_under_a_key_another_worker_destroyed(app_
     with pytest.raises(KeyMissing):
         holder.put(ALICE, "kees@gmail.example", "0687654321", None, "nl")
     assert rows("zorg-a") == []
+
+
+def test_p1_p4_a_later_entra_holders_numbers_are_their_own_partition_and_reseal_and_erase_by_person(app_env):
+    """Review s20-hold F1: a later holder of an Entra mailbox has a partition of their own
+    (``<tenant>.<mailbox pseudonym>.<holder>``); the operator's re-seal opens it under that binding,
+    and a change of hands erases the replaced persons' partitions only."""
+    from dataclasses import replace
+
+    from sendsecure.holders import BEGINNING
+    from sendsecure.phonebook import Sender
+
+    mailbox = "eva@ziekenhuis-a.example"
+    first = replace(person(mailbox), login_method="entra", holder="a" * 40, holder_since=BEGINNING)
+    later = replace(person(mailbox), login_method="entra", holder="b" * 40, holder_since=NOW)
+    book = runtime.phonebook()
+    book.put(first, "piet@gmail.example", "0612345678", None, "nl")
+    book.put(later, "piet@gmail.example", "0687654321", None, "nl")
+    mailbox_pseudonym = runtime.pseudonyms().of("mailbox", mailbox)
+    assert sorted(r["PartitionKey"] for r in rows()) == [f"zorg-a.{mailbox_pseudonym}",
+                                                         f"zorg-a.{mailbox_pseudonym}.{'b' * 40}"]
+    runtime.key_store().rotate(key_name("zorg-a"))
+    assert book.reseal_tenant("zorg-a") == {"resealed": 2, "current": 0, "unreadable": 0}
+    assert book.get(first, "piet@gmail.example")["phone"] == "+31612345678"
+    assert book.get(later, "piet@gmail.example")["phone"] == "+31687654321"
+    assert book.for_sender(Sender("zorg-a", mailbox, "b" * 40), ["piet@gmail.example"])["piet@gmail.example"][0] \
+        == "+31687654321"
+    assert book.erase_person("zorg-a", mailbox, {""}, count_only=True) == 1
+    assert book.erase_person("zorg-a", mailbox, {"", "c" * 40}) == 1        # not the later holder's
+    assert book.get(first, "piet@gmail.example") is None
+    assert book.get(later, "piet@gmail.example")["phone"] == "+31687654321"
