@@ -6,6 +6,7 @@ from typing import Any
 
 import azure.functions as func
 import pytest
+from entrafake import EntraServer
 
 
 @pytest.fixture
@@ -36,3 +37,12 @@ def login(call, outbox):
         return json.loads(response.get_body())["session_token"]
 
     return log_in
+
+
+@pytest.fixture(scope="session")
+def entra_server(tmp_path_factory):
+    """One local Entra authority (HTTPS on loopback, its JWKS) for the Entra tests of this tier;
+    each test's ``entra`` fixture resets its keys."""
+    server = EntraServer(tmp_path_factory.mktemp("entra"))
+    yield server
+    server.stop()

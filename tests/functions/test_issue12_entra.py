@@ -15,7 +15,6 @@ import pytest
 from entrafake import (
     ADDIN_CLIENT_ID,
     API_APP_ID_URI,
-    EntraServer,
     SigningKey,
     hs256_with_public_key,
     unsigned,
@@ -35,13 +34,6 @@ OID = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
 MAILBOX = "eva@kliniek-c.example"
 KEY = SigningKey("key-one")
 OTHER_KEY = SigningKey("key-two")
-
-
-@pytest.fixture(scope="session")
-def entra_server(tmp_path_factory):
-    server = EntraServer(tmp_path_factory.mktemp("entra"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from entrafake import EntraServer, SigningKey
+from entrafake import SigningKey
 from helpers import json_of
 
 from sendsecure import runtime
@@ -31,13 +31,6 @@ MAILBOX = "eva@kliniek-c.example"
 PIET = "piet@gmail.example"
 COMMUNITY = "jan@huisarts-b.example"
 KEY = SigningKey("holder-key")
-
-
-@pytest.fixture(scope="module")
-def entra_server(tmp_path_factory):
-    server = EntraServer(tmp_path_factory.mktemp("entra-holder"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture
