@@ -222,3 +222,14 @@ class EntraServer:
 
     def stop(self) -> None:
         self._https.stop()
+
+
+def point_app_at(entra_server, monkeypatch, keys):
+    """The back end pointed at the local Entra authority, which signs with ``keys``; returns its fake."""
+    from sendsecure import runtime
+
+    entra_server.fake.reset(keys)
+    for name, value in entra_server.env().items():
+        monkeypatch.setenv(name, value)
+    runtime.reset()
+    return entra_server.fake

@@ -17,6 +17,7 @@ from entrafake import (
     API_APP_ID_URI,
     SigningKey,
     hs256_with_public_key,
+    point_app_at,
     unsigned,
 )
 from helpers import json_of
@@ -39,10 +40,7 @@ OTHER_KEY = SigningKey("key-two")
 @pytest.fixture
 def entra(app_env, entra_server, monkeypatch):
     """The back end pointed at the local authority, with two more tenants beside the test ones."""
-    entra_server.fake.reset([KEY])
-    for name, value in entra_server.env().items():
-        monkeypatch.setenv(name, value)
-    runtime.reset()
+    fake = point_app_at(entra_server, monkeypatch, [KEY])
     runtime.tenant_directory().save(parse_tenants([
         {"id": "kliniek-d", "name": "Kliniek D", "mail_domains": ["kliniek-d.example"],
          "installation_type": "standard", "domain_book_variant": "zorgmail", "login_method": "entra",
@@ -50,7 +48,7 @@ def entra(app_env, entra_server, monkeypatch):
         {"id": "zorg-e", "name": "Zorg E", "mail_domains": ["zorg-e.example"], "installation_type": "standard",
          "domain_book_variant": "zorgmail", "login_method": "email_code", "entra_tenant_id": TID_E},
     ]))
-    return entra_server.fake
+    return fake
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from entrafake import SigningKey
+from entrafake import SigningKey, point_app_at
 from helpers import json_of
 
 from sendsecure import runtime
@@ -35,11 +35,7 @@ KEY = SigningKey("holder-key")
 
 @pytest.fixture
 def entra(app_env, entra_server, monkeypatch):
-    entra_server.fake.reset([KEY])
-    for name, value in entra_server.env().items():
-        monkeypatch.setenv(name, value)
-    runtime.reset()
-    return entra_server.fake
+    return point_app_at(entra_server, monkeypatch, [KEY])
 
 
 def token(fake, oid: str = OID_A, *, tid: str = TID_C, username: str = MAILBOX, **changes: Any) -> str:
