@@ -7,7 +7,8 @@ envelope or a whole one, never a half. Properties:
 - ``tenant_id``, ``sent_by`` (the person's mailbox: the gateway needs it to find their stored
   phones), ``sender`` (the From mailbox), ``message_id``, ``draft_digest`` (S4), ``created_at``
   (the record's UTC time), ``revoked_at`` (absent until revoked, S5; with it ``revoked_by``,
-  ``internet_message_id`` and ``recall``: the recall outcome per recipient as JSON);
+  ``internet_message_id`` and ``recall``: the recall outcome per recipient as JSON, split like
+  ``record`` when longer: 500 outcomes of long addresses pass one property's 64 KiB);
 - ``record``: the signed canonical record as JSON text. A string property holds at most 64 KiB
   (32,768 UTF-16 units), so a longer record is split into ``record_0`` .. ``record_<n-1>`` of at
   most ``RECORD_PART`` characters each, with ``record_parts`` = n (``record`` is then absent);
@@ -104,17 +105,39 @@ class StoredEnvelope:
         return {**self.record, "headers": dict(self.headers)}
 
 
+def _split_properties(name: str, text: str) -> dict[str, Any]:
+    """``text`` as the property ``name``, or, past ``RECORD_PART`` characters, as ``name_0`` ..
+    ``name_<n-1>`` with ``name_parts`` = n (a string property holds at most 64 KiB)."""
+    if len(text) <= RECORD_PART:
+        return {name: text}
+    parts = [text[i:i + RECORD_PART] for i in range(0, len(text), RECORD_PART)]
+    return {f"{name}_parts": len(parts), **{f"{name}_{index}": part for index, part in enumerate(parts)}}
+
+
+def _joined_text(row: dict[str, Any], name: str) -> str | None:
+    """The text ``_split_properties`` stored under ``name``; None when there is none."""
+    if name in row:
+        return str(row[name])
+    if f"{name}_parts" not in row:
+        return None
+    return "".join(str(row[f"{name}_{index}"]) for index in range(int(row[f"{name}_parts"])))
+
+
+def _without(row: dict[str, Any], name: str) -> dict[str, Any]:
+    """``row`` without the property ``name`` in any of its split forms."""
+    split = re.compile(rf"^{re.escape(name)}_(?:parts|[0-9]+)$")
+    return {key: value for key, value in row.items() if key != name and not split.match(key)}
+
+
 def _record_properties(record_json: str) -> dict[str, Any]:
-    if len(record_json) <= RECORD_PART:
-        return {"record": record_json}
-    parts = [record_json[i:i + RECORD_PART] for i in range(0, len(record_json), RECORD_PART)]
-    return {"record_parts": len(parts), **{f"record_{index}": part for index, part in enumerate(parts)}}
+    return _split_properties("record", record_json)
 
 
 def _record_text(row: dict[str, Any]) -> str:
-    if "record" in row:
-        return str(row["record"])
-    return "".join(str(row[f"record_{index}"]) for index in range(int(row["record_parts"])))
+    text = _joined_text(row, "record")
+    if text is None:
+        raise KeyError("record")
+    return text
 
 
 def to_entity(stored: StoredEnvelope) -> dict[str, Any]:
@@ -137,8 +160,10 @@ def revoke_properties(stored: StoredEnvelope) -> dict[str, Any]:
     """The revoke state's properties (none until revoked)."""
     if stored.revoked_at is None:
         return {}
-    properties: dict[str, Any] = {"revoked_at": stored.revoked_at, "revoked_by": stored.revoked_by or "",
-                                  "recall": json.dumps(stored.recall, ensure_ascii=False, separators=(",", ":"))}
+    properties: dict[str, Any] = {
+        "revoked_at": stored.revoked_at, "revoked_by": stored.revoked_by or "",
+        **_split_properties("recall", json.dumps(stored.recall, ensure_ascii=False, separators=(",", ":"))),
+    }
     if stored.internet_message_id:
         properties["internet_message_id"] = stored.internet_message_id
     return properties
@@ -150,7 +175,8 @@ def from_entity(row: dict[str, Any]) -> StoredEnvelope:
         message_id=row["message_id"], draft_digest=row["draft_digest"], created_at=row["created_at"],
         record=json.loads(_record_text(row)), headers=json.loads(row["headers"]),
         revoked_at=row.get("revoked_at"), revoked_by=row.get("revoked_by") or None,
-        internet_message_id=row.get("internet_message_id") or None, recall=json.loads(row.get("recall") or "{}"),
+        internet_message_id=row.get("internet_message_id") or None,
+        recall=json.loads(_joined_text(row, "recall") or "{}"),
         holder=row.get("holder") or None, holder_key=row.get("holder_key") or "",
     )
 
@@ -257,7 +283,7 @@ class EnvelopeStore:
             outcome[0] = changed if changed is not None else current
             if changed is None:
                 return None
-            return {**state, **revoke_properties(changed)}
+            return {**_without(state, "recall"), **revoke_properties(changed)}  # no stale parts
 
         self._tables.mutate(storage.ENVELOPES, envelope_id, ROW_KEY, apply)
         return outcome[0]

@@ -1,7 +1,8 @@
 """The draft as the add-in sends it (API.md "Drafts"): parsed and bounded, or 400 naming the field.
 
 Bounds (docs/validation.md; issue 7 item 9: a request costs a few ms whatever it holds): at
-most 250 recipients over To, CC and BCC; addresses at most 320 characters (64 + @ + 255, longer
+most 500 recipients over To, CC and BCC (Exchange Online's default per message, so V-R1's own
+answer reaches every draft Outlook allows by default); addresses at most 320 characters (64 + @ + 255, longer
 cannot be valid) and names at most 256; at most 10 different internationalised domains (non-ASCII
 or punycode, as written) over From, recipients and phones; a subject of at most 2,000 characters;
 at most 250 attachments, each with a name of at most 255 characters and an integer size from 0

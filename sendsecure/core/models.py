@@ -22,7 +22,7 @@ T = TypeVar("T")
 MAX_ADDRESS = 320             # RFC 5321: local part 64, domain 255 (drafts, login)
 MAX_NAME = 256                # a display name
 MAX_SUBJECT = 2000
-MAX_RECIPIENTS = 250          # per field and over To, CC and BCC together (V-R1 blocks above 100)
+MAX_RECIPIENTS = 500          # To, CC and BCC together: Exchange Online's default per message (V-R1: >100 blocks)
 MAX_ATTACHMENTS = 250
 MAX_ATTACHMENT_NAME = 255     # a file name (NTFS, ext4)
 MAX_ATTACHMENT_SIZE = 10 * 1024**3
@@ -417,7 +417,7 @@ class JwksAnswer(msgspec.Struct):
 
 # ----- the gateway (SPEC S9, X6; issue 10 items 5-6; docs/sending.md "Gateway") -----------------
 
-MAX_EVENTS = 1000             # per POST: 250 recipients, a few events each
+MAX_EVENTS = 1000             # per POST: 500 recipients, two events each
 MAX_EVENT_DETAIL = 500
 DeliveryEvent = Literal["delivered", "relayed_nta7516", "notified", "code_sent", "opened", "bounced"]
 

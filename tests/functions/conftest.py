@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import azure.functions as func
 import pytest
+import trustme
 from entrafake import EntraServer
+from graphfake import CLIENT_ID, CLIENT_SECRET, ENTRA_TENANT, FakeGraph, fake_graph
+
+from sendsecure import runtime
+from sendsecure.adapters.recall import GraphRecall
 
 
 @pytest.fixture
@@ -46,3 +52,23 @@ def entra_server(tmp_path_factory):
     server = EntraServer(tmp_path_factory.mktemp("entra"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def graph_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def graph(graph_ca: trustme.CA, tmp_path, app_env, monkeypatch) -> Iterator[FakeGraph]:
+    """The local Graph, and the app's recall pointed at it (trusting the test's CA)."""
+    bundle = tmp_path / "ca.pem"
+    graph_ca.cert_pem.write_to_path(str(bundle))
+    with fake_graph(graph_ca) as fake:
+        recall = GraphRecall(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, authority_host=fake.base_url,
+                             graph_base_url=fake.base_url, timeout=5, max_wait_seconds=10, ca_bundle=str(bundle))
+        monkeypatch.setenv("RECALL_TENANT_ID", ENTRA_TENANT)
+        runtime.reset()
+        monkeypatch.setattr(runtime, "recall", lambda: recall)
+        yield fake
+    assert fake.problems == []

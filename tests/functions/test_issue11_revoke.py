@@ -2,11 +2,7 @@
 registered functions, against a local HTTPS Graph and token endpoint (tests/graphfake.py)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-import trustme
-from graphfake import CLIENT_ID, CLIENT_SECRET, ENTRA_TENANT, FakeGraph, fake_graph
+from graphfake import CLIENT_ID, CLIENT_SECRET
 from helpers import json_of
 
 from sendsecure import runtime
@@ -28,26 +24,6 @@ DRAFT = {"to": [{"address": OWN_1, "name": "Arts", "type": "user"}, COMMUNITY],
 
 def auth(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def graph(ca: trustme.CA, tmp_path, app_env, monkeypatch) -> Iterator[FakeGraph]:
-    """The local Graph, and the app's recall pointed at it (trusting the test's CA)."""
-    bundle = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(bundle))
-    with fake_graph(ca) as fake:
-        recall = GraphRecall(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, authority_host=fake.base_url,
-                             graph_base_url=fake.base_url, timeout=5, max_wait_seconds=10, ca_bundle=str(bundle))
-        monkeypatch.setenv("RECALL_TENANT_ID", ENTRA_TENANT)
-        runtime.reset()
-        monkeypatch.setattr(runtime, "recall", lambda: recall)
-        yield fake
-    assert fake.problems == []
 
 
 def send(call, token: str, message_id: str = "msg-1", sender: str | None = None) -> dict:
@@ -192,7 +168,7 @@ def test_s5_bad_internet_message_id_is_400(call, login, sample_book, graph):
 
 
 def test_s5_graph_down_marks_own_recipients_failed_but_the_revoke_stands_then_retry_failed(
-        call, login, sample_book, graph, ca, tmp_path, monkeypatch):
+        call, login, sample_book, graph, graph_ca, tmp_path, monkeypatch):
     token = login(SENDER)
     envelope = send(call, token)
     graph.put(OWN_1, INTERNET_ID, envelope["envelope_id"])
@@ -205,7 +181,7 @@ def test_s5_graph_down_marks_own_recipients_failed_but_the_revoke_stands_then_re
     down = GraphRecall(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, authority_host=graph.base_url,
                        graph_base_url=nobody, timeout=2, max_wait_seconds=5,
                        ca_bundle=str(tmp_path / "ca.pem"))
-    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    graph_ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     service = runtime.revocation()
     monkeypatch.setattr(service, "_recall", down)
     response = revoke(call, token, envelope["envelope_id"])
@@ -268,10 +244,10 @@ def test_s5_without_the_internet_message_id_the_revoke_stands_and_own_copies_fai
     assert outcomes(again)[OWN_1] == "recalled"
 
 
-def test_s5_token_refused_fails_the_recall(call, login, sample_book, graph, ca, tmp_path, monkeypatch):
+def test_s5_token_refused_fails_the_recall(call, login, sample_book, graph, graph_ca, tmp_path, monkeypatch):
     token = login(SENDER)
     envelope = send(call, token)
-    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    graph_ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     wrong = GraphRecall(client_id=CLIENT_ID, client_secret="wrong", authority_host=graph.base_url,
                         graph_base_url=graph.base_url, timeout=5, max_wait_seconds=5,
                         ca_bundle=str(tmp_path / "ca.pem"))

@@ -66,3 +66,25 @@ def test_issue10_item5_get_of_unknown_or_malformed_id_is_none(app_env):
     store = runtime.envelopes()
     assert store.get("A" * 32) is None
     assert store.get("../../etc#?") is None
+
+
+def test_s5_a_long_recall_is_split_and_a_shorter_one_leaves_no_stale_parts(app_env):
+    """The recall outcomes of a revoke (S5) are split like the record: 500 long addresses pass one
+    property's 64 KiB; when they shrink again, no part of the longer form stays on the row."""
+    import dataclasses
+
+    store = runtime.envelopes()
+    item, _ = store.save_once(stored(message_id="m-recall"))
+    many = {f"{'x' * 60}{i:04d}@ziekenhuis-a.example": "failed" for i in range(500)}
+    store.update(item.envelope_id, lambda current: dataclasses.replace(
+        current, revoked_at="2026-12-01T10:00:00Z", revoked_by="alice@ziekenhuis-a.example", recall=many))
+    row = runtime.tables().get(storage.ENVELOPES, item.envelope_id, "envelope")
+    assert row["recall_parts"] > 2 and "recall" not in row
+    assert store.get(item.envelope_id).recall == many
+    few = {"a@ziekenhuis-a.example": "recalled"}
+    store.update(item.envelope_id, lambda current: dataclasses.replace(current, recall=few))
+    row = runtime.tables().get(storage.ENVELOPES, item.envelope_id, "envelope")
+    assert [key for key in row if key.startswith("recall")] == ["recall"]
+    assert store.get(item.envelope_id).recall == few
+    # the record's own parts are untouched
+    assert store.get(item.envelope_id).record == item.record
