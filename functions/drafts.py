@@ -18,6 +18,10 @@ from sendsecure.sessions import Session
 from sendsecure.settings import get_settings
 
 bp = ApiBlueprint()
+# Outlook's Send has threads of its own and answers within its deadline plus GRACE seconds of
+# arriving, whatever holds the worker's shared threads (stalled storage; httpapi.on_own_threads).
+ON_SEND_THREADS = 4
+GRACE = 0.25
 DRAFT_ERRORS = (400, 401, 413, 415, 503)
 
 
@@ -41,7 +45,8 @@ def validate_draft(req: func.HttpRequest, session: Session) -> func.HttpResponse
                                     "(auto-send, or security by default with nothing to show) carries the "
                                     "message's envelope and headers (S2); the same message_id sent with another "
                                     "draft is 409 message_id_conflict, and a message_id whose message was revoked "
-                                    "is 409 message_revoked (S5)."})
+                                    "is 409 message_revoked (S5)."},
+              own_threads=ON_SEND_THREADS, answer_within=lambda: get_settings().on_send_deadline_ms / 1000 + GRACE)
 def check_on_send(req: func.HttpRequest) -> func.HttpResponse:
     with deadline(get_settings().on_send_deadline_ms / 1000):  # a hung dependency: 503 in time (issue 7.10)
         return _on_send(req)

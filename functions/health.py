@@ -15,7 +15,8 @@ _operations: list[Operation] = []
 
 
 @bp.operation("get_health", "GET", "v1/health", "Storage and keys reachable, app version, domain book age",
-              answer=health.HealthReport, session=False, also={503: "A dependency is unavailable (Retry-After)"})
+              answer=health.HealthReport, session=False, also={503: "A dependency is unavailable (Retry-After)"},
+              own_threads=2, answer_within=lambda: health.HEALTH_DEADLINE_SECONDS + 0.5)   # probes: in time
 def get_health(req: func.HttpRequest) -> func.HttpResponse:
     report = health.report()
     if report.status == "unavailable":

@@ -29,6 +29,18 @@ class Outbox:
         return str(messages[-1]["X-Dev-Login-Code"])
 
 
+def run_function(fn, request):
+    """Call a registered function's user function as the host does: an async one (on-send and
+    health run on threads of their own, ``httpapi.on_own_threads``) is awaited on an event loop."""
+    import asyncio
+    import inspect
+
+    user_function = fn.get_user_function()
+    if inspect.iscoroutinefunction(user_function):
+        return asyncio.run(user_function(request))
+    return user_function(request)
+
+
 def json_of(response) -> dict:
     return json.loads(response.get_body())
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import azure.functions as func
 
-from sendsecure.http.httpapi import endpoint
+from sendsecure.http.httpapi import endpoint, on_own_threads
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,10 @@ class Operation:
     problems: dict[int, tuple[str, tuple[str, ...]]] = field(default_factory=dict)  # status: (description, codes)
     also: dict[int, str] = field(default_factory=dict)   # other statuses answering the answer model
     extra: dict[str, Any] = field(default_factory=dict)   # OpenAPI fields of this operation
+    # Threads of its own and an answer (503 at worst) within ``answer_within()`` seconds of the
+    # request's arrival, whatever holds the worker's shared threads (``httpapi.on_own_threads``).
+    own_threads: int = 0
+    answer_within: Callable[[], float] | None = None
 
 
 class ApiBlueprint(func.Blueprint):
@@ -45,7 +49,11 @@ class ApiBlueprint(func.Blueprint):
 
         def register(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Any:
             self.operations.append(declared)
-            wrapped = endpoint(handler)
+            wrapped: Any = endpoint(handler)
+            if declared.own_threads:
+                assert declared.answer_within is not None, name
+                wrapped = on_own_threads(wrapped, threads=declared.own_threads, within=declared.answer_within,
+                                         name=name)
             routed = self.route(route=route, methods=[method], auth_level=func.AuthLevel.ANONYMOUS)(wrapped)
             return self.function_name(name)(routed)
 

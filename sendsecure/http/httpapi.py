@@ -6,12 +6,16 @@ unexpected becomes 500 with a correlation id and nothing else.
 """
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
 import ipaddress
 import json
 import logging
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import azure.functions as func
@@ -150,6 +154,51 @@ def endpoint(handler: Trigger) -> Trigger:
 
 
 EXPOSED_HEADERS = "Retry-After, X-Correlation-Id"
+
+AsyncTrigger = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
+
+
+def _unavailable(req: func.HttpRequest) -> func.HttpResponse:
+    raise DependencyUnavailable()
+
+
+_answer_unavailable = endpoint(_unavailable)   # 503 with Retry-After, correlation id and headers
+
+
+def on_own_threads(handler: Trigger, *, threads: int, within: Callable[[], float], name: str) -> AsyncTrigger:
+    """``handler`` (an ``endpoint``) as an async trigger that runs it on a small thread pool of its
+    own and answers 503 (``dependency_unavailable``, Retry-After) when it has not answered
+    ``within()`` seconds of the request's arrival.
+
+    The Functions host runs synchronous functions on one shared pool of threads per worker (six
+    on two cores). When storage stalls, requests of the panel each hold a thread for up to the
+    storage timeout, and a request that arrives then waits for a free thread before its own
+    deadline even starts: Outlook's Send (on-send) waited 4.8 s for an answer due in one. An
+    async function runs on the worker's event loop instead, which those threads do not hold, so
+    the endpoint gets its own threads and its own clock (docs/operations.md "Storage stalls").
+    A call still queued when the time is up is dropped; one already running finishes on its
+    thread, bounded by its own deadline, and its answer is discarded."""
+    pool: list[ThreadPoolExecutor] = []
+    lock = threading.Lock()
+
+    def executor() -> ThreadPoolExecutor:
+        if not pool:
+            with lock:
+                if not pool:   # made on first use: importing the app starts no thread
+                    pool.append(ThreadPoolExecutor(threads, thread_name_prefix=name))
+        return pool[0]
+
+    @functools.wraps(handler)
+    async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        loop = asyncio.get_running_loop()
+        call = loop.run_in_executor(executor(), contextvars.copy_context().run, handler, req)
+        try:
+            return await asyncio.wait_for(call, within())
+        except TimeoutError:
+            logger.warning("%s did not answer within %.2f s: answered 503", name, within())
+            return _answer_unavailable(req)
+
+    return wrapper
 
 
 def add_security_headers(req: func.HttpRequest, response: func.HttpResponse) -> None:

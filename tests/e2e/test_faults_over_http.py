@@ -70,6 +70,38 @@ def test_issue7_item10_on_send_and_health_answer_in_time_while_storage_is_frozen
     assert recovered.status_code == 200, recovered.text
 
 
+def test_v_o4_on_send_answers_in_time_while_stalled_panel_requests_hold_every_function_thread(
+        own_azurite, host_on_own_azurite):
+    """Storage stops answering; eight panel requests (the sent list) each wait for it up to the
+    storage timeout (5 s) on one of the worker's function threads (6, the Python worker's
+    default here). Outlook's Send must not queue behind them: its check runs on threads of its
+    own and answers (503 at worst) within its budget (V-O4, docs/operations.md)."""
+    import concurrent.futures
+    import time
+
+    host = host_on_own_azurite
+    auth = log_in(host)
+    assert requests.post(host.url("/api/v1/drafts/on-send"), json=DRAFT, headers=auth, timeout=10).status_code == 200
+    os.killpg(own_azurite.process.pid, signal.SIGSTOP)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            panel = [pool.submit(requests.get, host.url("/api/v1/messages"), headers=auth, timeout=30)
+                     for _ in range(8)]
+            time.sleep(0.3)   # the panel requests are in the worker, waiting on storage
+            started = time.monotonic()
+            answer = requests.post(host.url("/api/v1/drafts/on-send"), json=DRAFT, headers=auth,
+                                   timeout=ON_SEND_ANSWER_WITHIN + 3)
+            took = time.monotonic() - started
+            assert answer.status_code in (200, 503), answer.text
+            assert took < ON_SEND_ANSWER_WITHIN, f"on-send took {took:.2f} s"
+            if answer.status_code == 503:
+                assert answer.json()["code"] == "dependency_unavailable" and int(answer.headers["Retry-After"]) > 0
+                assert answer.headers["X-Correlation-Id"]
+    finally:
+        os.killpg(own_azurite.process.pid, signal.SIGCONT)
+    assert all(item.result().status_code in (200, 503) for item in panel)
+
+
 def test_issue7_item11_storage_restarted_empty_recreates_tables_and_health_says_so(own_azurite,
                                                                                  host_on_own_azurite):
     host = host_on_own_azurite

@@ -10,6 +10,7 @@ import pytest
 import trustme
 from entrafake import EntraServer
 from graphfake import CLIENT_ID, CLIENT_SECRET, ENTRA_TENANT, FakeGraph, fake_graph
+from helpers import run_function
 
 from sendsecure import runtime
 from sendsecure.adapters.recall import GraphRecall
@@ -26,7 +27,7 @@ def call(functions, app_env):
         all_headers = {"content-type": "application/json", "x-forwarded-for": client, **(headers or {})}
         request = func.HttpRequest(method, f"http://127.0.0.1{path}", headers=all_headers, params=params or {},
                                    route_params=route_params or {}, body=payload)
-        return functions[name].get_user_function()(request)
+        return run_function(functions[name], request)
 
     return invoke
 

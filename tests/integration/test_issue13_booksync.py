@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 import pytest
+from helpers import run_function
 from sourceserver import FaultyServer
 
 from sendsecure import runtime
@@ -395,7 +396,7 @@ def test_d3_a_source_urls_query_and_user_info_show_nowhere(app_env, server, ca_b
     runtime.books().forget()
     request = __import__("azure.functions", fromlist=["HttpRequest"]).HttpRequest(
         "GET", "http://127.0.0.1/api/v1/health", headers={}, body=b"")
-    health = json_of(functions["get_health"].get_user_function()(request))
+    health = json_of(run_function(functions["get_health"], request))
     assert "answered 404" in health["domain_book"]["variants"]["zorgmail"]["last_error"]
     assert source_name(url) in {entry.source for entry in served().values()}
     answers = json.dumps(msgspec.to_builtins([first, second]))
@@ -815,13 +816,13 @@ def test_issue13_item5_health_is_degraded_when_the_book_is_older_than_the_settin
     store.publish("sigra", entries, "v1", synced_at=utcnow() - timedelta(hours=25))
     request = __import__("azure.functions", fromlist=["HttpRequest"]).HttpRequest(
         "GET", "http://127.0.0.1/api/v1/health", headers={}, body=b"")
-    health = json_of(functions["get_health"].get_user_function()(request))
+    health = json_of(run_function(functions["get_health"], request))
     assert health["status"] == "degraded"
     assert health["domain_book"]["variants"]["sigra"]["stale"] is True
     assert health["domain_book"]["variants"]["zorgmail"]["stale"] is False
     monkeypatch.setenv("BOOK_MAX_AGE_HOURS", "48")
     runtime.reset()
-    health = json_of(functions["get_health"].get_user_function()(request))
+    health = json_of(run_function(functions["get_health"], request))
     assert health["status"] == "ok"
 
 
@@ -834,7 +835,7 @@ def test_issue13_item5_health_shows_the_last_sync_error_per_variant(make_sync, s
     request = __import__("azure.functions", fromlist=["HttpRequest"]).HttpRequest(
         "GET", "http://127.0.0.1/api/v1/health", headers={}, body=b"")
     runtime.books().forget()
-    variant = json_of(functions["get_health"].get_user_function()(request))["domain_book"]["variants"]["zorgmail"]
+    variant = json_of(run_function(functions["get_health"], request))["domain_book"]["variants"]["zorgmail"]
     assert variant["available"] and "answered 404" in variant["last_error"] and variant["last_error_at"]
     assert variant["version"] and variant["age_seconds"] is not None
 
@@ -891,11 +892,11 @@ def test_issue13_item5_a_source_failing_for_longer_than_the_max_age_makes_the_bo
     assert runtime.books().status("zorgmail").available
     request = __import__("azure.functions", fromlist=["HttpRequest"]).HttpRequest(
         "GET", "http://127.0.0.1/api/v1/health", headers={}, body=b"")
-    variant = json_of(functions["get_health"].get_user_function()(request))["domain_book"]["variants"]["zorgmail"]
+    variant = json_of(run_function(functions["get_health"], request))["domain_book"]["variants"]["zorgmail"]
     assert variant["stale"] is True and variant["age_seconds"] >= 25 * 3600 - 60
     make_sync(clock=clock).run()
     runtime.books().forget()
-    assert json_of(functions["get_health"].get_user_function()(request))["domain_book"]["variants"]["zorgmail"][
+    assert json_of(run_function(functions["get_health"], request))["domain_book"]["variants"]["zorgmail"][
         "stale"] is False
 
 
