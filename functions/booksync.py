@@ -7,6 +7,7 @@ import azure.functions as func
 
 from sendsecure import runtime
 from sendsecure.core.models import BookSyncAnswer
+from sendsecure.errors import DependencyUnavailable, ServiceMisconfigured
 from sendsecure.http.api import ApiBlueprint
 from sendsecure.http.httpapi import NO_STORE, json_response
 from sendsecure.http.serviceauth import service
@@ -34,6 +35,11 @@ def sync_domain_book(timer: func.TimerRequest) -> None:
         runtime.book_sync().run()
     except SyncBusy:
         logger.info("domain book sync skipped: another run holds the lease")
+    except DependencyUnavailable as error:   # an outage: one warning, no traceback; the next run syncs
+        if isinstance(error, ServiceMisconfigured):
+            raise                            # not an outage: the operator must see it as an error
+        logger.warning("domain book sync skipped: storage or the key store is unavailable (%s); the next "
+                       "scheduled run tries again", type(error).__name__)
 
 
 @bp.operation("sync_domain_book_now", "POST", "v1/admin/domain-book/sync",

@@ -5,6 +5,7 @@ import logging
 import azure.functions as func
 
 from sendsecure import runtime
+from sendsecure.errors import DependencyUnavailable, ServiceMisconfigured
 
 bp = func.Blueprint()
 logger = logging.getLogger(__name__)
@@ -13,6 +14,16 @@ logger = logging.getLogger(__name__)
 @bp.function_name("purge_expired")
 @bp.timer_trigger(schedule="%PURGE_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
 def purge_expired(timer: func.TimerRequest) -> None:
+    try:
+        _housekeeping()
+    except DependencyUnavailable as error:   # an outage: one warning, no traceback; tomorrow's run goes on
+        if isinstance(error, ServiceMisconfigured):
+            raise
+        logger.warning("housekeeping skipped: storage or the key store is unavailable (%s); the next scheduled "
+                       "run does it", type(error).__name__)
+
+
+def _housekeeping() -> None:
     sessions = runtime.sessions().purge_expired()
     codes = runtime.email_login().purge_expired()
     logger.info("purged %d ended sessions and %d expired login codes", sessions, codes)

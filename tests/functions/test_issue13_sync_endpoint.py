@@ -3,6 +3,7 @@
 functions."""
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -87,3 +88,39 @@ def test_issue13_item5_a_book_definition_broken_after_start_is_503_not_500(call,
     assert json_of(response)["code"] == "service_misconfigured"
     assert response.mimetype == "application/problem+json" and int(response.headers["Retry-After"]) >= 1
     assert "Traceback" not in caplog.text and str(broken) not in caplog.text
+
+
+@pytest.mark.parametrize("timer_name, service", [("sync_domain_book", "book_sync"), ("purge_expired", "sessions")])
+def test_d1_x7_a_timer_run_during_a_storage_outage_ends_with_one_warning_not_a_traceback(
+        functions, app_env, monkeypatch, caplog, timer_name, service):
+    """Storage unavailable when a timer fires (the outage review): the run ends quietly with one
+    warning and the next scheduled run does the work; a broken configuration still raises."""
+    from azure.functions import TimerRequest
+
+    from sendsecure.errors import ServiceMisconfigured
+
+    class Timer(TimerRequest):
+        past_due = False
+
+    class Down:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise DependencyUnavailable()
+            return fail
+
+    monkeypatch.setattr(runtime, service, lambda: Down())
+    with caplog.at_level(logging.WARNING):
+        functions[timer_name].get_user_function()(Timer())
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING and "skipped" in warnings[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)
+
+    class Broken(Down):
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise ServiceMisconfigured()
+            return fail
+
+    monkeypatch.setattr(runtime, service, lambda: Broken())
+    with pytest.raises(ServiceMisconfigured):
+        functions[timer_name].get_user_function()(Timer())
