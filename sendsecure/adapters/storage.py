@@ -143,6 +143,8 @@ def table_transport(connection_timeout: float, read_timeout: float):
                 return response
             except (ServiceRequestError, ServiceResponseError):
                 answered = False if whole else None
+                if probe:   # the known outage goes on: no news, so no log line per request
+                    raise StorageNotAnswering("Table Storage is not answering (probe)") from None
                 raise
             finally:
                 self.guard.record(probe, answered)
@@ -165,13 +167,21 @@ class NotAnswering:
     deadline), only one attempt at a time goes out (the probe); the others fail at once
     (``StorageNotAnswering``, which the SDK's retry policy does not retry: 503 with Retry-After).
     The first answer, from the probe or any attempt already under way, closes it again. No timer:
-    storage that comes back is noticed by the next probe."""
+    storage that comes back is noticed by the next probe. A probe goes out at most once per
+    ``probe_interval`` seconds (from the start of the last one): storage that refuses connections
+    fails a probe at once, and every request would otherwise be one (the outage review of the
+    night of 2026-12-01: a warning per request with Azurite gone)."""
 
-    def __init__(self, threshold: int = 2) -> None:
+    def __init__(self, threshold: int = 2, probe_interval: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._threshold = threshold
+        self._interval = probe_interval
+        self._clock = clock
         self._lock = threading.Lock()
         self._failures = 0
         self._probing = False
+        self._probe_started = 0.0
+        self._next_probe = 0.0     # after a failed probe: the next one not before this
 
     @property
     def open(self) -> bool:
@@ -183,15 +193,19 @@ class NotAnswering:
         with self._lock:
             if self._failures < self._threshold:
                 return False
-            if self._probing:
+            now = self._clock()
+            if self._probing or now < self._next_probe:
                 raise StorageNotAnswering("Table Storage is not answering (known); not asked again yet")
             self._probing = True
+            self._probe_started = now
             return True
 
     def record(self, probe: bool, answered: bool | None) -> None:
         with self._lock:
             if probe:
                 self._probing = False
+                if answered is False:
+                    self._next_probe = self._probe_started + self._interval
             if answered:
                 if self._failures >= self._threshold:
                     logger.warning("Table Storage answers again")

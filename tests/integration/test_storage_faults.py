@@ -149,6 +149,26 @@ def test_issue9_item4_storage_that_refuses_connections_is_dependency_unavailable
         assert raised.value.retry_after
 
 
+def test_issue7_item10_storage_gone_logs_when_the_outage_begins_not_per_request(caplog):
+    """Connections refused (Azurite killed): a few warnings and one error when it begins, then
+    503s without a log line each (docs/operations.md "Deadlines")."""
+    import logging
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    tables = store_at(port)
+    with caplog.at_level(logging.WARNING, logger="sendsecure.adapters.storage"):
+        for _ in range(30):
+            with pytest.raises(DependencyUnavailable):
+                tables.get(storage.SESSIONS, "p", "r")
+    lines = [r for r in caplog.records if r.name == "sendsecure.adapters.storage"]
+    assert len(lines) <= 4, [r.getMessage() for r in lines]
+    assert [r.getMessage() for r in lines if r.levelno == logging.ERROR] == [
+        "Table Storage is not answering: one attempt at a time until it does, the others fail at once (503)"]
+
+
 def test_issue9_item4_throttled_storage_is_dependency_unavailable_with_its_retry_after(refusing_storage):
     handler, tables = refusing_storage
     handler.answer = (503, {"Retry-After": "1"})
