@@ -57,11 +57,13 @@ _NOT_FOUND = {404: ("No sent message of yours has this id", ("not_found",))}
 
 @bp.operation("revoke_message", "POST", "v1/messages/{envelope_id:length(32)}/revoke",
               "Revoke a sent message and recall its copies in own-organisation mailboxes (S5)",
-              body=RevokeBody, answer=RevokeAnswer, errors=(400, 401, 403, 404, 409, 413, 415, 503),
+              body=RevokeBody, answer=RevokeAnswer, errors=(400, 401, 403, 404, 409, 413, 415, 429, 503),
               problems={**_NOT_FOUND,
                         403: ("Not the sender's person or From mailbox", ("not_sender",)),
                         409: ("Revoked before (revoke with retry_failed to recall what failed again)",
-                              ("already_revoked",))},
+                              ("already_revoked",)),
+                        429: ("Too many refused revokes (403, 404, 409) by this person in the window "
+                              "(Retry-After); a revoke that is allowed is never held back", ("rate_limited",))},
               extra={"parameters": [_ID], "requestBody": {"required": False, "content": {"application/json": {
                   "schema": {"$ref": "#/components/schemas/RevokeBody"}}}}})
 @authenticated

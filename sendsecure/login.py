@@ -51,7 +51,7 @@ from sendsecure.core.logincodes import (
 )
 from sendsecure.core.tenants import LoginMethod
 from sendsecure.errors import DependencyUnavailable, InvalidBody, InvalidCode, RateLimited
-from sendsecure.servicecredentials import REFUSALS
+from sendsecure.refusals import KINDS as REFUSAL_KINDS
 from sendsecure.sessions import Session, SessionService
 from sendsecure.tenantstore import TenantDirectory
 
@@ -350,7 +350,8 @@ class EmailCodeLogin:
         ``GUARD_IDLE_DAYS`` and not locked (per pair and per mailbox: one row per guessed
         mailbox and address would otherwise pile up for ever)."""
         removed = 0
-        for kind in ("issue", "issuembx", "issuecli", "verifycli", REFUSALS):   # REFUSALS: refused service credentials
+        # REFUSAL_KINDS: refused service credentials and refused revokes (sendsecure/refusals.py)
+        for kind in ("issue", "issuembx", "issuecli", "verifycli", *REFUSAL_KINDS):
             removed += self._tables.delete_where(storage.LOGIN_GUARDS, "PartitionKey eq @p and window_start le @cutoff",
                                                  {"p": kind, "cutoff": now - timedelta(days=1)})
 

@@ -32,7 +32,7 @@ from sendsecure.adapters.keys import Pseudonyms
 from sendsecure.audit import AuditLog
 from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
 from sendsecure.core.clock import as_utc, utcnow
-from sendsecure.core.logincodes import base_mailbox
+from sendsecure.core.logincodes import IssueWindow, base_mailbox
 from sendsecure.core.models import (
     DeliveryStatus,
     EnvelopeAttachmentAnswer,
@@ -45,7 +45,8 @@ from sendsecure.core.models import (
     SentRecipient,
 )
 from sendsecure.envelopes import CURSOR_RE, ID_RE, EnvelopeStore, StoredEnvelope, own_message
-from sendsecure.errors import InvalidQuery, NotFound, ProblemError
+from sendsecure.errors import InvalidQuery, NotFound, ProblemError, RateLimited
+from sendsecure.refusals import REVOKES, RefusalBudget
 from sendsecure.sessions import Session
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ logger = logging.getLogger(__name__)
 # Audit events of this area (S6).
 MESSAGE_REVOKED = "message.revoked"
 MESSAGE_RECALL = "message.recall"
+REVOKE_REFUSALS = REVOKES   # the kind (partition) of the refused-revoke counters in loginguards, one per person
 
 RECALLED, NOT_FOUND, FAILED, OUT_OF_REACH = "recalled", "not_found", "failed", "out_of_reach"
 PAGE_DEFAULT, PAGE_MAX = 20, 50
@@ -95,8 +97,9 @@ def recipients_of(stored: StoredEnvelope) -> list[dict[str, Any]]:
 class RevokeService:
     def __init__(self, envelopes: EnvelopeStore, tables: storage.TableStore, tenants: Any, recall: Recall | None,
                  audit_log: AuditLog, pseudonyms: Pseudonyms, *, recall_tenant_id: str = "",
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 refusals: RefusalBudget | None = None, clock: Callable[[], datetime] = utcnow) -> None:
         self._envelopes = envelopes
+        self._refusals = refusals or RefusalBudget(tables, REVOKE_REFUSALS, IssueWindow(20, 900))
         self._tables = tables
         self._tenants = tenants
         self._recall = recall
@@ -108,16 +111,36 @@ class RevokeService:
     def _actor(self, session: Session) -> str:
         return self._pseudonyms.of("mailbox", session.mailbox)
 
+    def _caller(self, session: Session) -> str:
+        """The budget's subject: the session's person (tenant, mailbox and, for a later Entra holder,
+        the holder), as a pseudonym."""
+        return self._pseudonyms.of(f"person:{session.tenant_id}", f"{session.mailbox}\x00{session.holder_key}")
+
     def _refuse(self, session: Session, envelope_id: str, reason: str, error: ProblemError,
                 owner: str | None = None) -> ProblemError:
         """Audit a refused revoke in the caller's tenant, and in the tenant whose message it is when
         that is another (its administrators see the attempt). Only a well-formed id is written: the
-        path segment is the caller's text."""
+        path segment is the caller's text.
+
+        Within the caller's budget (``REVOKE_REFUSAL_LIMIT`` per ``REVOKE_REFUSAL_WINDOW_SECONDS``,
+        ``refusals.RefusalBudget``): past it, one ``rate_limited`` row in the same tenants and 429
+        with ``Retry-After`` instead of ``error``; later refusals in the window are 429 and only
+        counted. Every row in another tenant's log is one of the caller's refusals, so that log gets
+        at most ``limit + 1`` rows per caller and window, however fast the caller asks."""
+        decision = self._refusals.count(self._caller(session))
         shown = envelope_id if ID_RE.fullmatch(envelope_id) else "(not an envelope id)"
-        for tenant in dict.fromkeys(t for t in (session.tenant_id, owner) if t):
-            self._audit.record(MESSAGE_REVOKED, tenant_id=tenant, actor=self._actor(session),
-                               outcome="refused", reason=reason, envelope_id=shown)
-        return error
+        tenants = dict.fromkeys(t for t in (session.tenant_id, owner) if t)
+        if decision.allowed:
+            for tenant in tenants:
+                self._audit.record(MESSAGE_REVOKED, tenant_id=tenant, actor=self._actor(session),
+                                   outcome="refused", reason=reason, envelope_id=shown,
+                                   suppressed_before=decision.suppressed_before)
+            return error
+        if decision.first_over:
+            for tenant in tenants:
+                self._audit.record(MESSAGE_REVOKED, tenant_id=tenant, actor=self._actor(session),
+                                   outcome="rate_limited", refused=reason, envelope_id=shown)
+        return RateLimited("Too many refused revokes; wait before trying again.", retry_after=decision.retry_after)
 
     # ----- POST /messages/{envelope_id}/revoke ------------------------------------------------
 

@@ -276,10 +276,15 @@ def recall():
 
 @functools.cache
 def revocation():
-    from sendsecure.revoke import RevokeService
+    from sendsecure.core.logincodes import IssueWindow
+    from sendsecure.refusals import RefusalBudget
+    from sendsecure.revoke import REVOKE_REFUSALS, RevokeService
 
+    s = get_settings()
     return RevokeService(envelopes(), tables(), tenant_directory(), recall(), audit_log(), pseudonyms(),
-                         recall_tenant_id=get_settings().recall_tenant_id)
+                         recall_tenant_id=s.recall_tenant_id, refusals=RefusalBudget(
+                             tables(), REVOKE_REFUSALS,
+                             IssueWindow(s.revoke_refusal_limit, s.revoke_refusal_window_seconds)))
 
 
 @functools.cache

@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sendsecure.adapters import storage
 from sendsecure.adapters.keys import KeyMissing, Pseudonyms
-from sendsecure.core.clock import as_utc, utcnow
 from sendsecure.core.logincodes import IssueWindow, client_group
 from sendsecure.errors import ProblemError, RateLimited, Unauthenticated
+from sendsecure.refusals import SERVICE_AUTH, RefusalBudget
 
 if TYPE_CHECKING:
     from sendsecure.audit import AuditLog
@@ -49,7 +49,7 @@ CONTEXT = b"sendsecure/service-credential/v1"
 _TOKEN_RE = re.compile(r"^ssc_([a-z-]{1,20})\.([a-z])\.([A-Za-z0-9_-]{43})$")
 
 AUTH_FAILED = "service.auth_failed"
-REFUSALS = "svcauth"   # the kind (partition) of the refusal counters in storage.LOGIN_GUARDS, one per client group
+REFUSALS = SERVICE_AUTH   # the kind (partition) of the refusal counters in storage.LOGIN_GUARDS, one per client group
 
 
 class KeysLike(Protocol):
@@ -165,47 +165,25 @@ class RefusalAudit:
     outcome ``rate_limited`` and 429; later ones in the window are 429 and only counted. The first
     row of a later window carries ``suppressed_before``: how many went unrecorded before it. A
     valid credential is never held back (only refusals are counted). At most ``limit + 1`` rows per
-    client group and window, whatever the rate."""
+    client group and window, whatever the rate (``refusals.RefusalBudget``)."""
 
     def __init__(self, tables: storage.TableStore, audit_log: AuditLog, pseudonyms: Pseudonyms,
                  window: IssueWindow) -> None:
-        self._tables = tables
+        self._budget = RefusalBudget(tables, REFUSALS, window)
         self._audit = audit_log
         self._pseudonyms = pseudonyms
-        self._window = window
 
     def refused(self, reason: str, role: str, slot: str, wanted: str, client: str) -> None:
         """Record one refusal; ``RateLimited`` (429) past the client group's budget."""
-        now = utcnow()
-        decision: dict[str, Any] = {}
-
-        def change(state: dict[str, Any]) -> dict[str, Any]:
-            previous = as_utc(state.get("window_start"))
-            over = int(state.get("over", 0))   # refusals past the limit in this window (the first is recorded)
-            allowed, start, count, retry_after = self._window.admit(previous, int(state.get("count", 0)), now)
-            if start != previous:              # a new window: what the last one left unrecorded goes into its row
-                decision["suppressed_before"] = max(0, over - 1) or None
-                over = 0
-            else:
-                decision["suppressed_before"] = None
-            if not allowed:
-                over += 1
-            decision.update(allowed=allowed, retry_after=retry_after, over=over)
-            return {"window_start": start, "count": count, "over": over}
-
-        group = self._pseudonyms.of("client", client_group(client))
-        try:
-            self._tables.mutate(storage.LOGIN_GUARDS, REFUSALS, group, change)
-        except storage.Contended:   # a flood on one client group: nothing counted, nothing recorded
-            raise RateLimited("Too many refused attempts at once; try again in a moment.", retry_after=1) from None
+        decision = self._budget.count(self._pseudonyms.of("client", client_group(client)))
         actor = f"service:{role}.{slot}" if role and slot else None
         details: dict[str, Any] = {"wanted_role": wanted, "client": self._pseudonyms.of("client", client),
-                                   "suppressed_before": decision["suppressed_before"]}
-        if decision["allowed"]:
+                                   "suppressed_before": decision.suppressed_before}
+        if decision.allowed:
             self._audit.record(AUTH_FAILED, tenant_id=None, actor=actor, outcome=reason, **details)
             return
-        if decision["over"] == 1:
+        if decision.first_over:
             self._audit.record(AUTH_FAILED, tenant_id=None, actor=actor, outcome="rate_limited", refused=reason,
                                **details)
         raise RateLimited("Too many refused credentials from your network; wait before trying again.",
-                          retry_after=decision["retry_after"])
+                          retry_after=decision.retry_after)

@@ -115,6 +115,9 @@ class Settings:
     # Refused service credentials (security review item 3): audited per client group and window.
     service_auth_failure_limit: int
     service_auth_failure_window_seconds: int
+    # Refused revokes (security review of the gateway and revoke): audited per person and window.
+    revoke_refusal_limit: int
+    revoke_refusal_window_seconds: int
     tenant_cache_seconds: int
     # Sessions (SPEC A3).
     session_idle_seconds: int
@@ -242,6 +245,8 @@ def _read(env: Mapping[str, str]) -> Settings:
         verify_limit_per_client=_int(env, "LOGIN_VERIFY_LIMIT_PER_CLIENT", 60, 1),
         service_auth_failure_limit=_int(env, "SERVICE_AUTH_FAILURE_LIMIT", 20, 1),
         service_auth_failure_window_seconds=_int(env, "SERVICE_AUTH_FAILURE_WINDOW_SECONDS", 900, 1),
+        revoke_refusal_limit=_int(env, "REVOKE_REFUSAL_LIMIT", 20, 1),
+        revoke_refusal_window_seconds=_int(env, "REVOKE_REFUSAL_WINDOW_SECONDS", 900, 1),
         tenant_cache_seconds=_int(env, "TENANT_CACHE_SECONDS", 60, 0),
         session_idle_seconds=_int(env, "SESSION_IDLE_DAYS", 30, 1) * 86400,
         session_absolute_seconds=_int(env, "SESSION_ABSOLUTE_DAYS", 90, 1) * 86400,

@@ -387,3 +387,56 @@ def test_s6_s5_no_message_is_revoked_without_an_audit_row(call, login, sample_bo
     monkeypatch.setattr(audit, "record", real)
     assert revoke(call, token, envelope["envelope_id"]).status_code == 200     # the retry does it all
     assert sorted(r["outcome"] for r in audit_rows(MESSAGE_REVOKED)) == ["requested", "revoked"]
+
+
+# ----- security review of the gateway and revoke, item 1: refused revokes are budgeted (S6) --------
+
+def test_s6_another_tenants_refused_revokes_write_a_bounded_number_of_rows_into_the_owners_log(
+        call, login, sample_book, graph):
+    """A person of zorg-b who learnt an envelope id of zorg-a (every recipient sees it in the
+    headers) revokes it 60 times: the first LIMIT are 403 and a row each in both logs, the next is
+    429 with Retry-After and one rate_limited row in each, the rest are 429 and only counted. The
+    sender's own revoke is not held back, and another person has their own budget."""
+    limit = 20                                           # REVOKE_REFUSAL_LIMIT's default
+    envelope = send(call, login(SENDER))
+    intruder = login("an@huisarts-b.example", device_id="device-4")
+    answers = [revoke(call, intruder, envelope["envelope_id"]) for _ in range(60)]
+    assert [a.status_code for a in answers] == [403] * limit + [429] * (60 - limit)
+    limited = answers[-1]
+    assert limited.mimetype == "application/problem+json"
+    assert json_of(limited)["code"] == "rate_limited" and 1 <= int(limited.headers["Retry-After"]) <= 900
+    rows = audit_rows(MESSAGE_REVOKED)
+    for tenant in ("zorg-a", "zorg-b"):
+        mine = [r for r in rows if r["tenant_id"] == tenant]
+        assert sorted(r["outcome"] for r in mine) == ["rate_limited"] + ["refused"] * limit, tenant
+        [over] = [r for r in mine if r["outcome"] == "rate_limited"]
+        assert over["refused"] == "not_sender" and over["envelope_id"] == envelope["envelope_id"]
+    # another person of zorg-b has a budget of their own; the sender is never held back by anyone's
+    other = login("els@huisarts-b.example", device_id="device-5")
+    assert revoke(call, other, envelope["envelope_id"]).status_code == 403
+    assert revoke(call, login(SENDER, device_id="device-6"), envelope["envelope_id"]).status_code == 200
+
+
+def test_s6_a_persons_refused_revokes_of_every_kind_share_one_budget_and_the_next_window_counts_the_rest(
+        call, login, sample_book, graph, monkeypatch):
+    """not_found, not_sender and already_revoked all count; past the budget the caller's own
+    message can still be revoked; a later window's first row says how many went unrecorded."""
+    monkeypatch.setenv("REVOKE_REFUSAL_LIMIT", "2")
+    monkeypatch.setenv("REVOKE_REFUSAL_WINDOW_SECONDS", "1")
+    runtime.reset()
+    token = login(SENDER)
+    mine, theirs = send(call, token, "msg-mine"), send(call, login(COLLEAGUE, device_id="device-2"), "msg-theirs")
+    assert revoke(call, token, "A" * 32).status_code == 404
+    assert revoke(call, token, theirs["envelope_id"]).status_code == 403
+    assert [revoke(call, token, i).status_code for i in ("A" * 32, theirs["envelope_id"], "B" * 32)] == [429] * 3
+    assert revoke(call, token, mine["envelope_id"]).status_code == 200     # allowed: never held back
+    assert revoke(call, token, mine["envelope_id"]).status_code == 429     # already_revoked: a refusal
+    import time
+    time.sleep(1.1)
+    assert revoke(call, token, mine["envelope_id"]).status_code == 409
+    refused = sorted((r for r in audit_rows(MESSAGE_REVOKED) if r["outcome"] in ("refused", "rate_limited")),
+                     key=lambda r: r["at"])
+    assert [(r["outcome"], r.get("reason") or r.get("refused")) for r in refused] == [
+        ("refused", "not_found"), ("refused", "not_sender"), ("rate_limited", "not_found"),
+        ("refused", "already_revoked")]
+    assert refused[-1]["suppressed_before"] == 3 and "suppressed_before" not in refused[0]
