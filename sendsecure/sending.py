@@ -2,17 +2,20 @@
 
 ``SendService.send`` is ``POST /messages/send``: re-validate with the same engine (S1), refuse a
 blocking draft (422 ``draft_blocked`` with the verdict) and an unconfirmed empty subject (422
-``subject_confirmation_required``, V-M1), store the typed phones (P1), then ``envelope_for``.
-The on-send check calls ``envelope_for`` directly when its answer is ``allow`` for a secure send.
+``subject_confirmation_required``, V-M1), then ``envelope_for``, which stores the typed phones
+(P1) once the send is accepted. The on-send check calls ``envelope_for`` directly when its answer
+is ``allow`` for a secure send (its recipients are own organisation and community only: none takes
+a number, so it stores none).
 
 ``envelope_for``: the envelope id is derived from (tenant, person, ``message_id``)
 (``envelopes.envelope_id_for``), the envelope built from the verdict, signed with the current
 ``signing-key`` version, stamped, and inserted once. A retry or a concurrent double click
 computes the same id: the first insert wins, the others read its row and answer it unchanged
 (byte-identical headers) when the draft digest is the same, 409 ``message_id_conflict`` when not.
-Writes of a send, in order: typed phones (each its audit row, then the row), the envelope (one
-insert: whole or nothing), the audit row of the send. A failure after the envelope's insert
-leaves a whole envelope that the retry answers (200). The stored numbers the verdict used (V-R9)
+Writes of a send, in order: the sender index row, the envelope (one insert: whole or nothing),
+typed phones (each its audit row, then the row; only for an accepted send: not for a 409), the
+audit row of the send. A failure after the envelope's insert leaves a whole envelope that the
+retry answers (200), storing the phones then. The stored numbers the verdict used (V-R9)
 are recorded in the send's own audit row (``phones_read``, ``phone_recipients``), not in a
 ``phone.read`` row of their own: one audit insert per send instead of two.
 """
@@ -190,8 +193,10 @@ class SendService:
                 "subject_confirmation_required", "The subject is empty; confirm that it may be sent so.",
                 errors=[{"field": "confirm_empty_subject", "message": "must be true to send without a subject"}]),
                 read)
-        self._store_phones(session, verdict, draft, typed, language)                     # P1
-        return self.envelope_for(session, draft, verdict, message_id, recipients, via="send", read=read)
+        # P1: the typed numbers are stored only once the send is accepted (a new envelope, or the
+        # retry of the same draft): a 409 (another draft, a revoked message) changes nothing stored.
+        return self.envelope_for(session, draft, verdict, message_id, recipients, via="send", read=read,
+                                 accepted=lambda: self._store_phones(session, verdict, draft, typed, language))
 
     def _store_phones(self, session: Session, verdict: Verdict, draft: Draft, typed: dict[str, str],
                       language: str) -> None:
@@ -243,9 +248,12 @@ class SendService:
         return answer
 
     def envelope_for(self, session: Session, draft: Draft, verdict: Verdict, message_id: str,
-                     recipients: list[EnvelopeRecipient], *, via: str,
-                     read: list[str] | None = None) -> tuple[StoredEnvelope, bool]:
-        """The message's one envelope: created now, or the one stored under its id (S2, S4)."""
+                     recipients: list[EnvelopeRecipient], *, via: str, read: list[str] | None = None,
+                     accepted: Callable[[], None] | None = None) -> tuple[StoredEnvelope, bool]:
+        """The message's one envelope: created now, or the one stored under its id (S2, S4).
+        ``accepted`` runs once the send is accepted (the envelope is stored and is this draft's,
+        not revoked), before its audit row: the send's typed phones (P1). If it fails, the envelope
+        is whole and the retry answers it (200) and runs ``accepted`` again."""
         envelope_id = envelope_id_for(self._keys.key(ID_PURPOSE), tenant_id=session.tenant_id,
                                       mailbox=session.mailbox, message_id=message_id)
         digest = draft_digest(draft, default_sender=session.mailbox, key=self._keys.key(DIGEST_PURPOSE))
@@ -273,6 +281,8 @@ class SendService:
         if stored.revoked_at is not None:     # S5: a retry after a revoke must not send it after all
             raise self._refuse(session, "message_revoked", via, MessageRevoked(
                 "This message was revoked; it cannot be sent again. Send a new message instead."), read)
+        if accepted is not None:
+            accepted()
         self._audit.record(SEND_ACCEPTED, tenant_id=session.tenant_id, actor=self._actor(session),
                            outcome="created" if created else "repeated", envelope_id=envelope_id, via=via,
                            recipients=len(envelope.recipients), key_id=key.kid,

@@ -195,8 +195,8 @@ def test_issue10_item4_rotation_old_envelopes_and_stamps_still_verify_against_th
 @pytest.mark.parametrize("fail_at", range(6))
 def test_issue10_item3_storage_failing_at_each_write_leaves_no_half_envelope(call, login, sample_book, monkeypatch,
                                                                              fail_at):
-    """Writes of a send with a typed phone: phone audit, phone row, sender index (issue 11), envelope, send
-    audit (then none)."""
+    """Writes of a send with a typed phone: sender index (issue 11), envelope, phone audit, phone row (P1:
+    only once the send is accepted), send audit (then none)."""
     token = login()
     draft = {**DRAFT, "to": [{"address": EXTERNAL}], "phones": {EXTERNAL: "0612345678"}}
     tables = runtime.tables()
@@ -230,3 +230,37 @@ def test_issue10_item3_storage_failing_at_each_write_leaves_no_half_envelope(cal
     retry = send(call, token, "fail", draft=draft)
     assert retry.status_code in (200, 201), retry.get_body()
     assert len(envelope_rows()) == 1
+    assert stored_phone(call, token, EXTERNAL) == "+31612345678"   # the accepted retry stored it (P1)
+
+
+# ----- security review of the gateway and revoke, item 3: phones are stored only for an accepted send ----
+
+def stored_phone(call, token, address):
+    answer = json_of(call("lookup_phones", "POST", body={"addresses": [address]}, headers=auth(token)))
+    return answer["phones"][0]["phone"] if answer["phones"] else None
+
+
+def test_p1_s4_s5_a_send_refused_with_409_leaves_the_stored_phones_as_they_were(call, login, sample_book):
+    """Typed numbers are stored for the user when the send is accepted (a new envelope, or the retry
+    of the same draft, 200), never by a send refused with 409: another draft under the same
+    message_id (S4) or a revoked message (S5)."""
+    token = login()
+    draft = {**DRAFT, "to": [{"address": EXTERNAL}], "phones": {EXTERNAL: "06 12345678"}}
+    assert send(call, token, "m-1", draft=draft).status_code == 201
+    assert stored_phone(call, token, EXTERNAL) == "+31612345678"
+    changes = len(audit_rows("phone.changed"))
+    other = {**draft, "subject": "Another message", "phones": {EXTERNAL: "06 87654321"}}
+    conflict = send(call, token, "m-1", draft=other)
+    assert conflict.status_code == 409 and json_of(conflict)["code"] == "message_id_conflict"
+    assert stored_phone(call, token, EXTERNAL) == "+31612345678"
+    assert len(audit_rows("phone.changed")) == changes          # not even an attempt recorded
+    # the retry of the same draft (the numbers are not part of the draft digest) is accepted: stored
+    retry = send(call, token, "m-1", draft={**draft, "phones": {EXTERNAL: "06 23456789"}})
+    assert retry.status_code == 200
+    assert stored_phone(call, token, EXTERNAL) == "+31623456789"
+    envelope_id = json_of(retry)["envelope_id"]
+    revoked = call("revoke_message", "POST", body={}, headers=auth(token), route_params={"envelope_id": envelope_id})
+    assert revoked.status_code == 200, revoked.get_body()
+    again = send(call, token, "m-1", draft={**draft, "phones": {EXTERNAL: "06 34567890"}})
+    assert again.status_code == 409 and json_of(again)["code"] == "message_revoked"
+    assert stored_phone(call, token, EXTERNAL) == "+31623456789"
