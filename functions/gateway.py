@@ -41,11 +41,15 @@ def get_gateway_envelope(req: func.HttpRequest, principal: ServicePrincipal) -> 
 
 
 @bp.operation("report_gateway_events", "POST", "v1/gateway/envelopes/{envelope_id}/events",
-              "Per-recipient delivery events of an envelope (X6); a repeated event is stored once",
+              "Per-recipient delivery events of an envelope (X6); each recipient's latest is kept",
               body=GatewayEventsBody, answer=GatewayEventsAnswer, status=202, session=False,
-              errors=(400, 401, 403, 404, 413, 415, 422, 429, 503),
-              problems={**_AUTH, 422: ("An address that is not a recipient of the envelope, or a time in the future",
-                                       ("unknown_recipient", "invalid_event"))},
+              errors=(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+              problems={**_AUTH,
+                        409: ("An opening dated after the message was revoked (S5: the Viewer stops showing it); "
+                              "`revoked_at` says when", ("message_revoked",)),
+                        422: ("An address that is not a recipient of the envelope; an event that does not fit the "
+                              "recipient's route; a time in the future or before the message was sent",
+                              ("unknown_recipient", "invalid_event"))},
               extra={**_SERVICE, "parameters": [_ID]})
 @service("gateway")
 def report_gateway_events(req: func.HttpRequest, principal: ServicePrincipal) -> func.HttpResponse:

@@ -12,17 +12,22 @@
   the numbers leave; if it cannot be written the answer is 503 and nothing is disclosed. An unknown
   id is 404 (audited as ``not_found``). A revoked envelope is answered without numbers.
 - ``report(principal, envelope_id, events)``: per-recipient delivery events (X6) into table
-  ``envelopeevents``: PartitionKey = envelope id, RowKey = ``<r>.<e>`` with ``r`` a keyed hash of
-  the recipient and ``e`` a keyed hash of (recipient, event, time), so the same event posted twice
-  is one row (upserts in one entity group transaction per 100), and a recipient's events are one
-  key range. Rows hold the recipient's pseudonym, never the address. The sender's view (next
-  issue) reads one partition and keeps the latest ``at`` per ``recipient``.
+  ``envelopeevents``: one state row per recipient, PartitionKey = envelope id, RowKey = ``r``, a
+  keyed hash of the recipient, holding the recipient's latest event (``core.delivery.event_order``:
+  latest ``at``, then a fixed rank of event types), replaced only by a later one under its ETag
+  (conditional writes in one entity group transaction per 100). So an envelope's partition holds
+  at most one row per recipient, however many events are reported, and the sender's view reads
+  that. Rows hold the recipient's pseudonym, never the address. Refused: events of no recipient,
+  events that do not fit the recipient's route (``core.delivery.fitting_events``), times out of
+  range (422), an opening dated after the revoke (409 ``message_revoked``, S5).
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import logging
+import random
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,9 +37,10 @@ from sendsecure.adapters.keys import DerivedKeys, Pseudonyms
 from sendsecure.audit import AuditLog
 from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
 from sendsecure.core.clock import utcnow
+from sendsecure.core.delivery import SHOWN_EVENTS, event_order, fitting_events
 from sendsecure.core.models import GatewayEnvelope, GatewayEventBody, GatewayPhone
 from sendsecure.envelopes import EnvelopeStore, StoredEnvelope
-from sendsecure.errors import NotFound, Unprocessable
+from sendsecure.errors import Conflict, NotFound, ProblemError, Unprocessable
 from sendsecure.phonebook import PhoneBook, Sender
 from sendsecure.servicecredentials import ServicePrincipal
 
@@ -44,10 +50,18 @@ ENVELOPE_FETCHED = "gateway.envelope_fetched"
 EVENT_PURPOSE = "envelope-event"   # derived key of the event rows' keyed hashes
 FUTURE_LEEWAY = timedelta(minutes=5)
 BATCH = storage.BATCH_LIMIT
+STATE_ATTEMPTS = 8   # reads and conditional writes of the state rows before a busy partition is 503
+POINT_READS = 4      # up to this many recipients in a request: point reads, else one partition read
 
 
 class EnvelopeNotFound(NotFound):
     title = "No envelope with this id"
+
+
+class EventAfterRevoke(ProblemError):
+    """409: the gateway reports the message shown to a recipient after it was revoked (S5)."""
+
+    status, code, title = 409, "message_revoked", "The message was revoked before this event"
 
 
 def sms_recipients(record: dict[str, Any], *, fallback: bool = False) -> list[str]:
@@ -113,44 +127,106 @@ class GatewayService:
 
     # ----- POST /gateway/envelopes/{id}/events --------------------------------------------
     def report(self, principal: ServicePrincipal, envelope_id: str, events: Sequence[GatewayEventBody]) -> int:
-        """Store the events; returns how many distinct ones the request held (202)."""
+        """Keep each recipient's latest event; returns how many distinct events the request held (202).
+
+        Refused, and nothing of the request stored: an address that is not a recipient (422
+        ``unknown_recipient``); an event that does not fit the recipient's route, or a time in the
+        future or before the message was sent (422 ``invalid_event``); an event that says the
+        message was shown (``opened``) dated after the second its revoke was recorded in (409
+        ``message_revoked``: S5, the Viewer stops showing it)."""
         stored = self._stored(principal, envelope_id)
-        addresses = recipient_addresses(stored.record)
+        recipients = {str(r.get("address")): r for r in reversed(stored.record.get("recipients", ()))
+                      if isinstance(r, dict)}   # each address once (its first entry)
         latest = utcnow() + FUTURE_LEEWAY
         # Nothing is delivered before the message was sent (a gateway's clock may be a little behind).
         earliest = datetime.fromisoformat(stored.created_at) - FUTURE_LEEWAY
-        errors: list[dict[str, str]] = []
+        # revoked_at is whole seconds: an event within its second may have come before the revoke.
+        shown_until = datetime.fromisoformat(stored.revoked_at) + timedelta(seconds=1) if stored.revoked_at else None
+        errors: dict[str, list[dict[str, str]]] = {"unknown_recipient": [], "invalid_event": [], "message_revoked": []}
         normal: list[str] = []
         for index, item in enumerate(events):
             try:
                 address = normalise_mailbox(item.address)
             except InvalidAddress:
                 address = ""
-            if address not in addresses:
-                errors.append({"field": f"[{index}].address", "message": "is not a recipient of this envelope"})
+            recipient = recipients.get(address)
+            if recipient is None:
+                errors["unknown_recipient"].append(
+                    {"field": f"[{index}].address", "message": "is not a recipient of this envelope"})
+            elif item.event not in fitting_events(recipient):
+                fallback = " with a Viewer fallback" if isinstance(recipient.get("fallback"), dict) else ""
+                errors["invalid_event"].append({"field": f"[{index}].event", "message": (
+                    f"{item.event} does not fit the recipient's route ({recipient.get('route')}{fallback})")})
             elif item.at > latest:
-                errors.append({"field": f"[{index}].at", "message": "is in the future"})
+                errors["invalid_event"].append({"field": f"[{index}].at", "message": "is in the future"})
             elif item.at < earliest:
-                errors.append({"field": f"[{index}].at", "message": "is before the message was sent"})
+                errors["invalid_event"].append({"field": f"[{index}].at", "message": "is before the message was sent"})
+            elif shown_until is not None and item.event in SHOWN_EVENTS and item.at >= shown_until:
+                errors["message_revoked"].append({"field": f"[{index}].at", "message": (
+                    f"is after the message was revoked ({stored.revoked_at}): a revoked message is not shown")})
             normal.append(address)
-        if errors:
-            raise Unprocessable("unknown_recipient" if any(e["field"].endswith("address") for e in errors)
-                                else "invalid_event", errors[0]["field"] + ": " + errors[0]["message"], errors=errors)
+        everything = [e for kind in errors.values() for e in kind]
+        if errors["unknown_recipient"] or errors["invalid_event"]:
+            code = "unknown_recipient" if errors["unknown_recipient"] else "invalid_event"
+            raise Unprocessable(code, errors[code][0]["field"] + ": " + errors[code][0]["message"],
+                                errors=everything)
+        if errors["message_revoked"]:
+            first = errors["message_revoked"][0]
+            raise EventAfterRevoke(first["field"] + ": " + first["message"], errors=everything,
+                                   extra={"revoked_at": stored.revoked_at})
         key = self._keys.key(EVENT_PURPOSE)
-        rows: dict[str, dict[str, Any]] = {}
+        distinct: set[str] = set()
+        best: dict[str, dict[str, Any]] = {}   # the request's latest event per recipient (its state row)
         for address, item in zip(normal, events, strict=True):
             at = event_time(item.at)
-            recipient = self._pseudonyms.of(f"recipient:{stored.tenant_id}", address)
             who = hmac.new(key, b"r\x00" + address.encode(), hashlib.sha256).hexdigest()[:32]
-            what = hmac.new(key, f"e\x00{address}\x00{item.event}\x00{at}".encode(), hashlib.sha256).hexdigest()[:32]
+            distinct.add(hmac.new(key, f"e\x00{address}\x00{item.event}\x00{at}".encode(),
+                                  hashlib.sha256).hexdigest()[:32])
             row: dict[str, Any] = {
-                "PartitionKey": stored.envelope_id, "RowKey": f"{who}.{what}", "recipient": recipient,
+                "PartitionKey": stored.envelope_id, "RowKey": who,
+                "recipient": self._pseudonyms.of(f"recipient:{stored.tenant_id}", address),
                 "event": item.event, "at": item.at.astimezone(UTC), "at_text": at, "reported_by": principal.actor,
             }
             if item.detail:
                 row["detail"] = item.detail
-            rows.setdefault(f"{who}.{what}", row)  # a repeat within one request: once
-        batch = list(rows.values())
-        for start in range(0, len(batch), BATCH):
-            self._tables.submit(storage.ENVELOPE_EVENTS, [("upsert", row) for row in batch[start:start + BATCH]])
-        return len(batch)
+            known = best.get(who)
+            # the same order as the view's; the same event at the same time again: the later report's detail
+            if known is None or event_order(at, item.event) >= event_order(known["at_text"], known["event"]):
+                best[who] = row
+        self._keep_latest(stored.envelope_id, best)
+        return len(distinct)
+
+    def _keep_latest(self, envelope_id: str, rows: dict[str, dict[str, Any]]) -> None:
+        """One state row per recipient (RowKey = the recipient's keyed hash): replaced only by a
+        later event (``event_order``), under its ETag, so concurrent reports never lose the latest.
+        A lost race reads again (``Contended``, 503, after ``STATE_ATTEMPTS``)."""
+        for attempt in range(STATE_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, min(0.05, 0.002 * 2 ** attempt)))
+            if len(rows) <= POINT_READS:
+                current = {who: row for who in rows if (row := self._tables.get(storage.ENVELOPE_EVENTS, envelope_id,
+                                                                                  who)) is not None}
+            else:   # one partition read: at most one state row per recipient (and any rows of the earlier form)
+                current = {row["RowKey"]: row for row in self._tables.query(
+                    storage.ENVELOPE_EVENTS, "PartitionKey eq @p", {"p": envelope_id},
+                    select=["RowKey", "event", "at_text", "detail"]) if row["RowKey"] in rows}
+            operations: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+            for who, row in rows.items():
+                known = current.get(who)
+                if known is None:
+                    operations.append(("create", row, {}))
+                    continue
+                if event_order(row["at_text"], row["event"]) < event_order(known["at_text"], known["event"]):
+                    continue   # an older event, reported late: the state stays
+                if (row["event"], row["at_text"], row.get("detail")) == (known["event"], known["at_text"],
+                                                                       known.get("detail")):
+                    continue   # the same event again
+                operations.append(("update", row, storage.if_unchanged(
+                    known.metadata["etag"])))  # type: ignore[attr-defined]  # the SDK's TableEntity
+            try:
+                for start in range(0, len(operations), BATCH):
+                    self._tables.submit(storage.ENVELOPE_EVENTS, operations[start:start + BATCH])
+                return
+            except Conflict:   # another report changed a row meanwhile: read again (done batches compare equal)
+                continue
+        raise storage.Contended("Storage is too busy to record these events safely; try again.", retry_after=1)

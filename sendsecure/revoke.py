@@ -32,6 +32,7 @@ from sendsecure.adapters.keys import Pseudonyms
 from sendsecure.audit import AuditLog
 from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
 from sendsecure.core.clock import as_utc, utcnow
+from sendsecure.core.delivery import event_order
 from sendsecure.core.logincodes import IssueWindow, base_mailbox
 from sendsecure.core.models import (
     DeliveryStatus,
@@ -287,12 +288,16 @@ class RevokeService:
             recipients=recipients, revoked=stored.revoked_at is not None, revoked_at=stored.revoked_at)
 
     def _latest_events(self, envelope_id: str) -> dict[str, dict[str, Any]]:
-        """The latest event per recipient pseudonym (one partition read)."""
+        """The latest event per recipient pseudonym (one partition read: one state row per recipient,
+        and any rows of the earlier form, one per event, written before the state rows). Latest by
+        ``at``, the same ``at`` by the event's rank (``core.delivery.event_order``): never by storage
+        order."""
         latest: dict[str, dict[str, Any]] = {}
         for row in self._tables.query(storage.ENVELOPE_EVENTS, "PartitionKey eq @p", {"p": envelope_id},
                                       select=["recipient", "event", "at_text", "detail"]):
             known = latest.get(row["recipient"])
-            if known is None or row["at_text"] > known["at_text"]:   # one fixed-width UTC spelling: text order
+            if known is None or event_order(row["at_text"], row["event"]) > event_order(known["at_text"],
+                                                                                       known["event"]):
                 latest[row["recipient"]] = dict(row)
         return latest
 

@@ -24,14 +24,16 @@ KEY = signing_key_from_seed(b"\x05" * 32)
 PHONE = "+31612345678"
 
 
-def stored_envelope(*, revoked_at: str | None = None, message_id: str = "m-1") -> StoredEnvelope:
+def stored_envelope(*, revoked_at: str | None = None, message_id: str = "m-1",
+                    nta_fallback: bool = True) -> StoredEnvelope:
     envelope_id = envelope_id_for(os.urandom(32), tenant_id="zorg-a", mailbox=SENDER, message_id=message_id)
     envelope = sign_envelope(build_envelope(
         envelope_id=envelope_id, message_id=message_id, created_at=datetime(2026, 12, 1, 9, 30, tzinfo=UTC),
         tenant_id="zorg-a", sender=SENDER, sent_by=SENDER,
         recipients=(EnvelopeRecipient("collega@ziekenhuis-a.example", "to", "own_organisation", "direct", None),
                     EnvelopeRecipient(SMS, "to", "external", "viewer", "sms"),
-                    EnvelopeRecipient(NTA_SMS_FALLBACK, "cc", "nta7516", "nta7516", None, Fallback("sms")),
+                    EnvelopeRecipient(NTA_SMS_FALLBACK, "cc", "nta7516", "nta7516", None,
+                                      Fallback("sms") if nta_fallback else None),
                     EnvelopeRecipient(EMAIL_CODE, "bcc", "external", "viewer", "email")),
         attachments=(), notification_language="nl", installation_type="viewer_sms_required",
         domain_book_version="test-v1", policy_version="rules-test", recipient_salt="A" * 43,
@@ -207,7 +209,7 @@ def event_rows(envelope_id):
     return list(runtime.tables().query(storage.ENVELOPE_EVENTS, "PartitionKey eq @p", {"p": envelope_id}))
 
 
-def test_issue10_item5_events_are_stored_once_per_recipient_event_and_time(call, gateway_auth):
+def test_issue10_item5_x6_events_keep_one_latest_state_row_per_recipient(call, gateway_auth):
     envelope = stored_envelope()
     events = [{"address": SMS, "event": "notified", "at": "2026-12-01T09:31:00Z"},
               {"address": "Piet@Gmail.Example", "event": "code_sent", "at": "2026-12-01T10:31:00+01:00"},
@@ -219,13 +221,11 @@ def test_issue10_item5_events_are_stored_once_per_recipient_event_and_time(call,
     same_moment = [{**events[1], "at": "2026-12-01T09:31:00Z"}]   # the same event, another spelling of its time
     assert report(call, envelope.envelope_id, events + same_moment, gateway_auth).status_code == 202
     rows = event_rows(envelope.envelope_id)
-    assert len(rows) == 3
+    assert len(rows) == 2                      # one state row per recipient, not one per event
     sms_pseudonym = runtime.pseudonyms().of("recipient:zorg-a", SMS)
-    assert sorted(r["event"] for r in rows if r["recipient"] == sms_pseudonym) == ["code_sent", "notified"]
+    # notified and code_sent at the same moment: the step further along (the code) is the state
+    assert [r["event"] for r in rows if r["recipient"] == sms_pseudonym] == ["code_sent"]
     assert SMS not in json.dumps([dict(r) for r in rows], default=str)
-    # A recipient's events are one key range (the sender's view reads the latest cheaply).
-    prefixes = {r["RowKey"].split(".")[0] for r in rows if r["recipient"] == sms_pseudonym}
-    assert len(prefixes) == 1
 
 
 def test_issue10_item5_events_for_an_address_not_in_the_envelope_are_422_naming_the_item(call, gateway_auth):
@@ -311,3 +311,138 @@ def test_s6_the_next_window_records_how_many_refusals_went_unrecorded(call, app_
     rows = sorted(audit_rows("service.auth_failed"), key=lambda r: r["seq"])
     assert [r["outcome"] for r in rows] == ["missing", "missing", "rate_limited", "missing"]
     assert rows[-1]["suppressed_before"] == 3 and "suppressed_before" not in rows[0]
+
+
+# ----- security review of the gateway and revoke, item 2: events that fit, in order, bounded (X6, S5) ----
+
+COLLEAGUE = "collega@ziekenhuis-a.example"   # the direct recipient of stored_envelope()
+
+
+def sender_view(call, login, envelope_id):
+    response = call("get_sent_message", "GET", f"/api/v1/messages/{envelope_id}",
+                    headers={"authorization": f"Bearer {login(SENDER)}"}, route_params={"envelope_id": envelope_id})
+    assert response.status_code == 200, response.get_body()
+    return {r["address"]: r["status"] for r in json_of(response)["recipients"]}
+
+
+def test_x6_v_r3_v_r4_an_event_that_does_not_fit_the_recipients_route_is_422_naming_the_event(call, gateway_auth):
+    envelope = stored_envelope()
+    at = "2026-12-01T09:31:00Z"
+    misfits = [(COLLEAGUE, e) for e in ("relayed_nta7516", "notified", "code_sent", "opened")] + \
+              [(SMS, e) for e in ("delivered", "relayed_nta7516")] + [(EMAIL_CODE, "delivered"),
+                                                                       (NTA_SMS_FALLBACK, "delivered")]
+    for address, event in misfits:
+        response = report(call, envelope.envelope_id, [{"address": SMS, "event": "notified", "at": at},
+                                                       {"address": address, "event": event, "at": at}], gateway_auth)
+        assert response.status_code == 422, (address, event)
+        problem = json_of(response)
+        assert problem["code"] == "invalid_event" and problem["errors"][0]["field"] == "[1].event"
+        assert problem["errors"][0]["message"].startswith(f"{event} does not fit the recipient's route")
+    assert event_rows(envelope.envelope_id) == []                 # nothing of a refused request is stored
+    fits = [(COLLEAGUE, "delivered"), (COLLEAGUE, "bounced"), (SMS, "notified"), (SMS, "code_sent"), (SMS, "opened"),
+            (SMS, "bounced"), (EMAIL_CODE, "code_sent"), (NTA_SMS_FALLBACK, "relayed_nta7516"),
+            # V-R4: NTA delivery failed, the message fell back to the Viewer
+            (NTA_SMS_FALLBACK, "notified"), (NTA_SMS_FALLBACK, "code_sent"), (NTA_SMS_FALLBACK, "opened")]
+    response = report(call, envelope.envelope_id, [{"address": a, "event": e, "at": at} for a, e in fits],
+                      gateway_auth)
+    assert response.status_code == 202, response.get_body()
+    # an NTA-route recipient without a Viewer fallback (installation type standard) is never notified
+    without = stored_envelope(message_id="m-2", nta_fallback=False)
+    refused = report(call, without.envelope_id, [{"address": NTA_SMS_FALLBACK, "event": "notified", "at": at}],
+                     gateway_auth)
+    assert refused.status_code == 422 and json_of(refused)["errors"][0]["field"] == "[0].event"
+    assert report(call, without.envelope_id, [{"address": NTA_SMS_FALLBACK, "event": "relayed_nta7516", "at": at}],
+                  gateway_auth).status_code == 202
+
+
+def test_x6_events_at_the_same_moment_are_shown_by_a_fixed_rank_not_by_storage_order(call, login, gateway_auth):
+    """notified < code_sent < bounced < opened (and delivered < bounced): whatever order the gateway
+    reports them in, in one request or several."""
+    envelope = stored_envelope()
+    at = "2026-12-01T09:31:00Z"
+    viewer = (SMS, EMAIL_CODE, NTA_SMS_FALLBACK)
+    first = [{"address": a, "event": e, "at": at} for a in viewer for e in ("opened", "notified")]
+    assert report(call, envelope.envelope_id, first, gateway_auth).status_code == 202
+    for event in ("code_sent", "bounced", "notified"):
+        assert report(call, envelope.envelope_id, [{"address": a, "event": event, "at": at} for a in viewer],
+                      gateway_auth).status_code == 202
+    together = [{"address": SMS, "event": e, "at": "2026-12-01T10:30:30+01:00"} for e in ("code_sent", "notified")]
+    assert report(call, envelope.envelope_id, together, gateway_auth).status_code == 202   # 30 s earlier: older
+    assert report(call, envelope.envelope_id, [{"address": COLLEAGUE, "event": e, "at": at}
+                                               for e in ("bounced", "delivered")], gateway_auth).status_code == 202
+    shown = sender_view(call, login, envelope.envelope_id)
+    assert {a: shown[a]["event"] for a in viewer} == dict.fromkeys(viewer, "opened")
+    assert shown[COLLEAGUE]["event"] == "bounced"
+
+
+def test_x6_a_recipients_events_are_bounded_to_one_state_row_however_many_are_reported(call, login, gateway_auth):
+    """3,000 events for one recipient (the review posted 20,000 and the view read them all): one
+    row; the view shows the latest, and an older event reported late does not replace it."""
+    envelope = stored_envelope()
+    base = datetime(2026, 12, 1, 9, 31, tzinfo=UTC)
+    from datetime import timedelta
+
+    for batch in range(3):
+        events = [{"address": SMS, "event": "opened", "detail": "d" * 300,
+                   "at": (base + timedelta(milliseconds=batch * 1000 + n)).isoformat()} for n in range(1000)]
+        response = report(call, envelope.envelope_id, events, gateway_auth)
+        assert response.status_code == 202 and json_of(response)["accepted"] == 1000
+    late = report(call, envelope.envelope_id, [{"address": SMS, "event": "notified", "at": base.isoformat()},
+                                               {"address": COLLEAGUE, "event": "delivered", "at": base.isoformat()}],
+                  gateway_auth)
+    assert late.status_code == 202
+    assert len(event_rows(envelope.envelope_id)) == 2           # one per recipient that has an event
+    shown = sender_view(call, login, envelope.envelope_id)
+    assert shown[SMS] == {"event": "opened", "at": "2026-12-01T09:31:02.999000Z", "detail": "d" * 300}
+    assert shown[COLLEAGUE]["event"] == "delivered" and shown[EMAIL_CODE] is None
+
+
+def test_s5_x6_an_opening_dated_after_the_revoke_is_409_and_does_not_change_the_senders_view(
+        call, login, gateway_auth):
+    """S5: the Viewer stops showing a revoked message, so an opening after the revoke is refused
+    (409 message_revoked naming the item; nothing of the request is stored). Within the second the
+    revoke was recorded in, and before it, an opening is accepted; other events (a delivery in
+    flight, a bounce of what was still queued) are accepted after it."""
+    envelope = stored_envelope(revoked_at="2026-12-01T10:00:00Z")
+    assert report(call, envelope.envelope_id, [{"address": SMS, "event": "opened", "at": "2026-12-01T09:59:00Z"}],
+                  gateway_auth).status_code == 202
+    refused = report(call, envelope.envelope_id, [
+        {"address": EMAIL_CODE, "event": "notified", "at": "2026-12-01T09:58:00Z"},
+        {"address": SMS, "event": "opened", "at": "2026-12-01T10:00:01Z"}], gateway_auth)
+    assert refused.status_code == 409
+    problem = json_of(refused)
+    assert problem["code"] == "message_revoked" and problem["revoked_at"] == "2026-12-01T10:00:00Z"
+    assert problem["errors"][0]["field"] == "[1].at"
+    shown = sender_view(call, login, envelope.envelope_id)
+    assert shown[SMS]["event"] == "opened" and shown[SMS]["at"] == "2026-12-01T09:59:00.000000Z"
+    assert shown[EMAIL_CODE] is None                               # the refused request stored nothing
+    accepted = [{"address": NTA_SMS_FALLBACK, "event": "opened", "at": "2026-12-01T10:00:00.500Z"},
+                {"address": COLLEAGUE, "event": "delivered", "at": "2026-12-01T10:00:20Z"},
+                {"address": EMAIL_CODE, "event": "bounced", "at": "2026-12-01T10:05:00Z", "detail": "revoked"}]
+    assert report(call, envelope.envelope_id, accepted, gateway_auth).status_code == 202
+    shown = sender_view(call, login, envelope.envelope_id)
+    assert {a: shown[a]["event"] for a in (NTA_SMS_FALLBACK, COLLEAGUE, EMAIL_CODE)} == {
+        NTA_SMS_FALLBACK: "opened", COLLEAGUE: "delivered", EMAIL_CODE: "bounced"}
+
+
+@pytest.mark.parametrize("point_reads", [0, 4])   # the state rows read one by one, or with one partition read
+def test_x6_concurrent_reports_keep_the_latest_event_under_the_etag(call, login, gateway_auth, monkeypatch,
+                                                                   point_reads):
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import timedelta
+
+    from sendsecure import gatewayservice
+
+    monkeypatch.setattr(gatewayservice, "POINT_READS", point_reads)
+    envelope = stored_envelope()
+    base = datetime(2026, 12, 1, 9, 31, tzinfo=UTC)
+    requests = [[{"address": SMS, "event": "notified", "at": (base + timedelta(seconds=n)).isoformat()},
+                 {"address": COLLEAGUE, "event": "delivered", "at": (base + timedelta(seconds=n)).isoformat()}]
+                for n in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda events: report(call, envelope.envelope_id, events, gateway_auth).status_code,
+                                 reversed(requests)))
+    assert statuses == [202] * 16
+    assert len(event_rows(envelope.envelope_id)) == 2
+    shown = sender_view(call, login, envelope.envelope_id)
+    assert shown[SMS]["at"] == shown[COLLEAGUE]["at"] == "2026-12-01T09:31:15.000000Z"

@@ -54,8 +54,8 @@ def test_x6_view_shows_the_latest_event_per_recipient_with_its_time(call, login,
     now = datetime.now(UTC).replace(microsecond=0)
     report(call, envelope["envelope_id"], [
         {"address": COMMUNITY, "event": "delivered", "at": (now - timedelta(minutes=1)).isoformat()},
-        {"address": COMMUNITY, "event": "opened", "at": now.isoformat(), "detail": "read in the Viewer"},
-        {"address": COMMUNITY.upper(), "event": "notified", "at": (now - timedelta(minutes=2)).isoformat()},
+        {"address": COMMUNITY, "event": "bounced", "at": now.isoformat(), "detail": "550 5.2.2 mailbox full"},
+        {"address": COMMUNITY.upper(), "event": "delivered", "at": (now - timedelta(minutes=2)).isoformat()},
     ])
     response = view(call, token, envelope["envelope_id"])
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
@@ -64,8 +64,8 @@ def test_x6_view_shows_the_latest_event_per_recipient_with_its_time(call, login,
     assert seen["sender"] == seen["sent_by"] == SENDER and seen["revoked"] is False and seen["revoked_at"] is None
     assert seen["attachments"] == [{"name": "brief.pdf", "size": 12}]
     by_address = {r["address"]: r for r in seen["recipients"]}
-    assert by_address[COMMUNITY]["status"] == {"event": "opened", "at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                                               "detail": "read in the Viewer"}
+    assert by_address[COMMUNITY]["status"] == {"event": "bounced", "at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                                               "detail": "550 5.2.2 mailbox full"}
     assert by_address[OTHER]["status"] is None and by_address[OTHER]["recall"] is None
     assert [r["address"] for r in seen["recipients"]] == [COMMUNITY, OTHER]
 
