@@ -17,7 +17,9 @@ messages to the same people have unrelated digests. The gateway gets the salt wi
 (its own credential, S9). Trade-off in docs/sending.md "Recipient digest".
 
 Verification (``verify_stamp``) takes the key set and the time as arguments: typ, key id,
-signature, claim types, issued-at (not in the future beyond ``leeway``) and expiry. Pure.
+signature, claim types, issued-at (not in the future beyond ``leeway``), expiry, and a life
+(``exp - iat``) of at most ``STAMP_TTL`` plus ``leeway``: only our key signs, but a stamp this
+back end would never make is not honoured for as long as its ``exp`` says. Pure.
 """
 from __future__ import annotations
 
@@ -156,7 +158,8 @@ def _claims_from(payload: object) -> StampClaims:
 def verify_stamp(token: str, keys: VerificationKeys, *, now: datetime, leeway: timedelta = LEEWAY) -> StampClaims:
     """The claims of a valid stamp, or ``StampInvalid`` with reason ``malformed``, ``wrong_type``,
     ``unknown_key`` (another deployment, or a key withdrawn from the JWKS), ``bad_signature``,
-    ``not_yet_valid`` or ``expired``."""
+    ``lifetime_too_long`` (``exp - iat`` over ``STAMP_TTL`` + ``leeway``), ``not_yet_valid`` or
+    ``expired``."""
     if not isinstance(token, str) or token.count(".") != 2 or len(token) > 4096:
         raise StampInvalid("malformed", "the stamp is not a compact JWS")
     try:
@@ -181,6 +184,8 @@ def verify_stamp(token: str, keys: VerificationKeys, *, now: datetime, leeway: t
     claims = _claims_from(payload)
     moment = int(now.timestamp())
     slack = int(leeway.total_seconds())
+    if claims.expires_at - claims.issued_at > int(STAMP_TTL.total_seconds()) + slack:
+        raise StampInvalid("lifetime_too_long", "the stamp lives longer than a send stamp may (48 hours)")
     if claims.issued_at > moment + slack:
         raise StampInvalid("not_yet_valid", "the stamp was issued in the future")
     if claims.expires_at <= moment - slack:

@@ -121,6 +121,18 @@ def test_x3_expired_and_future_stamps_are_refused_with_five_minutes_of_clock_ske
     assert caught.value.reason == "not_yet_valid"
 
 
+def test_x3_a_stamp_that_lives_longer_than_48_hours_is_refused() -> None:
+    # Only our key signs, but a stamp that lives longer than the documented 48 h (plus the clock
+    # leeway) is not one this back end makes: refuse it rather than honour whatever exp says.
+    env = signed()
+    longest = verify_stamp(issue_stamp(env, KEY, now=NOW, ttl=STAMP_TTL + timedelta(minutes=5)), KEYS, now=NOW)
+    assert longest.expires_at - longest.issued_at == int((STAMP_TTL + timedelta(minutes=5)).total_seconds())
+    for ttl in (STAMP_TTL + timedelta(minutes=5, seconds=1), timedelta(days=365)):
+        with pytest.raises(StampInvalid) as caught:
+            verify_stamp(issue_stamp(env, KEY, now=NOW, ttl=ttl), KEYS, now=NOW)
+        assert caught.value.reason == "lifetime_too_long"
+
+
 def test_x3_stamp_of_another_deployment_is_an_unknown_key() -> None:
     token = issue_stamp(signed(OTHER_DEPLOYMENT), OTHER_DEPLOYMENT, now=NOW)
     with pytest.raises(StampInvalid) as caught:
