@@ -4,9 +4,10 @@ What a mail gateway does with a message that arrives from Exchange Online, in or
 1. read ``X-SendSecure-Envelope`` and ``X-SendSecure-Stamp`` from the headers (exactly one each);
 2. verify the stamp offline against the deployment's JWKS (type, key id, signature, time);
 3. the envelope header and the From mailbox must be what the stamp says;
-4. take the envelope (API ``GET /gateway/envelopes/{id}``; a file for now) and verify its own
-   signature with the same keys; it must be the stamp's envelope (id, tenant, sender, policy,
-   routes), and its recipient set must be the stamp's digest (HMAC under its ``recipient_salt``);
+4. take the envelope (API ``GET /gateway/envelopes/{id}``, or a file) and verify its own
+   signature with the same keys, by the stamp's own key (``kid``); it must be the stamp's envelope
+   (id, tenant, sender, policy, routes), and its recipient set must be the stamp's digest (HMAC
+   under its ``recipient_salt``);
 5. every SMTP ``RCPT TO`` must be in that set (Exchange may split one message into several SMTP
    transactions, so a part of the set is fine; ``require_all`` asks for all of it), and the To
    and Cc headers must show exactly the envelope's To and CC recipients;
@@ -161,13 +162,18 @@ def _verify_stamp(token: str, keys: VerificationKeys, refresh: Callable[[], Veri
         raise Rejected(exc.reason, str(exc)) from None
 
 
-def _verify_envelope(record: Mapping[str, object], keys: VerificationKeys, claims: StampClaims) -> Envelope:
+def _verify_envelope(record: Mapping[str, object], keys: VerificationKeys, claims: StampClaims,
+                     stamp_kid: str) -> Envelope:
     try:
         envelope = verify_envelope(record, keys)
     except EnvelopeSignatureInvalid as exc:
         raise Rejected("envelope_signature", f"the envelope's signature does not verify: {exc}") from None
     except EnvelopeError as exc:
         raise Rejected("envelope_invalid", f"the envelope cannot be read: {exc}") from None
+    # The back end signs an envelope and its stamp in the same request with the same (current)
+    # key, and a retry answers the stored pair: another key on either is not our pair.
+    if _kid(envelope.signature) != stamp_kid:
+        raise Rejected("key_mismatch", "the envelope and the stamp are signed by different keys")
     if envelope.envelope_id != claims.envelope_id:
         raise Rejected("envelope_mismatch", "the envelope is not the one the stamp names")
     if (envelope.tenant_id, envelope.sender, envelope.policy_version) != (
@@ -202,8 +208,9 @@ def check_message(
         raise Rejected("envelope_header_mismatch", f"{HEADER_ENVELOPE} is not the envelope the stamp names")
     if headers.sender != claims.sender:
         raise Rejected("sender_mismatch", "the From mailbox is not the stamped sender")
+    kid = _kid(headers.stamp)
     record = envelope_record(claims.envelope_id) if callable(envelope_record) else envelope_record
-    envelope = _verify_envelope(record, keys, claims)
+    envelope = _verify_envelope(record, keys, claims, kid)
     stamped = envelope.addresses
     normalised = [_normal(address) for address in rcpts]
     for position, address in enumerate(normalised, start=1):
@@ -224,7 +231,6 @@ def check_message(
             fallback_access_code=fallback,
             action=_action(recipient.route, recipient.access_code, fallback, envelope.notification_language),
         ))
-    kid = _kid(headers.stamp)
     return DeliveryPlan(
         envelope_id=envelope.envelope_id, tenant_id=envelope.tenant_id, sender=envelope.sender, kid=kid,
         expires_at=claims.expires_at, notification_language=envelope.notification_language,

@@ -176,6 +176,18 @@ def test_issue10_item6_the_envelope_of_another_message_is_caught() -> None:
     assert rejected(raw, EVERYONE, reseasoned.to_dict()) == "recipient_digest"
 
 
+def test_s3_x3_the_stamp_and_the_envelope_must_be_signed_by_the_same_key() -> None:
+    # A JWKS that holds two deployments' keys (or two keys of one): the back end signs an
+    # envelope and its stamp in one request with the current key (sending.Sending.envelope_for),
+    # so a stamp by the other key over this envelope's claims is not ours to deliver.
+    env = signed(KEY)
+    both = VerificationKeys.of([KEY, OTHER_DEPLOYMENT])
+    mail = message(env, issue_stamp(env, OTHER_DEPLOYMENT, now=NOW)).as_bytes()
+    assert rejected(mail, EVERYONE, env.to_dict(), keys=both) == "key_mismatch"
+    assert check(message(env, issue_stamp(env, KEY, now=NOW)).as_bytes(), EVERYONE, env.to_dict(),
+                 keys=both).kid == KEY.kid
+
+
 def test_s9_the_envelope_is_fetched_only_after_the_stamp_verified() -> None:
     env, _, raw = stamped(OTHER_DEPLOYMENT)
     fetched: list[str] = []
