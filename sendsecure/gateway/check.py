@@ -10,7 +10,7 @@ What a mail gateway does with a message that arrives from Exchange Online, in or
    under its ``recipient_salt``);
 5. every SMTP ``RCPT TO`` must be in that set (Exchange may split one message into several SMTP
    transactions, so a part of the set is fine; ``require_all`` asks for all of it), and the To
-   and Cc headers must show exactly the envelope's To and CC recipients;
+   and Cc headers must show exactly the envelope's To and CC recipients, field by field;
 6. the delivery plan per RCPT: direct, the NTA route (with the Viewer fallback if there is one),
    or the Viewer with the access code by SMS or e-mail, notification in the envelope's language.
 Any failure is ``Rejected`` with a stable reason; the gateway reroutes or refuses such mail.
@@ -56,6 +56,8 @@ class StampedHeaders:
     stamp: str
     sender: str | None            # the From mailbox, normalised; None if not exactly one valid address
     visible: frozenset[str]       # To and Cc addresses, normalised (unparseable ones as written)
+    to: frozenset[str]            # the To addresses alone, the same way
+    cc: frozenset[str]            # the Cc addresses alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +134,9 @@ def read_headers(message: bytes) -> StampedHeaders:
             sender = normalise_mailbox(senders[0])
         except InvalidAddress:
             sender = None
-    visible = frozenset(_normal(address) for address in _addresses(parsed, "To", "Cc") if address)
-    return StampedHeaders(envelope_id=envelope_id, stamp=stamp, sender=sender, visible=visible)
+    to = frozenset(_normal(address) for address in _addresses(parsed, "To") if address)
+    cc = frozenset(_normal(address) for address in _addresses(parsed, "Cc") if address)
+    return StampedHeaders(envelope_id=envelope_id, stamp=stamp, sender=sender, visible=to | cc, to=to, cc=cc)
 
 
 def _action(route: str, access_code: str | None, fallback: str | None, language: str) -> str:
@@ -186,6 +189,18 @@ def _verify_envelope(record: Mapping[str, object], keys: VerificationKeys, claim
     return envelope
 
 
+def _check_fields(headers: StampedHeaders, envelope: Envelope) -> None:
+    """The To header shows exactly the envelope's To recipients and the Cc header its CC ones
+    (S2 records each recipient's field). A draft that names one address in To and in CC has it
+    once in the envelope, at its first place (To; core/rules.py), so the Cc header may repeat a
+    To recipient; a CC recipient in the To header is a move and refused."""
+    to = {recipient.address for recipient in envelope.recipients if recipient.field == "to"}
+    cc = {recipient.address for recipient in envelope.recipients if recipient.field == "cc"}
+    if headers.to != to or not cc <= headers.cc <= cc | to:
+        raise Rejected("header_recipients_mismatch", "the To and Cc headers are not the stamped To and CC recipients, "
+                                                     "field by field")
+
+
 def check_message(
     message: bytes,
     rcpts: Sequence[str],
@@ -219,8 +234,7 @@ def check_message(
     complete = set(normalised) == stamped
     if require_all and not complete:
         raise Rejected("recipients_missing", "the RCPT set is only part of the stamped recipient set")
-    if headers.visible != {recipient.address for recipient in envelope.visible_recipients}:
-        raise Rejected("header_recipients_mismatch", "the To and Cc headers are not the stamped To and CC recipients")
+    _check_fields(headers, envelope)
     by_address = {recipient.address: recipient for recipient in reversed(envelope.recipients)}
     steps = []
     for address in dict.fromkeys(normalised):

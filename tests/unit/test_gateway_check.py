@@ -114,6 +114,29 @@ def test_issue10_item6_a_recipient_added_to_the_headers_is_caught() -> None:
     assert rejected(mail.as_bytes(), EVERYONE, env.to_dict()) == "header_recipients_mismatch"
 
 
+def test_s2_x3_to_and_cc_headers_must_match_the_envelope_field_by_field() -> None:
+    # The envelope records each recipient's field (S2); the union used to be all that counted,
+    # so moving a CC recipient into To (or the other way) passed.
+    env, stamp, _ = stamped()
+    moved = message(env, stamp)
+    moved.replace_header("To", "jan@huisarts-b.nl, piet@gmail.com, klaas@kliniek-nta.nl")
+    moved.replace_header("Cc", "collega@ziekenhuis-a.nl")
+    assert rejected(moved.as_bytes(), EVERYONE, env.to_dict()) == "header_recipients_mismatch"
+    demoted = message(env, stamp)
+    demoted.replace_header("To", "jan@huisarts-b.nl")
+    demoted.replace_header("Cc", "piet@gmail.com, klaas@kliniek-nta.nl, collega@ziekenhuis-a.nl")
+    assert rejected(demoted.as_bytes(), EVERYONE, env.to_dict()) == "header_recipients_mismatch"
+    # A draft that lists one address in To and in CC has it once in the envelope, at its first
+    # place (To; core/rules.py): the message's Cc header may show it again.
+    twice = message(env, stamp)
+    twice.replace_header("Cc", twice["Cc"] + ", Jan <JAN@huisarts-b.nl>")
+    assert check(twice.as_bytes(), EVERYONE, env.to_dict()).complete
+    # ... but not the other way round: a CC recipient in To is a move.
+    promoted = message(env, stamp)
+    promoted.replace_header("To", promoted["To"] + ", collega@ziekenhuis-a.nl")
+    assert rejected(promoted.as_bytes(), EVERYONE, env.to_dict()) == "header_recipients_mismatch"
+
+
 @pytest.mark.parametrize("header,value,reason", [
     (HEADER_ENVELOPE, "0b7e6f0e-6a51-4c1e-9a3e-2f6d1c9b8a02", "envelope_header_mismatch"),
     ("From", "Directie <directie@ziekenhuis-a.nl>", "sender_mismatch"),
