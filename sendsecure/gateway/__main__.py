@@ -56,6 +56,9 @@ def _print_plan(plan: DeliveryPlan, phones: dict[str, str] | None = None) -> Non
           f"key {plan.kid}, stamp valid until {expires})")
     if not plan.complete:
         print("  this transaction holds part of the stamped recipients (Exchange may split a message)")
+    print(f"  attachments: {plan.attachments}, each one of the envelope's"
+          + (f"; {plan.attachments_absent} in the envelope not in the message (a cloud attachment goes as a link)"
+             if plan.attachments_absent else ""))
     width = max(len(step.address) for step in plan.steps)
     for step in plan.steps:
         print(f"  {step.address:<{width}}  {step.field:<3}  {step.route:<7}  {step.action}"

@@ -11,12 +11,18 @@ What a mail gateway does with a message that arrives from Exchange Online, in or
 5. every SMTP ``RCPT TO`` must be in that set (Exchange may split one message into several SMTP
    transactions, so a part of the set is fine; ``require_all`` asks for all of it), and the To
    and Cc headers must show exactly the envelope's To and CC recipients, field by field;
-6. the delivery plan per RCPT: direct, the NTA route (with the Viewer fallback if there is one),
+6. every attachment of the message (a MIME part with a file name, inline ones included, or any
+   part that is neither text nor a container) must be one of the envelope's: the same name
+   after RFC 2231/2047 decoding, the size within ``size_tolerance`` (Outlook reports Exchange's
+   size, a little above the decoded bytes); each envelope entry pays for one part. An envelope
+   entry without a part (a cloud attachment goes as a link) is counted, not refused;
+7. the delivery plan per RCPT: direct, the NTA route (with the Viewer fallback if there is one),
    or the Viewer with the access code by SMS or e-mail, notification in the envelope's language.
 Any failure is ``Rejected`` with a stable reason; the gateway reroutes or refuses such mail.
 """
 from __future__ import annotations
 
+import email.errors
 import email.message
 import email.parser
 import email.policy
@@ -27,7 +33,13 @@ from datetime import UTC, datetime
 import jwt
 
 from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
-from sendsecure.core.envelope import Envelope, EnvelopeError, EnvelopeSignatureInvalid, verify_envelope
+from sendsecure.core.envelope import (
+    Envelope,
+    EnvelopeAttachment,
+    EnvelopeError,
+    EnvelopeSignatureInvalid,
+    verify_envelope,
+)
 from sendsecure.core.signing import VerificationKeys
 from sendsecure.core.stamp import (
     HEADER_ENVELOPE,
@@ -39,6 +51,16 @@ from sendsecure.core.stamp import (
 )
 
 LANGUAGE_NAMES = {"nl": "Dutch", "en": "English", "de": "German"}
+# How far a part's decoded size may lie from the size the envelope recorded: Outlook reports
+# Exchange's attachment size, which counts the attachment's properties too (its name in UTF-16
+# more than once, content id, type): a few hundred bytes more than the file, over a kilobyte
+# for a long name. docs/sending.md "What the check compares".
+ATTACHMENT_SLACK_BYTES = 4096
+ATTACHMENT_SLACK_PERCENT = 2
+# MIME whose parts another parser may count differently: what the check saw need not be what is
+# delivered. Exchange writes none of these.
+STRUCTURE_DEFECTS = (email.errors.NoBoundaryInMultipartDefect, email.errors.StartBoundaryNotFoundDefect,
+                     email.errors.CloseBoundaryNotFoundDefect, email.errors.MultipartInvariantViolationDefect)
 CODE_CHANNELS = {"sms": "SMS", "email": "e-mail"}
 
 
@@ -61,6 +83,12 @@ class StampedHeaders:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageAttachment:
+    name: str                     # decoded (RFC 2231, RFC 2047); "" when the part has none
+    size: int                     # decoded bytes (an attached message: its bytes)
+
+
+@dataclass(frozen=True, slots=True)
 class PlanStep:
     address: str
     field: str
@@ -80,6 +108,8 @@ class DeliveryPlan:
     notification_language: str
     complete: bool                # the RCPT set is the whole stamped set
     steps: tuple[PlanStep, ...]
+    attachments: int = 0          # attachments in the message, each one of the envelope's
+    attachments_absent: int = 0   # envelope attachments the message does not carry (cloud links)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -87,6 +117,7 @@ class DeliveryPlan:
             "sender": self.sender, "kid": self.kid,
             "stamp_expires_at": datetime.fromtimestamp(self.expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "notification_language": self.notification_language, "complete": self.complete,
+            "attachments": {"in_message": self.attachments, "absent": self.attachments_absent},
             "recipients": [
                 {"address": step.address, "field": step.field, "route": step.route,
                  "access_code": step.access_code, "fallback_access_code": step.fallback_access_code,
@@ -137,6 +168,91 @@ def read_headers(message: bytes) -> StampedHeaders:
     to = frozenset(_normal(address) for address in _addresses(parsed, "To") if address)
     cc = frozenset(_normal(address) for address in _addresses(parsed, "Cc") if address)
     return StampedHeaders(envelope_id=envelope_id, stamp=stamp, sender=sender, visible=to | cc, to=to, cc=cc)
+
+
+def size_tolerance(recorded: int) -> int:
+    """The larger of ``ATTACHMENT_SLACK_BYTES`` and ``ATTACHMENT_SLACK_PERCENT`` % of the size."""
+    return max(ATTACHMENT_SLACK_BYTES, recorded * ATTACHMENT_SLACK_PERCENT // 100)
+
+
+def _is_body(part: email.message.Message) -> bool:
+    """A text part without a file name that is not marked ``attachment``: the message's text."""
+    return (part.get_content_maintype() == "text" and part.get_filename() is None
+            and part.get_content_disposition() != "attachment")
+
+
+def _attachment(part: email.message.Message) -> MessageAttachment:
+    name = part.get_filename()
+    payload = part.get_payload()
+    if isinstance(payload, list):          # message/rfc822 (an attached Outlook item): one file
+        inner = [item for item in payload if isinstance(item, email.message.Message)]
+        if name is None and inner:         # Outlook names an attached item by its subject
+            name = str(inner[0].get("Subject", ""))
+        return MessageAttachment(name or "", sum(len(item.as_bytes()) for item in inner))
+    data = part.get_payload(decode=True)
+    return MessageAttachment(name or "", len(data) if isinstance(data, bytes) else 0)
+
+
+def read_attachments(message: bytes) -> tuple[MessageAttachment, ...]:
+    """The message's attachments: every part with a file name (inline ones too: the envelope
+    records what Outlook lists, pasted images included), and every part that is neither text
+    without a name (the body) nor a multipart container. An attached message is one attachment;
+    its own parts are not the message's. ``Rejected("message_unreadable")`` for MIME nested too
+    deep for Python's parser, or with a broken multipart structure (``STRUCTURE_DEFECTS``)."""
+    try:
+        parsed = email.parser.BytesParser(policy=email.policy.default).parsebytes(message)
+        found: list[MessageAttachment] = []
+        stack: list[email.message.Message] = [parsed]
+        while stack:
+            part = stack.pop()
+            if any(isinstance(defect, STRUCTURE_DEFECTS) for defect in part.defects):
+                raise Rejected("message_unreadable", "the message's multipart structure is broken")
+            if part.get_content_maintype() == "multipart":
+                payload = part.get_payload()
+                if not isinstance(payload, list):
+                    raise Rejected("message_unreadable", "a multipart part of the message holds no parts")
+                stack.extend(item for item in reversed(payload) if isinstance(item, email.message.Message))
+            elif not _is_body(part):
+                found.append(_attachment(part))
+    except RecursionError:
+        raise Rejected("message_unreadable", "the message's MIME structure is nested too deep to read") from None
+    except (IndexError, ValueError, LookupError, TypeError, AttributeError):
+        # The standard library's header parser has raised these on malformed parameters
+        # (``filename=`` cut short: IndexError): a message it cannot read is not delivered.
+        raise Rejected("message_unreadable", "a MIME header of the message cannot be read") from None
+    return tuple(found)
+
+
+def _match_attachments(found: Sequence[MessageAttachment], recorded: Sequence[EnvelopeAttachment]) -> int:
+    """How many recorded attachments the message lacks; ``Rejected("attachments_mismatch")`` when
+    a part of the message is none of them. Per name, sizes ascending: an envelope size whose
+    window ends below a part's size is of no use to a larger part, and one whose window starts
+    above it fits no part at all, so pairing in order is the largest pairing."""
+    by_name = _sizes_by_name(recorded)
+    unmatched = 0
+    matched = 0
+    for name, sizes in _sizes_by_name(found).items():
+        available = sorted(by_name.get(name, ()))
+        index = 0
+        for size in sorted(sizes):
+            while index < len(available) and available[index] + size_tolerance(available[index]) < size:
+                index += 1
+            if index < len(available) and available[index] - size_tolerance(available[index]) <= size:
+                index += 1
+                matched += 1
+            else:
+                unmatched += 1
+    if unmatched:
+        raise Rejected("attachments_mismatch", f"{unmatched} of the message's {len(found)} attachments "
+                                               "are not in the envelope (name, and size within the tolerance)")
+    return len(recorded) - matched
+
+
+def _sizes_by_name(items: Sequence[MessageAttachment | EnvelopeAttachment]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {}
+    for item in items:
+        groups.setdefault(item.name, []).append(item.size)
+    return groups
 
 
 def _action(route: str, access_code: str | None, fallback: str | None, language: str) -> str:
@@ -235,6 +351,8 @@ def check_message(
     if require_all and not complete:
         raise Rejected("recipients_missing", "the RCPT set is only part of the stamped recipient set")
     _check_fields(headers, envelope)
+    attachments = read_attachments(message)
+    absent = _match_attachments(attachments, envelope.attachments)
     by_address = {recipient.address: recipient for recipient in reversed(envelope.recipients)}
     steps = []
     for address in dict.fromkeys(normalised):
@@ -248,7 +366,7 @@ def check_message(
     return DeliveryPlan(
         envelope_id=envelope.envelope_id, tenant_id=envelope.tenant_id, sender=envelope.sender, kid=kid,
         expires_at=claims.expires_at, notification_language=envelope.notification_language,
-        complete=complete, steps=tuple(steps),
+        complete=complete, steps=tuple(steps), attachments=len(attachments), attachments_absent=absent,
     )
 
 

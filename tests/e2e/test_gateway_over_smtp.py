@@ -87,7 +87,8 @@ def send(devhost) -> dict[str, Any]:
 
 
 def message(envelope: dict[str, Any], *, headers: dict[str, str] | None = None,
-            to: list[str] | None = None) -> EmailMessage:
+            to: list[str] | None = None, files: list[tuple[str, int]] | None = None) -> EmailMessage:
+    """The stamped message as Exchange hands it on, with the envelope's attachments (or ``files``)."""
     mail = EmailMessage(policy=ONE_LINE)
     mail["From"] = f"Jan <{envelope['sender']}>"
     mail["To"] = ", ".join(to or [r["address"] for r in envelope["recipients"] if r["field"] == "to"])
@@ -96,6 +97,8 @@ def message(envelope: dict[str, Any], *, headers: dict[str, str] | None = None,
     for name, value in {**envelope["headers"], **(headers or {})}.items():
         mail[name] = value
     mail.set_content("Zie bijlage.")
+    for name, size in files if files is not None else [(a["name"], a["size"]) for a in envelope["attachments"]]:
+        mail.add_attachment(b"%PDF" * (size // 4), maintype="application", subtype="octet-stream", filename=name)
     return mail
 
 
@@ -119,6 +122,7 @@ def test_issue10_item6_gateway_over_smtp_plans_delivery_and_catches_tampering(de
     plan = submit(gateway, message(envelope), everyone)
     assert plan["exit"] == 0 and plan["verdict"] == "deliver", plan
     assert plan["complete"] and plan["envelope_id"] == envelope["envelope_id"]
+    assert plan["attachments"] == {"in_message": 1, "absent": 0}
     steps = {step["address"]: step for step in plan["recipients"]}
     assert steps[COMMUNITY]["route"] == "direct" and "phone" not in steps[COMMUNITY]
     assert steps[EXTERNAL]["route"] == "viewer" and steps[EXTERNAL]["access_code"] == "sms"
@@ -140,6 +144,10 @@ def test_issue10_item6_gateway_over_smtp_plans_delivery_and_catches_tampering(de
          everyone),
         ("unknown_key", message(envelope, headers=restamp(envelope, signing_key_from_seed(b"\x09" * 32),
                                                           datetime.now(UTC))), everyone),
+        # The review's replay: the stamp of a draft with brief.pdf (1000 bytes) on other files.
+        ("attachments_mismatch", message(envelope, files=[("payload.exe", 2000), ("big.iso", 21 * 1024 * 1024)]),
+         everyone),
+        ("attachments_mismatch", message(envelope, files=[("brief.pdf", 1000), ("payload.exe", 2000)]), everyone),
     ]
     for reason, mail, rcpts in tampered:
         result = submit(gateway, mail, rcpts)

@@ -36,14 +36,18 @@ RECIPIENTS = (
 )
 
 
+ATTACHMENTS = (EnvelopeAttachment("brief.pdf", 183211), EnvelopeAttachment("foto.jpg", 5000))
+
+
 def envelope(*, recipients: tuple[EnvelopeRecipient, ...] = RECIPIENTS, salt: str = SALT,
              envelope_id: str = "0b7e6f0e-6a51-4c1e-9a3e-2f6d1c9b8a01", language: str = "en",
-             sender: str = "afdeling@ziekenhuis-a.nl") -> Envelope:
+             sender: str = "afdeling@ziekenhuis-a.nl",
+             attachments: tuple[EnvelopeAttachment, ...] = ATTACHMENTS) -> Envelope:
     return build_envelope(
         envelope_id=envelope_id, message_id="AAMkAGI2TG93AAA=", created_at=NOW,
         tenant_id="7d5a3c1e-0000-4000-8000-000000000001", sender=sender,
         sent_by="jan.jansen@ziekenhuis-a.nl", recipients=recipients,
-        attachments=(EnvelopeAttachment("brief.pdf", 183211), EnvelopeAttachment("foto.jpg", 5000)),
+        attachments=attachments,
         notification_language=language, installation_type="viewer_sms_optional",
         domain_book_version="zorgmail-2026-12-01T06:00:00Z", policy_version="rules-2026.12/viewer_sms_optional",
         recipient_salt=salt,
@@ -57,9 +61,24 @@ def signed(key: SigningKey = KEY, **kwargs: object) -> Envelope:
 ONE_LINE = email.policy.default.clone(max_line_length=998)  # RFC 5322 limit: the stamp fits on one line
 
 
+def attach(mail: EmailMessage, name: str, size: int, *, inline: bool = False) -> None:
+    """A file part of ``size`` bytes (decoded), as Exchange writes one: base64, the name in
+    Content-Type and Content-Disposition (RFC 2231 when it is not ASCII); inline ones with a
+    Content-ID in multipart/related, as Outlook's pasted images."""
+    maintype, subtype = ("image", "jpeg") if name.endswith((".jpg", ".png")) else ("application", "octet-stream")
+    data = (bytes(range(251)) * (size // 251 + 1))[:size]
+    if inline:
+        mail.add_related(data, maintype=maintype, subtype=subtype, disposition="inline", filename=name,
+                         cid="<image001@sendsecure.test>")
+    else:
+        mail.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+
+
 def message(env: Envelope, stamp: str, *, extra: dict[str, str] | None = None,
-            policy: email.policy.EmailPolicy = ONE_LINE) -> EmailMessage:
-    """The message as Exchange hands it to the gateway: To and Cc headers, no Bcc header. With
+            policy: email.policy.EmailPolicy = ONE_LINE,
+            files: list[tuple[str, int]] | None = None) -> EmailMessage:
+    """The message as Exchange hands it to the gateway: To and Cc headers, no Bcc header, and
+    the envelope's attachments (or ``files``: name, decoded size) as file parts. With
     ``ONE_LINE`` the stamp is one header line; with ``email.policy.default`` RFC 2047 words."""
     mail = EmailMessage(policy=policy)
     mail["From"] = f"Afdeling <{env.sender}>"
@@ -71,6 +90,8 @@ def message(env: Envelope, stamp: str, *, extra: dict[str, str] | None = None,
     for name, value in {**stamp_headers(env, stamp), **(extra or {})}.items():
         mail[name] = value
     mail.set_content("Zie bijlage.")
+    for name, size in files if files is not None else [(item.name, item.size) for item in env.attachments]:
+        attach(mail, name, size)
     return mail
 
 

@@ -1,13 +1,16 @@
 """Issue 10 item 6, S8, S9, X3: the reference gateway check, as a library and as a command."""
 from __future__ import annotations
 
+import base64
 import copy
+import email.header
 import email.policy
 import io
 import json
 import subprocess
 import sys
 from datetime import timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +23,17 @@ from sending_fixtures import (
     NOW,
     OTHER_DEPLOYMENT,
     RECIPIENTS,
+    attach,
     message,
     signed,
     stamped,
 )
 
+from sendsecure.core.envelope import EnvelopeAttachment
 from sendsecure.core.signing import VerificationKeys, jwks_document
 from sendsecure.core.stamp import HEADER_ENVELOPE, HEADER_STAMP, STAMP_TTL, issue_stamp
 from sendsecure.gateway.__main__ import main
-from sendsecure.gateway.check import DeliveryPlan, Rejected, check_message, read_headers
+from sendsecure.gateway.check import DeliveryPlan, Rejected, check_message, read_headers, size_tolerance
 
 KEYS = VerificationKeys.from_jwks(jwks_document([KEY]))
 EVERYONE = [r.address for r in RECIPIENTS]
@@ -211,6 +216,130 @@ def test_s3_x3_the_stamp_and_the_envelope_must_be_signed_by_the_same_key() -> No
                  keys=both).kid == KEY.kid
 
 
+# ----- content: the attachments (S2 records names and sizes) ------------------------------------------
+
+def test_s2_x3_attachments_swapped_after_the_stamp_are_refused() -> None:
+    # The review's replay: a stamp obtained for a harmless draft carried other files.
+    env, stamp, _ = stamped()
+    for files in (
+        [("payload.exe", 2000), ("big.iso", 21 * 1024 * 1024)],                      # all new
+        [("brief.pdf", 183211), ("foto.jpg", 5000), ("payload.exe", 2000)],          # one added
+        [("brief.pdf", 2 * 1024 * 1024), ("foto.jpg", 5000)],                        # same name, other size
+        [("brief.pdf", 183211), ("Foto.jpg", 5000)],                                 # names are exact
+        [("brief.pdf", 183211), ("brief.pdf", 183211)],                              # a multiset, not a set
+    ):
+        with pytest.raises(Rejected) as caught:
+            check(message(env, stamp, files=files).as_bytes(), EVERYONE, env.to_dict())
+        assert caught.value.reason == "attachments_mismatch", files
+        assert not any(name.lower() in str(caught.value).lower() for name, _ in files)  # no file name in it
+
+
+def test_s2_x3_attachment_sizes_match_within_the_larger_of_4_kib_and_2_percent() -> None:
+    # Outlook reports Exchange's attachment size (properties included: an 816-byte file was
+    # reported as 1,053), not the decoded MIME part's; docs/sending.md "What the check compares".
+    small, large = EnvelopeAttachment("brief.pdf", 183211), EnvelopeAttachment("scan.pdf", 10_000_000)
+    env = signed(attachments=(small, large))
+    stamp = issue_stamp(env, KEY, now=NOW)
+    assert size_tolerance(183211) == 4096 and size_tolerance(10_000_000) == 200_000
+    for brief, scan in ((183211 - 4096, 10_000_000 - 200_000), (183211 + 4096, 10_000_000 + 200_000)):
+        plan = check(message(env, stamp, files=[("brief.pdf", brief), ("scan.pdf", scan)]).as_bytes(),
+                     EVERYONE, env.to_dict())
+        assert (plan.attachments, plan.attachments_absent) == (2, 0)
+    for brief, scan in ((183211 - 4097, 10_000_000), (183211, 10_000_000 + 200_001)):
+        assert rejected(message(env, stamp, files=[("brief.pdf", brief), ("scan.pdf", scan)]).as_bytes(),
+                        EVERYONE, env.to_dict()) == "attachments_mismatch"
+    # Two files of one name are paired so that both fit, whatever their order in the message.
+    twins = signed(attachments=(EnvelopeAttachment("a.pdf", 10_000), EnvelopeAttachment("a.pdf", 50_000)))
+    stamp = issue_stamp(twins, KEY, now=NOW)
+    for files in ([("a.pdf", 13_000), ("a.pdf", 47_000)], [("a.pdf", 47_000), ("a.pdf", 13_000)]):
+        assert check(message(twins, stamp, files=files).as_bytes(), EVERYONE, twins.to_dict()).attachments == 2
+    assert rejected(message(twins, stamp, files=[("a.pdf", 13_000), ("a.pdf", 13_000)]).as_bytes(),
+                    EVERYONE, twins.to_dict()) == "attachments_mismatch"
+
+
+def handmade(env: Any, stamp: str, body: bytes, content_type: bytes = b'multipart/mixed; boundary="b"') -> bytes:
+    """The message's own headers (as ``message`` writes them) over a MIME body written by hand."""
+    head = message(env, stamp, files=[]).as_bytes().split(b"\n\n")[0].split(b"\n")
+    kept = [line for line in head if not line.lower().startswith((b"content-", b"mime-version"))]
+    return b"\n".join([*kept, b"MIME-Version: 1.0", b"Content-Type: " + content_type, b"", body])
+
+
+def test_s2_x3_attachment_names_compare_after_rfc2231_and_rfc2047_decoding() -> None:
+    names = ("verwijzing één.pdf", "röntgen.jpg")
+    env = signed(attachments=tuple(EnvelopeAttachment(name, 3000) for name in names))
+    stamp = issue_stamp(env, KEY, now=NOW)
+    rfc2231 = message(env, stamp).as_bytes()
+    assert b"filename*=utf-8''" in rfc2231
+    assert check(rfc2231, EVERYONE, env.to_dict()).attachments == 2
+    # Exchange writes non-ASCII names as RFC 2047 encoded words inside the quoted parameter.
+    data = base64.b64encode(bytes(3000))
+    parts = b"".join(
+        b"--b\nContent-Type: application/octet-stream; name=\"%s\"\nContent-Disposition: attachment; "
+        b"filename=\"%s\"; size=3000\nContent-Transfer-Encoding: base64\n\n%s\n"
+        % ((email.header.Header(name, "utf-8").encode().encode(),) * 2 + (data,))
+        for name in names)
+    raw = handmade(env, stamp, b"--b\nContent-Type: text/plain\n\nZie bijlage.\n" + parts + b"--b--\n")
+    assert b'filename="=?utf-8?b?' in raw
+    assert check(raw, EVERYONE, env.to_dict()).attachments == 2
+
+
+def test_s2_x3_inline_files_count_as_attachments_and_the_body_does_not() -> None:
+    # The add-in sends every attachment Outlook lists, inline images included (addin/src/office.ts),
+    # and the envelope records them all: an inline part with a name is an attachment here too.
+    env = signed(attachments=(EnvelopeAttachment("image001.png", 6000), EnvelopeAttachment("brief.pdf", 183211)))
+    stamp = issue_stamp(env, KEY, now=NOW)
+    mail = message(env, stamp, files=[])
+    mail.add_alternative("<p>Zie bijlage <img src='cid:image001@sendsecure.test'></p>", subtype="html")
+    html = mail.get_payload()[1]
+    attach(html, "image001.png", 6000, inline=True)
+    attach(mail, "brief.pdf", 183211)
+    assert check(mail.as_bytes(), EVERYONE, env.to_dict()).attachments == 2
+    # An inline image that is not in the envelope is as foreign as any other file.
+    attach(mail.get_payload()[0].get_payload()[1], "tracker.png", 100, inline=True)
+    assert rejected(mail.as_bytes(), EVERYONE, env.to_dict()) == "attachments_mismatch"
+    # A part without a name that is not text is an attachment too (named ""), so it cannot slip by.
+    bare = message(env, stamp)
+    bare.add_attachment(b"MZ" * 100, maintype="application", subtype="x-msdownload")
+    assert rejected(bare.as_bytes(), EVERYONE, env.to_dict()) == "attachments_mismatch"
+
+
+def test_s2_x3_an_attached_message_is_one_attachment_not_its_parts() -> None:
+    inner = EmailMessage()
+    inner["Subject"] = "Uitslag"
+    inner.set_content("tekst")
+    inner.add_attachment(b"MZ" * 100, maintype="application", subtype="octet-stream", filename="payload.exe")
+    env = signed(attachments=(EnvelopeAttachment("Uitslag", len(inner.as_bytes())),))
+    mail = message(env, issue_stamp(env, KEY, now=NOW), files=[])
+    mail.add_attachment(inner)        # message/rfc822, no file name: Outlook names an item by its subject
+    assert check(mail.as_bytes(), EVERYONE, env.to_dict()).attachments == 1
+
+
+def test_s2_x3_an_envelope_attachment_the_message_lacks_is_reported_not_refused() -> None:
+    # A cloud attachment (Outlook's "share as link") is in the envelope but travels as a link in
+    # the body, not as a MIME part; delivering less than was stamped delivers nothing unstamped.
+    env, stamp, _ = stamped()
+    plan = check(message(env, stamp, files=[("brief.pdf", 183211)]).as_bytes(), EVERYONE, env.to_dict())
+    assert (plan.attachments, plan.attachments_absent) == (1, 1)
+    assert plan.to_dict()["attachments"] == {"in_message": 1, "absent": 1}
+
+
+def test_x3_a_message_nested_too_deep_or_broken_is_refused_not_a_crash() -> None:
+    env, stamp, _ = stamped()
+    depth = 6000      # Python's email parser recurses once per level
+    body = b"".join(b'--b%d\nContent-Type: multipart/mixed; boundary="b%d"\n\n' % (i, i + 1) for i in range(depth))
+    body += b"--b%d\nContent-Type: text/plain\n\nhi\n" % depth
+    body += b"".join(b"--b%d--\n" % i for i in reversed(range(depth + 1)))
+    raw = handmade(env, stamp, body, b'multipart/mixed; boundary="b0"')
+    assert rejected(raw, EVERYONE, env.to_dict()) == "message_unreadable"
+    # A broken multipart (no boundary, or one never found): another parser may count the parts
+    # otherwise, so what the check saw need not be what is delivered.
+    part = b"Content-Type: application/octet-stream; name=payload.exe\n\nMZ\n"
+    for content_type, body in ((b"multipart/mixed", b"--b\n" + part + b"--b--\n"),
+                               (b'multipart/mixed; boundary="c"', b"--b\n" + part + b"--b--\n"),
+                               (b'multipart/mixed; boundary="b"', b"--b\n" + part)):
+        assert rejected(handmade(env, stamp, body, content_type), EVERYONE, env.to_dict()) == "message_unreadable"
+
+
 def test_s9_the_envelope_is_fetched_only_after_the_stamp_verified() -> None:
     env, _, raw = stamped(OTHER_DEPLOYMENT)
     fetched: list[str] = []
@@ -243,8 +372,11 @@ def test_issue10_item6_no_rcpt_is_refused() -> None:
 
 # ----- the command ------------------------------------------------------------------------------------
 
-def files(tmp_path: Path, *, key: Any = KEY, jwks_keys: tuple[Any, ...] = (KEY,), **kwargs: Any) -> dict[str, str]:
-    env, _, raw = stamped(key, **kwargs)
+def files(tmp_path: Path, *, key: Any = KEY, jwks_keys: tuple[Any, ...] = (KEY,),
+          swap: list[tuple[str, int]] | None = None, **kwargs: Any) -> dict[str, str]:
+    env, stamp, raw = stamped(key, **kwargs)
+    if swap is not None:
+        raw = message(env, stamp, files=swap).as_bytes()
     (tmp_path / "m.eml").write_bytes(raw)
     (tmp_path / "jwks.json").write_text(json.dumps(jwks_document(jwks_keys)))
     (tmp_path / "envelope.json").write_text(json.dumps(env.to_dict()))
@@ -264,14 +396,16 @@ def test_issue10_item6_command_prints_the_plan(tmp_path: Path, capsys: pytest.Ca
     assert main(run(paths, EVERYONE)) == 0
     out = capsys.readouterr().out
     assert out.startswith("DELIVER envelope 0b7e6f0e-6a51-4c1e-9a3e-2f6d1c9b8a01")
+    assert "  attachments: 2, each one of the envelope's\n" in out
     assert "piet@gmail.com" in out and "access code by SMS" in out
     assert main(run(paths, EVERYONE[:1], "--json")) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["verdict"] == "deliver" and plan["complete"] is False and plan["recipients"][0]["route"] == "direct"
+    assert plan["attachments"] == {"in_message": 2, "absent": 0}
 
 
 @pytest.mark.parametrize("case,reason", [("added", "recipient_not_stamped"), ("expired", "expired"),
-                                         ("other_deployment", "unknown_key")])
+                                         ("other_deployment", "unknown_key"), ("swapped", "attachments_mismatch")])
 def test_issue10_item6_command_rejects_with_exit_1_and_the_reason(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, reason: str) -> None:
     now = NOW.now(NOW.tzinfo)
@@ -279,6 +413,8 @@ def test_issue10_item6_command_rejects_with_exit_1_and_the_reason(
         paths = files(tmp_path, now=now - STAMP_TTL - timedelta(hours=1))
     elif case == "other_deployment":
         paths = files(tmp_path, key=OTHER_DEPLOYMENT, now=now)
+    elif case == "swapped":
+        paths = files(tmp_path, now=now, swap=[("brief.pdf", 183211), ("payload.exe", 5000)])
     else:
         paths = files(tmp_path, now=now)
     rcpts = EVERYONE + (["eve@evil.example"] if case == "added" else [])
