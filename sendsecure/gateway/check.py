@@ -152,8 +152,21 @@ def _addresses(message: email.message.EmailMessage, *names: str) -> list[str]:
     return found
 
 
+# What the standard library's header parser has raised on malformed input (an address list cut
+# short: IndexError; an unclosed domain literal: AttributeError): such a message is not read.
+PARSER_ERRORS = (IndexError, ValueError, LookupError, TypeError, AttributeError, email.errors.MessageError)
+
+
 def read_headers(message: bytes) -> StampedHeaders:
-    """The stamp headers, the From mailbox and the To/Cc addresses of a message (RFC 5322)."""
+    """The stamp headers, the From mailbox and the To/Cc addresses of a message (RFC 5322);
+    ``Rejected("message_unreadable")`` when Python's header parser fails on them."""
+    try:
+        return _read_headers(message)
+    except PARSER_ERRORS:
+        raise Rejected("message_unreadable", "a header of the message cannot be read") from None
+
+
+def _read_headers(message: bytes) -> StampedHeaders:
     parsed = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(message)
     assert isinstance(parsed, email.message.EmailMessage)
     stamp = _one(parsed, HEADER_STAMP)
@@ -216,9 +229,7 @@ def read_attachments(message: bytes) -> tuple[MessageAttachment, ...]:
                 found.append(_attachment(part))
     except RecursionError:
         raise Rejected("message_unreadable", "the message's MIME structure is nested too deep to read") from None
-    except (IndexError, ValueError, LookupError, TypeError, AttributeError):
-        # The standard library's header parser has raised these on malformed parameters
-        # (``filename=`` cut short: IndexError): a message it cannot read is not delivered.
+    except PARSER_ERRORS:          # e.g. ``filename=`` cut short: IndexError
         raise Rejected("message_unreadable", "a MIME header of the message cannot be read") from None
     return tuple(found)
 

@@ -142,6 +142,19 @@ def test_s2_x3_to_and_cc_headers_must_match_the_envelope_field_by_field() -> Non
     assert rejected(promoted.as_bytes(), EVERYONE, env.to_dict()) == "header_recipients_mismatch"
 
 
+@pytest.mark.parametrize("header,value", [
+    ("To", "jan@huisarts-b.nl, :piet@gmail.com"),
+    ("Cc", "klaas@kliniek-nta.nl, collega@[ziekenhuis-a.nl"),
+])
+def test_x3_headers_the_standard_parser_chokes_on_are_refused_not_a_crash(header: str, value: str) -> None:
+    # Python's header parser raises IndexError / AttributeError on these (found by fuzzing).
+    env, _, raw = stamped()
+    lines = raw.split(b"\n")
+    at = next(index for index, line in enumerate(lines) if line.startswith(header.encode() + b":"))
+    lines[at] = f"{header}: {value}".encode()
+    assert rejected(b"\n".join(lines), EVERYONE, env.to_dict()) == "message_unreadable"
+
+
 @pytest.mark.parametrize("header,value,reason", [
     (HEADER_ENVELOPE, "0b7e6f0e-6a51-4c1e-9a3e-2f6d1c9b8a02", "envelope_header_mismatch"),
     ("From", "Directie <directie@ziekenhuis-a.nl>", "sender_mismatch"),
