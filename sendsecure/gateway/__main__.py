@@ -1,8 +1,15 @@
 """``python -m sendsecure.gateway verify MESSAGE.eml --rcpt a@x [--rcpt b@y ...]
-(--api URL | --envelope FILE) [--jwks FILE_OR_URL] [--all] [--json] [--cache-dir DIR]``
+(--api URL | --envelope FILE) [--jwks FILE_OR_URL] [--all] [--json] [--cache-dir DIR]
+[--delivered FILE]``
 
 Exit status: 0 deliver (the plan is printed), 1 reject (the reason is printed: reroute or refuse
-the message), 2 wrong use, 3 try again later (no copy of the keys, or the envelope cannot be had).
+the message), 2 wrong use, 3 try again later (no copy of the keys, the envelope cannot be had,
+or the delivered store cannot be used).
+``--delivered FILE`` (SQLite, made if missing): a deliver claims the (envelope, RCPT) pairs there,
+and a pair claimed before is ``REJECT already_delivered``. ``python -m sendsecure.gateway release
+--delivered FILE --envelope-id ID --rcpt a@x ...`` forgets pairs whose delivery failed after the
+check (the gateway answered a temporary failure; Exchange submits again): exit 0, 2 wrong use,
+3 the store cannot be used.
 ``--api`` is the deployment's API base (``https://<app>/api/v1``; http only on the loopback): the
 envelope is fetched from ``GET <api>/gateway/envelopes/{id}`` with the gateway credential, read
 from ``$SENDSECURE_GATEWAY_CREDENTIAL`` or the file named by ``--credential-file`` (never from the
@@ -19,7 +26,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sendsecure.gateway.check import DeliveryPlan, PlanStep, Rejected, check_message
+from sendsecure.gateway.check import DeliveryPlan, PlanStep, Rejected, check_message, normal_address
+from sendsecure.gateway.delivered import DeliveredFile, DeliveredUnavailable
 from sendsecure.gateway.fetch import CREDENTIAL_ENV, EnvelopeClient, EnvelopeUnavailable
 from sendsecure.gateway.jwks import JwksSource, KeysUnavailable, is_url
 
@@ -47,6 +55,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="require the RCPT set to be the whole stamped set (no split transactions)")
     verify.add_argument("--json", action="store_true", help="print the plan or the rejection as JSON")
     verify.add_argument("--cache-dir", type=Path, help="where a fetched JWKS is cached")
+    verify.add_argument("--delivered", type=Path, metavar="FILE",
+                        help="refuse a second delivery: the (envelope, recipient) pairs delivered, a SQLite file")
+    release = commands.add_parser("release", allow_abbrev=False,
+                                  help="forget delivered pairs whose delivery failed after the check")
+    release.add_argument("--delivered", type=Path, metavar="FILE", required=True, help="the SQLite file of verify")
+    release.add_argument("--envelope-id", required=True, help="the X-SendSecure-Envelope of the message")
+    release.add_argument("--rcpt", action="append", required=True, metavar="ADDRESS",
+                         help="an RCPT TO address whose delivery did not happen (repeat for each)")
     return parser
 
 
@@ -89,8 +105,20 @@ def _load_envelope(location: str) -> dict[str, object]:
     return data
 
 
+def _release(args: argparse.Namespace) -> int:
+    try:
+        count = DeliveredFile(args.delivered).release(args.envelope_id, [normal_address(a) for a in args.rcpt])
+    except DeliveredUnavailable as exc:
+        print(f"DEFER unavailable: {exc}")
+        return DEFER
+    print(f"RELEASED {count} of {len(args.rcpt)} pairs of envelope {args.envelope_id}")
+    return DELIVER
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "release":
+        return _release(args)
     client = None
     if args.api:
         try:
@@ -116,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             message, args.rcpt, keys=source.keys(), refresh_keys=source.refresh,
             envelope_record=client.record if client is not None else lambda envelope_id: _load_envelope(args.envelope),
             now=datetime.now(UTC), require_all=args.require_all,
+            delivered=DeliveredFile(args.delivered) if args.delivered is not None else None,
         )
     except Rejected as exc:
         if args.json:
@@ -123,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"REJECT {exc.reason}: {exc}")
         return REJECT
-    except (KeysUnavailable, EnvelopeUnavailable) as exc:
+    except (KeysUnavailable, EnvelopeUnavailable, DeliveredUnavailable) as exc:
         if args.json:
             print(json.dumps({"verdict": "defer", "reason": "unavailable", "detail": str(exc)}))
         else:

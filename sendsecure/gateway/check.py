@@ -17,7 +17,9 @@ What a mail gateway does with a message that arrives from Exchange Online, in or
    size, a little above the decoded bytes); each envelope entry pays for one part. An envelope
    entry without a part (a cloud attachment goes as a link) is counted, not refused;
 7. the delivery plan per RCPT: direct, the NTA route (with the Viewer fallback if there is one),
-   or the Viewer with the access code by SMS or e-mail, notification in the envelope's language.
+   or the Viewer with the access code by SMS or e-mail, notification in the envelope's language;
+8. with a ``delivered`` ledger (``delivered.DeliveredFile``), the (envelope, RCPT) pairs are
+   claimed last, atomically: a pair claimed before is ``Rejected("already_delivered")``.
 Any failure is ``Rejected`` with a stable reason; the gateway reroutes or refuses such mail.
 """
 from __future__ import annotations
@@ -44,11 +46,13 @@ from sendsecure.core.signing import VerificationKeys
 from sendsecure.core.stamp import (
     HEADER_ENVELOPE,
     HEADER_STAMP,
+    LEEWAY,
     StampClaims,
     StampInvalid,
     route_counts,
     verify_stamp,
 )
+from sendsecure.gateway.delivered import DeliveryLedger
 
 LANGUAGE_NAMES = {"nl": "Dutch", "en": "English", "de": "German"}
 # How far a part's decoded size may lie from the size the envelope recorded: Outlook reports
@@ -127,7 +131,8 @@ class DeliveryPlan:
         }
 
 
-def _normal(address: str) -> str:
+def normal_address(address: str) -> str:
+    """An address as the envelope holds it (``normalise_mailbox``); one that is not valid, lower case."""
     try:
         return normalise_mailbox(address)
     except InvalidAddress:
@@ -178,8 +183,8 @@ def _read_headers(message: bytes) -> StampedHeaders:
             sender = normalise_mailbox(senders[0])
         except InvalidAddress:
             sender = None
-    to = frozenset(_normal(address) for address in _addresses(parsed, "To") if address)
-    cc = frozenset(_normal(address) for address in _addresses(parsed, "Cc") if address)
+    to = frozenset(normal_address(address) for address in _addresses(parsed, "To") if address)
+    cc = frozenset(normal_address(address) for address in _addresses(parsed, "Cc") if address)
     return StampedHeaders(envelope_id=envelope_id, stamp=stamp, sender=sender, visible=to | cc, to=to, cc=cc)
 
 
@@ -337,11 +342,15 @@ def check_message(
     now: datetime,
     refresh_keys: Callable[[], VerificationKeys] | None = None,
     require_all: bool = False,
+    delivered: DeliveryLedger | None = None,
 ) -> DeliveryPlan:
     """The delivery plan of a stamped message for these RCPT TO addresses, or ``Rejected``.
 
     ``envelope_record`` is the envelope (a mapping) or a function of the envelope id that
-    fetches it (called only after the stamp verified)."""
+    fetches it (called only after the stamp verified). ``delivered``: the gateway's record of
+    delivered (envelope, recipient) pairs; when given, a passing check claims its pairs there
+    (the last step, so a refused message claims nothing) and a pair claimed before is
+    ``already_delivered``. Its ``DeliveredUnavailable`` passes through (defer)."""
     if not rcpts:
         raise Rejected("no_recipients", "no RCPT TO address given")
     headers = read_headers(message)
@@ -354,7 +363,7 @@ def check_message(
     record = envelope_record(claims.envelope_id) if callable(envelope_record) else envelope_record
     envelope = _verify_envelope(record, keys, claims, kid)
     stamped = envelope.addresses
-    normalised = [_normal(address) for address in rcpts]
+    normalised = [normal_address(address) for address in rcpts]
     for position, address in enumerate(normalised, start=1):
         if address not in stamped:
             raise Rejected("recipient_not_stamped", f"RCPT #{position} is not in the stamped recipient set")
@@ -374,6 +383,13 @@ def check_message(
             fallback_access_code=fallback,
             action=_action(recipient.route, recipient.access_code, fallback, envelope.notification_language),
         ))
+    if delivered is not None:
+        before = delivered.claim(envelope.envelope_id, [step.address for step in steps],
+                                 keep_until=claims.expires_at + int(LEEWAY.total_seconds()),
+                                 now=int(now.timestamp()))
+        if before:
+            raise Rejected("already_delivered", f"{len(before)} of this transaction's {len(steps)} recipients "
+                                                "had this message delivered before")
     return DeliveryPlan(
         envelope_id=envelope.envelope_id, tenant_id=envelope.tenant_id, sender=envelope.sender, kid=kid,
         expires_at=claims.expires_at, notification_language=envelope.notification_language,

@@ -1,7 +1,8 @@
 """Issue 10 item 6 end to end (S8, S9, X3): log in, send through the development host, submit the
 stamped message over SMTP to a development gateway (aiosmtpd on 127.0.0.1) whose handler runs the
 reference check (``python -m sendsecure.gateway verify``, fetching the envelope with the gateway
-credential), and check the plan; then tamper and check each is refused with its reason."""
+credential, remembering deliveries in a SQLite file), and check the plan; then deliver it again,
+split it, and tamper with it, and check each is refused with its reason."""
 from __future__ import annotations
 
 import email.policy
@@ -38,13 +39,14 @@ ONE_LINE = email.policy.default.clone(max_line_length=998)
 class Gateway:
     """The development gateway: every DATA runs the reference check with the transaction's RCPT set."""
 
-    def __init__(self, api: str, credential_file: Path, cache: Path) -> None:
-        self.api, self.credential_file, self.cache = api, credential_file, cache
+    def __init__(self, api: str, credential_file: Path, cache: Path, delivered: Path) -> None:
+        self.api, self.credential_file, self.cache, self.delivered = api, credential_file, cache, delivered
         self.results: list[dict[str, Any]] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
         command = [sys.executable, "-m", "sendsecure.gateway", "verify", "-", "--api", self.api,
-                   "--credential-file", str(self.credential_file), "--cache-dir", str(self.cache), "--json"]
+                   "--credential-file", str(self.credential_file), "--cache-dir", str(self.cache), "--json",
+                   "--delivered", str(self.delivered)]
         for rcpt in envelope.rcpt_tos:
             command += ["--rcpt", rcpt]
         done = subprocess.run(command, input=envelope.original_content, capture_output=True, cwd=ROOT, timeout=60,
@@ -65,7 +67,7 @@ def gateway(devhost, tmp_path: Path) -> Iterator[Gateway]:
                     "--credential-file", str(credential)], cwd=ROOT, check=True, timeout=60,
                    env={**os.environ, "LOCAL_KEY_DIR": str(tmp_path / "keys")})
     assert oct(credential.stat().st_mode & 0o777) == "0o600"
-    handler = Gateway(devhost.url("/api/v1"), credential, tmp_path / "jwks-cache")
+    handler = Gateway(devhost.url("/api/v1"), credential, tmp_path / "jwks-cache", tmp_path / "delivered.sqlite")
     from devhost.azurite import free_port
 
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
@@ -75,12 +77,12 @@ def gateway(devhost, tmp_path: Path) -> Iterator[Gateway]:
     controller.stop()
 
 
-def send(devhost) -> dict[str, Any]:
+def send(devhost, message_id: str = "e2e-1") -> dict[str, Any]:
     token = log_in(devhost, SENDER)["session_token"]
     draft = {"to": [COMMUNITY, EXTERNAL], "cc": [NTA], "bcc": [BCC], "subject": "Verwijzing",
              "attachments": [{"name": "brief.pdf", "size": 1000}],
              "phones": {EXTERNAL: "06 12345678", NTA: "06 11223344"}}
-    response = requests.post(devhost.url("/api/v1/messages/send"), json={"message_id": "e2e-1", "draft": draft},
+    response = requests.post(devhost.url("/api/v1/messages/send"), json={"message_id": message_id, "draft": draft},
                              headers={"Authorization": f"Bearer {token}"}, timeout=30)
     assert response.status_code == 201, response.text
     return response.json()
@@ -131,9 +133,17 @@ def test_issue10_item6_gateway_over_smtp_plans_delivery_and_catches_tampering(de
     assert "phone" not in steps[NTA]          # only access_code == "sms" recipients get a number
     assert "+316" not in json.dumps(plan)     # the plan says a phone is there, never which
 
-    # Exchange may split the message: a part of the set is planned, marked partial.
-    part = submit(gateway, message(envelope), [BCC])
-    assert part["exit"] == 0 and not part["complete"]
+    # The same stamped message again, to all or to one of them: a second delivery (X3).
+    for rcpts in (everyone, [BCC]):
+        again = submit(gateway, message(envelope), rcpts)
+        assert (again["exit"], again["verdict"], again["reason"]) == (1, "reject", "already_delivered"), again
+
+    # Exchange may split a message: each part of the set is planned once, marked partial.
+    split = send(devhost, "e2e-2")
+    for rcpts in ([BCC], [COMMUNITY, EXTERNAL, NTA]):
+        part = submit(gateway, message(split), rcpts)
+        assert part["exit"] == 0 and not part["complete"], part
+    assert submit(gateway, message(split), [EXTERNAL])["reason"] == "already_delivered"
 
     seed = LocalKeyStore(tmp_path / "keys").current("signing-key")[1]
     ours = signing_key_from_seed(seed)

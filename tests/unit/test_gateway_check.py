@@ -7,8 +7,10 @@ import email.header
 import email.policy
 import io
 import json
+import sqlite3
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -34,6 +36,7 @@ from sendsecure.core.signing import VerificationKeys, jwks_document
 from sendsecure.core.stamp import HEADER_ENVELOPE, HEADER_STAMP, STAMP_TTL, issue_stamp
 from sendsecure.gateway.__main__ import main
 from sendsecure.gateway.check import DeliveryPlan, Rejected, check_message, read_headers, size_tolerance
+from sendsecure.gateway.delivered import DeliveredFile, DeliveredUnavailable, pair_key
 
 KEYS = VerificationKeys.from_jwks(jwks_document([KEY]))
 EVERYONE = [r.address for r in RECIPIENTS]
@@ -353,6 +356,82 @@ def test_x3_a_message_nested_too_deep_or_broken_is_refused_not_a_crash() -> None
         assert rejected(handmade(env, stamp, body, content_type), EVERYONE, env.to_dict()) == "message_unreadable"
 
 
+# ----- a second delivery (the delivered store) ----------------------------------------------------------
+
+def test_x3_a_second_delivery_to_the_same_recipient_is_refused(tmp_path: Path) -> None:
+    env, stamp, raw = stamped()
+    store = DeliveredFile(tmp_path / "delivered.sqlite")
+    assert check(raw, EVERYONE[:2], env.to_dict(), delivered=store).steps
+    for rcpts in (EVERYONE[:2], EVERYONE[1:2], [EVERYONE[1].upper()], EVERYONE):
+        with pytest.raises(Rejected) as caught:
+            check(raw, rcpts, env.to_dict(), delivered=store)
+        assert caught.value.reason == "already_delivered", rcpts
+        assert "@" not in str(caught.value)
+    # Exchange's split: the rest of the set in another transaction is still delivered, once.
+    assert check(raw, EVERYONE[2:], env.to_dict(), delivered=store).steps
+    assert rejected(raw, EVERYONE[2:], env.to_dict(), delivered=store) == "already_delivered"
+    # Another subject or text under the same stamp is a second delivery too (S8: not bound).
+    other = message(env, stamp)
+    other.replace_header("Subject", "Iets anders")
+    assert rejected(other.as_bytes(), EVERYONE[:1], env.to_dict(), delivered=store) == "already_delivered"
+    # Without the store the check keeps no state (a library caller keeps its own).
+    assert check(raw, EVERYONE, env.to_dict()).complete
+
+
+def test_x3_a_refused_message_claims_nothing_and_a_release_allows_the_retry(tmp_path: Path) -> None:
+    env, stamp, raw = stamped()
+    store = DeliveredFile(tmp_path / "delivered.sqlite")
+    swapped = message(env, stamp, files=[("payload.exe", 100)]).as_bytes()
+    assert rejected(swapped, EVERYONE, env.to_dict(), delivered=store) == "attachments_mismatch"
+    assert rejected(raw, EVERYONE + ["eve@evil.example"], env.to_dict(), delivered=store) == "recipient_not_stamped"
+    check(raw, EVERYONE, env.to_dict(), delivered=store)        # nothing was claimed by those
+    # The gateway could not deliver after all (a 4xx: Exchange will submit again): release.
+    assert store.release(env.envelope_id, EVERYONE[:1]) == 1
+    assert check(raw, EVERYONE[:1], env.to_dict(), delivered=store).steps
+    assert rejected(raw, EVERYONE[1:2], env.to_dict(), delivered=store) == "already_delivered"
+
+
+def test_x3_the_delivered_store_holds_no_address_and_forgets_pairs_past_the_stamp(tmp_path: Path) -> None:
+    env, _, raw = stamped()
+    path = tmp_path / "delivered.sqlite"
+    check(raw, EVERYONE, env.to_dict(), delivered=DeliveredFile(path))
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    stored = path.read_bytes()
+    assert env.envelope_id.encode() not in stored
+    assert not any(part.encode() in stored for address in EVERYONE for part in address.split("@"))
+    rows = sqlite3.connect(path).execute("SELECT pair, keep_until FROM delivered").fetchall()
+    assert sorted(pair for pair, _ in rows) == sorted(pair_key(env.envelope_id, a) for a in EVERYONE)
+    expiry = int((NOW + STAMP_TTL).timestamp())
+    assert {keep for _, keep in rows} == {expiry + 300}          # exp + the leeway: refused as expired after it
+    later = DeliveredFile(path).claim("another", ["x@y.nl"], keep_until=expiry + 10**6, now=expiry + 301)
+    assert later == []
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM delivered").fetchone() == (1,)
+
+
+def test_x3_two_gateways_on_one_store_deliver_a_pair_once(tmp_path: Path) -> None:
+    path = tmp_path / "delivered.sqlite"
+    DeliveredFile(path).claim("warm-up", ["a@b.nl"], keep_until=10**10, now=0)
+    outcomes: list[list[str]] = []
+
+    def one() -> None:
+        outcomes.append(DeliveredFile(path).claim("env", ["a@b.nl", "c@d.nl"], keep_until=10**10, now=0))
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(map(len, outcomes)) == [0] + [2] * 7
+
+
+def test_x3_a_delivered_store_that_cannot_be_used_defers(tmp_path: Path) -> None:
+    env, _, raw = stamped()
+    (tmp_path / "not-a-db").write_bytes(b"this is not SQLite" * 100)
+    for path in (tmp_path / "not-a-db", tmp_path / "missing-dir" / "d.sqlite"):
+        with pytest.raises(DeliveredUnavailable):
+            check(raw, EVERYONE, env.to_dict(), delivered=DeliveredFile(path))
+
+
 def test_s9_the_envelope_is_fetched_only_after_the_stamp_verified() -> None:
     env, _, raw = stamped(OTHER_DEPLOYMENT)
     fetched: list[str] = []
@@ -461,6 +540,30 @@ def test_issue10_item6_command_reads_stdin_and_refuses_an_envelope_that_is_not_j
         assert json.loads(capsys.readouterr().out)["reason"] == "envelope_invalid"
     assert main(run({**paths, "jwks": str(tmp_path / "missing.json")}, EVERYONE, "--json")) == 3
     assert json.loads(capsys.readouterr().out)["verdict"] == "defer"
+
+
+def test_x3_command_refuses_a_second_delivery_with_delivered_and_release_forgets_a_pair(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = files(tmp_path, now=NOW.now(NOW.tzinfo))
+    store = str(tmp_path / "delivered.sqlite")
+    assert main(run(paths, EVERYONE, "--delivered", store)) == 0
+    assert capsys.readouterr().out.startswith("DELIVER")
+    assert main(run(paths, EVERYONE[:1], "--delivered", store, "--json")) == 1
+    assert json.loads(capsys.readouterr().out)["reason"] == "already_delivered"
+    assert main(run(paths, EVERYONE[:1], "--delivered", store)) == 1
+    assert capsys.readouterr().out.startswith("REJECT already_delivered: 1 of this transaction's 1 recipients")
+    envelope_id = json.loads(Path(paths["envelope"]).read_text())["envelope_id"]
+    assert main(["release", "--delivered", store, "--envelope-id", envelope_id, "--rcpt", EVERYONE[0].upper()]) == 0
+    assert capsys.readouterr().out == f"RELEASED 1 of 1 pairs of envelope {envelope_id}\n"
+    assert main(run(paths, EVERYONE[:1], "--delivered", store)) == 0
+    capsys.readouterr()
+    unusable = str(tmp_path / "no-such-dir" / "delivered.sqlite")
+    assert main(run(paths, EVERYONE, "--delivered", unusable)) == 3
+    assert capsys.readouterr().out.startswith("DEFER unavailable: the delivered store cannot be opened")
+    assert main(["release", "--delivered", unusable, "--envelope-id", envelope_id, "--rcpt", EVERYONE[0]]) == 3
+    with pytest.raises(SystemExit) as caught:
+        main(["release", "--delivered", store, "--rcpt", EVERYONE[0]])
+    assert caught.value.code == 2
 
 
 def test_issue10_item6_command_usage_errors_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
