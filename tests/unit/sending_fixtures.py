@@ -62,9 +62,9 @@ ONE_LINE = email.policy.default.clone(max_line_length=998)  # RFC 5322 limit: th
 
 
 def attach(mail: EmailMessage, name: str, size: int, *, inline: bool = False) -> None:
-    """A file part of ``size`` bytes (decoded), as Exchange writes one: base64, the name in
-    Content-Type and Content-Disposition (RFC 2231 when it is not ASCII); inline ones with a
-    Content-ID in multipart/related, as Outlook's pasted images."""
+    """A file part of ``size`` bytes (decoded): base64, the name in Content-Disposition (RFC 2231
+    when it is not ASCII); an inline one with a Content-ID in multipart/related, as a pasted
+    image. (The test of RFC 2047 names writes Exchange's own spelling by hand.)"""
     maintype, subtype = ("image", "jpeg") if name.endswith((".jpg", ".png")) else ("application", "octet-stream")
     data = (bytes(range(251)) * (size // 251 + 1))[:size]
     if inline:
