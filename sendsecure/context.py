@@ -19,6 +19,10 @@ from collections.abc import Iterator
 CORRELATION_ID: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
 CALLER_CORRELATION_ID: contextvars.ContextVar[str] = contextvars.ContextVar("caller_correlation_id", default="")
 DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
+# Set before a request starts by whoever received it earlier (``httpapi.on_own_threads``): the
+# correlation id it already answers under, and the time its answer is due, counted from arrival.
+PRESET_CORRELATION_ID: contextvars.ContextVar[str] = contextvars.ContextVar("preset_correlation_id", default="")
+NOT_AFTER: contextvars.ContextVar[float | None] = contextvars.ContextVar("not_after", default=None)
 
 _CALLER_CORRELATION_RE = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 MIN_CALL_SECONDS = 0.05  # less time than this left: do not start a call that cannot finish
@@ -36,10 +40,12 @@ RequestTokens = tuple["contextvars.Token[str]", "contextvars.Token[str]", "conte
 
 def begin_request(incoming: str | None) -> tuple[str, RequestTokens]:
     """Start a request's context: (the server's correlation id, a token for ``end_request``)."""
-    correlation_id = new_correlation_id()
+    correlation_id = PRESET_CORRELATION_ID.get() or new_correlation_id()
     caller = incoming if incoming and _CALLER_CORRELATION_RE.fullmatch(incoming) else ""
+    end = time.monotonic() + REQUEST_DEADLINE_SECONDS
+    not_after = NOT_AFTER.get()
     return correlation_id, (CORRELATION_ID.set(correlation_id), CALLER_CORRELATION_ID.set(caller),
-                            DEADLINE.set(time.monotonic() + REQUEST_DEADLINE_SECONDS))
+                            DEADLINE.set(end if not_after is None else min(end, not_after)))
 
 
 def end_request(token: RequestTokens) -> None:

@@ -35,6 +35,7 @@ class Operation:
     # request's arrival, whatever holds the worker's shared threads (``httpapi.on_own_threads``).
     own_threads: int = 0
     answer_within: Callable[[], float] | None = None
+    unavailable: Callable[[func.HttpRequest], func.HttpResponse] | None = None   # that answer, if not 503
 
 
 class ApiBlueprint(func.Blueprint):
@@ -52,8 +53,9 @@ class ApiBlueprint(func.Blueprint):
             wrapped: Any = endpoint(handler)
             if declared.own_threads:
                 assert declared.answer_within is not None, name
+                fallback = endpoint(declared.unavailable) if declared.unavailable else None
                 wrapped = on_own_threads(wrapped, threads=declared.own_threads, within=declared.answer_within,
-                                         name=name)
+                                         name=name, fallback=fallback)
             routed = self.route(route=route, methods=[method], auth_level=func.AuthLevel.ANONYMOUS)(wrapped)
             return self.function_name(name)(routed)
 

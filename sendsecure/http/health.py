@@ -45,6 +45,13 @@ class HealthReport(msgspec.Struct, omit_defaults=True):
     missing_tables: list[str] | None = None
 
 
+def unconfirmed() -> HealthReport:
+    """The report of a check that could not run in time: nothing confirmed, so ``unavailable``."""
+    return HealthReport(status="unavailable", version=get_settings().app_version, storage="unavailable",
+                        keys="unavailable", domain_book={"available": False, "version": None, "synced_at": None,
+                                                         "age_seconds": None, "variants": {}})
+
+
 def _books() -> dict[str, Any]:
     variants = {variant.value: variant_status(variant.value) for variant in DomainBookVariant}
     available = [v for v in variants.values() if v["available"]]

@@ -13,6 +13,7 @@ import ipaddress
 import json
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import azure.functions as func
 
 from sendsecure import runtime
-from sendsecure.context import CORRELATION_ID, begin_request, end_request
+from sendsecure.context import (
+    CORRELATION_ID,
+    MIN_CALL_SECONDS,
+    NOT_AFTER,
+    PRESET_CORRELATION_ID,
+    begin_request,
+    end_request,
+    new_correlation_id,
+)
 from sendsecure.core.drafts import Draft, decode_draft, decode_on_send, parse_draft
 from sendsecure.core.i18n import negotiate_language
 from sendsecure.core.models import OnSendBody, convert, encode
@@ -163,12 +172,14 @@ def _unavailable(req: func.HttpRequest) -> func.HttpResponse:
 
 
 _answer_unavailable = endpoint(_unavailable)   # 503 with Retry-After, correlation id and headers
+_ANSWER_MARGIN = 0.1   # the work's own deadline ends this long before the answer is due
 
 
-def on_own_threads(handler: Trigger, *, threads: int, within: Callable[[], float], name: str) -> AsyncTrigger:
+def on_own_threads(handler: Trigger, *, threads: int, within: Callable[[], float], name: str,
+                   fallback: Trigger | None = None) -> AsyncTrigger:
     """``handler`` (an ``endpoint``) as an async trigger that runs it on a small thread pool of its
-    own and answers 503 (``dependency_unavailable``, Retry-After) when it has not answered
-    ``within()`` seconds of the request's arrival.
+    own and answers ``fallback`` (default: 503 ``dependency_unavailable`` with Retry-After) when
+    it has not answered ``within()`` seconds of the request's arrival.
 
     The Functions host runs synchronous functions on one shared pool of threads per worker (six
     on two cores). When storage stalls, requests of the panel each hold a thread for up to the
@@ -176,10 +187,16 @@ def on_own_threads(handler: Trigger, *, threads: int, within: Callable[[], float
     deadline even starts: Outlook's Send (on-send) waited 4.8 s for an answer due in one. An
     async function runs on the worker's event loop instead, which those threads do not hold, so
     the endpoint gets its own threads and its own clock (docs/operations.md "Storage stalls").
-    A call still queued when the time is up is dropped; one already running finishes on its
-    thread, bounded by its own deadline, and its answer is discarded."""
+
+    The clock starts at arrival: the work's deadline (``context.NOT_AFTER``, which the request's
+    own deadlines cannot outlast) ends ``_ANSWER_MARGIN`` before the answer is due, so a call that
+    waited in the queue gets only what is left, and one that would start with less than
+    ``MIN_CALL_SECONDS`` left does not start. A call still queued when the time is up is dropped.
+    The work and the fallback answer under one correlation id, so the log and audit rows of work
+    that finishes after the fallback was sent name the request the caller saw."""
     pool: list[ThreadPoolExecutor] = []
     lock = threading.Lock()
+    answer_unavailable = fallback or _answer_unavailable
 
     def executor() -> ThreadPoolExecutor:
         if not pool:
@@ -188,15 +205,28 @@ def on_own_threads(handler: Trigger, *, threads: int, within: Callable[[], float
                     pool.append(ThreadPoolExecutor(threads, thread_name_prefix=name))
         return pool[0]
 
+    def run(req: func.HttpRequest, not_after: float) -> func.HttpResponse | None:
+        if not_after - time.monotonic() < MIN_CALL_SECONDS:
+            return None          # too late to start: the caller gets the fallback
+        return handler(req)
+
     @functools.wraps(handler)
     async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
-        loop = asyncio.get_running_loop()
-        call = loop.run_in_executor(executor(), contextvars.copy_context().run, handler, req)
+        limit = within()
+        not_after = time.monotonic() + limit - _ANSWER_MARGIN
+        work = contextvars.copy_context()
+        work.run(PRESET_CORRELATION_ID.set, new_correlation_id())
+        work.run(NOT_AFTER.set, not_after)
+        answer_context = work.copy()      # a context is entered by one thread at a time
+        call = asyncio.get_running_loop().run_in_executor(executor(), work.run, run, req, not_after)
         try:
-            return await asyncio.wait_for(call, within())
+            response = await asyncio.wait_for(call, limit)
         except TimeoutError:
-            logger.warning("%s did not answer within %.2f s: answered 503", name, within())
-            return _answer_unavailable(req)
+            response = None
+        if response is None:
+            logger.warning("%s did not answer within %.2f s of arrival: answered unavailable", name, limit)
+            return answer_context.run(answer_unavailable, req)
+        return response
 
     return wrapper
 
