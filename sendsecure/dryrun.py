@@ -16,6 +16,10 @@ provisioning and the audit CLI: the book every worker validates with). With ``--
 a book definition as ``DOMAIN_BOOK_SOURCES`` names it, file sources only), so the dry-run needs
 no deployment at all. Nothing is written anywhere; stored phone numbers are not read.
 
+Drafts are named ``draft 1``, ``draft 2``.. in the order read (files sorted by path), skipped
+inputs ``input 1``..; ``--names`` names them by file (``file``, ``file:line``, ``file[index]``)
+instead: Outlook names a saved message after its subject.
+
 Exit status: 0 the report, 2 bad arguments, an unknown tenant or no draft to read, 3 storage
 unavailable or no domain book for the tenant's variant (sync first).
 """
@@ -92,8 +96,9 @@ def read_drafts(paths: list[Path], sender: str | None) -> tuple[list[NamedDraft]
                     raw = {**raw, "from": sender}
                 try:
                     draft = parse_draft(raw)
-                except InvalidBody as error:
-                    fields = ", ".join(str(item.get("field")) for item in error.errors or []) or "the draft"
+                except InvalidBody as error:   # a field name may hold an address (phones.<address>)
+                    fields = ", ".join(sorted({str(item.get("field")).split(".")[0]
+                                               for item in error.errors or []})) or "the draft"
                     skipped.append((name, f"past the API's bounds or malformed: {fields}"))
                     continue
                 if not draft.sender:
@@ -165,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--book", help="a domain book definition (file sources), instead of the deployment's book")
     parser.add_argument("--json", action="store_true", help="the report as JSON")
     parser.add_argument("--details", action="store_true", help="with --json: each draft's outcome per type")
+    parser.add_argument("--names", action="store_true",
+                        help="name drafts by their files (which often carry the subject) instead of by number")
     args = parser.parse_args(argv)
     try:
         tenant, book = _tenant_and_book(args)
@@ -176,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
               "or storage is unavailable)", file=sys.stderr)
         return UNAVAILABLE
     drafts, skipped = read_drafts(args.drafts, args.sender)
+    if not args.names:   # Outlook names a saved message after its subject: numbers unless asked
+        drafts = [NamedDraft(f"draft {number}", item.draft) for number, item in enumerate(drafts, start=1)]
+        skipped = [(f"input {number}", why) for number, (_, why) in enumerate(skipped, start=1)]
     if not drafts:
         print("dry-run: no draft could be read" + "".join(f"\n  {n}: {why}" for n, why in skipped), file=sys.stderr)
         return USAGE

@@ -8,8 +8,8 @@ What the report holds, per installation type: how many drafts could be sent secu
 would be blocked, by which blocking finding (counted once per draft); the warnings likewise; what
 Outlook's Send would do (V-O4: allow or intercept); how many recipients go each route and with
 which access code; and the drafts whose outcome differs from the tenant's current type (newly
-blocked, newly sendable), by the name they were given (a file, ``file:line``). It names no address
-and no subject: the report may be shared with the people who decide on the switch.
+blocked, newly sendable), by the name they were given (the command numbers them unless asked for
+file names). It names no address and no subject.
 
 Stored phone numbers are not read (they are each user's own, SPEC P): a recipient that needs a
 number counts as having one only when the draft itself lists it (``phones``), so the dry-run's

@@ -35,8 +35,8 @@ def drafts_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def report_of(capsys, *args: str) -> tuple[int, dict]:
-    code = dryrun([*args, "--json", "--details"])
+def report_of(capsys, *args: str, names: bool = True) -> tuple[int, dict]:
+    code = dryrun([*args, "--json", "--details", *(["--names"] if names else [])])
     out = capsys.readouterr().out
     return code, json.loads(out) if out.strip() else {}
 
@@ -104,3 +104,23 @@ def test_x5_the_documented_demo_run_prints_what_the_docs_show(capsys):
     docs = (ROOT / "docs" / "validation.md").read_text(encoding="utf-8")
     assert len(table) == 5 and "\n".join(table) in docs
     assert ", 0 skipped;" in printed[0] and not any(line.startswith("skipped") for line in printed)
+
+
+def test_x5_by_default_drafts_are_numbered_and_no_file_name_or_address_is_shown(tmp_path, capsys):
+    """Outlook names a saved message after its subject, and a refused phone field names its
+    address: the report shows neither unless ``--names`` is given."""
+    folder = drafts_folder(tmp_path)
+    (folder / "Uitslag mevrouw Visser.eml").write_bytes(EML)
+    (folder / "bad-phone.json").write_text(json.dumps(
+        {"from": "jan@ziekenhuis-a.example", "to": ["piet.geheim@gmail.example"],
+         "phones": {"piet.geheim@gmail.example": "1" * 65}}))
+    code, report = report_of(capsys, "--tenant", "zorg-a", "--tenants", str(TENANTS),
+                             "--book", str(ROOT / "domainbook" / "variants.json"),
+                             "--sender", "jan@ziekenhuis-a.example", str(folder), names=False)
+    assert code == 0
+    assert sorted(report["details"]) == [f"draft {n}" for n in range(1, 6)]
+    assert [item["name"] for item in report["skipped"]] == ["input 1", "input 2", "input 3"]
+    assert "past the API's bounds or malformed: phones" in {item["reason"] for item in report["skipped"]}
+    text = json.dumps(report)
+    for secret in ("Visser", "Uitslag", "piet.geheim", "verwijzing.eml", "lines.jsonl"):
+        assert secret not in text
