@@ -6,7 +6,7 @@ answer reaches every draft Outlook allows by default); addresses at most 320 cha
 cannot be valid) and names at most 256; at most 10 different internationalised domains (non-ASCII
 or punycode, as written) over From, recipients and phones; a subject of at most 2,000 characters;
 at most 250 attachments, each with a name of at most 255 characters and an integer size from 0
-to 10 GiB; at most 250 typed phones. Past a bound: 400 naming the field. A syntactically invalid
+to 10 GiB; at most 500 typed phones. Past a bound: 400 naming the field. A syntactically invalid
 address is not an input error: the rules report it (V-R8). Pure.
 """
 from __future__ import annotations
