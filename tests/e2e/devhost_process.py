@@ -24,6 +24,37 @@ class DevHost:
         return self.base + path
 
 
+def children(pid: int) -> set[int]:
+    """Live descendants of ``pid``, from /proc/<pid>/task/*/children."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                kids = {int(child) for child in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            todo.extend(kids - found)
+            found |= kids
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def start_devhost(tmp_path: Path, extra_env: dict[str, str]) -> DevHost:
     from devhost.azurite import free_port
 
@@ -31,7 +62,9 @@ def start_devhost(tmp_path: Path, extra_env: dict[str, str]) -> DevHost:
     outbox = tmp_path / "outbox"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TABLES_", "TABLE_PREFIX", "MAIL_", "LOGIN_"))}
     env.update({"LOG_LEVEL": "warning", "LOCAL_KEY_DIR": str(tmp_path / "keys"),
-                "TENANT_DEFINITIONS": str(ROOT / "tests" / "data" / "tenants.json"), **extra_env})
+                "TENANT_DEFINITIONS": str(ROOT / "tests" / "data" / "tenants.json"),
+                # the operator settings file in the test's folder, never the repository's .run/operator.env
+                "DEVHOST_OPERATOR_ENV": str(tmp_path / "operator.env"), **extra_env})
     log = open(tmp_path / "devhost.log", "wb")
     process = subprocess.Popen([sys.executable, "-m", "devhost", "--port", str(port), "--outbox", str(outbox)],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

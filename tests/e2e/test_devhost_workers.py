@@ -14,40 +14,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from devhost_process import ROOT, start_devhost
+from devhost_process import ROOT, alive, children, cmdline, start_devhost
 
 MAILBOX = "alice@ziekenhuis-a.example"  # tests/data/tenants.json: e-mail code login
-
-
-def children(pid: int) -> set[int]:
-    """Live descendants of ``pid``, from /proc/<pid>/task/*/children."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                kids = {int(child) for child in (task / "children").read_text().split()}
-            except OSError:
-                continue
-            todo.extend(kids - found)
-            found |= kids
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def parent_of(pid: int) -> int:
