@@ -10,7 +10,7 @@ targetScope = 'resourceGroup'
 @description('Name of the App Configuration store of the environment (output appConfigName of main.bicep).')
 param appConfigName string
 
-@description('The tenant definition (infra/tenants/<id>.json): id, name, mail_domains, installation_type, domain_book_variant, login_method, security_by_default, entra_tenant_id. The app validates it; tests/infra validates every file in infra/tenants with the same validator.')
+@description('The tenant definition (infra/tenants/<id>.json): id, name, mail_domains, installation_type, domain_book_variant, login_method, security_by_default, entra_tenant_id, administrators (the mailboxes that may read and verify the tenant\'s audit log; without them nobody can). The app validates it; tests/infra validates every file in infra/tenants with the same validator.')
 param tenantDefinition object
 
 resource store 'Microsoft.AppConfiguration/configurationStores@2024-05-01' existing = {

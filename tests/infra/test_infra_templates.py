@@ -279,6 +279,14 @@ def test_i2_tenant_ids_and_domains_are_unique_across_the_files():
     assert len(load_tenant_files([INFRA / "tenants"])) == len(TENANT_FILES)
 
 
+def test_i2_fresh_clone_3_the_shipped_tenant_files_are_the_demo_tenants_administrators_included():
+    # docs/deployment.md: the files shipped in infra/tenants are the demo tenants of tenants/demo.json
+    # (a tenant deployed without its administrators has nobody who may read its audit log).
+    demo = {tenant["id"]: tenant for tenant in json.loads((ROOT / "tenants" / "demo.json").read_text("utf-8"))}
+    shipped = {path.stem: json.loads(path.read_text("utf-8")) for path in TENANT_FILES}
+    assert shipped == demo
+
+
 def test_i2_the_tenant_template_writes_the_key_the_app_reads():
     from sendsecure.adapters.appconfig import CONTENT_TYPE, KEY_PREFIX
 
