@@ -95,8 +95,8 @@ param deploymentTime string = utcNow('u')
 @description('When the secrets given here (mail, Entra, recall) expire (Unix time); default a year from now. Rotate before then (docs/deployment.md).')
 param secretExpiresOn int = dateTimeToEpoch(dateTimeAdd(deploymentTime, 'P1Y'))
 
-@description('Domain book variant definition the app reads (DOMAIN_BOOK_SOURCES), relative to the package.')
-param domainBookSources string = 'domainbook/variants.json'
+@description('Domain book variant definition the app reads (DOMAIN_BOOK_SOURCES), relative to the package: your definition of the real sources. No default: domainbook/variants.json lists the made-up sample book, which the app refuses in Azure (docs/deployment.md, "Before the first deployment").')
+param domainBookSources string
 
 @description('NCRONTAB schedule of the domain book sync (BOOK_SYNC_SCHEDULE; docs/domain-book-sync.md).')
 param bookSyncSchedule string = '0 */15 * * * *'

@@ -181,9 +181,40 @@ class Settings:
         return bool(self.tables_connection_string or self.tables_endpoint)
 
 
+# The made-up sample domain book shipped for development (domainbook/variants.json lists it).
+SAMPLE_BOOK_FOLDER = os.path.join(APP_ROOT, "domainbook", "sample")
+
+
+def sample_book_sources(definition_file: str) -> list[str]:
+    """The path sources of a domain book definition that lie in the made-up sample folder
+    (``domainbook/sample/``), as written. A definition that cannot be read has none here: the sync
+    reports it."""
+    import json
+
+    if not definition_file:
+        return []
+    try:
+        with open(definition_file, encoding="utf-8") as file:
+            definition = json.load(file)
+    except (OSError, ValueError):
+        return []
+    folder = os.path.dirname(os.path.realpath(definition_file))
+    sample = os.path.realpath(SAMPLE_BOOK_FOLDER)
+    found = []
+    for body in definition.values() if isinstance(definition, dict) else ():
+        for source in (body.get("sources") or []) if isinstance(body, dict) else ():
+            path = source.get("path") if isinstance(source, dict) else None
+            if isinstance(path, str) and path and \
+                    os.path.commonpath([sample, os.path.realpath(os.path.join(folder, path))]) == sample:
+                found.append(path)
+    return sorted(set(found))
+
+
 def _refuse_development_backends(settings: Settings) -> Settings:
-    """In Azure, keys on the instance's disk and codes in files are refused (issue 8.7) unless
-    ``ALLOW_DEVELOPMENT_BACKENDS=true`` says it is meant (a throw-away test deployment)."""
+    """In Azure, keys on the instance's disk, codes in files and the made-up sample domain book
+    are refused (issue 8.7; fresh-clone review item 5) unless ``ALLOW_DEVELOPMENT_BACKENDS=true``
+    says it is meant (a throw-away test deployment). Only here, in Azure, is the book's
+    definition file read while the settings load."""
     if not settings.running_in_azure or settings.allow_development_backends:
         return settings
     wrong = []
@@ -191,6 +222,11 @@ def _refuse_development_backends(settings: Settings) -> Settings:
         wrong.append("KEY_STORE=local (keys on the instance's disk; set KEY_STORE=keyvault and KEY_VAULT_URL)")
     if settings.mail_transport == "outbox":
         wrong.append("MAIL_TRANSPORT=outbox (login codes written to files; set graph or smtp)")
+    samples = sample_book_sources(settings.domain_book_sources)
+    if samples:
+        wrong.append(f"DOMAIN_BOOK_SOURCES={os.path.relpath(settings.domain_book_sources, APP_ROOT)} lists the "
+                     f"made-up sample domain book ({', '.join(samples)}; set it to your definition of the real "
+                     "sources, docs/deployment.md \"Before the first deployment\")")
     if wrong:
         raise ConfigurationError(
             "running in Azure with development back ends: " + "; ".join(wrong)

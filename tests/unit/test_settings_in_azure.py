@@ -1,7 +1,9 @@
 """Issue 8 item 7: the development back ends are refused when running in Azure, unless allowed."""
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +12,7 @@ from sendsecure.settings import from_environment
 
 AZURE = {"WEBSITE_INSTANCE_ID": "5f8d1c2e9a7b", "WEBSITE_SITE_NAME": "sendsecure-prod"}
 PRODUCTION = {"KEY_STORE": "keyvault", "KEY_VAULT_URL": "https://sendsecure.vault.azure.net",
-              "MAIL_TRANSPORT": "graph"}
+              "MAIL_TRANSPORT": "graph", "DOMAIN_BOOK_SOURCES": ""}
 
 
 @pytest.mark.parametrize("marker", ["WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME"])
@@ -72,3 +74,48 @@ def test_i1_relative_file_settings_are_read_against_the_package_root_not_the_wor
     assert os.path.isfile(settings.domain_book_sources)
     first, second = settings.tenant_definitions.split(os.pathsep)
     assert os.path.isfile(first) and second == "/srv/extra.json"
+
+
+# ----- fresh-clone review item 5: the made-up sample domain book is a development back end ------------
+
+
+def real_definition(tmp_path) -> str:
+    path = tmp_path / "variants.json"
+    path.write_text(json.dumps({"zorgmail": {"sources": [
+        {"url": "https://www.zorgmail.nl/domeinboek.txt", "format": "zorgmail_text", "network": "zorgmail"},
+        {"path": "own/address-book.csv", "format": "address_book_csv"}]}}), "utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("sources", [None, "domainbook/variants.json"])  # None: the default
+def test_fresh_clone_5_the_sample_domain_book_fails_start_up_in_azure(sources):
+    env = {**AZURE, **PRODUCTION}
+    del env["DOMAIN_BOOK_SOURCES"]
+    if sources is not None:
+        env["DOMAIN_BOOK_SOURCES"] = sources
+    with pytest.raises(ConfigurationError) as raised:
+        from_environment(env)
+    message = str(raised.value)
+    assert "DOMAIN_BOOK_SOURCES=domainbook/variants.json" in message and "sample/zorgmail.txt" in message
+    assert "ALLOW_DEVELOPMENT_BACKENDS" in message
+
+
+def test_fresh_clone_5_a_definition_of_real_sources_starts_in_azure(tmp_path):
+    settings = from_environment({**AZURE, **PRODUCTION, "DOMAIN_BOOK_SOURCES": real_definition(tmp_path)})
+    assert settings.domain_book_sources.endswith("variants.json")
+
+
+def test_fresh_clone_5_a_definition_that_reaches_into_the_sample_folder_is_refused(tmp_path):
+    sample = Path(__file__).resolve().parents[2] / "domainbook" / "sample" / "sigra.txt"
+    path = tmp_path / "variants.json"
+    path.write_text(json.dumps({"sigra": {"sources": [
+        {"path": str(sample), "format": "zorgmail_text", "network": "sigra"}]}}), "utf-8")
+    with pytest.raises(ConfigurationError, match="sample domain book"):
+        from_environment({**AZURE, **PRODUCTION, "DOMAIN_BOOK_SOURCES": str(path)})
+
+
+def test_fresh_clone_5_the_sample_book_stays_for_local_runs_and_an_allowed_test_deployment():
+    assert not from_environment({}).running_in_azure   # make run, the tests: the sample is the default
+    allowed = from_environment({**AZURE, **PRODUCTION, "DOMAIN_BOOK_SOURCES": "domainbook/variants.json",
+                                "ALLOW_DEVELOPMENT_BACKENDS": "true"})
+    assert allowed.domain_book_sources.endswith(os.path.join("domainbook", "variants.json"))
