@@ -29,9 +29,12 @@ $(ADDIN_STAMP): addin/package.json addin/package-lock.json
 	cd addin && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Build settings (ADDIN_ORIGIN, API_BASE, ...) are read from the environment: docs/addin.md.
+# Build settings (ADDIN_ORIGIN, API_BASE, ...) are read from the environment: docs/addin.md. Unless
+# ADDIN_ORIGIN is set, the add-in is built for the port `make run` serves it on (PORT).
+PORT ?= 7071
+ADDIN_ORIGIN ?= https://localhost:$(PORT)
 addin-build: $(ADDIN_STAMP)
-	cd addin && npm run --silent build
+	cd addin && ADDIN_ORIGIN='$(ADDIN_ORIGIN)' npm run --silent build
 
 # Types, the vitest unit tests and the manifest's offline schema validation.
 addin-test: addin-build
@@ -45,8 +48,7 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
 # Keys (provisioning, never a request, makes them) + Azurite (in memory) + the demo tenants
-# + the app on http://127.0.0.1:$(PORT)/api
-PORT ?= 7071
+# + the app on http://127.0.0.1:$(PORT)/api (PORT=7072 make run: the add-in is built for that port too)
 run: install addin-build
 	$(PY) -m sendsecure.provision
 	PORT=$(PORT) $(PY) -m devhost
