@@ -100,3 +100,16 @@ def test_fresh_clone_4_the_deployed_add_in_sends_the_documented_content_security
     assert directives(policy) == directives(documented_policy(origin))
     assert directives(policy) == directives(content_security_policy(api_base))
     assert directives(policy)["connect-src"] == f"'self' {origin} https://login.microsoftonline.com"
+
+
+def test_fresh_clone_11_every_repository_variable_and_output_the_pipeline_uses_is_in_deployment_md():
+    import re
+
+    doc = (ROOT / "docs" / "deployment.md").read_text("utf-8")
+    one_time = doc[doc.index("One-time:"):doc.index("```", doc.index("One-time:"))]
+    used = set(re.findall(r"vars\.([A-Z][A-Z0-9_]*)", WORKFLOW.read_text("utf-8")))
+    missing = sorted(name for name in used if f"`{name}`" not in one_time)
+    assert not missing, f"repository variables the workflow reads, not in deployment.md's One-time list: {missing}"
+    outputs = set(re.findall(r"^output (\w+) ", (ROOT / "infra" / "main.bicep").read_text("utf-8"), re.MULTILINE))
+    (listed,) = [line for line in doc.splitlines() if line.startswith("# outputs:")]
+    assert outputs == {name.strip() for name in listed.removeprefix("# outputs:").split(",")}
