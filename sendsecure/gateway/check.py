@@ -11,8 +11,9 @@ What a mail gateway does with a message that arrives from Exchange Online, in or
 5. every SMTP ``RCPT TO`` must be in that set (Exchange may split one message into several SMTP
    transactions, so a part of the set is fine; ``require_all`` asks for all of it), and the To
    and Cc headers must show exactly the envelope's To and CC recipients, field by field;
-6. every attachment of the message (a MIME part with a file name, inline ones included, or any
-   part that is neither text nor a container) must be one of the envelope's: the same name
+6. every attachment of the message (``sendsecure.core.mimeparts``, which the policy dry-run
+   reads attachments with too: a MIME part with a file name, inline ones included, or any part
+   that is neither the body's text nor a container) must be one of the envelope's: the same name
    after RFC 2231/2047 decoding, the size within ``size_tolerance`` (Outlook reports Exchange's
    size, a little above the decoded bytes); each envelope entry pays for one part. An envelope
    entry without a part (a cloud attachment goes as a link) is counted, not refused;
@@ -24,7 +25,6 @@ Any failure is ``Rejected`` with a stable reason; the gateway reroutes or refuse
 """
 from __future__ import annotations
 
-import email.errors
 import email.message
 import email.parser
 import email.policy
@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 
 import jwt
 
+from sendsecure.core import mimeparts
 from sendsecure.core.addresses import InvalidAddress, normalise_mailbox
 from sendsecure.core.envelope import (
     Envelope,
@@ -42,6 +43,7 @@ from sendsecure.core.envelope import (
     EnvelopeSignatureInvalid,
     verify_envelope,
 )
+from sendsecure.core.mimeparts import PARSER_ERRORS, MessageAttachment, UnreadableMessage
 from sendsecure.core.signing import VerificationKeys
 from sendsecure.core.stamp import (
     HEADER_ENVELOPE,
@@ -61,10 +63,6 @@ LANGUAGE_NAMES = {"nl": "Dutch", "en": "English", "de": "German"}
 # for a long name. docs/sending.md "What the check compares".
 ATTACHMENT_SLACK_BYTES = 4096
 ATTACHMENT_SLACK_PERCENT = 2
-# MIME whose parts another parser may count differently: what the check saw need not be what is
-# delivered. Exchange writes none of these.
-STRUCTURE_DEFECTS = (email.errors.NoBoundaryInMultipartDefect, email.errors.StartBoundaryNotFoundDefect,
-                     email.errors.CloseBoundaryNotFoundDefect, email.errors.MultipartInvariantViolationDefect)
 CODE_CHANNELS = {"sms": "SMS", "email": "e-mail"}
 
 
@@ -84,12 +82,6 @@ class StampedHeaders:
     visible: frozenset[str]       # To and Cc addresses, normalised (unparseable ones as written)
     to: frozenset[str]            # the To addresses alone, the same way
     cc: frozenset[str]            # the Cc addresses alone
-
-
-@dataclass(frozen=True, slots=True)
-class MessageAttachment:
-    name: str                     # decoded (RFC 2231, RFC 2047); "" when the part has none
-    size: int                     # decoded bytes (an attached message: its bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +149,6 @@ def _addresses(message: email.message.EmailMessage, *names: str) -> list[str]:
     return found
 
 
-# What the standard library's header parser has raised on malformed input (an address list cut
-# short: IndexError; an unclosed domain literal: AttributeError): such a message is not read.
-PARSER_ERRORS = (IndexError, ValueError, LookupError, TypeError, AttributeError, email.errors.MessageError)
-
-
 def read_headers(message: bytes) -> StampedHeaders:
     """The stamp headers, the From mailbox and the To/Cc addresses of a message (RFC 5322);
     ``Rejected("message_unreadable")`` when Python's header parser fails on them."""
@@ -193,50 +180,14 @@ def size_tolerance(recorded: int) -> int:
     return max(ATTACHMENT_SLACK_BYTES, recorded * ATTACHMENT_SLACK_PERCENT // 100)
 
 
-def _is_body(part: email.message.Message) -> bool:
-    """A text part without a file name that is not marked ``attachment``: the message's text."""
-    return (part.get_content_maintype() == "text" and part.get_filename() is None
-            and part.get_content_disposition() != "attachment")
-
-
-def _attachment(part: email.message.Message) -> MessageAttachment:
-    name = part.get_filename()
-    payload = part.get_payload()
-    if isinstance(payload, list):          # message/rfc822 (an attached Outlook item): one file
-        inner = [item for item in payload if isinstance(item, email.message.Message)]
-        if name is None and inner:         # Outlook names an attached item by its subject
-            name = str(inner[0].get("Subject", ""))
-        return MessageAttachment(name or "", sum(len(item.as_bytes()) for item in inner))
-    data = part.get_payload(decode=True)
-    return MessageAttachment(name or "", len(data) if isinstance(data, bytes) else 0)
-
-
 def read_attachments(message: bytes) -> tuple[MessageAttachment, ...]:
-    """The message's attachments: every part with a file name (inline ones too: the envelope
-    records what Outlook lists, pasted images included), and every part that is neither text
-    without a name (the body) nor a multipart container. An attached message is one attachment;
-    its own parts are not the message's. ``Rejected("message_unreadable")`` for MIME nested too
-    deep for Python's parser, or with a broken multipart structure (``STRUCTURE_DEFECTS``)."""
+    """The message's attachments as ``sendsecure.core.mimeparts`` reads them (the policy dry-run
+    reads them the same way); ``Rejected("message_unreadable")`` for a message that reading
+    cannot be sure of."""
     try:
-        parsed = email.parser.BytesParser(policy=email.policy.default).parsebytes(message)
-        found: list[MessageAttachment] = []
-        stack: list[email.message.Message] = [parsed]
-        while stack:
-            part = stack.pop()
-            if any(isinstance(defect, STRUCTURE_DEFECTS) for defect in part.defects):
-                raise Rejected("message_unreadable", "the message's multipart structure is broken")
-            if part.get_content_maintype() == "multipart":
-                payload = part.get_payload()
-                if not isinstance(payload, list):
-                    raise Rejected("message_unreadable", "a multipart part of the message holds no parts")
-                stack.extend(item for item in reversed(payload) if isinstance(item, email.message.Message))
-            elif not _is_body(part):
-                found.append(_attachment(part))
-    except RecursionError:
-        raise Rejected("message_unreadable", "the message's MIME structure is nested too deep to read") from None
-    except PARSER_ERRORS:          # e.g. ``filename=`` cut short: IndexError
-        raise Rejected("message_unreadable", "a MIME header of the message cannot be read") from None
-    return tuple(found)
+        return mimeparts.read_attachments(message)
+    except UnreadableMessage as exc:
+        raise Rejected("message_unreadable", str(exc)) from None
 
 
 def _match_attachments(found: Sequence[MessageAttachment], recorded: Sequence[EnvelopeAttachment]) -> int:
