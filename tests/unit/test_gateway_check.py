@@ -356,6 +356,131 @@ def test_x3_a_message_nested_too_deep_or_broken_is_refused_not_a_crash() -> None
         assert rejected(handmade(env, stamp, body, content_type), EVERYONE, env.to_dict()) == "message_unreadable"
 
 
+
+# ----- MIME another reader may read otherwise (docs/sending.md "MIME the check refuses") --------------
+
+BRIEF = base64.b64encode(bytes(3000))
+BRIEF_PART = (b'--b\nContent-Type: application/pdf; name="brief.pdf"\nContent-Disposition: attachment; '
+              b'filename="brief.pdf"\nContent-Transfer-Encoding: base64\n\n' + BRIEF + b"\n")
+UUENCODED = b"begin 644 invoice.exe\nM35J0``,````$````__\\``+@`````````0```````````\n`\nend\n"
+
+
+def with_brief(*parts: bytes, body: bytes = b"Zie bijlage.\n") -> tuple[Any, bytes]:
+    """The envelope (``brief.pdf``, 3000 bytes) and a message carrying it: a text/plain body
+    (``body``), ``parts`` (each from its headers on, without the boundary) and the file."""
+    env = signed(attachments=(EnvelopeAttachment("brief.pdf", 3000),))
+    stamp = issue_stamp(env, KEY, now=NOW)
+    mime = b"--b\nContent-Type: text/plain\n\n" + body + b"".join(b"--b\n" + part for part in parts)
+    return env, handmade(env, stamp, mime + BRIEF_PART + b"--b--\n")
+
+
+def test_s2_x3_the_rules_below_pass_what_exchange_writes() -> None:
+    # A second body (HTML), RFC 2047 in a quoted name with RFC 2231 in the filename, the
+    # encodings Exchange uses (any case), a name in raw UTF-8 (RFC 6532), prose that starts with
+    # "begin": none of it is refused.
+    names = ("verwijzing één.pdf", "brief.pdf")
+    env = signed(attachments=tuple(EnvelopeAttachment(name, 3000) for name in names))
+    stamp = issue_stamp(env, KEY, now=NOW)
+    encoded = email.header.Header(names[0], "utf-8").encode().encode()
+    mime = (b"--b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: Quoted-Printable\n\n"
+            b"Zie bijlage.\nbegin volgende week, begin 12 mei\n"
+            b"--b\nContent-Type: text/html\nContent-Transfer-Encoding: 7bit\n\n<p>Zie bijlage.</p>\n"
+            b'--b\nContent-Type: application/pdf; name="' + encoded + b'"\nContent-Disposition: attachment; '
+            b"filename*=utf-8''verwijzing%20%C3%A9%C3%A9n.pdf\nContent-Transfer-Encoding: BASE64\n\n" + BRIEF + b"\n"
+            + BRIEF_PART + b"--b--\n")
+    assert check(handmade(env, stamp, mime), EVERYONE, env.to_dict()).attachments == 2
+    raw_utf8 = signed(attachments=(EnvelopeAttachment("één.pdf", 3000),))
+    mime = BRIEF_PART.replace(b"brief.pdf", "één.pdf".encode()) + b"--b--\n"
+    assert check(handmade(raw_utf8, issue_stamp(raw_utf8, KEY, now=NOW), mime), EVERYONE,
+                 raw_utf8.to_dict()).attachments == 1
+
+
+@pytest.mark.parametrize("part", [
+    # Python reads the first Content-Type (text: the body); another reader the last (a program).
+    b'Content-Type: text/plain\nContent-Type: application/x-msdownload; name="evil.exe"\n'
+    b"Content-Transfer-Encoding: base64\n\nTVqQAAMAAAAEAAAA\n",
+    b'Content-Type: text/plain\nContent-Disposition: inline\nContent-Disposition: attachment; filename="evil.bat"\n'
+    b"\n@echo off\n",
+    b"Content-Type: application/pdf; name=\"brief.pdf\"\nContent-Transfer-Encoding: 7bit\n"
+    b"Content-Transfer-Encoding: base64\n\nTVqQAAMAAAAEAAAA\n",
+], ids=["content-type", "content-disposition", "content-transfer-encoding"])
+def test_s2_x3_a_part_with_a_repeated_content_header_is_refused(part: bytes) -> None:
+    env, raw = with_brief(part)
+    with pytest.raises(Rejected) as caught:
+        check(raw, EVERYONE, env.to_dict())
+    assert caught.value.reason == "message_unreadable"
+    assert "evil" not in str(caught.value) and "brief" not in str(caught.value)
+
+
+def test_s2_x3_a_part_whose_name_and_filename_differ_is_refused() -> None:
+    # Python takes the filename (the envelope's file); a client showing the name shows a program.
+    env = signed(attachments=(EnvelopeAttachment("brief.pdf", 3000),))
+    stamp = issue_stamp(env, KEY, now=NOW)
+    part = (b'--b\nContent-Type: application/x-msdownload; name="evil.exe"\nContent-Disposition: attachment; '
+            b'filename="brief.pdf"\nContent-Transfer-Encoding: base64\n\n' + BRIEF + b"\n")
+    raw = handmade(env, stamp, b"--b\nContent-Type: text/plain\n\nhi\n" + part + b"--b--\n")
+    assert rejected(raw, EVERYONE, env.to_dict()) == "message_unreadable"
+    # The same name, encoded otherwise in each (RFC 2047, RFC 2231), is one name.
+    assert check(handmade(env, stamp, b"--b\nContent-Type: text/plain\n\nhi\n" + part.replace(
+        b'name="evil.exe"', b'name="=?utf-8?q?brief.pdf?="').replace(b'filename="brief.pdf"',
+                                                                      b"filename*=utf-8''brief%2Epdf") + b"--b--\n"),
+                 EVERYONE, env.to_dict()).attachments == 1
+
+
+@pytest.mark.parametrize("encoding", [b"x-uuencode", b"uuencode", b"x-uue", b"binhex40", b"base64 (sic)", b""])
+def test_s2_x3_a_transfer_encoding_outside_the_five_standard_ones_is_refused(encoding: bytes) -> None:
+    # Python decodes x-uuencode and keeps other unknown encodings as they are, and counts a
+    # text part in them as the body; a reader that decodes them may find a file.
+    env, raw = with_brief(b"Content-Type: text/plain\nContent-Transfer-Encoding: " + encoding + b"\n\n" + UUENCODED)
+    assert rejected(raw, EVERYONE, env.to_dict()) == "message_unreadable"
+
+
+@pytest.mark.parametrize("content_type", [b"text/x-msdos-batch", b"text/calendar", b"text/x-sh; charset=utf-8"])
+def test_s2_x3_a_nameless_text_part_other_than_plain_or_html_is_an_attachment(content_type: bytes) -> None:
+    # Only text/plain and text/html are the body; a batch file without a name is a file.
+    env, raw = with_brief(b"Content-Type: " + content_type + b"\nContent-Disposition: inline\n\n@echo off\nformat c:\n")
+    assert rejected(raw, EVERYONE, env.to_dict()) == "attachments_mismatch"
+    # A second text/plain or text/html part without a name is body text.
+    env, raw = with_brief(b"Content-Type: text/html\n\n<p>hi</p>\n", b"Content-Type: text/plain\n\nmore\n")
+    assert check(raw, EVERYONE, env.to_dict()).attachments == 1
+
+
+@pytest.mark.parametrize("block", [
+    UUENCODED,                                                            # uuencode (Outlook, Thunderbird)
+    UUENCODED.replace(b"begin 644", b"begin 0755"),
+    b"begin-base64 644 invoice.exe\nTVqQAAMAAAAEAAAA\n====\n",              # uuencode -m
+    b"=ybegin line=128 size=12 name=invoice.exe\nabc\n=yend size=12\n",    # yEnc (Thunderbird)
+    b"(This file must be converted with BinHex 4.0)\n:abc:\n",             # BinHex (Thunderbird)
+], ids=["uuencode", "uuencode-4-digit-mode", "uuencode-base64", "yenc", "binhex"])
+def test_s2_x3_a_file_encoded_in_the_body_text_is_refused(block: bytes) -> None:
+    # Mail clients turn such a block in a text body into an attachment the check never saw.
+    env, raw = with_brief(body=b"Zie bijlage.\n\n" + block)
+    assert rejected(raw, EVERYONE, env.to_dict()) == "message_unreadable"
+    # ... also when the body itself is base64 or quoted-printable.
+    encoded = base64.encodebytes(b"Zie bijlage.\n" + block)
+    env, raw = with_brief(b"Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n" + encoded)
+    assert rejected(raw, EVERYONE, env.to_dict()) == "message_unreadable"
+
+
+@pytest.mark.parametrize("part", [
+    # No ";" before the parameter: Python drops it (the body); a lenient reader reads evil.bat.
+    b'Content-Type: text/plain\nContent-Disposition: inline filename="evil.bat"\n\n@echo off\n',
+    # The same parameter twice, or plain and RFC 2231 (which many readers prefer): Python takes
+    # the first.
+    b"Content-Type: application/pdf\nContent-Disposition: attachment; filename=\"brief.pdf\"; "
+    b"filename*=utf-8''evil.exe\nContent-Transfer-Encoding: base64\n\n" + BRIEF + b"\n",
+    b'Content-Type: application/pdf; name="brief.pdf"; name="evil.exe"\nContent-Transfer-Encoding: base64\n\n'
+    + BRIEF + b"\n",
+    # A type Python cannot read is text/plain to it (RFC 2045), the body; not to every reader.
+    b"Content-Type: application x-msdownload\nContent-Transfer-Encoding: base64\n\nTVqQAAMAAAAEAAAA\n",
+], ids=["missing-semicolon", "filename-and-filename*", "name-twice", "invalid-type"])
+def test_s2_x3_a_content_header_python_reads_only_in_part_is_refused(part: bytes) -> None:
+    env = signed(attachments=(EnvelopeAttachment("brief.pdf", 3000),))
+    mime = b"--b\nContent-Type: text/plain\n\nhi\n--b\n" + part + b"--b--\n"     # the part alone: no brief.pdf
+    raw = handmade(env, issue_stamp(env, KEY, now=NOW), mime)
+    assert rejected(raw, EVERYONE, env.to_dict()) == "message_unreadable"
+
+
 # ----- a second delivery (the delivered store) ----------------------------------------------------------
 
 def test_x3_a_second_delivery_to_the_same_recipient_is_refused(tmp_path: Path) -> None:
