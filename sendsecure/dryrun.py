@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from sendsecure.core.dryrun import TYPES, DryRunReport, NamedDraft, draft_from_eml, dry_run
+from sendsecure.core.mimeparts import UnreadableMessage
 from sendsecure.core.tenants import InstallationType, Tenant
 from sendsecure.errors import ConfigurationError, DependencyUnavailable, InvalidBody
 
@@ -105,7 +106,7 @@ def read_drafts(paths: list[Path], sender: str | None) -> tuple[list[NamedDraft]
                     skipped.append((name, "no From (give --sender)"))
                     continue
                 drafts.append(NamedDraft(name, draft))
-        except (OSError, ValueError, UnicodeDecodeError) as error:   # json errors are ValueErrors
+        except (OSError, ValueError, UnicodeDecodeError, UnreadableMessage) as error:   # json errors: ValueErrors
             skipped.append((str(path), f"unreadable: {type(error).__name__}"))
     return drafts, skipped
 

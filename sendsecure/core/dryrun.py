@@ -31,6 +31,7 @@ from typing import Any
 
 from sendsecure.core.domainbook import DomainBook
 from sendsecure.core.drafts import Draft
+from sendsecure.core.mimeparts import PARSER_ERRORS, UnreadableMessage
 from sendsecure.core.rules import TenantPolicy, evaluate, on_send_decision
 from sendsecure.core.tenants import InstallationType
 
@@ -152,7 +153,16 @@ def _addresses(message: EmailMessage, header: str) -> list[dict[str, str]]:
 def draft_from_eml(data: bytes) -> dict[str, Any]:
     """The draft (API.md "Drafts", as a JSON object) of a message in RFC 5322 form: From, To, Cc,
     Bcc (an export of Sent Items keeps it), the decoded Subject, and every part with a file name
-    as an attachment with its decoded size (``inline`` when its disposition says so)."""
+    as an attachment with its decoded size (``inline`` when its disposition says so).
+    ``UnreadableMessage`` (naming nothing of the message) when a header is one Python's parser
+    fails on (``mimeparts.PARSER_ERRORS``: ``To: "a@b.example" <`` raises IndexError)."""
+    try:
+        return _draft_from_eml(data)
+    except (RecursionError, *PARSER_ERRORS):
+        raise UnreadableMessage("a header of the message cannot be read") from None
+
+
+def _draft_from_eml(data: bytes) -> dict[str, Any]:
     message = email.message_from_bytes(data, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
     senders = _addresses(message, "From")

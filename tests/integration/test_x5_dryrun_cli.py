@@ -124,3 +124,24 @@ def test_x5_by_default_drafts_are_numbered_and_no_file_name_or_address_is_shown(
     text = json.dumps(report)
     for secret in ("Visser", "Uitslag", "piet.geheim", "verwijzing.eml", "lines.jsonl"):
         assert secret not in text
+
+
+def test_x5_an_eml_the_parser_fails_on_is_skipped_as_unreadable_not_a_crash(tmp_path, capsys):
+    # One malformed .eml among the drafts: skipped and listed, the rest reported, and nothing
+    # of its headers printed (the parser's exception would quote one).
+    folder = tmp_path / "drafts"
+    folder.mkdir()
+    (folder / "good.eml").write_bytes(EML)
+    (folder / "cut.eml").write_bytes(EML.replace(b"To: arts@huisarts-b.example, p.pieters@gmail.example",
+                                                 b'To: "piet@gmail.example" <'))
+    (folder / "literal.eml").write_bytes(EML.replace(b"To: arts@huisarts-b.example, p.pieters@gmail.example",
+                                                     b"To: piet@[gmail.example"))
+    args = ["--tenant", "zorg-a", "--tenants", str(TENANTS), "--book", str(ROOT / "domainbook" / "variants.json")]
+    code, report = report_of(capsys, *args, str(folder))
+    assert code == 0 and report["drafts"] == 1
+    assert {(item["name"].rsplit("/", 1)[-1], item["reason"].split(":")[0]) for item in report["skipped"]} == {
+        ("cut.eml", "unreadable"), ("literal.eml", "unreadable")}
+    assert dryrun([*args, str(folder)]) == 0
+    printed = capsys.readouterr()
+    assert "skipped" in printed.out and "Traceback" not in printed.err
+    assert "gmail.example" not in printed.out + printed.err and "piet" not in printed.out + printed.err

@@ -13,6 +13,7 @@ from helpers import RULES_BOOK, RULES_NOW
 
 from sendsecure.core.drafts import parse_draft
 from sendsecure.core.dryrun import TYPES, NamedDraft, draft_from_eml, dry_run
+from sendsecure.core.mimeparts import UnreadableMessage
 from sendsecure.core.rules import TenantPolicy, evaluate
 from sendsecure.core.tenants import InstallationType
 
@@ -151,3 +152,14 @@ def test_x5_a_sent_message_becomes_the_draft_it_was():
                                     {"name": "verslag \u00e9\u00e9n.pdf", "size": 19, "inline": False}]
     parsed = parse_draft(draft)                                         # within the API's bounds
     assert [r.field for r in parsed.recipients] == ["to", "to", "bcc"]
+
+
+@pytest.mark.parametrize("header", [b'To: "piet@gmail.example" <', b"To: piet@[gmail.example",
+                                    b"To: " + b"(" * 3000 + b"x" + b")" * 3000 + b" piet@gmail.example"],
+                         ids=["address-cut-short", "unclosed-domain-literal", "comments-nested-too-deep"])
+def test_x5_a_header_the_parser_fails_on_is_unreadable_naming_nothing_of_it(header):
+    # Python's parser raises IndexError, AttributeError, RecursionError on these.
+    data = b"From: Jan <jan@ziekenhuis-a.example>\n" + header + b"\nSubject: Uitslag Visser\n\nTekst.\n"
+    with pytest.raises(UnreadableMessage) as caught:
+        draft_from_eml(data)
+    assert not any(word in str(caught.value) for word in ("piet", "gmail", "Visser", "jan"))
