@@ -16,7 +16,8 @@ number counts as having one only when the draft itself lists it (``phones``), so
 ``phone_required`` under ``viewer_sms_required`` is an upper bound.
 
 ``draft_from_eml`` turns a sent message (an ``.eml`` file, as Outlook or an export of Sent Items
-writes it) into a draft: From, To, Cc, Bcc, Subject and each attachment's name and size.
+writes it) into a draft: From, To, Cc, Bcc, Subject and each attachment's name and size, the
+attachments read as the gateway check reads them (``core/mimeparts.py``).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from typing import Any
 
 from sendsecure.core.domainbook import DomainBook
 from sendsecure.core.drafts import Draft
-from sendsecure.core.mimeparts import PARSER_ERRORS, UnreadableMessage
+from sendsecure.core.mimeparts import PARSER_ERRORS, UnreadableMessage, read_attachments
 from sendsecure.core.rules import TenantPolicy, evaluate, on_send_decision
 from sendsecure.core.tenants import InstallationType
 
@@ -152,10 +153,13 @@ def _addresses(message: EmailMessage, header: str) -> list[dict[str, str]]:
 
 def draft_from_eml(data: bytes) -> dict[str, Any]:
     """The draft (API.md "Drafts", as a JSON object) of a message in RFC 5322 form: From, To, Cc,
-    Bcc (an export of Sent Items keeps it), the decoded Subject, and every part with a file name
-    as an attachment with its decoded size (``inline`` when its disposition says so).
-    ``UnreadableMessage`` (naming nothing of the message) when a header is one Python's parser
-    fails on (``mimeparts.PARSER_ERRORS``: ``To: "a@b.example" <`` raises IndexError)."""
+    Bcc (an export of Sent Items keeps it), the decoded Subject, and the attachments as the
+    gateway check reads them (``mimeparts.read_attachments``: a part with a file name, a nameless
+    part that is not the body, an attached message as one file named by its Subject), each with
+    its decoded size (``inline`` when its disposition says so). ``UnreadableMessage`` (naming
+    nothing of the message) when a header is one Python's parser fails on
+    (``mimeparts.PARSER_ERRORS``: ``To: "a@b.example" <`` raises IndexError), or the MIME is
+    what the gateway refuses as ``message_unreadable``."""
     try:
         return _draft_from_eml(data)
     except (RecursionError, *PARSER_ERRORS):
@@ -166,14 +170,8 @@ def _draft_from_eml(data: bytes) -> dict[str, Any]:
     message = email.message_from_bytes(data, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
     senders = _addresses(message, "From")
-    attachments = []
-    for part in message.walk():
-        name = None if part.is_multipart() else part.get_filename()
-        if not name:
-            continue
-        payload = part.get_payload(decode=True)
-        attachments.append({"name": str(name), "size": len(payload) if isinstance(payload, bytes) else 0,
-                            "inline": part.get_content_disposition() == "inline"})
+    attachments = [{"name": item.name, "size": item.size, "inline": item.inline}
+                   for item in read_attachments(message)]
     return {
         **({"from": senders[0]["address"]} if senders else {}),
         "to": _addresses(message, "To"), "cc": _addresses(message, "Cc"), "bcc": _addresses(message, "Bcc"),

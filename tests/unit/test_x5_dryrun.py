@@ -13,7 +13,7 @@ from helpers import RULES_BOOK, RULES_NOW
 
 from sendsecure.core.drafts import parse_draft
 from sendsecure.core.dryrun import TYPES, NamedDraft, draft_from_eml, dry_run
-from sendsecure.core.mimeparts import UnreadableMessage
+from sendsecure.core.mimeparts import UnreadableMessage, read_attachments
 from sendsecure.core.rules import TenantPolicy, evaluate
 from sendsecure.core.tenants import InstallationType
 
@@ -163,3 +163,73 @@ def test_x5_a_header_the_parser_fails_on_is_unreadable_naming_nothing_of_it(head
     with pytest.raises(UnreadableMessage) as caught:
         draft_from_eml(data)
     assert not any(word in str(caught.value) for word in ("piet", "gmail", "Visser", "jan"))
+
+
+# ----- the attachments of a sent message: read as the gateway reads them (core/mimeparts.py) -----
+
+FORWARDED = b"""From: Jan <jan@ziekenhuis-a.example>
+To: p.pieters@gmail.example
+Subject: Doorgestuurd
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="b1"
+
+--b1
+Content-Type: text/plain
+
+zie bijlage
+--b1
+Content-Type: message/rfc822
+
+From: x@elders.example
+To: y@elders.example
+Subject: Oud bericht
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="b2"
+
+--b2
+Content-Type: text/plain
+
+hi
+--b2
+Content-Type: application/octet-stream
+Content-Disposition: attachment; filename="tool.exe"
+Content-Transfer-Encoding: base64
+
+TVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAAAAAA
+--b2--
+--b1
+Content-Type: application/pdf
+Content-Transfer-Encoding: base64
+
+JVBERi0xLjQKJcOkw7zDtsOfCg==
+--b1--
+"""
+
+
+def test_x5_an_attached_message_is_one_attachment_not_its_files():
+    # An attached message (Outlook: an attached item) is one file named by its subject, as the
+    # gateway counts it; its inner tool.exe is not the draft's, so nothing is blocked_extension.
+    draft = draft_from_eml(FORWARDED)
+    [item, pdf] = draft["attachments"]
+    assert item["name"] == "Oud bericht" and item["inline"] is False and item["size"] > 48
+    assert "tool.exe" not in json.dumps(draft)
+    report = run([NamedDraft("fwd.eml", parse_draft(draft))])
+    assert all("blocked_extension" not in outcome.blocking for outcome in report.details["fwd.eml"].values())
+    # With a blocked extension in the message itself, it is blocked (external recipient).
+    exe = FORWARDED.replace(b"Content-Type: application/pdf\n", b"Content-Type: application/pdf\n"
+                            b'Content-Disposition: attachment; filename="tool.exe"\n')
+    report = run([NamedDraft("exe.eml", parse_draft(draft_from_eml(exe)))])
+    assert "blocked_extension" in report.details["exe.eml"]["viewer"].blocking
+
+
+def test_x5_a_nameless_file_part_counts_as_an_attachment():
+    # A PDF part without a name is a file to Outlook and to the gateway (named ""): it counts
+    # towards the size (V-A1) as it would at send.
+    [_, pdf] = draft_from_eml(FORWARDED)["attachments"]
+    assert pdf == {"name": "", "size": 19, "inline": False}
+
+
+def test_x5_the_dry_run_reads_attachments_as_the_gateway_check_does():
+    for raw in (EML, FORWARDED):
+        gateway = [(item.name, item.size) for item in read_attachments(raw)]
+        assert [(item["name"], item["size"]) for item in draft_from_eml(raw)["attachments"]] == gateway
