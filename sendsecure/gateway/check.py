@@ -151,10 +151,11 @@ def _addresses(message: email.message.EmailMessage, *names: str) -> list[str]:
 
 def read_headers(message: bytes) -> StampedHeaders:
     """The stamp headers, the From mailbox and the To/Cc addresses of a message (RFC 5322);
-    ``Rejected("message_unreadable")`` when Python's header parser fails on them."""
+    ``Rejected("message_unreadable")`` when Python's header parser fails on them (comments nested
+    past its recursion limit included)."""
     try:
         return _read_headers(message)
-    except PARSER_ERRORS:
+    except (RecursionError, *PARSER_ERRORS):
         raise Rejected("message_unreadable", "a header of the message cannot be read") from None
 
 
