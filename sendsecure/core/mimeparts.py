@@ -42,11 +42,13 @@ ONCE = ("Content-Type", "Content-Disposition", "Content-Transfer-Encoding")
 TRANSFER_ENCODINGS = frozenset({"7bit", "8bit", "binary", "quoted-printable", "base64"})
 # Defects of a Content-Type or Content-Disposition that Exchange's own output has, read whole
 # all the same: RFC 2047 encoded words inside a quoted name (Exchange's spelling of a non-ASCII
-# name), raw UTF-8 (RFC 6532). Any other defect: Python read the header only in part.
+# name), raw UTF-8 (RFC 6532). Any other defect: Python read the header only in part. These are
+# CPython's defect texts: should a new Python word them otherwise, such mail is refused, not let
+# through, and test_s2_x3_the_rules_below_pass_what_exchange_writes says so.
 READ_WHOLE = ("encoded word inside quoted string", "missing trailing whitespace after encoded-word")
 # A line with which mail clients start a file inside a text body, and decode it into an
 # attachment: uuencode ("begin 644 name"; Thunderbird takes three or four octal digits, Outlook
-# decodes these too), its base64 form (GNU ``uuencode -m``), yEnc, BinHex 4.0.
+# reads uuencode in plain-text mail too), its base64 form (GNU ``uuencode -m``), yEnc, BinHex 4.0.
 _EMBEDDED = r"^(?:begin(?:-base64)? [0-7]{3,4} |=ybegin |\(This file must be converted with BinHex)"
 EMBEDDED_FILE = re.compile(_EMBEDDED, re.MULTILINE)
 _EMBEDDED_BYTES = re.compile(_EMBEDDED.encode(), re.MULTILINE)
