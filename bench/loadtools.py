@@ -36,6 +36,11 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from devhost.processes import alive, descendants  # noqa: E402,F401  (the benchmarks import them from here)
+
 RESULTS = Path(__file__).resolve().parent / "results"
 MAILBOX = "jan@demo-zorg.example"  # demo tenant (tenants/demo.json), e-mail code login
 WARMUP_SECONDS = 2
@@ -64,36 +69,6 @@ def azurite_pids() -> set[int]:
         if b"azurite-table" in cmdline:
             found.add(int(entry.name))
     return found
-
-
-def descendants(pid: int) -> set[int]:
-    """All live descendants of ``pid`` (from /proc/<pid>/task/*/children)."""
-    result: set[int] = set()
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            tasks = list(Path(f"/proc/{current}/task").iterdir())
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                children = (task / "children").read_text().split()
-            except OSError:
-                continue
-            for child in map(int, children):
-                if child not in result:
-                    result.add(child)
-                    todo.append(child)
-    return result
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 class DevHost:

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import requests
 
+from devhost.processes import alive  # noqa: F401  (the e2e tests import it from here)
+from devhost.processes import descendants as children  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -22,30 +25,6 @@ class DevHost:
 
     def url(self, path: str) -> str:
         return self.base + path
-
-
-def children(pid: int) -> set[int]:
-    """Live descendants of ``pid``, from /proc/<pid>/task/*/children."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                kids = {int(child) for child in (task / "children").read_text().split()}
-            except OSError:
-                continue
-            todo.extend(kids - found)
-            found |= kids
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def cmdline(pid: int) -> str:
